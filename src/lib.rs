@@ -1,0 +1,1 @@
+//! ammc: a compiler and runtime for `.amm` machine-learning pipeline files.
