@@ -1,1 +1,8 @@
 //! ammc: a compiler and runtime for `.amm` machine-learning pipeline files.
+
+pub mod cli;
+pub mod diag;
+pub mod front;
+pub mod source;
+pub mod resolve;
+pub mod syntax;

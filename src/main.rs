@@ -1,1 +1,5 @@
-fn main() {}
+//! The `ammc` command-line tool.
+
+fn main() -> std::process::ExitCode {
+    ammc::cli::main()
+}

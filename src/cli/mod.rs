@@ -1,0 +1,200 @@
+//! The command line: `ammc check`, `ammc run` and friends. Parses arguments (clap), drives
+//! the pipeline, renders diagnostics, and maps outcomes to exit codes:
+//! 0 success, 1 diagnostics in the program, 2 usage or I/O errors (and unavailable features).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::diag::{self, Diag};
+use crate::front::front_end;
+use crate::resolve::{self, Override, Program};
+use crate::source::SourceMap;
+
+/// Exit code: everything went well.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: the program has errors (diagnostics were printed).
+pub const EXIT_DIAGNOSTICS: u8 = 1;
+/// Exit code: bad usage, unreadable files, or a feature that is not available.
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(name = "ammc", version, about = "Compile and run .amm machine-learning pipelines")]
+struct Cli {
+    /// When to colour output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    color: ColorChoice,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Parse, resolve and check files without running anything.
+    Check {
+        /// Files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the resolved program (params after --set, where each name comes from).
+        #[arg(long)]
+        print: bool,
+        /// Override a param: --set name=value (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+    },
+    /// Run a train, agent or tune block (all runnable blocks in order if no target is given).
+    Run {
+        /// The .amm file.
+        file: PathBuf,
+        /// The block to run.
+        target: Option<String>,
+        /// Override a param: --set name=value (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
+        }
+    };
+    let color = match cli.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let out = Output { color };
+    let code = match cli.command {
+        Command::Check { files, print, set } => check(&out, &files, print, &set),
+        Command::Run { file, target, set } => run(&out, &file, target.as_deref(), &set),
+    };
+    ExitCode::from(code)
+}
+
+/// How to print.
+struct Output {
+    color: bool,
+}
+
+impl Output {
+    fn diags(&self, diags: &[Diag], sources: &SourceMap) {
+        let width = terminal_width();
+        eprint!("{}", diag::render(diags, sources, self.color, width));
+        let n = diags.len();
+        eprintln!("{n} error{} found", if n == 1 { "" } else { "s" });
+    }
+
+    fn usage_error(&self, msg: &str) {
+        eprintln!("error: {msg}");
+    }
+}
+
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100)
+}
+
+/// Parses `--set name=value` flags.
+fn overrides(set: &[String]) -> Result<Vec<Override>, String> {
+    set.iter()
+        .map(|s| match s.split_once('=') {
+            Some((n, v)) if !n.trim().is_empty() => Ok(Override {
+                name: n.trim().to_string(),
+                value: v.to_string(),
+            }),
+            _ => Err(format!("`--set {s}` must have the form name=value")),
+        })
+        .collect()
+}
+
+/// Reads and resolves one file; `Err` carries the exit code after printing.
+fn load(out: &Output, path: &Path, set: &[String], sources: &mut SourceMap) -> Result<Program, u8> {
+    let overrides = overrides(set).map_err(|e| {
+        out.usage_error(&e);
+        EXIT_USAGE
+    })?;
+    let bytes = std::fs::read(path).map_err(|e| {
+        out.usage_error(&format!("cannot read `{}`: {e}", path.display()));
+        EXIT_USAGE
+    })?;
+    let name = path.display().to_string();
+    let fe = front_end(&name, &bytes, Some(path), &overrides);
+    *sources = fe.sources;
+    fe.program.map_err(|diags| {
+        out.diags(&diags, sources);
+        EXIT_DIAGNOSTICS
+    })
+}
+
+fn check(out: &Output, files: &[PathBuf], print: bool, set: &[String]) -> u8 {
+    let mut worst = EXIT_OK;
+    for f in files {
+        let mut sources = SourceMap::new();
+        match load(out, f, set, &mut sources) {
+            Ok(program) => {
+                if print {
+                    print!("{}", resolve::dump::dump(&program));
+                }
+            }
+            Err(code) => worst = worst.max(code),
+        }
+    }
+    worst
+}
+
+fn run(out: &Output, file: &Path, target: Option<&str>, set: &[String]) -> u8 {
+    let mut sources = SourceMap::new();
+    let program = match load(out, file, set, &mut sources) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let runnables = program.runnables();
+    let chosen: Vec<_> = match target {
+        Some(t) => match runnables.iter().find(|d| program.def(**d).name == t) {
+            Some(d) => vec![*d],
+            None => {
+                let names: Vec<&str> = runnables.iter().map(|d| program.def(*d).name.as_str()).collect();
+                let hint = diag::suggest(t, names.iter().copied())
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                out.usage_error(&format!(
+                    "no runnable block `{t}` in {}{hint}; runnable blocks: {}",
+                    file.display(),
+                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                ));
+                return EXIT_USAGE;
+            }
+        },
+        None => runnables,
+    };
+    if chosen.is_empty() {
+        out.usage_error(&format!("{} has no train, agent or tune block to run", file.display()));
+        return EXIT_USAGE;
+    }
+    for id in chosen {
+        let def = program.def(id);
+        out.usage_error(&format!(
+            "running `{} {}` is not available yet in this version of ammc (parsing and name resolution succeeded)",
+            def.kind.keyword(),
+            def.name
+        ));
+        return EXIT_USAGE;
+    }
+    EXIT_OK
+}

@@ -1,0 +1,1032 @@
+//! Pass 3 of resolution: every reference, call, argument and field against its declaration
+//! or the builtin schema, with static types; param values and `--set` overrides.
+
+use std::collections::{HashMap, HashSet};
+
+use super::schema::{self, ArgSpec, CallSpec, Default, Family, Kind, RefKind};
+use super::value::{Type, Value, eval};
+use super::{DefId, DefKind, ModuleId, Override, Program};
+use crate::diag::{Diag, suggest};
+use crate::source::{SourceMap, Span};
+use crate::syntax::ast::*;
+use crate::syntax::parse_file;
+
+pub(super) fn check_program(
+    program: &mut Program,
+    sources: &mut SourceMap,
+    overrides: &[Override],
+    diags: &mut Vec<Diag>,
+) {
+    let mut c = Checker {
+        program,
+        diags: Vec::new(),
+        param_types: HashMap::new(),
+    };
+    c.params(sources, overrides);
+    let ids: Vec<DefId> = (0..c.program.defs.len() as u32).map(DefId).collect();
+    for id in ids {
+        c.def(id);
+    }
+    c.net_cycles();
+    diags.append(&mut c.diags);
+}
+
+/// Names visible to an expression: the module's scope plus, inside a network body, the
+/// network's formal parameters with their static types.
+struct Ctx<'a> {
+    module: ModuleId,
+    formals: &'a HashMap<String, Option<Type>>,
+}
+
+struct Checker<'p> {
+    program: &'p mut Program,
+    diags: Vec<Diag>,
+    param_types: HashMap<DefId, Type>,
+}
+
+impl Checker<'_> {
+    fn err(&mut self, d: Diag) {
+        self.diags.push(d);
+    }
+
+    // ------------------------------------------------------------------ params
+
+    fn params(&mut self, sources: &mut SourceMap, overrides: &[Override]) {
+        let mut ids: Vec<DefId> = Vec::new();
+        for m in &self.program.modules {
+            ids.extend(m.own.iter().copied().filter(|d| self.program.def(*d).kind == DefKind::Param));
+        }
+        for id in ids {
+            let def = self.program.def(id);
+            let ItemKind::Param(p) = &def.item.kind else {
+                continue;
+            };
+            let p = p.clone();
+            let module = def.module;
+            let declared = match &p.ty {
+                Some(t) => match Type::from_name(&t.name.name) {
+                    Some(ty) => Some(ty),
+                    None => {
+                        self.err(unknown_type(&t.name));
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            let lookup = |name: &str| -> Option<Value> {
+                let d = self.program.lookup(module, name)?;
+                self.program.params.get(&d).cloned()
+            };
+            let value = match eval(&p.value, &lookup) {
+                Ok(v) => v,
+                Err(mut d) => {
+                    if d.code == "amm::name::unknown" {
+                        d = d.help("a param's default may use params declared above it");
+                    }
+                    self.err(d);
+                    continue;
+                }
+            };
+            let ty = declared.unwrap_or(value.ty());
+            let Some(value) = value.clone().coerce(ty) else {
+                self.err(
+                    Diag::new(
+                        "amm::value::type",
+                        format!("param `{}` is declared {} but its default is {}", p.name.name, ty.noun(), value.ty().name()),
+                    )
+                    .primary(p.value.span, format!("this is {}", value.ty().noun()))
+                    .help(format!("change the default or declare `: {}`", value.ty().name())),
+                );
+                continue;
+            };
+            self.param_types.insert(id, ty);
+            self.program.params.insert(id, value);
+        }
+        for o in overrides {
+            self.apply_override(sources, o);
+        }
+    }
+
+    fn apply_override(&mut self, sources: &mut SourceMap, o: &Override) {
+        let text = format!("param {} = {}\n", o.name, o.value);
+        let file = sources.add(format!("--set {}", o.name), text.clone());
+        let name_span = Span::new(file, 6, 6 + o.name.len());
+        let root = ModuleId(0);
+        let target = self
+            .program
+            .lookup(root, &o.name)
+            .filter(|d| self.program.def(*d).kind == DefKind::Param && self.program.def(*d).module == root);
+        let Some(target) = target else {
+            let names: Vec<String> = self.root_params().iter().map(|d| self.program.def(*d).name.clone()).collect();
+            let mut d = Diag::new("amm::set::unknown", format!("`--set {}`: no param named `{}`", o.name, o.name))
+                .primary(name_span, "not a param of this file");
+            d = match suggest(&o.name, names.iter().map(String::as_str)) {
+                Some(s) => d.help(format!("did you mean `{s}`?")),
+                None if names.is_empty() => d.help("this file declares no params"),
+                None => d.help(format!("the params are: {}", names.join(", "))),
+            };
+            self.err(d);
+            return;
+        };
+        let parsed = match parse_file(file, &text) {
+            Ok(f) => f,
+            Err(ds) => {
+                self.diags.extend(ds);
+                return;
+            }
+        };
+        let Some(ItemKind::Param(p)) = parsed.items.first().map(|i| &i.kind) else {
+            self.err(Diag::new("amm::set::syntax", format!("`--set {}={}` is not `name=value`", o.name, o.value)).primary(name_span, "here"));
+            return;
+        };
+        let params = self.program.params.clone();
+        let lookup = |name: &str| -> Option<Value> {
+            let d = self.program.lookup(root, name)?;
+            params.get(&d).cloned()
+        };
+        let value = match eval(&p.value, &lookup) {
+            Ok(v) => v,
+            Err(d) => {
+                self.err(d);
+                return;
+            }
+        };
+        let ty = self.param_types.get(&target).copied().unwrap_or(value.ty());
+        match value.clone().coerce(ty) {
+            Some(v) => {
+                self.program.params.insert(target, v);
+            }
+            None => self.err(
+                Diag::new("amm::set::type", format!("`--set {}` needs {}, got {}", o.name, ty.noun(), value.ty().noun()))
+                    .primary(p.value.span, format!("this is {}", value.ty().noun()))
+                    .help(format!("`{}` is declared as {}", o.name, ty.noun())),
+            ),
+        }
+    }
+
+    fn root_params(&self) -> Vec<DefId> {
+        self.program.modules[0]
+            .own
+            .iter()
+            .copied()
+            .filter(|d| self.program.def(*d).kind == DefKind::Param)
+            .collect()
+    }
+
+    // ------------------------------------------------------------------ definitions
+
+    fn def(&mut self, id: DefId) {
+        let def = self.program.def(id);
+        let module = def.module;
+        let item = def.item.clone();
+        let no_formals = HashMap::new();
+        let ctx = Ctx {
+            module,
+            formals: &no_formals,
+        };
+        match &item.kind {
+            ItemKind::Use(_) | ItemKind::Param(_) => {}
+            ItemKind::Data(d) => self.builtin_expr(Family::Dataset, &d.value, &ctx),
+            ItemKind::Env(e) => self.builtin_expr(Family::Env, &e.value, &ctx),
+            ItemKind::Net(n) => self.net(n, module),
+            ItemKind::Model(m) => {
+                for stage in &m.stages {
+                    self.stage(stage, &ctx);
+                }
+            }
+            ItemKind::Train(t) => self.fields(schema::TRAIN_FIELDS, &t.fields, &t.name, "train", &ctx),
+            ItemKind::Tune(t) => self.tune(t, &ctx),
+            ItemKind::Agent(a) => {
+                self.builtin_call(Family::Agent, &a.algo, &ctx);
+                self.fields(schema::AGENT_FIELDS, &a.fields, &a.name, "agent", &ctx);
+            }
+        }
+    }
+
+    fn net(&mut self, n: &NetDecl, module: ModuleId) {
+        let mut formals: HashMap<String, Option<Type>> = HashMap::new();
+        for f in &n.formals {
+            if formals.contains_key(&f.name.name) {
+                self.err(
+                    Diag::new("amm::name::duplicate", format!("parameter `{}` is declared twice", f.name.name))
+                        .primary(f.name.span, "declared again here"),
+                );
+                continue;
+            }
+            let declared = match &f.ty {
+                Some(t) => match Type::from_name(&t.name.name) {
+                    Some(ty) => Some(ty),
+                    None => {
+                        self.err(unknown_type(&t.name));
+                        None
+                    }
+                },
+                None => None,
+            };
+            let from_default = match &f.default {
+                Some(d) => {
+                    let ctx = Ctx {
+                        module,
+                        formals: &formals,
+                    };
+                    match self.type_of(d, &ctx) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            self.err(e);
+                            None
+                        }
+                    }
+                }
+                None => None,
+            };
+            if let (Some(want), Some(got)) = (declared, from_default)
+                && !got.fits(want)
+            {
+                self.err(
+                    Diag::new("amm::value::type", format!("default of `{}` is {}, but it is declared {}", f.name.name, got.noun(), want.name()))
+                        .primary(f.span, "here"),
+                );
+            }
+            formals.insert(f.name.name.clone(), declared.or(from_default));
+        }
+        let ctx = Ctx {
+            module,
+            formals: &formals,
+        };
+        self.layers(&n.body, &ctx);
+    }
+
+    fn layers(&mut self, block: &LayerBlock, ctx: &Ctx) {
+        for layer in &block.layers {
+            match &layer.kind {
+                LayerKind::Call(call) => self.layer_call(call, ctx),
+                LayerKind::Residual(b) => {
+                    if b.layers.is_empty() {
+                        self.err(
+                            Diag::new("amm::layer::empty", "`residual` block is empty")
+                                .primary(b.span, "nothing to add to the input")
+                                .help("put the layers of the residual branch inside the braces"),
+                        );
+                    }
+                    self.layers(b, ctx);
+                }
+                LayerKind::Repeat { args, body } => {
+                    let spec = [ArgSpec {
+                        name: "count",
+                        kind: Kind::Int,
+                        default: Default::Required,
+                        doc: "",
+                    }];
+                    let call = Call {
+                        path: vec![Ident {
+                            name: "repeat".into(),
+                            span: layer.span,
+                        }],
+                        args: Some(args.clone()),
+                        span: Span::new(layer.span.file, layer.span.start, body.span.start),
+                    };
+                    self.args(&spec, false, &call, "repeat", ctx);
+                    self.layers(body, ctx);
+                }
+            }
+        }
+    }
+
+    fn layer_call(&mut self, call: &Call, ctx: &Ctx) {
+        let name = call.dotted();
+        if call.path.len() == 1 {
+            if let Some(spec) = schema::builtin(Family::Layer, &name) {
+                self.args(spec.args, spec.variadic, call, &name, ctx);
+                return;
+            }
+            if let Some(id) = self.program.lookup(ctx.module, &name) {
+                let kind = self.program.def(id).kind;
+                if matches!(kind, DefKind::Backbone | DefKind::Head) {
+                    self.net_args(id, call, ctx, false);
+                    return;
+                }
+                self.err(
+                    Diag::new("amm::name::kind", format!("`{name}` is {}, not a layer", kind.noun().to_string()))
+                        .primary(call.path_span(), "used as a layer here"),
+                );
+                return;
+            }
+        }
+        let mut candidates: Vec<&str> = schema::names(Family::Layer).collect();
+        let nets = self.nets_in_scope(ctx.module);
+        candidates.extend(nets.iter().map(String::as_str));
+        let mut d = Diag::new("amm::name::unknown_layer", format!("unknown layer `{name}`"))
+            .primary(call.path_span(), "not a builtin layer or a backbone/head in scope");
+        d = match suggest(&name, candidates.iter().copied()) {
+            Some(s) => d.help(format!("did you mean `{s}`?")),
+            None => d.help("see docs/language.md for the list of layers"),
+        };
+        self.err(d);
+    }
+
+    fn nets_in_scope(&self, module: ModuleId) -> Vec<String> {
+        let mut v: Vec<String> = self.program.modules[module.0 as usize]
+            .scope
+            .iter()
+            .filter(|(_, d)| matches!(self.program.def(**d).kind, DefKind::Backbone | DefKind::Head))
+            .map(|(n, _)| n.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Checks a use of a backbone/head: its formals, plus model-stage modifiers if `stage`.
+    fn net_args(&mut self, id: DefId, call: &Call, ctx: &Ctx, stage: bool) {
+        let ItemKind::Net(n) = &self.program.def(id).item.kind else {
+            return;
+        };
+        let n = n.clone();
+        let mut specs: Vec<ArgSpec> = n
+            .formals
+            .iter()
+            .map(|f| ArgSpec {
+                name: f.name.name.as_str(),
+                kind: match f.ty.as_ref().and_then(|t| Type::from_name(&t.name.name)) {
+                    Some(Type::Int) => Kind::Int,
+                    Some(Type::Float) => Kind::Float,
+                    Some(Type::Bool) => Kind::Bool,
+                    Some(Type::Str) => Kind::Str,
+                    _ => Kind::Expr,
+                },
+                default: if f.default.is_some() {
+                    Default::Optional
+                } else {
+                    Default::Required
+                },
+                doc: "",
+            })
+            .collect();
+        if stage {
+            specs.extend(schema::STAGE_MODIFIERS.iter().copied());
+        }
+        let name = call.dotted();
+        self.args(&specs, false, call, &name, ctx);
+    }
+
+    fn stage(&mut self, stage: &Call, ctx: &Ctx) {
+        let name = stage.dotted();
+        match self.program.lookup(ctx.module, &name) {
+            Some(id) if matches!(self.program.def(id).kind, DefKind::Backbone | DefKind::Head) => {
+                self.net_args(id, stage, ctx, true);
+            }
+            Some(id) => {
+                let kind = self.program.def(id).kind;
+                self.err(
+                    Diag::new("amm::name::kind", format!("`{name}` is {}, not a backbone or head", kind.noun().to_string()))
+                        .primary(stage.path_span(), "a model stage must be a backbone or head"),
+                );
+            }
+            None => {
+                let nets = self.nets_in_scope(ctx.module);
+                let mut d = Diag::new("amm::name::unknown", format!("unknown backbone or head `{name}`"))
+                    .primary(stage.path_span(), "not declared or imported");
+                d = if schema::builtin(Family::Layer, &name).is_some() {
+                    d.help(format!("`{name}` is a layer; wrap it in a head: `head h {{ {name}(…) }}`"))
+                } else if let Some(s) = suggest(&name, nets.iter().map(String::as_str)) {
+                    d.help(format!("did you mean `{s}`?"))
+                } else if name == "classifier" || name == "regressor" || name == "mlp_classifier" {
+                    d.help(format!("import it: `use std.heads.{{{name}}}`"))
+                } else if name == "mlp" || name == "small_cnn" || name == "lenet5" {
+                    d.help(format!("import it: `use std.backbones.{{{name}}}`"))
+                } else {
+                    d
+                };
+                self.err(d);
+            }
+        }
+    }
+
+    fn tune(&mut self, t: &TuneDecl, ctx: &Ctx) {
+        self.fields(schema::TUNE_FIELDS, &t.fields, &t.name, "tune", ctx);
+        match t.spaces.as_slice() {
+            [] => self.err(
+                Diag::new("amm::tune::no_space", format!("tune `{}` has no `space`", t.name.name))
+                    .primary(t.name.span, "nothing to search")
+                    .help("add `space { lr ~ log_uniform(1e-4, 1e-1) }` naming the params to search"),
+            ),
+            [space, rest @ ..] => {
+                for extra in rest {
+                    self.err(
+                        Diag::new("amm::tune::two_spaces", "a tune block has one `space`")
+                            .primary(extra.span, "second `space`")
+                            .secondary(space.span, "first `space`")
+                            .help("merge the entries into the first `space`"),
+                    );
+                }
+                let mut seen: HashMap<&str, Span> = HashMap::new();
+                for e in &space.entries {
+                    if let Some(prev) = seen.insert(e.name.name.as_str(), e.name.span) {
+                        self.err(
+                            Diag::new("amm::tune::duplicate", format!("`{}` is searched twice", e.name.name))
+                                .primary(e.name.span, "again here")
+                                .secondary(prev, "first here"),
+                        );
+                    }
+                    self.space_entry(e, ctx);
+                }
+            }
+        }
+        let run = t.fields.iter().find(|f| f.key.name == "run");
+        if run.is_none()
+            && let Some(obj) = t.fields.iter().find(|f| f.key.name == "objective")
+            && let ExprKind::Call(c) = &obj.value.kind
+            && let Some(arg) = c.arg_list().first()
+            && mentions_metric(&arg.value)
+        {
+            self.err(
+                Diag::new("amm::tune::no_run", "this objective reads a metric, but the tune block runs nothing")
+                    .primary(arg.value.span, "a metric of which run?")
+                    .help("add `run = <train or agent block>`"),
+            );
+        }
+    }
+
+    fn space_entry(&mut self, e: &SpaceEntry, ctx: &Ctx) {
+        let target = self
+            .program
+            .lookup(ctx.module, &e.name.name)
+            .filter(|d| self.program.def(*d).kind == DefKind::Param);
+        let Some(target) = target else {
+            let params: Vec<String> = self.root_params().iter().map(|d| self.program.def(*d).name.clone()).collect();
+            let mut d = Diag::new("amm::tune::not_param", format!("`{}` is not a declared param", e.name.name))
+                .primary(e.name.span, "only params can be searched");
+            d = match suggest(&e.name.name, params.iter().map(String::as_str)) {
+                Some(s) => d.help(format!("did you mean `{s}`?")),
+                None => d.help(format!("declare it first: `param {} = …`", e.name.name)),
+            };
+            self.err(d);
+            return;
+        };
+        self.builtin_call(Family::Distribution, &e.dist, ctx);
+        let Some(ty) = self.param_types.get(&target).copied() else {
+            return;
+        };
+        let dist = e.dist.dotted();
+        let bad = match (dist.as_str(), ty) {
+            ("uniform" | "log_uniform", Type::Int) => Some(format!("`{}` is an int param; use `int(low, high)`", e.name.name)),
+            ("uniform" | "log_uniform" | "int", Type::Bool | Type::Str | Type::List) => {
+                Some(format!("`{}` is {} param; use `choice(…)`", e.name.name, ty.noun()))
+            }
+            ("int", Type::Float) => None,
+            ("choice", _) => {
+                for a in e.dist.arg_list() {
+                    if let Ok(Some(t)) = self.type_of(&a.value, ctx)
+                        && !t.fits(ty)
+                    {
+                        self.err(
+                            Diag::new("amm::tune::type", format!("choice for `{}` is {}, but the param is {}", e.name.name, t.noun(), ty.noun()))
+                                .primary(a.value.span, "wrong type"),
+                        );
+                    }
+                }
+                None
+            }
+            _ => None,
+        };
+        if let Some(help) = bad {
+            self.err(
+                Diag::new("amm::tune::type", format!("`{dist}` does not fit the type of `{}`", e.name.name))
+                    .primary(e.dist.span, "here")
+                    .help(help),
+            );
+        }
+    }
+
+    // ------------------------------------------------------------------ fields and calls
+
+    fn fields(&mut self, specs: &[ArgSpec<'_>], fields: &[Field], block: &Ident, what: &str, ctx: &Ctx) {
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for f in fields {
+            let Some(spec) = specs.iter().find(|s| s.name == f.key.name) else {
+                let mut d = Diag::new("amm::field::unknown", format!("`{what}` has no field `{}`", f.key.name))
+                    .primary(f.key.span, "unknown field");
+                d = match suggest(&f.key.name, specs.iter().map(|s| s.name)) {
+                    Some(s) => d.help(format!("did you mean `{s}`?")),
+                    None => d.help(format!(
+                        "the fields of `{what}` are: {}",
+                        specs.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+                    )),
+                };
+                self.err(d);
+                continue;
+            };
+            if let Some(prev) = seen.insert(spec.name, f.key.span) {
+                self.err(
+                    Diag::new("amm::field::duplicate", format!("field `{}` is set twice", f.key.name))
+                        .primary(f.key.span, "set again here")
+                        .secondary(prev, "first set here"),
+                );
+                continue;
+            }
+            // A plain number is a constant epsilon schedule.
+            if spec.name == "epsilon"
+                && let Ok(Some(t)) = self.type_of(&f.value, ctx)
+            {
+                if !t.fits(Type::Float) {
+                    self.err(kind_error(&f.value, "a number or an epsilon schedule", t));
+                }
+                continue;
+            }
+            self.value(spec.kind, &f.value, ctx, &f.key.name);
+        }
+        for spec in specs {
+            if spec.default == Default::Required && !seen.contains_key(spec.name) {
+                self.err(
+                    Diag::new("amm::field::missing", format!("`{what} {}` needs a `{}` field", block.name, spec.name))
+                        .primary(block.span, format!("`{}` is missing", spec.name))
+                        .help(format!("add `{} = …` ({})", spec.name, spec.doc)),
+                );
+            }
+        }
+        if what == "agent" && seen.contains_key("episodes") && seen.contains_key("steps") {
+            let span = seen["steps"];
+            self.err(
+                Diag::new("amm::field::conflict", "set `episodes` or `steps`, not both")
+                    .primary(span, "second budget")
+                    .help("the budget is either a number of episodes or a number of environment steps"),
+            );
+        }
+    }
+
+    fn args(&mut self, specs: &[ArgSpec<'_>], variadic: bool, call: &Call, what: &str, ctx: &Ctx) {
+        let args = call.arg_list();
+        if variadic {
+            if args.is_empty() {
+                self.err(
+                    Diag::new("amm::arg::missing", format!("`{what}` needs at least one value"))
+                        .primary(call.span, "no values")
+                        .help(format!("e.g. `{what}(8, 16, 32)`")),
+                );
+            }
+            for a in args {
+                if let Some(n) = &a.name {
+                    self.err(
+                        Diag::new("amm::arg::unknown", format!("`{what}` takes values, not named arguments"))
+                            .primary(n.span, "named argument")
+                            .help(format!("write `{what}(a, b, c)`")),
+                    );
+                }
+                if let Err(e) = self.type_of(&a.value, ctx) {
+                    self.err(e);
+                }
+            }
+            return;
+        }
+        let mut given: HashMap<&str, Span> = HashMap::new();
+        let mut saw_named = false;
+        for (i, a) in args.iter().enumerate() {
+            let spec = match &a.name {
+                Some(n) => {
+                    saw_named = true;
+                    match specs.iter().find(|s| s.name == n.name) {
+                        Some(s) => s,
+                        None => {
+                            let mut d = Diag::new("amm::arg::unknown", format!("`{what}` has no argument `{}`", n.name))
+                                .primary(n.span, "unknown argument");
+                            d = match suggest(&n.name, specs.iter().map(|s| s.name)) {
+                                Some(s) => d.help(format!("did you mean `{s}`?")),
+                                None if specs.is_empty() => d.help(format!("`{what}` takes no arguments")),
+                                None => d.help(signature(what, specs)),
+                            };
+                            self.err(d);
+                            continue;
+                        }
+                    }
+                }
+                None => {
+                    if saw_named {
+                        self.err(
+                            Diag::new("amm::arg::order", "positional argument after a named one")
+                                .primary(a.span, "positional")
+                                .help("put positional arguments first"),
+                        );
+                        continue;
+                    }
+                    match specs.get(i) {
+                        Some(s) => s,
+                        None => {
+                            let d = Diag::new(
+                                "amm::arg::count",
+                                format!(
+                                    "`{what}` takes {} argument{}, but {} {} given",
+                                    specs.len(),
+                                    if specs.len() == 1 { "" } else { "s" },
+                                    args.len(),
+                                    if args.len() == 1 { "was" } else { "were" }
+                                ),
+                            )
+                            .primary(a.span, "extra argument");
+                            let d = if specs.is_empty() {
+                                d.help(format!("write `{what}` without arguments"))
+                            } else {
+                                d.help(signature(what, specs))
+                            };
+                            self.err(d);
+                            continue;
+                        }
+                    }
+                }
+            };
+            if let Some(prev) = given.insert(spec.name, a.span) {
+                self.err(
+                    Diag::new("amm::arg::duplicate", format!("argument `{}` is given twice", spec.name))
+                        .primary(a.span, "again here")
+                        .secondary(prev, "first here"),
+                );
+                continue;
+            }
+            self.value(spec.kind, &a.value, ctx, spec.name);
+        }
+        for s in specs {
+            if s.default == Default::Required && !given.contains_key(s.name) {
+                self.err(
+                    Diag::new("amm::arg::missing", format!("`{what}` needs the argument `{}`", s.name))
+                        .primary(call.span, format!("`{}` is missing", s.name))
+                        .help(signature(what, specs)),
+                );
+            }
+        }
+    }
+
+    /// Checks that `e` is a value of `kind`.
+    fn value(&mut self, kind: Kind, e: &Expr, ctx: &Ctx, what: &str) {
+        let want = match kind {
+            Kind::Int => Some((Type::Int, "an int")),
+            Kind::Float => Some((Type::Float, "a number")),
+            Kind::Bool => Some((Type::Bool, "a bool")),
+            Kind::Str => Some((Type::Str, "a string")),
+            _ => None,
+        };
+        if let Some((ty, noun)) = want {
+            match self.type_of(e, ctx) {
+                Ok(Some(t)) if !t.fits(ty) => self.err(kind_error(e, noun, t).help(format!("`{what}` takes {noun}"))),
+                Ok(_) => {}
+                Err(d) => self.err(d),
+            }
+            return;
+        }
+        match kind {
+            Kind::NumList => match &e.kind {
+                ExprKind::List(items) => {
+                    for it in items {
+                        match self.type_of(it, ctx) {
+                            Ok(Some(t)) if !t.fits(Type::Float) => self.err(kind_error(it, "a number", t)),
+                            Ok(_) => {}
+                            Err(d) => self.err(d),
+                        }
+                    }
+                }
+                _ => match self.type_of(e, ctx) {
+                    Ok(Some(Type::List)) | Ok(None) => {}
+                    Ok(Some(t)) => self.err(kind_error(e, "a list of numbers", t).help(format!("write `{what} = [a, b, …]`"))),
+                    Err(d) => self.err(d),
+                },
+            },
+            Kind::ListOf(family) => match &e.kind {
+                ExprKind::List(items) => {
+                    for it in items {
+                        self.builtin_expr(family, it, ctx);
+                    }
+                }
+                _ => self.err(
+                    Diag::new("amm::value::kind", format!("`{what}` takes a list of {}s", family.noun()))
+                        .primary(e.span, "not a list")
+                        .help(format!("write `{what} = [{}]`", schema::names(family).next().unwrap_or("…"))),
+                ),
+            },
+            Kind::Builtin(family) => self.builtin_expr(family, e, ctx),
+            Kind::Ref(rk) => self.reference(rk, e, ctx, what),
+            Kind::Expr => self.objective_expr(e, ctx),
+            _ => {}
+        }
+    }
+
+    fn builtin_expr(&mut self, family: Family, e: &Expr, ctx: &Ctx) {
+        match &e.kind {
+            ExprKind::Call(call) => self.builtin_call(family, call, ctx),
+            _ => self.err(
+                Diag::new("amm::value::kind", format!("expected {}", article(family.noun())))
+                    .primary(e.span, format!("not {}", article(family.noun())))
+                    .help(format!("one of: {}", schema::names(family).collect::<Vec<_>>().join(", "))),
+            ),
+        }
+    }
+
+    fn builtin_call(&mut self, family: Family, call: &Call, ctx: &Ctx) {
+        let name = call.dotted();
+        let Some(spec): Option<&CallSpec> = schema::builtin(family, &name) else {
+            let code = match family {
+                Family::Layer => "amm::name::unknown_layer",
+                Family::Loss => "amm::name::unknown_loss",
+                Family::Optimizer => "amm::name::unknown_optimizer",
+                Family::Env => "amm::name::unknown_env",
+                Family::Dataset => "amm::name::unknown_dataset",
+                Family::Agent => "amm::name::unknown_agent",
+                _ => "amm::name::unknown_builtin",
+            };
+            let mut d = Diag::new(code, format!("unknown {} `{name}`", family.noun()))
+                .primary(call.path_span(), format!("not {}", article(family.noun())));
+            d = match suggest(&name, schema::names(family)) {
+                Some(s) => d.help(format!("did you mean `{s}`?")),
+                None => d.help(format!(
+                    "the {}s are: {}",
+                    family.noun(),
+                    schema::names(family).collect::<Vec<_>>().join(", ")
+                )),
+            };
+            self.err(d);
+            return;
+        };
+        self.args(spec.args, spec.variadic, call, &name, ctx);
+    }
+
+    fn reference(&mut self, rk: RefKind, e: &Expr, ctx: &Ctx, what: &str) {
+        let (wanted, noun): (&[DefKind], &str) = match rk {
+            RefKind::Model => (&[DefKind::Model], "model"),
+            RefKind::Data => (&[DefKind::Data], "data"),
+            RefKind::Env => (&[DefKind::Env], "env"),
+            RefKind::Runnable => (&[DefKind::Train, DefKind::Agent], "train or agent"),
+        };
+        let call = match &e.kind {
+            ExprKind::Call(c) if c.path.len() == 1 && c.args.is_none() => c,
+            _ => {
+                self.err(
+                    Diag::new("amm::value::kind", format!("`{what}` takes the name of a {noun} block"))
+                        .primary(e.span, "not a name"),
+                );
+                return;
+            }
+        };
+        let name = &call.path[0].name;
+        match self.program.lookup(ctx.module, name) {
+            Some(id) if wanted.contains(&self.program.def(id).kind) => {}
+            Some(id) => {
+                let kind = self.program.def(id).kind;
+                self.err(
+                    Diag::new("amm::name::kind", format!("`{name}` is {}, but `{what}` needs {}", kind.noun().to_string(), article(noun)))
+                        .primary(call.span, kind.noun().to_string()),
+                );
+            }
+            None => {
+                let candidates: Vec<String> = self.program.modules[ctx.module.0 as usize]
+                    .scope
+                    .iter()
+                    .filter(|(_, d)| wanted.contains(&self.program.def(**d).kind))
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                let mut d = Diag::new("amm::name::unknown", format!("unknown {noun} `{name}`"))
+                    .primary(call.span, "not declared");
+                d = match suggest(name, candidates.iter().map(String::as_str)) {
+                    Some(s) => d.help(format!("did you mean `{s}`?")),
+                    None if candidates.is_empty() => d.help(format!("declare it with `{} {name} …`", noun.split(' ').next().unwrap_or(noun))),
+                    None => d,
+                };
+                self.err(d);
+            }
+        }
+    }
+
+    /// An objective: `val.accuracy`-style metrics or arithmetic of params and math functions.
+    fn objective_expr(&mut self, e: &Expr, ctx: &Ctx) {
+        match &e.kind {
+            ExprKind::Call(c) if c.path.len() == 2 && c.args.is_none() => {
+                let split = &c.path[0];
+                if !["train", "val", "test", "eval"].contains(&split.name.as_str()) {
+                    let mut d = Diag::new("amm::tune::metric", format!("unknown split `{}`", split.name))
+                        .primary(split.span, "expected train, val or eval");
+                    if split.name == "test" {
+                        d = d.help("tuning reads validation metrics, never test");
+                    } else if let Some(s) = suggest(&split.name, ["train", "val", "eval"]) {
+                        d = d.help(format!("did you mean `{s}`?"));
+                    }
+                    self.err(d);
+                } else if split.name == "test" {
+                    self.err(
+                        Diag::new("amm::tune::test_metric", "a tune objective must not read test metrics")
+                            .primary(c.span, "test split")
+                            .help("use `val.` instead: the test split stays unseen until the end"),
+                    );
+                }
+            }
+            ExprKind::Call(c) if c.args.is_some() && c.path.len() == 1 => {
+                const FUNCS: [&str; 6] = ["sin", "cos", "exp", "log", "sqrt", "abs"];
+                if !FUNCS.contains(&c.path[0].name.as_str()) {
+                    let mut d = Diag::new("amm::name::unknown", format!("unknown function `{}`", c.path[0].name))
+                        .primary(c.path_span(), "not a math function");
+                    d = match suggest(&c.path[0].name, FUNCS) {
+                        Some(s) => d.help(format!("did you mean `{s}`?")),
+                        None => d.help(format!("the functions are: {}", FUNCS.join(", "))),
+                    };
+                    self.err(d);
+                }
+                for a in c.arg_list() {
+                    self.objective_expr(&a.value, ctx);
+                }
+            }
+            ExprKind::Call(c) if c.path.len() == 1 && c.path[0].name == "pi" => {}
+            ExprKind::Neg(inner) => self.objective_expr(inner, ctx),
+            ExprKind::Binary(_, l, r) => {
+                self.objective_expr(l, ctx);
+                self.objective_expr(r, ctx);
+            }
+            _ => {
+                if let Err(d) = self.type_of(e, ctx) {
+                    self.err(d);
+                }
+            }
+        }
+    }
+
+    /// Static type of a constant expression; `None` when it depends on an untyped formal.
+    fn type_of(&self, e: &Expr, ctx: &Ctx) -> Result<Option<Type>, Diag> {
+        Ok(match &e.kind {
+            ExprKind::Int(_) => Some(Type::Int),
+            ExprKind::Float(_) => Some(Type::Float),
+            ExprKind::Bool(_) => Some(Type::Bool),
+            ExprKind::Str(_) => Some(Type::Str),
+            ExprKind::List(items) => {
+                for it in items {
+                    self.type_of(it, ctx)?;
+                }
+                Some(Type::List)
+            }
+            ExprKind::Call(c) => {
+                if c.path.len() != 1 || c.args.is_some() {
+                    return Err(Diag::new("amm::value::not_constant", format!("`{}` is not a value", c.dotted()))
+                        .primary(c.span, "expected a number, string, bool, list or param here"));
+                }
+                let name = &c.path[0].name;
+                if let Some(t) = ctx.formals.get(name) {
+                    return Ok(*t);
+                }
+                match self.program.lookup(ctx.module, name) {
+                    Some(id) if self.program.def(id).kind == DefKind::Param => self.param_types.get(&id).copied(),
+                    Some(id) => {
+                        let kind = self.program.def(id).kind;
+                        return Err(Diag::new("amm::name::kind", format!("`{name}` is {}, not a value", kind.noun().to_string()))
+                            .primary(c.span, "expected a number, string, bool, list or param here"));
+                    }
+                    None => {
+                        let mut names: Vec<String> = ctx.formals.keys().cloned().collect();
+                        names.extend(
+                            self.program.modules[ctx.module.0 as usize]
+                                .scope
+                                .iter()
+                                .filter(|(_, d)| self.program.def(**d).kind == DefKind::Param)
+                                .map(|(n, _)| n.clone()),
+                        );
+                        names.sort();
+                        let mut d = Diag::new("amm::name::unknown", format!("unknown name `{name}`"))
+                            .primary(c.span, "not a param or argument in scope");
+                        if let Some(s) = suggest(name, names.iter().map(String::as_str)) {
+                            d = d.help(format!("did you mean `{s}`?"));
+                        } else if schema::BUILTINS.iter().any(|b| b.name == name) {
+                            d = d.help(format!("`{name}` is a builtin, but a plain value is expected here"));
+                        } else {
+                            d = d.help(format!("declare it: `param {name} = …`"));
+                        }
+                        return Err(d);
+                    }
+                }
+            }
+            ExprKind::Neg(inner) => match self.type_of(inner, ctx)? {
+                Some(t @ (Type::Int | Type::Float)) => Some(t),
+                None => None,
+                Some(t) => return Err(kind_error(inner, "a number", t)),
+            },
+            ExprKind::Binary(op, l, r) => {
+                let (lt, rt) = (self.type_of(l, ctx)?, self.type_of(r, ctx)?);
+                match (lt, rt) {
+                    (Some(Type::Str), Some(Type::Str)) if *op == BinOp::Add => Some(Type::Str),
+                    (Some(a), _) if !matches!(a, Type::Int | Type::Float) => return Err(kind_error(l, "a number", a)),
+                    (_, Some(b)) if !matches!(b, Type::Int | Type::Float) => return Err(kind_error(r, "a number", b)),
+                    (Some(Type::Int), Some(Type::Int)) => Some(Type::Int),
+                    (Some(_), Some(_)) => Some(Type::Float),
+                    _ => None,
+                }
+            }
+        })
+    }
+
+    /// A backbone or head that uses itself, directly or through others, would be infinite.
+    fn net_cycles(&mut self) {
+        let nets: Vec<DefId> = (0..self.program.defs.len() as u32)
+            .map(DefId)
+            .filter(|d| matches!(self.program.def(*d).kind, DefKind::Backbone | DefKind::Head))
+            .collect();
+        let mut uses: HashMap<DefId, Vec<(DefId, Span)>> = HashMap::new();
+        for &n in &nets {
+            let def = self.program.def(n);
+            let ItemKind::Net(decl) = &def.item.kind else {
+                continue;
+            };
+            let mut out = Vec::new();
+            collect_net_uses(&decl.body, &mut |name, span| {
+                if let Some(id) = self.program.lookup(def.module, name)
+                    && matches!(self.program.def(id).kind, DefKind::Backbone | DefKind::Head)
+                {
+                    out.push((id, span));
+                }
+            });
+            uses.insert(n, out);
+        }
+        let mut reported = HashSet::new();
+        for &start in &nets {
+            // Depth-first search for a path back to `start`.
+            let mut stack = vec![(start, 0usize)];
+            let mut path: Vec<(DefId, Span)> = Vec::new();
+            let mut visited = HashSet::new();
+            while let Some((node, idx)) = stack.pop() {
+                let edges = uses.get(&node).map_or(&[][..], Vec::as_slice);
+                if idx < edges.len() {
+                    stack.push((node, idx + 1));
+                    let (next, span) = edges[idx];
+                    if next == start {
+                        if reported.insert(start) {
+                            let name = &self.program.def(start).name;
+                            let first_span = path.first().map_or(span, |p| p.1);
+                            let via: Vec<&str> = path.iter().map(|(d, _)| self.program.def(*d).name.as_str()).collect();
+                            let chain = if via.is_empty() {
+                                format!("`{name}` uses itself")
+                            } else {
+                                format!("`{name}` uses itself through {}", via.join(" -> "))
+                            };
+                            self.diags.push(
+                                Diag::new("amm::name::recursive_net", chain)
+                                    .primary(first_span, "this use leads back")
+                                    .help("networks are finite; use `repeat(n) { … }` to repeat layers"),
+                            );
+                        }
+                        continue;
+                    }
+                    if visited.insert(next) {
+                        path.push((next, span));
+                        stack.push((next, 0));
+                    }
+                } else if path.last().is_some_and(|(d, _)| *d == node) {
+                    path.pop();
+                }
+            }
+        }
+    }
+}
+
+fn collect_net_uses(block: &LayerBlock, f: &mut dyn FnMut(&str, Span)) {
+    for l in &block.layers {
+        match &l.kind {
+            LayerKind::Call(c) if c.path.len() == 1 => f(&c.path[0].name, c.span),
+            LayerKind::Call(_) => {}
+            LayerKind::Residual(b) | LayerKind::Repeat { body: b, .. } => collect_net_uses(b, f),
+        }
+    }
+}
+
+fn mentions_metric(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Call(c) if c.path.len() >= 2 => true,
+        ExprKind::Call(c) => c.arg_list().iter().any(|a| mentions_metric(&a.value)),
+        ExprKind::Neg(i) => mentions_metric(i),
+        ExprKind::Binary(_, l, r) => mentions_metric(l) || mentions_metric(r),
+        _ => false,
+    }
+}
+
+fn unknown_type(t: &Ident) -> Diag {
+    let mut d = Diag::new("amm::name::unknown_type", format!("unknown type `{}`", t.name)).primary(t.span, "not a type");
+    d = match suggest(&t.name, ["int", "float", "bool", "str"]) {
+        Some(s) => d.help(format!("did you mean `{s}`?")),
+        None => d.help("the types are int, float, bool and str"),
+    };
+    d
+}
+
+fn kind_error(e: &Expr, noun: &str, got: Type) -> Diag {
+    Diag::new("amm::value::type", format!("expected {noun}, found {}", got.noun())).primary(e.span, format!("this is {}", got.noun()))
+}
+
+fn signature(what: &str, specs: &[ArgSpec<'_>]) -> String {
+    let parts: Vec<String> = specs
+        .iter()
+        .map(|s| match s.default {
+            Default::Required => s.name.to_string(),
+            Default::Optional => format!("{} = …", s.name),
+            Default::Int(v) => format!("{} = {v}", s.name),
+            Default::Float(v) => format!("{} = {}", s.name, crate::syntax::pretty::float_text(v)),
+            Default::Bool(v) => format!("{} = {v}", s.name),
+            Default::Str(v) => format!("{} = {v:?}", s.name),
+        })
+        .collect();
+    format!("usage: {what}({})", parts.join(", "))
+}
+
+
+/// "a model", "an env": the word with its indefinite article.
+fn article(word: &str) -> String {
+    let an = word.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {word}", if an { "an" } else { "a" })
+}

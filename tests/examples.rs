@@ -1,0 +1,72 @@
+//! Every example is a snapshot: valid programs record their resolved form, error programs
+//! their rendered diagnostics (Gleam-style: the SOURCE, then the ERROR). Adding a file adds
+//! a snapshot.
+
+use std::path::Path;
+
+use ammc::diag::render_plain;
+use ammc::front::front_end;
+use ammc::syntax::{parse_file, pretty};
+
+/// Path relative to the crate root, so snapshots do not depend on where the repo lives.
+fn relative(path: &Path) -> &Path {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    path.strip_prefix(root).unwrap_or(path)
+}
+
+#[test]
+fn valid_examples_resolve() {
+    insta::glob!("../examples", "*.amm", |path| {
+        let rel = relative(path);
+        let bytes = std::fs::read(path).unwrap();
+        let fe = front_end(&rel.display().to_string(), &bytes, Some(rel), &[]);
+        let program = match fe.program {
+            Ok(p) => p,
+            Err(d) => panic!("{} failed:\n{}", rel.display(), render_plain(&d, &fe.sources, 80)),
+        };
+        let text = String::from_utf8(bytes).unwrap();
+        let ast = parse_file(ammc::source::FileId(0), &text).unwrap();
+        let out = format!(
+            "RESOLVED\n{}\nCANONICAL\n{}",
+            ammc::resolve::dump::dump(&program),
+            pretty::file(&ast)
+        );
+        insta::assert_snapshot!(out);
+    });
+}
+
+#[test]
+fn error_examples_report() {
+    insta::glob!("../examples", "errors/*.amm", |path| {
+        let rel = relative(path);
+        let bytes = std::fs::read(path).unwrap();
+        let fe = front_end(&rel.display().to_string(), &bytes, Some(rel), &[]);
+        let diags = match fe.program {
+            Ok(_) => panic!("{} should fail", rel.display()),
+            Err(d) => d,
+        };
+        assert!(diags.iter().all(|d| d.code.starts_with("amm::")));
+        assert!(diags.iter().all(|d| !d.labels.is_empty()), "every diagnostic points at code");
+        let out = format!(
+            "SOURCE\n{}\nERROR\n{}",
+            String::from_utf8_lossy(&bytes),
+            render_plain(&diags, &fe.sources, 80)
+        );
+        insta::assert_snapshot!(out);
+    });
+}
+
+/// Printing a file and parsing it again gives the same canonical text.
+#[test]
+fn canonical_form_round_trips() {
+    insta::glob!("../examples", "**/*.amm", |path| {
+        let text = std::fs::read_to_string(path).unwrap();
+        let Ok(ast) = parse_file(ammc::source::FileId(0), &text) else {
+            return;
+        };
+        let once = pretty::file(&ast);
+        let again = parse_file(ammc::source::FileId(0), &once)
+            .unwrap_or_else(|_| panic!("canonical text of {} does not parse:\n{once}", path.display()));
+        assert_eq!(once, pretty::file(&again), "{}", path.display());
+    });
+}
