@@ -18,7 +18,12 @@ struct AmmParser;
 /// Deepest nesting of brackets accepted. Real programs nest a handful of levels; the bound
 /// keeps every recursive pass (parser, Pratt climbing, printers, drop) far from the stack
 /// limit on adversarial input.
-pub const MAX_NESTING: usize = 128;
+pub const MAX_NESTING: usize = 32;
+
+/// Most operators (binary and unary) in one expression level. Together with
+/// [`MAX_NESTING`] it bounds the depth of any expression tree (≤ 32 × 100), so recursive
+/// evaluation, printing and dropping stay within even a 2 MiB thread stack.
+pub const MAX_OPERATORS: usize = 100;
 
 /// Upper bound on pest's rule calls per parse, proportional to the input, so pathological
 /// backtracking fails with a diagnostic instead of hanging.
@@ -682,6 +687,19 @@ impl Builder<'_> {
     }
 
     fn expr(&self, p: Pair<Rule>) -> Res<Expr> {
+        let ops = p
+            .clone()
+            .into_inner()
+            .filter(|q| matches!(q.as_rule(), Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::rem | Rule::pow | Rule::neg))
+            .count();
+        if ops > MAX_OPERATORS {
+            return Err(Diag::new(
+                "amm::parse::too_long",
+                format!("expression with {ops} operators; at most {MAX_OPERATORS} are allowed in one expression"),
+            )
+            .primary(self.span(&p), "this expression")
+            .help("split it into several params"));
+        }
         pratt()
             .map_primary(|q| self.primary(q))
             .map_prefix(|op, rhs| {

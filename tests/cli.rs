@@ -1,0 +1,78 @@
+//! The `ammc` binary: exit codes 0 (ok), 1 (diagnostics), 2 (usage, I/O, unavailable).
+
+use std::process::Command;
+
+fn ammc(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ammc"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run ammc");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_valid_examples_exits_0() {
+    let mut files: Vec<String> = std::fs::read_dir("examples")
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().display().to_string())
+        .filter(|p| p.ends_with(".amm"))
+        .collect();
+    files.sort();
+    let mut args = vec!["check"];
+    args.extend(files.iter().map(String::as_str));
+    let (code, _, err) = ammc(&args);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn every_error_example_exits_1_with_a_code_and_excerpt() {
+    for e in std::fs::read_dir("examples/errors").unwrap().flatten() {
+        let p = e.path();
+        if p.extension().is_none_or(|x| x != "amm") {
+            continue;
+        }
+        let (code, _, err) = ammc(&["check", "--color", "never", p.to_str().unwrap()]);
+        assert_eq!(code, 1, "{}: {err}", p.display());
+        assert!(err.contains("amm::"), "{}: {err}", p.display());
+        assert!(err.contains("╭─["), "no source excerpt for {}: {err}", p.display());
+    }
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    assert_eq!(ammc(&["check", "does/not/exist.amm"]).0, 2);
+    assert_eq!(ammc(&["frobnicate"]).0, 2);
+    assert_eq!(ammc(&["check"]).0, 2);
+    assert_eq!(ammc(&["run", "examples/quickstart.amm", "nope"]).0, 2);
+    assert_eq!(ammc(&["check", "examples/quickstart.amm", "--set", "novalue"]).0, 2);
+}
+
+#[test]
+fn set_overrides_are_checked() {
+    let (code, out, _) = ammc(&["check", "--print", "examples/quickstart.amm", "--set", "lr=0.01"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("param lr: float = 0.01  (default 0.001)"), "{out}");
+    let (code, _, err) = ammc(&["check", "examples/quickstart.amm", "--set", "lr=\"fast\""]);
+    assert_eq!(code, 1);
+    assert!(err.contains("amm::set::type"), "{err}");
+    let (code, _, err) = ammc(&["check", "examples/quickstart.amm", "--set", "lrr=0.1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("did you mean `lr`"), "{err}");
+}
+
+#[test]
+fn invalid_utf8_file_is_a_diagnostic() {
+    let dir = std::env::temp_dir().join(format!("ammc-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("bad.amm");
+    std::fs::write(&f, b"param x = \xff\xfe 1\n").unwrap();
+    let (code, _, err) = ammc(&["check", f.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("amm::io::utf8"), "{err}");
+}
