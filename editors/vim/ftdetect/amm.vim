@@ -1,0 +1,2 @@
+" .amm machine-learning pipeline files
+autocmd BufRead,BufNewFile *.amm setfiletype amm
