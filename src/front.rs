@@ -21,12 +21,20 @@ pub struct FrontEnd {
 }
 
 /// Parses and resolves a root file given as raw bytes.
-pub fn front_end(name: &str, bytes: &[u8], path: Option<&Path>, overrides: &[Override]) -> FrontEnd {
+pub fn front_end(
+    name: &str,
+    bytes: &[u8],
+    path: Option<&Path>,
+    overrides: &[Override],
+) -> FrontEnd {
     let mut sources = SourceMap::new();
     if bytes.len() > MAX_SOURCE_BYTES {
         let d = Diag::new(
             "amm::io::too_large",
-            format!("`{name}` is {} bytes; the limit for a source file is {MAX_SOURCE_BYTES}", bytes.len()),
+            format!(
+                "`{name}` is {} bytes; the limit for a source file is {MAX_SOURCE_BYTES}",
+                bytes.len()
+            ),
         )
         .help("is this really an .amm file? Split large programs into modules joined with `use`");
         return FrontEnd {
@@ -39,7 +47,10 @@ pub fn front_end(name: &str, bytes: &[u8], path: Option<&Path>, overrides: &[Ove
         Err(e) => {
             let d = Diag::new(
                 "amm::io::utf8",
-                format!("`{name}` is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+                format!(
+                    "`{name}` is not valid UTF-8 (invalid byte at offset {})",
+                    e.valid_up_to()
+                ),
             )
             .help("save the file as UTF-8");
             return FrontEnd {

@@ -3,6 +3,6 @@
 pub mod cli;
 pub mod diag;
 pub mod front;
-pub mod source;
 pub mod resolve;
+pub mod source;
 pub mod syntax;

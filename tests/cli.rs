@@ -40,7 +40,11 @@ fn every_error_example_exits_1_with_a_code_and_excerpt() {
         let (code, _, err) = ammc(&["check", "--color", "never", p.to_str().unwrap()]);
         assert_eq!(code, 1, "{}: {err}", p.display());
         assert!(err.contains("amm::"), "{}: {err}", p.display());
-        assert!(err.contains("╭─["), "no source excerpt for {}: {err}", p.display());
+        assert!(
+            err.contains("╭─["),
+            "no source excerpt for {}: {err}",
+            p.display()
+        );
     }
 }
 
@@ -50,14 +54,26 @@ fn usage_and_io_errors_exit_2() {
     assert_eq!(ammc(&["frobnicate"]).0, 2);
     assert_eq!(ammc(&["check"]).0, 2);
     assert_eq!(ammc(&["run", "examples/quickstart.amm", "nope"]).0, 2);
-    assert_eq!(ammc(&["check", "examples/quickstart.amm", "--set", "novalue"]).0, 2);
+    assert_eq!(
+        ammc(&["check", "examples/quickstart.amm", "--set", "novalue"]).0,
+        2
+    );
 }
 
 #[test]
 fn set_overrides_are_checked() {
-    let (code, out, _) = ammc(&["check", "--print", "examples/quickstart.amm", "--set", "lr=0.01"]);
+    let (code, out, _) = ammc(&[
+        "check",
+        "--print",
+        "examples/quickstart.amm",
+        "--set",
+        "lr=0.01",
+    ]);
     assert_eq!(code, 0);
-    assert!(out.contains("param lr: float = 0.01  (default 0.001)"), "{out}");
+    assert!(
+        out.contains("param lr: float = 0.01  (default 0.001)"),
+        "{out}"
+    );
     let (code, _, err) = ammc(&["check", "examples/quickstart.amm", "--set", "lr=\"fast\""]);
     assert_eq!(code, 1);
     assert!(err.contains("amm::set::type"), "{err}");

@@ -22,7 +22,11 @@ fn valid_examples_resolve() {
         let fe = front_end(&rel.display().to_string(), &bytes, Some(rel), &[]);
         let program = match fe.program {
             Ok(p) => p,
-            Err(d) => panic!("{} failed:\n{}", rel.display(), render_plain(&d, &fe.sources, 80)),
+            Err(d) => panic!(
+                "{} failed:\n{}",
+                rel.display(),
+                render_plain(&d, &fe.sources, 80)
+            ),
         };
         let text = String::from_utf8(bytes).unwrap();
         let ast = parse_file(ammc::source::FileId(0), &text).unwrap();
@@ -46,7 +50,10 @@ fn error_examples_report() {
             Err(d) => d,
         };
         assert!(diags.iter().all(|d| d.code.starts_with("amm::")));
-        assert!(diags.iter().all(|d| !d.labels.is_empty()), "every diagnostic points at code");
+        assert!(
+            diags.iter().all(|d| !d.labels.is_empty()),
+            "every diagnostic points at code"
+        );
         let out = format!(
             "SOURCE\n{}\nERROR\n{}",
             String::from_utf8_lossy(&bytes),
@@ -65,8 +72,12 @@ fn canonical_form_round_trips() {
             return;
         };
         let once = pretty::file(&ast);
-        let again = parse_file(ammc::source::FileId(0), &once)
-            .unwrap_or_else(|_| panic!("canonical text of {} does not parse:\n{once}", path.display()));
+        let again = parse_file(ammc::source::FileId(0), &once).unwrap_or_else(|_| {
+            panic!(
+                "canonical text of {} does not parse:\n{once}",
+                path.display()
+            )
+        });
         assert_eq!(once, pretty::file(&again), "{}", path.display());
     });
 }

@@ -12,7 +12,11 @@ use rand_chacha::ChaCha8Rng;
 fn examples() -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for dir in ["examples", "examples/errors"] {
-        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).collect();
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
         entries.sort();
         for p in entries {
             if p.extension().is_some_and(|e| e == "amm") {
@@ -110,7 +114,10 @@ fn ten_thousand_mutations() {
     }
     // Some mutations are harmless (swapping equal tokens, duplicating whitespace).
     assert!(ok > 0 && ok < 10_000, "ok = {ok}");
-    assert!(slowest < Duration::from_secs(2), "slowest mutation took {slowest:?}");
+    assert!(
+        slowest < Duration::from_secs(2),
+        "slowest mutation took {slowest:?}"
+    );
 }
 
 #[test]

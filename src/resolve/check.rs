@@ -54,7 +54,12 @@ impl Checker<'_> {
     fn params(&mut self, sources: &mut SourceMap, overrides: &[Override]) {
         let mut ids: Vec<DefId> = Vec::new();
         for m in &self.program.modules {
-            ids.extend(m.own.iter().copied().filter(|d| self.program.def(*d).kind == DefKind::Param));
+            ids.extend(
+                m.own
+                    .iter()
+                    .copied()
+                    .filter(|d| self.program.def(*d).kind == DefKind::Param),
+            );
         }
         for id in ids {
             let def = self.program.def(id);
@@ -92,10 +97,18 @@ impl Checker<'_> {
                 self.err(
                     Diag::new(
                         "amm::value::type",
-                        format!("param `{}` is declared {} but its default is {}", p.name.name, ty.noun(), value.ty().name()),
+                        format!(
+                            "param `{}` is declared {} but its default is {}",
+                            p.name.name,
+                            ty.noun(),
+                            value.ty().name()
+                        ),
                     )
                     .primary(p.value.span, format!("this is {}", value.ty().noun()))
-                    .help(format!("change the default or declare `: {}`", value.ty().name())),
+                    .help(format!(
+                        "change the default or declare `: {}`",
+                        value.ty().name()
+                    )),
                 );
                 continue;
             };
@@ -112,14 +125,20 @@ impl Checker<'_> {
         let file = sources.add(format!("--set {}", o.name), text.clone());
         let name_span = Span::new(file, 6, 6 + o.name.len());
         let root = ModuleId(0);
-        let target = self
-            .program
-            .lookup(root, &o.name)
-            .filter(|d| self.program.def(*d).kind == DefKind::Param && self.program.def(*d).module == root);
+        let target = self.program.lookup(root, &o.name).filter(|d| {
+            self.program.def(*d).kind == DefKind::Param && self.program.def(*d).module == root
+        });
         let Some(target) = target else {
-            let names: Vec<String> = self.root_params().iter().map(|d| self.program.def(*d).name.clone()).collect();
-            let mut d = Diag::new("amm::set::unknown", format!("`--set {}`: no param named `{}`", o.name, o.name))
-                .primary(name_span, "not a param of this file");
+            let names: Vec<String> = self
+                .root_params()
+                .iter()
+                .map(|d| self.program.def(*d).name.clone())
+                .collect();
+            let mut d = Diag::new(
+                "amm::set::unknown",
+                format!("`--set {}`: no param named `{}`", o.name, o.name),
+            )
+            .primary(name_span, "not a param of this file");
             d = match suggest(&o.name, names.iter().map(String::as_str)) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
                 None if names.is_empty() => d.help("this file declares no params"),
@@ -136,7 +155,13 @@ impl Checker<'_> {
             }
         };
         let Some(ItemKind::Param(p)) = parsed.items.first().map(|i| &i.kind) else {
-            self.err(Diag::new("amm::set::syntax", format!("`--set {}={}` is not `name=value`", o.name, o.value)).primary(name_span, "here"));
+            self.err(
+                Diag::new(
+                    "amm::set::syntax",
+                    format!("`--set {}={}` is not `name=value`", o.name, o.value),
+                )
+                .primary(name_span, "here"),
+            );
             return;
         };
         let params = self.program.params.clone();
@@ -157,9 +182,17 @@ impl Checker<'_> {
                 self.program.params.insert(target, v);
             }
             None => self.err(
-                Diag::new("amm::set::type", format!("`--set {}` needs {}, got {}", o.name, ty.noun(), value.ty().noun()))
-                    .primary(p.value.span, format!("this is {}", value.ty().noun()))
-                    .help(format!("`{}` is declared as {}", o.name, ty.noun())),
+                Diag::new(
+                    "amm::set::type",
+                    format!(
+                        "`--set {}` needs {}, got {}",
+                        o.name,
+                        ty.noun(),
+                        value.ty().noun()
+                    ),
+                )
+                .primary(p.value.span, format!("this is {}", value.ty().noun()))
+                .help(format!("`{}` is declared as {}", o.name, ty.noun())),
             ),
         }
     }
@@ -194,7 +227,9 @@ impl Checker<'_> {
                     self.stage(stage, &ctx);
                 }
             }
-            ItemKind::Train(t) => self.fields(schema::TRAIN_FIELDS, &t.fields, &t.name, "train", &ctx),
+            ItemKind::Train(t) => {
+                self.fields(schema::TRAIN_FIELDS, &t.fields, &t.name, "train", &ctx)
+            }
             ItemKind::Tune(t) => self.tune(t, &ctx),
             ItemKind::Agent(a) => {
                 self.builtin_call(Family::Agent, &a.algo, &ctx);
@@ -208,8 +243,11 @@ impl Checker<'_> {
         for f in &n.formals {
             if formals.contains_key(&f.name.name) {
                 self.err(
-                    Diag::new("amm::name::duplicate", format!("parameter `{}` is declared twice", f.name.name))
-                        .primary(f.name.span, "declared again here"),
+                    Diag::new(
+                        "amm::name::duplicate",
+                        format!("parameter `{}` is declared twice", f.name.name),
+                    )
+                    .primary(f.name.span, "declared again here"),
                 );
                 continue;
             }
@@ -243,8 +281,16 @@ impl Checker<'_> {
                 && !got.fits(want)
             {
                 self.err(
-                    Diag::new("amm::value::type", format!("default of `{}` is {}, but it is declared {}", f.name.name, got.noun(), want.name()))
-                        .primary(f.span, "here"),
+                    Diag::new(
+                        "amm::value::type",
+                        format!(
+                            "default of `{}` is {}, but it is declared {}",
+                            f.name.name,
+                            got.noun(),
+                            want.name()
+                        ),
+                    )
+                    .primary(f.span, "here"),
                 );
             }
             formals.insert(f.name.name.clone(), declared.or(from_default));
@@ -306,8 +352,11 @@ impl Checker<'_> {
                     return;
                 }
                 self.err(
-                    Diag::new("amm::name::kind", format!("`{name}` is {}, not a layer", kind.noun().to_string()))
-                        .primary(call.path_span(), "used as a layer here"),
+                    Diag::new(
+                        "amm::name::kind",
+                        format!("`{name}` is {}, not a layer", kind.noun()),
+                    )
+                    .primary(call.path_span(), "used as a layer here"),
                 );
                 return;
             }
@@ -315,8 +364,14 @@ impl Checker<'_> {
         let mut candidates: Vec<&str> = schema::names(Family::Layer).collect();
         let nets = self.nets_in_scope(ctx.module);
         candidates.extend(nets.iter().map(String::as_str));
-        let mut d = Diag::new("amm::name::unknown_layer", format!("unknown layer `{name}`"))
-            .primary(call.path_span(), "not a builtin layer or a backbone/head in scope");
+        let mut d = Diag::new(
+            "amm::name::unknown_layer",
+            format!("unknown layer `{name}`"),
+        )
+        .primary(
+            call.path_span(),
+            "not a builtin layer or a backbone/head in scope",
+        );
         d = match suggest(&name, candidates.iter().copied()) {
             Some(s) => d.help(format!("did you mean `{s}`?")),
             None => d.help("see docs/language.md for the list of layers"),
@@ -328,7 +383,12 @@ impl Checker<'_> {
         let mut v: Vec<String> = self.program.modules[module.0 as usize]
             .scope
             .iter()
-            .filter(|(_, d)| matches!(self.program.def(**d).kind, DefKind::Backbone | DefKind::Head))
+            .filter(|(_, d)| {
+                matches!(
+                    self.program.def(**d).kind,
+                    DefKind::Backbone | DefKind::Head
+                )
+            })
             .map(|(n, _)| n.clone())
             .collect();
         v.sort();
@@ -377,16 +437,27 @@ impl Checker<'_> {
             Some(id) => {
                 let kind = self.program.def(id).kind;
                 self.err(
-                    Diag::new("amm::name::kind", format!("`{name}` is {}, not a backbone or head", kind.noun().to_string()))
-                        .primary(stage.path_span(), "a model stage must be a backbone or head"),
+                    Diag::new(
+                        "amm::name::kind",
+                        format!("`{name}` is {}, not a backbone or head", kind.noun()),
+                    )
+                    .primary(
+                        stage.path_span(),
+                        "a model stage must be a backbone or head",
+                    ),
                 );
             }
             None => {
                 let nets = self.nets_in_scope(ctx.module);
-                let mut d = Diag::new("amm::name::unknown", format!("unknown backbone or head `{name}`"))
-                    .primary(stage.path_span(), "not declared or imported");
+                let mut d = Diag::new(
+                    "amm::name::unknown",
+                    format!("unknown backbone or head `{name}`"),
+                )
+                .primary(stage.path_span(), "not declared or imported");
                 d = if schema::builtin(Family::Layer, &name).is_some() {
-                    d.help(format!("`{name}` is a layer; wrap it in a head: `head h {{ {name}(…) }}`"))
+                    d.help(format!(
+                        "`{name}` is a layer; wrap it in a head: `head h {{ {name}(…) }}`"
+                    ))
                 } else if let Some(s) = suggest(&name, nets.iter().map(String::as_str)) {
                     d.help(format!("did you mean `{s}`?"))
                 } else if name == "classifier" || name == "regressor" || name == "mlp_classifier" {
@@ -405,9 +476,12 @@ impl Checker<'_> {
         self.fields(schema::TUNE_FIELDS, &t.fields, &t.name, "tune", ctx);
         match t.spaces.as_slice() {
             [] => self.err(
-                Diag::new("amm::tune::no_space", format!("tune `{}` has no `space`", t.name.name))
-                    .primary(t.name.span, "nothing to search")
-                    .help("add `space { lr ~ log_uniform(1e-4, 1e-1) }` naming the params to search"),
+                Diag::new(
+                    "amm::tune::no_space",
+                    format!("tune `{}` has no `space`", t.name.name),
+                )
+                .primary(t.name.span, "nothing to search")
+                .help("add `space { lr ~ log_uniform(1e-4, 1e-1) }` naming the params to search"),
             ),
             [space, rest @ ..] => {
                 for extra in rest {
@@ -422,9 +496,12 @@ impl Checker<'_> {
                 for e in &space.entries {
                     if let Some(prev) = seen.insert(e.name.name.as_str(), e.name.span) {
                         self.err(
-                            Diag::new("amm::tune::duplicate", format!("`{}` is searched twice", e.name.name))
-                                .primary(e.name.span, "again here")
-                                .secondary(prev, "first here"),
+                            Diag::new(
+                                "amm::tune::duplicate",
+                                format!("`{}` is searched twice", e.name.name),
+                            )
+                            .primary(e.name.span, "again here")
+                            .secondary(prev, "first here"),
                         );
                     }
                     self.space_entry(e, ctx);
@@ -439,9 +516,12 @@ impl Checker<'_> {
             && mentions_metric(&arg.value)
         {
             self.err(
-                Diag::new("amm::tune::no_run", "this objective reads a metric, but the tune block runs nothing")
-                    .primary(arg.value.span, "a metric of which run?")
-                    .help("add `run = <train or agent block>`"),
+                Diag::new(
+                    "amm::tune::no_run",
+                    "this objective reads a metric, but the tune block runs nothing",
+                )
+                .primary(arg.value.span, "a metric of which run?")
+                .help("add `run = <train or agent block>`"),
             );
         }
     }
@@ -452,9 +532,16 @@ impl Checker<'_> {
             .lookup(ctx.module, &e.name.name)
             .filter(|d| self.program.def(*d).kind == DefKind::Param);
         let Some(target) = target else {
-            let params: Vec<String> = self.root_params().iter().map(|d| self.program.def(*d).name.clone()).collect();
-            let mut d = Diag::new("amm::tune::not_param", format!("`{}` is not a declared param", e.name.name))
-                .primary(e.name.span, "only params can be searched");
+            let params: Vec<String> = self
+                .root_params()
+                .iter()
+                .map(|d| self.program.def(*d).name.clone())
+                .collect();
+            let mut d = Diag::new(
+                "amm::tune::not_param",
+                format!("`{}` is not a declared param", e.name.name),
+            )
+            .primary(e.name.span, "only params can be searched");
             d = match suggest(&e.name.name, params.iter().map(String::as_str)) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
                 None => d.help(format!("declare it first: `param {} = …`", e.name.name)),
@@ -468,10 +555,13 @@ impl Checker<'_> {
         };
         let dist = e.dist.dotted();
         let bad = match (dist.as_str(), ty) {
-            ("uniform" | "log_uniform", Type::Int) => Some(format!("`{}` is an int param; use `int(low, high)`", e.name.name)),
-            ("uniform" | "log_uniform" | "int", Type::Bool | Type::Str | Type::List) => {
-                Some(format!("`{}` is {} param; use `choice(…)`", e.name.name, ty.noun()))
-            }
+            ("uniform" | "log_uniform", Type::Int) => Some(format!(
+                "`{}` is an int param; use `int(low, high)`",
+                e.name.name
+            )),
+            ("uniform" | "log_uniform" | "int", Type::Bool | Type::Str | Type::List) => Some(
+                format!("`{}` is {} param; use `choice(…)`", e.name.name, ty.noun()),
+            ),
             ("int", Type::Float) => None,
             ("choice", _) => {
                 for a in e.dist.arg_list() {
@@ -479,8 +569,16 @@ impl Checker<'_> {
                         && !t.fits(ty)
                     {
                         self.err(
-                            Diag::new("amm::tune::type", format!("choice for `{}` is {}, but the param is {}", e.name.name, t.noun(), ty.noun()))
-                                .primary(a.value.span, "wrong type"),
+                            Diag::new(
+                                "amm::tune::type",
+                                format!(
+                                    "choice for `{}` is {}, but the param is {}",
+                                    e.name.name,
+                                    t.noun(),
+                                    ty.noun()
+                                ),
+                            )
+                            .primary(a.value.span, "wrong type"),
                         );
                     }
                 }
@@ -490,21 +588,34 @@ impl Checker<'_> {
         };
         if let Some(help) = bad {
             self.err(
-                Diag::new("amm::tune::type", format!("`{dist}` does not fit the type of `{}`", e.name.name))
-                    .primary(e.dist.span, "here")
-                    .help(help),
+                Diag::new(
+                    "amm::tune::type",
+                    format!("`{dist}` does not fit the type of `{}`", e.name.name),
+                )
+                .primary(e.dist.span, "here")
+                .help(help),
             );
         }
     }
 
     // ------------------------------------------------------------------ fields and calls
 
-    fn fields(&mut self, specs: &[ArgSpec<'_>], fields: &[Field], block: &Ident, what: &str, ctx: &Ctx) {
+    fn fields(
+        &mut self,
+        specs: &[ArgSpec<'_>],
+        fields: &[Field],
+        block: &Ident,
+        what: &str,
+        ctx: &Ctx,
+    ) {
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for f in fields {
             let Some(spec) = specs.iter().find(|s| s.name == f.key.name) else {
-                let mut d = Diag::new("amm::field::unknown", format!("`{what}` has no field `{}`", f.key.name))
-                    .primary(f.key.span, "unknown field");
+                let mut d = Diag::new(
+                    "amm::field::unknown",
+                    format!("`{what}` has no field `{}`", f.key.name),
+                )
+                .primary(f.key.span, "unknown field");
                 d = match suggest(&f.key.name, specs.iter().map(|s| s.name)) {
                     Some(s) => d.help(format!("did you mean `{s}`?")),
                     None => d.help(format!(
@@ -517,9 +628,12 @@ impl Checker<'_> {
             };
             if let Some(prev) = seen.insert(spec.name, f.key.span) {
                 self.err(
-                    Diag::new("amm::field::duplicate", format!("field `{}` is set twice", f.key.name))
-                        .primary(f.key.span, "set again here")
-                        .secondary(prev, "first set here"),
+                    Diag::new(
+                        "amm::field::duplicate",
+                        format!("field `{}` is set twice", f.key.name),
+                    )
+                    .primary(f.key.span, "set again here")
+                    .secondary(prev, "first set here"),
                 );
                 continue;
             }
@@ -537,18 +651,24 @@ impl Checker<'_> {
         for spec in specs {
             if spec.default == Default::Required && !seen.contains_key(spec.name) {
                 self.err(
-                    Diag::new("amm::field::missing", format!("`{what} {}` needs a `{}` field", block.name, spec.name))
-                        .primary(block.span, format!("`{}` is missing", spec.name))
-                        .help(format!("add `{} = …` ({})", spec.name, spec.doc)),
+                    Diag::new(
+                        "amm::field::missing",
+                        format!("`{what} {}` needs a `{}` field", block.name, spec.name),
+                    )
+                    .primary(block.span, format!("`{}` is missing", spec.name))
+                    .help(format!("add `{} = …` ({})", spec.name, spec.doc)),
                 );
             }
         }
         if what == "agent" && seen.contains_key("episodes") && seen.contains_key("steps") {
             let span = seen["steps"];
             self.err(
-                Diag::new("amm::field::conflict", "set `episodes` or `steps`, not both")
-                    .primary(span, "second budget")
-                    .help("the budget is either a number of episodes or a number of environment steps"),
+                Diag::new(
+                    "amm::field::conflict",
+                    "set `episodes` or `steps`, not both",
+                )
+                .primary(span, "second budget")
+                .help("the budget is either a number of episodes or a number of environment steps"),
             );
         }
     }
@@ -558,17 +678,23 @@ impl Checker<'_> {
         if variadic {
             if args.is_empty() {
                 self.err(
-                    Diag::new("amm::arg::missing", format!("`{what}` needs at least one value"))
-                        .primary(call.span, "no values")
-                        .help(format!("e.g. `{what}(8, 16, 32)`")),
+                    Diag::new(
+                        "amm::arg::missing",
+                        format!("`{what}` needs at least one value"),
+                    )
+                    .primary(call.span, "no values")
+                    .help(format!("e.g. `{what}(8, 16, 32)`")),
                 );
             }
             for a in args {
                 if let Some(n) = &a.name {
                     self.err(
-                        Diag::new("amm::arg::unknown", format!("`{what}` takes values, not named arguments"))
-                            .primary(n.span, "named argument")
-                            .help(format!("write `{what}(a, b, c)`")),
+                        Diag::new(
+                            "amm::arg::unknown",
+                            format!("`{what}` takes values, not named arguments"),
+                        )
+                        .primary(n.span, "named argument")
+                        .help(format!("write `{what}(a, b, c)`")),
                     );
                 }
                 if let Err(e) = self.type_of(&a.value, ctx) {
@@ -586,11 +712,16 @@ impl Checker<'_> {
                     match specs.iter().find(|s| s.name == n.name) {
                         Some(s) => s,
                         None => {
-                            let mut d = Diag::new("amm::arg::unknown", format!("`{what}` has no argument `{}`", n.name))
-                                .primary(n.span, "unknown argument");
+                            let mut d = Diag::new(
+                                "amm::arg::unknown",
+                                format!("`{what}` has no argument `{}`", n.name),
+                            )
+                            .primary(n.span, "unknown argument");
                             d = match suggest(&n.name, specs.iter().map(|s| s.name)) {
                                 Some(s) => d.help(format!("did you mean `{s}`?")),
-                                None if specs.is_empty() => d.help(format!("`{what}` takes no arguments")),
+                                None if specs.is_empty() => {
+                                    d.help(format!("`{what}` takes no arguments"))
+                                }
                                 None => d.help(signature(what, specs)),
                             };
                             self.err(d);
@@ -634,9 +765,12 @@ impl Checker<'_> {
             };
             if let Some(prev) = given.insert(spec.name, a.span) {
                 self.err(
-                    Diag::new("amm::arg::duplicate", format!("argument `{}` is given twice", spec.name))
-                        .primary(a.span, "again here")
-                        .secondary(prev, "first here"),
+                    Diag::new(
+                        "amm::arg::duplicate",
+                        format!("argument `{}` is given twice", spec.name),
+                    )
+                    .primary(a.span, "again here")
+                    .secondary(prev, "first here"),
                 );
                 continue;
             }
@@ -645,9 +779,12 @@ impl Checker<'_> {
         for s in specs {
             if s.default == Default::Required && !given.contains_key(s.name) {
                 self.err(
-                    Diag::new("amm::arg::missing", format!("`{what}` needs the argument `{}`", s.name))
-                        .primary(call.span, format!("`{}` is missing", s.name))
-                        .help(signature(what, specs)),
+                    Diag::new(
+                        "amm::arg::missing",
+                        format!("`{what}` needs the argument `{}`", s.name),
+                    )
+                    .primary(call.span, format!("`{}` is missing", s.name))
+                    .help(signature(what, specs)),
                 );
             }
         }
@@ -664,7 +801,9 @@ impl Checker<'_> {
         };
         if let Some((ty, noun)) = want {
             match self.type_of(e, ctx) {
-                Ok(Some(t)) if !t.fits(ty) => self.err(kind_error(e, noun, t).help(format!("`{what}` takes {noun}"))),
+                Ok(Some(t)) if !t.fits(ty) => {
+                    self.err(kind_error(e, noun, t).help(format!("`{what}` takes {noun}")))
+                }
                 Ok(_) => {}
                 Err(d) => self.err(d),
             }
@@ -675,7 +814,9 @@ impl Checker<'_> {
                 ExprKind::List(items) => {
                     for it in items {
                         match self.type_of(it, ctx) {
-                            Ok(Some(t)) if !t.fits(Type::Float) => self.err(kind_error(it, "a number", t)),
+                            Ok(Some(t)) if !t.fits(Type::Float) => {
+                                self.err(kind_error(it, "a number", t))
+                            }
                             Ok(_) => {}
                             Err(d) => self.err(d),
                         }
@@ -683,7 +824,10 @@ impl Checker<'_> {
                 }
                 _ => match self.type_of(e, ctx) {
                     Ok(Some(Type::List)) | Ok(None) => {}
-                    Ok(Some(t)) => self.err(kind_error(e, "a list of numbers", t).help(format!("write `{what} = [a, b, …]`"))),
+                    Ok(Some(t)) => self.err(
+                        kind_error(e, "a list of numbers", t)
+                            .help(format!("write `{what} = [a, b, …]`")),
+                    ),
                     Err(d) => self.err(d),
                 },
             },
@@ -694,9 +838,15 @@ impl Checker<'_> {
                     }
                 }
                 _ => self.err(
-                    Diag::new("amm::value::kind", format!("`{what}` takes a list of {}s", family.noun()))
-                        .primary(e.span, "not a list")
-                        .help(format!("write `{what} = [{}]`", schema::names(family).next().unwrap_or("…"))),
+                    Diag::new(
+                        "amm::value::kind",
+                        format!("`{what}` takes a list of {}s", family.noun()),
+                    )
+                    .primary(e.span, "not a list")
+                    .help(format!(
+                        "write `{what} = [{}]`",
+                        schema::names(family).next().unwrap_or("…")
+                    )),
                 ),
             },
             Kind::Builtin(family) => self.builtin_expr(family, e, ctx),
@@ -710,9 +860,15 @@ impl Checker<'_> {
         match &e.kind {
             ExprKind::Call(call) => self.builtin_call(family, call, ctx),
             _ => self.err(
-                Diag::new("amm::value::kind", format!("expected {}", article(family.noun())))
-                    .primary(e.span, format!("not {}", article(family.noun())))
-                    .help(format!("one of: {}", schema::names(family).collect::<Vec<_>>().join(", "))),
+                Diag::new(
+                    "amm::value::kind",
+                    format!("expected {}", article(family.noun())),
+                )
+                .primary(e.span, format!("not {}", article(family.noun())))
+                .help(format!(
+                    "one of: {}",
+                    schema::names(family).collect::<Vec<_>>().join(", ")
+                )),
             ),
         }
     }
@@ -756,8 +912,11 @@ impl Checker<'_> {
             ExprKind::Call(c) if c.path.len() == 1 && c.args.is_none() => c,
             _ => {
                 self.err(
-                    Diag::new("amm::value::kind", format!("`{what}` takes the name of a {noun} block"))
-                        .primary(e.span, "not a name"),
+                    Diag::new(
+                        "amm::value::kind",
+                        format!("`{what}` takes the name of a {noun} block"),
+                    )
+                    .primary(e.span, "not a name"),
                 );
                 return;
             }
@@ -768,8 +927,15 @@ impl Checker<'_> {
             Some(id) => {
                 let kind = self.program.def(id).kind;
                 self.err(
-                    Diag::new("amm::name::kind", format!("`{name}` is {}, but `{what}` needs {}", kind.noun().to_string(), article(noun)))
-                        .primary(call.span, kind.noun().to_string()),
+                    Diag::new(
+                        "amm::name::kind",
+                        format!(
+                            "`{name}` is {}, but `{what}` needs {}",
+                            kind.noun(),
+                            article(noun)
+                        ),
+                    )
+                    .primary(call.span, kind.noun()),
                 );
             }
             None => {
@@ -783,7 +949,10 @@ impl Checker<'_> {
                     .primary(call.span, "not declared");
                 d = match suggest(name, candidates.iter().map(String::as_str)) {
                     Some(s) => d.help(format!("did you mean `{s}`?")),
-                    None if candidates.is_empty() => d.help(format!("declare it with `{} {name} …`", noun.split(' ').next().unwrap_or(noun))),
+                    None if candidates.is_empty() => d.help(format!(
+                        "declare it with `{} {name} …`",
+                        noun.split(' ').next().unwrap_or(noun)
+                    )),
                     None => d,
                 };
                 self.err(d);
@@ -797,8 +966,11 @@ impl Checker<'_> {
             ExprKind::Call(c) if c.path.len() == 2 && c.args.is_none() => {
                 let split = &c.path[0];
                 if !["train", "val", "test", "eval"].contains(&split.name.as_str()) {
-                    let mut d = Diag::new("amm::tune::metric", format!("unknown split `{}`", split.name))
-                        .primary(split.span, "expected train, val or eval");
+                    let mut d = Diag::new(
+                        "amm::tune::metric",
+                        format!("unknown split `{}`", split.name),
+                    )
+                    .primary(split.span, "expected train, val or eval");
                     if split.name == "test" {
                         d = d.help("tuning reads validation metrics, never test");
                     } else if let Some(s) = suggest(&split.name, ["train", "val", "eval"]) {
@@ -807,17 +979,23 @@ impl Checker<'_> {
                     self.err(d);
                 } else if split.name == "test" {
                     self.err(
-                        Diag::new("amm::tune::test_metric", "a tune objective must not read test metrics")
-                            .primary(c.span, "test split")
-                            .help("use `val.` instead: the test split stays unseen until the end"),
+                        Diag::new(
+                            "amm::tune::test_metric",
+                            "a tune objective must not read test metrics",
+                        )
+                        .primary(c.span, "test split")
+                        .help("use `val.` instead: the test split stays unseen until the end"),
                     );
                 }
             }
             ExprKind::Call(c) if c.args.is_some() && c.path.len() == 1 => {
                 const FUNCS: [&str; 6] = ["sin", "cos", "exp", "log", "sqrt", "abs"];
                 if !FUNCS.contains(&c.path[0].name.as_str()) {
-                    let mut d = Diag::new("amm::name::unknown", format!("unknown function `{}`", c.path[0].name))
-                        .primary(c.path_span(), "not a math function");
+                    let mut d = Diag::new(
+                        "amm::name::unknown",
+                        format!("unknown function `{}`", c.path[0].name),
+                    )
+                    .primary(c.path_span(), "not a math function");
                     d = match suggest(&c.path[0].name, FUNCS) {
                         Some(s) => d.help(format!("did you mean `{s}`?")),
                         None => d.help(format!("the functions are: {}", FUNCS.join(", "))),
@@ -857,19 +1035,33 @@ impl Checker<'_> {
             }
             ExprKind::Call(c) => {
                 if c.path.len() != 1 || c.args.is_some() {
-                    return Err(Diag::new("amm::value::not_constant", format!("`{}` is not a value", c.dotted()))
-                        .primary(c.span, "expected a number, string, bool, list or param here"));
+                    return Err(Diag::new(
+                        "amm::value::not_constant",
+                        format!("`{}` is not a value", c.dotted()),
+                    )
+                    .primary(
+                        c.span,
+                        "expected a number, string, bool, list or param here",
+                    ));
                 }
                 let name = &c.path[0].name;
                 if let Some(t) = ctx.formals.get(name) {
                     return Ok(*t);
                 }
                 match self.program.lookup(ctx.module, name) {
-                    Some(id) if self.program.def(id).kind == DefKind::Param => self.param_types.get(&id).copied(),
+                    Some(id) if self.program.def(id).kind == DefKind::Param => {
+                        self.param_types.get(&id).copied()
+                    }
                     Some(id) => {
                         let kind = self.program.def(id).kind;
-                        return Err(Diag::new("amm::name::kind", format!("`{name}` is {}, not a value", kind.noun().to_string()))
-                            .primary(c.span, "expected a number, string, bool, list or param here"));
+                        return Err(Diag::new(
+                            "amm::name::kind",
+                            format!("`{name}` is {}, not a value", kind.noun()),
+                        )
+                        .primary(
+                            c.span,
+                            "expected a number, string, bool, list or param here",
+                        ));
                     }
                     None => {
                         let mut names: Vec<String> = ctx.formals.keys().cloned().collect();
@@ -881,12 +1073,15 @@ impl Checker<'_> {
                                 .map(|(n, _)| n.clone()),
                         );
                         names.sort();
-                        let mut d = Diag::new("amm::name::unknown", format!("unknown name `{name}`"))
-                            .primary(c.span, "not a param or argument in scope");
+                        let mut d =
+                            Diag::new("amm::name::unknown", format!("unknown name `{name}`"))
+                                .primary(c.span, "not a param or argument in scope");
                         if let Some(s) = suggest(name, names.iter().map(String::as_str)) {
                             d = d.help(format!("did you mean `{s}`?"));
                         } else if schema::BUILTINS.iter().any(|b| b.name == name) {
-                            d = d.help(format!("`{name}` is a builtin, but a plain value is expected here"));
+                            d = d.help(format!(
+                                "`{name}` is a builtin, but a plain value is expected here"
+                            ));
                         } else {
                             d = d.help(format!("declare it: `param {name} = …`"));
                         }
@@ -903,8 +1098,12 @@ impl Checker<'_> {
                 let (lt, rt) = (self.type_of(l, ctx)?, self.type_of(r, ctx)?);
                 match (lt, rt) {
                     (Some(Type::Str), Some(Type::Str)) if *op == BinOp::Add => Some(Type::Str),
-                    (Some(a), _) if !matches!(a, Type::Int | Type::Float) => return Err(kind_error(l, "a number", a)),
-                    (_, Some(b)) if !matches!(b, Type::Int | Type::Float) => return Err(kind_error(r, "a number", b)),
+                    (Some(a), _) if !matches!(a, Type::Int | Type::Float) => {
+                        return Err(kind_error(l, "a number", a));
+                    }
+                    (_, Some(b)) if !matches!(b, Type::Int | Type::Float) => {
+                        return Err(kind_error(r, "a number", b));
+                    }
                     (Some(Type::Int), Some(Type::Int)) => Some(Type::Int),
                     (Some(_), Some(_)) => Some(Type::Float),
                     _ => None,
@@ -950,7 +1149,10 @@ impl Checker<'_> {
                         if reported.insert(start) {
                             let name = &self.program.def(start).name;
                             let first_span = path.first().map_or(span, |p| p.1);
-                            let via: Vec<&str> = path.iter().map(|(d, _)| self.program.def(*d).name.as_str()).collect();
+                            let via: Vec<&str> = path
+                                .iter()
+                                .map(|(d, _)| self.program.def(*d).name.as_str())
+                                .collect();
                             let chain = if via.is_empty() {
                                 format!("`{name}` uses itself")
                             } else {
@@ -997,7 +1199,11 @@ fn mentions_metric(e: &Expr) -> bool {
 }
 
 fn unknown_type(t: &Ident) -> Diag {
-    let mut d = Diag::new("amm::name::unknown_type", format!("unknown type `{}`", t.name)).primary(t.span, "not a type");
+    let mut d = Diag::new(
+        "amm::name::unknown_type",
+        format!("unknown type `{}`", t.name),
+    )
+    .primary(t.span, "not a type");
     d = match suggest(&t.name, ["int", "float", "bool", "str"]) {
         Some(s) => d.help(format!("did you mean `{s}`?")),
         None => d.help("the types are int, float, bool and str"),
@@ -1006,7 +1212,11 @@ fn unknown_type(t: &Ident) -> Diag {
 }
 
 fn kind_error(e: &Expr, noun: &str, got: Type) -> Diag {
-    Diag::new("amm::value::type", format!("expected {noun}, found {}", got.noun())).primary(e.span, format!("this is {}", got.noun()))
+    Diag::new(
+        "amm::value::type",
+        format!("expected {noun}, found {}", got.noun()),
+    )
+    .primary(e.span, format!("this is {}", got.noun()))
 }
 
 fn signature(what: &str, specs: &[ArgSpec<'_>]) -> String {
@@ -1023,7 +1233,6 @@ fn signature(what: &str, specs: &[ArgSpec<'_>]) -> String {
         .collect();
     format!("usage: {what}({})", parts.join(", "))
 }
-
 
 /// "a model", "an env": the word with its indefinite article.
 fn article(word: &str) -> String {

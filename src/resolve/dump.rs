@@ -56,7 +56,10 @@ pub fn dump(program: &Program) -> String {
                                     if td.module.0 == 0 {
                                         td.name.clone()
                                     } else {
-                                        format!("{}.{}", program.modules[td.module.0 as usize].name, td.name)
+                                        format!(
+                                            "{}.{}",
+                                            program.modules[td.module.0 as usize].name, td.name
+                                        )
                                     }
                                 })
                                 .unwrap_or_else(|| s.dotted());

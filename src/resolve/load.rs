@@ -57,7 +57,7 @@ pub fn load(
         stack: Vec::new(),
     };
     let dir = root_path.and_then(Path::parent).map(Path::to_path_buf);
-    let key = root_path.map_or_else(|| root_name.to_string(), |p| canonical_key(p));
+    let key = root_path.map_or_else(|| root_name.to_string(), canonical_key);
     loader.add(
         root_name.to_string(),
         root_name.to_string(),
@@ -133,14 +133,21 @@ impl Loader<'_> {
         let dotted = dotted.join(".");
         if u.path.first().is_some_and(|p| p.name == "std") {
             let Some((_, text)) = STDLIB.iter().find(|(n, _)| *n == dotted) else {
-                let mut d = Diag::new("amm::name::unknown_module", format!("no module `{dotted}` in the standard library"))
-                    .primary(u.path_span, "not in the standard library");
+                let mut d = Diag::new(
+                    "amm::name::unknown_module",
+                    format!("no module `{dotted}` in the standard library"),
+                )
+                .primary(u.path_span, "not in the standard library");
                 let names = STDLIB.iter().map(|(n, _)| *n);
                 d = match suggest(&dotted, names) {
                     Some(s) => d.help(format!("did you mean `{s}`?")),
                     None => d.help(format!(
                         "the standard library has: {}",
-                        STDLIB.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                        STDLIB
+                            .iter()
+                            .map(|(n, _)| *n)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )),
                 };
                 self.diags.push(d);
@@ -168,8 +175,17 @@ impl Loader<'_> {
                 }
                 Err(e) => {
                     self.diags.push(
-                        Diag::new("amm::io::utf8", format!("`{}` is not valid UTF-8", path.display()))
-                            .primary(u.path_span, format!("imported here; invalid byte at offset {}", e.utf8_error().valid_up_to())),
+                        Diag::new(
+                            "amm::io::utf8",
+                            format!("`{}` is not valid UTF-8", path.display()),
+                        )
+                        .primary(
+                            u.path_span,
+                            format!(
+                                "imported here; invalid byte at offset {}",
+                                e.utf8_error().valid_up_to()
+                            ),
+                        ),
                     );
                     None
                 }
@@ -195,8 +211,13 @@ impl Loader<'_> {
             let cycle = format!("{} -> {}", chain.join(" -> "), chain[0]);
             self.diags.push(
                 Diag::new("amm::name::import_cycle", "import cycle")
-                    .primary(u.path_span, "this import leads back to a file that is still being loaded")
-                    .help(format!("the cycle is {cycle}; move the shared declarations into a third file")),
+                    .primary(
+                        u.path_span,
+                        "this import leads back to a file that is still being loaded",
+                    )
+                    .help(format!(
+                        "the cycle is {cycle}; move the shared declarations into a third file"
+                    )),
             );
             return Some(None);
         }

@@ -5,11 +5,11 @@
 //! Invariant: a `Program` only exists when resolution reported no error, so later passes can
 //! look names up without re-checking them.
 
+mod check;
 pub mod dump;
 pub mod load;
 pub mod schema;
 pub mod value;
-mod check;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -202,10 +202,13 @@ pub fn resolve(
             };
             if let Some(prev) = spans.get(&name.name) {
                 diags.push(
-                    Diag::new("amm::name::duplicate", format!("`{}` is declared twice", name.name))
-                        .primary(name.span, "declared again here")
-                        .secondary(*prev, "first declared here")
-                        .help("every block is a name bound once; rename one of them"),
+                    Diag::new(
+                        "amm::name::duplicate",
+                        format!("`{}` is declared twice", name.name),
+                    )
+                    .primary(name.span, "declared again here")
+                    .secondary(*prev, "first declared here")
+                    .help("every block is a name bound once; rename one of them"),
                 );
                 continue;
             }
@@ -265,10 +268,13 @@ pub fn resolve(
         for (name, id, span) in imported[mi].drain(..) {
             if let Some(prev) = spans.get(&name) {
                 diags.push(
-                    Diag::new("amm::name::duplicate", format!("`{name}` is both imported and declared"))
-                        .primary(span, "imported here")
-                        .secondary(*prev, "declared here")
-                        .help("rename the local declaration or drop the import"),
+                    Diag::new(
+                        "amm::name::duplicate",
+                        format!("`{name}` is both imported and declared"),
+                    )
+                    .primary(span, "imported here")
+                    .secondary(*prev, "declared here")
+                    .help("rename the local declaration or drop the import"),
                 );
                 continue;
             }

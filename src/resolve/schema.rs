@@ -172,169 +172,441 @@ use Kind::{Builtin, Expr, NumList, Ref};
 
 const POOL: &[ArgSpec<'static>] = &[
     a("kernel", Kind::Int, I(2), "window size"),
-    a("stride", Kind::Int, Opt, "step between windows (default: kernel)"),
+    a(
+        "stride",
+        Kind::Int,
+        Opt,
+        "step between windows (default: kernel)",
+    ),
     a("pad", Kind::Int, I(0), "zero padding on each side"),
 ];
 const SPLIT_DOC: &str = "fractions for train / validation [/ test], summing to 1";
 const DATA_COMMON: [ArgSpec<'static>; 3] = [
     a("split", NumList, Opt, SPLIT_DOC),
     a("seed", Kind::Int, I(0), "seed of the split shuffle"),
-    a("normalize", Kind::Str, Opt, "\"none\", \"scale\" or \"standardize\""),
+    a(
+        "normalize",
+        Kind::Str,
+        Opt,
+        "\"none\", \"scale\" or \"standardize\"",
+    ),
 ];
 
 /// Every builtin callable.
 pub static BUILTINS: &[CallSpec] = &[
     // ---- layers
-    c(Layer, "conv", &[
-        a("channels", Kind::Int, Req, "output channels"),
-        a("kernel", Kind::Int, I(3), "square kernel size"),
-        a("stride", Kind::Int, I(1), "step between windows"),
-        a("pad", Kind::Int, I(0), "zero padding on each side"),
-        a("dilation", Kind::Int, I(1), "spacing between kernel taps"),
-        a("bias", Kind::Bool, B(true), "learn a bias per channel"),
-    ], "2-D convolution over [N, C, H, W]"),
+    c(
+        Layer,
+        "conv",
+        &[
+            a("channels", Kind::Int, Req, "output channels"),
+            a("kernel", Kind::Int, I(3), "square kernel size"),
+            a("stride", Kind::Int, I(1), "step between windows"),
+            a("pad", Kind::Int, I(0), "zero padding on each side"),
+            a("dilation", Kind::Int, I(1), "spacing between kernel taps"),
+            a("bias", Kind::Bool, B(true), "learn a bias per channel"),
+        ],
+        "2-D convolution over [N, C, H, W]",
+    ),
     c(Layer, "maxpool", POOL, "2-D max pooling"),
-    c(Layer, "avgpool", POOL, "2-D average pooling (padding counted)"),
-    c(Layer, "global_avgpool", &[], "mean over H and W: [N, C, H, W] -> [N, C]"),
+    c(
+        Layer,
+        "avgpool",
+        POOL,
+        "2-D average pooling (padding counted)",
+    ),
+    c(
+        Layer,
+        "global_avgpool",
+        &[],
+        "mean over H and W: [N, C, H, W] -> [N, C]",
+    ),
     c(Layer, "flatten", &[], "[N, ...] -> [N, product]"),
-    c(Layer, "dense", &[
-        a("units", Kind::Int, Req, "output features"),
-        a("bias", Kind::Bool, B(true), "learn a bias"),
-    ], "fully connected layer over [N, F]"),
-    c(Layer, "dropout", &[a("rate", Kind::Float, F(0.5), "probability of zeroing")], "inverted dropout while training"),
-    c(Layer, "batchnorm", &[
-        a("momentum", Kind::Float, F(0.1), "running-statistics momentum"),
-        a("eps", Kind::Float, F(1e-5), "added to the variance"),
-    ], "batch normalisation over channels"),
+    c(
+        Layer,
+        "dense",
+        &[
+            a("units", Kind::Int, Req, "output features"),
+            a("bias", Kind::Bool, B(true), "learn a bias"),
+        ],
+        "fully connected layer over [N, F]",
+    ),
+    c(
+        Layer,
+        "dropout",
+        &[a("rate", Kind::Float, F(0.5), "probability of zeroing")],
+        "inverted dropout while training",
+    ),
+    c(
+        Layer,
+        "batchnorm",
+        &[
+            a(
+                "momentum",
+                Kind::Float,
+                F(0.1),
+                "running-statistics momentum",
+            ),
+            a("eps", Kind::Float, F(1e-5), "added to the variance"),
+        ],
+        "batch normalisation over channels",
+    ),
     c(Layer, "relu", &[], "max(x, 0)"),
-    c(Layer, "leaky_relu", &[a("slope", Kind::Float, F(0.01), "slope for x < 0")], "x or slope·x"),
+    c(
+        Layer,
+        "leaky_relu",
+        &[a("slope", Kind::Float, F(0.01), "slope for x < 0")],
+        "x or slope·x",
+    ),
     c(Layer, "sigmoid", &[], "1 / (1 + e^-x)"),
     c(Layer, "tanh", &[], "hyperbolic tangent"),
     c(Layer, "gelu", &[], "x·Φ(x) (exact erf form)"),
     c(Layer, "softmax", &[], "softmax over the last axis"),
     // ---- losses
-    c(Loss, "cross_entropy", &[a("label_smoothing", Kind::Float, F(0.0), "ε in (1-ε)·onehot + ε/C")], "softmax cross-entropy on [N, C] logits and class labels"),
+    c(
+        Loss,
+        "cross_entropy",
+        &[a(
+            "label_smoothing",
+            Kind::Float,
+            F(0.0),
+            "ε in (1-ε)·onehot + ε/C",
+        )],
+        "softmax cross-entropy on [N, C] logits and class labels",
+    ),
     c(Loss, "mse", &[], "mean squared error"),
     c(Loss, "mae", &[], "mean absolute error"),
     // ---- optimizers
-    c(Optimizer, "sgd", &[
-        a("lr", Kind::Float, F(0.01), "learning rate"),
-        a("momentum", Kind::Float, F(0.0), "momentum in [0, 1)"),
-        a("nesterov", Kind::Bool, B(false), "Nesterov momentum"),
-        a("weight_decay", Kind::Float, F(0.0), "L2 penalty"),
-    ], "stochastic gradient descent"),
-    c(Optimizer, "adam", &[
-        a("lr", Kind::Float, F(1e-3), "learning rate"),
-        a("beta1", Kind::Float, F(0.9), "first-moment decay"),
-        a("beta2", Kind::Float, F(0.999), "second-moment decay"),
-        a("eps", Kind::Float, F(1e-8), "denominator term"),
-        a("weight_decay", Kind::Float, F(0.0), "L2 penalty added to the gradient"),
-    ], "Adam"),
-    c(Optimizer, "adamw", &[
-        a("lr", Kind::Float, F(1e-3), "learning rate"),
-        a("beta1", Kind::Float, F(0.9), "first-moment decay"),
-        a("beta2", Kind::Float, F(0.999), "second-moment decay"),
-        a("eps", Kind::Float, F(1e-8), "denominator term"),
-        a("weight_decay", Kind::Float, F(0.01), "decoupled weight decay"),
-    ], "Adam with decoupled weight decay"),
+    c(
+        Optimizer,
+        "sgd",
+        &[
+            a("lr", Kind::Float, F(0.01), "learning rate"),
+            a("momentum", Kind::Float, F(0.0), "momentum in [0, 1)"),
+            a("nesterov", Kind::Bool, B(false), "Nesterov momentum"),
+            a("weight_decay", Kind::Float, F(0.0), "L2 penalty"),
+        ],
+        "stochastic gradient descent",
+    ),
+    c(
+        Optimizer,
+        "adam",
+        &[
+            a("lr", Kind::Float, F(1e-3), "learning rate"),
+            a("beta1", Kind::Float, F(0.9), "first-moment decay"),
+            a("beta2", Kind::Float, F(0.999), "second-moment decay"),
+            a("eps", Kind::Float, F(1e-8), "denominator term"),
+            a(
+                "weight_decay",
+                Kind::Float,
+                F(0.0),
+                "L2 penalty added to the gradient",
+            ),
+        ],
+        "Adam",
+    ),
+    c(
+        Optimizer,
+        "adamw",
+        &[
+            a("lr", Kind::Float, F(1e-3), "learning rate"),
+            a("beta1", Kind::Float, F(0.9), "first-moment decay"),
+            a("beta2", Kind::Float, F(0.999), "second-moment decay"),
+            a("eps", Kind::Float, F(1e-8), "denominator term"),
+            a(
+                "weight_decay",
+                Kind::Float,
+                F(0.01),
+                "decoupled weight decay",
+            ),
+        ],
+        "Adam with decoupled weight decay",
+    ),
     // ---- learning-rate schedules
-    c(Schedule, "constant", &[a("warmup", Kind::Int, I(0), "linear warm-up steps")], "constant learning rate"),
-    c(Schedule, "step", &[
-        a("every", Kind::Int, Req, "epochs between decays"),
-        a("gamma", Kind::Float, F(0.1), "decay factor"),
-        a("warmup", Kind::Int, I(0), "linear warm-up steps"),
-    ], "multiply the rate by gamma every `every` epochs"),
-    c(Schedule, "cosine", &[
-        a("min_lr", Kind::Float, F(0.0), "final learning rate"),
-        a("warmup", Kind::Int, I(0), "linear warm-up steps"),
-    ], "cosine decay over the whole run"),
+    c(
+        Schedule,
+        "constant",
+        &[a("warmup", Kind::Int, I(0), "linear warm-up steps")],
+        "constant learning rate",
+    ),
+    c(
+        Schedule,
+        "step",
+        &[
+            a("every", Kind::Int, Req, "epochs between decays"),
+            a("gamma", Kind::Float, F(0.1), "decay factor"),
+            a("warmup", Kind::Int, I(0), "linear warm-up steps"),
+        ],
+        "multiply the rate by gamma every `every` epochs",
+    ),
+    c(
+        Schedule,
+        "cosine",
+        &[
+            a("min_lr", Kind::Float, F(0.0), "final learning rate"),
+            a("warmup", Kind::Int, I(0), "linear warm-up steps"),
+        ],
+        "cosine decay over the whole run",
+    ),
     // ---- datasets
-    c(Dataset, "builtin.digits", &[
-        DATA_COMMON[0], DATA_COMMON[1], DATA_COMMON[2],
-        a("classes", NumList, Opt, "keep only these classes, relabelled 0..k"),
-    ], "UCI optical digits: 1,797 images [1, 8, 8], 10 classes (shipped)"),
-    c(Dataset, "synthetic", &[
-        a("shape", NumList, Req, "sample shape, e.g. [1, 28, 28]"),
-        a("classes", Kind::Int, Req, "number of classes"),
-        a("n", Kind::Int, I(1000), "number of samples"),
-        DATA_COMMON[0], DATA_COMMON[1], DATA_COMMON[2],
-    ], "learnable synthetic classification data"),
-    c(Dataset, "csv", &[
-        a("path", Kind::Str, Req, "CSV file with a header row"),
-        a("label", Kind::Str, Req, "name of the label column"),
-        DATA_COMMON[0], DATA_COMMON[1], DATA_COMMON[2],
-    ], "CSV table"),
-    c(Dataset, "idx", &[
-        a("images", Kind::Str, Req, "idx3-ubyte file (plain or .gz)"),
-        a("labels", Kind::Str, Req, "idx1-ubyte file (plain or .gz)"),
-        DATA_COMMON[0], DATA_COMMON[1], DATA_COMMON[2],
-    ], "IDX files (MNIST family)"),
-    c(Dataset, "npy", &[
-        a("features", Kind::Str, Req, ".npy features [n, ...]"),
-        a("labels", Kind::Str, Req, ".npy labels [n]"),
-        DATA_COMMON[0], DATA_COMMON[1], DATA_COMMON[2],
-    ], "NumPy arrays"),
+    c(
+        Dataset,
+        "builtin.digits",
+        &[
+            DATA_COMMON[0],
+            DATA_COMMON[1],
+            DATA_COMMON[2],
+            a(
+                "classes",
+                NumList,
+                Opt,
+                "keep only these classes, relabelled 0..k",
+            ),
+        ],
+        "UCI optical digits: 1,797 images [1, 8, 8], 10 classes (shipped)",
+    ),
+    c(
+        Dataset,
+        "synthetic",
+        &[
+            a("shape", NumList, Req, "sample shape, e.g. [1, 28, 28]"),
+            a("classes", Kind::Int, Req, "number of classes"),
+            a("n", Kind::Int, I(1000), "number of samples"),
+            DATA_COMMON[0],
+            DATA_COMMON[1],
+            DATA_COMMON[2],
+        ],
+        "learnable synthetic classification data",
+    ),
+    c(
+        Dataset,
+        "csv",
+        &[
+            a("path", Kind::Str, Req, "CSV file with a header row"),
+            a("label", Kind::Str, Req, "name of the label column"),
+            DATA_COMMON[0],
+            DATA_COMMON[1],
+            DATA_COMMON[2],
+        ],
+        "CSV table",
+    ),
+    c(
+        Dataset,
+        "idx",
+        &[
+            a("images", Kind::Str, Req, "idx3-ubyte file (plain or .gz)"),
+            a("labels", Kind::Str, Req, "idx1-ubyte file (plain or .gz)"),
+            DATA_COMMON[0],
+            DATA_COMMON[1],
+            DATA_COMMON[2],
+        ],
+        "IDX files (MNIST family)",
+    ),
+    c(
+        Dataset,
+        "npy",
+        &[
+            a("features", Kind::Str, Req, ".npy features [n, ...]"),
+            a("labels", Kind::Str, Req, ".npy labels [n]"),
+            DATA_COMMON[0],
+            DATA_COMMON[1],
+            DATA_COMMON[2],
+        ],
+        "NumPy arrays",
+    ),
     // ---- environments
-    c(Env, "frozen_lake", &[
-        a("map", Kind::Str, S("4x4"), "\"4x4\", \"8x8\" or a map string"),
-        a("slippery", Kind::Bool, B(true), "moves slip sideways with probability 2/3"),
-    ], "Gymnasium FrozenLake"),
+    c(
+        Env,
+        "frozen_lake",
+        &[
+            a(
+                "map",
+                Kind::Str,
+                S("4x4"),
+                "\"4x4\", \"8x8\" or a map string",
+            ),
+            a(
+                "slippery",
+                Kind::Bool,
+                B(true),
+                "moves slip sideways with probability 2/3",
+            ),
+        ],
+        "Gymnasium FrozenLake",
+    ),
     c(Env, "cliff_walking", &[], "Gymnasium CliffWalking (4x12)"),
     c(Env, "taxi", &[], "Gymnasium Taxi (500 states, 6 actions)"),
-    c(Env, "cartpole", &[], "Gymnasium CartPole (continuous observation)"),
-    c(Env, "grid", &[
-        a("map", Kind::Str, Req, "rows of S G # H . cells"),
-        a("step_reward", Kind::Float, F(0.0), "reward per step"),
-        a("goal_reward", Kind::Float, F(1.0), "reward at G"),
-        a("hole_reward", Kind::Float, F(0.0), "reward at H"),
-        a("slip", Kind::Float, F(0.0), "probability of slipping sideways"),
-        a("max_steps", Kind::Int, I(100), "episode limit"),
-    ], "a custom grid world"),
+    c(
+        Env,
+        "cartpole",
+        &[],
+        "Gymnasium CartPole (continuous observation)",
+    ),
+    c(
+        Env,
+        "grid",
+        &[
+            a("map", Kind::Str, Req, "rows of S G # H . cells"),
+            a("step_reward", Kind::Float, F(0.0), "reward per step"),
+            a("goal_reward", Kind::Float, F(1.0), "reward at G"),
+            a("hole_reward", Kind::Float, F(0.0), "reward at H"),
+            a(
+                "slip",
+                Kind::Float,
+                F(0.0),
+                "probability of slipping sideways",
+            ),
+            a("max_steps", Kind::Int, I(100), "episode limit"),
+        ],
+        "a custom grid world",
+    ),
     // ---- agents
-    c(Agent, "q_learning", &[a("env", Ref(RefKind::Env), Req, "environment")], "tabular Q-learning"),
-    c(Agent, "sarsa", &[a("env", Ref(RefKind::Env), Req, "environment")], "tabular SARSA"),
-    c(Agent, "expected_sarsa", &[a("env", Ref(RefKind::Env), Req, "environment")], "tabular expected SARSA"),
-    c(Agent, "double_q", &[a("env", Ref(RefKind::Env), Req, "environment")], "tabular double Q-learning"),
+    c(
+        Agent,
+        "q_learning",
+        &[a("env", Ref(RefKind::Env), Req, "environment")],
+        "tabular Q-learning",
+    ),
+    c(
+        Agent,
+        "sarsa",
+        &[a("env", Ref(RefKind::Env), Req, "environment")],
+        "tabular SARSA",
+    ),
+    c(
+        Agent,
+        "expected_sarsa",
+        &[a("env", Ref(RefKind::Env), Req, "environment")],
+        "tabular expected SARSA",
+    ),
+    c(
+        Agent,
+        "double_q",
+        &[a("env", Ref(RefKind::Env), Req, "environment")],
+        "tabular double Q-learning",
+    ),
     // ---- epsilon schedules
-    c(Epsilon, "constant", &[a("value", Kind::Float, Req, "exploration rate")], "fixed epsilon"),
-    c(Epsilon, "linear", &[
-        a("from", Kind::Float, F(1.0), "start"),
-        a("to", Kind::Float, F(0.05), "end"),
-        a("steps", Kind::Int, Req, "steps to go from `from` to `to`"),
-    ], "linear decay"),
-    c(Epsilon, "exponential", &[
-        a("from", Kind::Float, F(1.0), "start"),
-        a("to", Kind::Float, F(0.05), "floor"),
-        a("decay", Kind::Float, Req, "factor per episode"),
-    ], "exponential decay"),
+    c(
+        Epsilon,
+        "constant",
+        &[a("value", Kind::Float, Req, "exploration rate")],
+        "fixed epsilon",
+    ),
+    c(
+        Epsilon,
+        "linear",
+        &[
+            a("from", Kind::Float, F(1.0), "start"),
+            a("to", Kind::Float, F(0.05), "end"),
+            a("steps", Kind::Int, Req, "steps to go from `from` to `to`"),
+        ],
+        "linear decay",
+    ),
+    c(
+        Epsilon,
+        "exponential",
+        &[
+            a("from", Kind::Float, F(1.0), "start"),
+            a("to", Kind::Float, F(0.05), "floor"),
+            a("decay", Kind::Float, Req, "factor per episode"),
+        ],
+        "exponential decay",
+    ),
     // ---- distributions
-    c(Distribution, "uniform", &[a("low", Kind::Float, Req, "lower bound"), a("high", Kind::Float, Req, "upper bound")], "uniform on [low, high]"),
-    c(Distribution, "log_uniform", &[a("low", Kind::Float, Req, "lower bound > 0"), a("high", Kind::Float, Req, "upper bound")], "uniform in log space"),
-    c(Distribution, "int", &[
-        a("low", Kind::Int, Req, "lower bound"),
-        a("high", Kind::Int, Req, "upper bound (inclusive)"),
-        a("log", Kind::Bool, B(false), "sample in log space"),
-        a("step", Kind::Int, I(1), "spacing"),
-    ], "integers in [low, high]"),
-    CallSpec { family: Distribution, name: "choice", args: &[], variadic: true, doc: "one of the listed values" },
+    c(
+        Distribution,
+        "uniform",
+        &[
+            a("low", Kind::Float, Req, "lower bound"),
+            a("high", Kind::Float, Req, "upper bound"),
+        ],
+        "uniform on [low, high]",
+    ),
+    c(
+        Distribution,
+        "log_uniform",
+        &[
+            a("low", Kind::Float, Req, "lower bound > 0"),
+            a("high", Kind::Float, Req, "upper bound"),
+        ],
+        "uniform in log space",
+    ),
+    c(
+        Distribution,
+        "int",
+        &[
+            a("low", Kind::Int, Req, "lower bound"),
+            a("high", Kind::Int, Req, "upper bound (inclusive)"),
+            a("log", Kind::Bool, B(false), "sample in log space"),
+            a("step", Kind::Int, I(1), "spacing"),
+        ],
+        "integers in [low, high]",
+    ),
+    CallSpec {
+        family: Distribution,
+        name: "choice",
+        args: &[],
+        variadic: true,
+        doc: "one of the listed values",
+    },
     // ---- strategies
-    c(Strategy, "random", &[a("trials", Kind::Int, Req, "number of trials")], "random search"),
-    c(Strategy, "bayes", &[
-        a("trials", Kind::Int, Req, "number of trials"),
-        a("init", Kind::Int, I(10), "quasi-random initial trials"),
-    ], "Gaussian-process Bayesian optimisation"),
-    c(Strategy, "genetic", &[
-        a("population", Kind::Int, I(10), "individuals per generation"),
-        a("generations", Kind::Int, I(10), "generations"),
-    ], "genetic algorithm"),
+    c(
+        Strategy,
+        "random",
+        &[a("trials", Kind::Int, Req, "number of trials")],
+        "random search",
+    ),
+    c(
+        Strategy,
+        "bayes",
+        &[
+            a("trials", Kind::Int, Req, "number of trials"),
+            a("init", Kind::Int, I(10), "quasi-random initial trials"),
+        ],
+        "Gaussian-process Bayesian optimisation",
+    ),
+    c(
+        Strategy,
+        "genetic",
+        &[
+            a("population", Kind::Int, I(10), "individuals per generation"),
+            a("generations", Kind::Int, I(10), "generations"),
+        ],
+        "genetic algorithm",
+    ),
     // ---- objectives
-    c(Objective, "maximize", &[a("value", Expr, Req, "a metric such as val.accuracy, or an expression of params")], "maximise"),
-    c(Objective, "minimize", &[a("value", Expr, Req, "a metric such as val.loss, or an expression of params")], "minimise"),
+    c(
+        Objective,
+        "maximize",
+        &[a(
+            "value",
+            Expr,
+            Req,
+            "a metric such as val.accuracy, or an expression of params",
+        )],
+        "maximise",
+    ),
+    c(
+        Objective,
+        "minimize",
+        &[a(
+            "value",
+            Expr,
+            Req,
+            "a metric such as val.loss, or an expression of params",
+        )],
+        "minimise",
+    ),
     // ---- metrics and pruners
     c(Metric, "accuracy", &[], "fraction of correct classes"),
     c(Metric, "mse", &[], "mean squared error"),
     c(Metric, "mae", &[], "mean absolute error"),
-    c(Pruner, "median", &[a("warmup", Kind::Int, I(1), "epochs before pruning starts")], "stop trials worse than the median"),
+    c(
+        Pruner,
+        "median",
+        &[a("warmup", Kind::Int, I(1), "epochs before pruning starts")],
+        "stop trials worse than the median",
+    ),
 ];
 
 /// Fields of a `train` block.
@@ -345,39 +617,104 @@ pub static TRAIN_FIELDS: &[ArgSpec<'static>] = &[
     a("optimizer", Builtin(Optimizer), Req, "the optimizer"),
     a("epochs", Kind::Int, I(10), "passes over the training split"),
     a("batch", Kind::Int, I(32), "mini-batch size"),
-    a("metrics", Kind::ListOf(Metric), Opt, "metrics reported per epoch (default: accuracy for classification, mse and mae for regression)"),
-    a("schedule", Builtin(Schedule), Opt, "learning-rate schedule (default: constant)"),
-    a("clip_norm", Kind::Float, Opt, "clip gradients to this global L2 norm"),
-    a("seed", Kind::Int, I(0), "seed of initialisation, shuffling and dropout"),
+    a(
+        "metrics",
+        Kind::ListOf(Metric),
+        Opt,
+        "metrics reported per epoch (default: accuracy for classification, mse and mae for regression)",
+    ),
+    a(
+        "schedule",
+        Builtin(Schedule),
+        Opt,
+        "learning-rate schedule (default: constant)",
+    ),
+    a(
+        "clip_norm",
+        Kind::Float,
+        Opt,
+        "clip gradients to this global L2 norm",
+    ),
+    a(
+        "seed",
+        Kind::Int,
+        I(0),
+        "seed of initialisation, shuffling and dropout",
+    ),
 ];
 
 /// Fields of a `tune` block (besides `space`).
 pub static TUNE_FIELDS: &[ArgSpec<'static>] = &[
-    a("run", Ref(RefKind::Runnable), Opt, "the train or agent block to tune (omit to minimise an expression of params)"),
+    a(
+        "run",
+        Ref(RefKind::Runnable),
+        Opt,
+        "the train or agent block to tune (omit to minimise an expression of params)",
+    ),
     a("strategy", Builtin(Strategy), Req, "search strategy"),
     a("objective", Builtin(Objective), Req, "what to optimise"),
     a("jobs", Kind::Int, I(1), "trials run in parallel"),
     a("seed", Kind::Int, I(0), "seed of the strategy"),
-    a("prune", Builtin(Pruner), Opt, "early stopping of poor trials"),
+    a(
+        "prune",
+        Builtin(Pruner),
+        Opt,
+        "early stopping of poor trials",
+    ),
 ];
 
 /// Fields of an `agent` block.
 pub static AGENT_FIELDS: &[ArgSpec<'static>] = &[
     a("alpha", Kind::Float, F(0.1), "learning rate"),
     a("gamma", Kind::Float, F(0.99), "discount"),
-    a("epsilon", Builtin(Epsilon), Opt, "exploration schedule (default: linear(1.0 → 0.05) over half the budget)"),
+    a(
+        "epsilon",
+        Builtin(Epsilon),
+        Opt,
+        "exploration schedule (default: linear(1.0 → 0.05) over half the budget)",
+    ),
     a("episodes", Kind::Int, Opt, "training episodes"),
-    a("steps", Kind::Int, Opt, "training environment steps (instead of episodes)"),
-    a("bins", NumList, Opt, "bins per observation dimension for continuous observations"),
-    a("eval_episodes", Kind::Int, I(1000), "greedy evaluation episodes"),
+    a(
+        "steps",
+        Kind::Int,
+        Opt,
+        "training environment steps (instead of episodes)",
+    ),
+    a(
+        "bins",
+        NumList,
+        Opt,
+        "bins per observation dimension for continuous observations",
+    ),
+    a(
+        "eval_episodes",
+        Kind::Int,
+        I(1000),
+        "greedy evaluation episodes",
+    ),
     a("window", Kind::Int, Opt, "episodes per progress-table row"),
-    a("seed", Kind::Int, I(0), "seed of the environment and exploration"),
+    a(
+        "seed",
+        Kind::Int,
+        I(0),
+        "seed of the environment and exploration",
+    ),
 ];
 
 /// Modifiers a model stage accepts besides the network's own parameters.
 pub static STAGE_MODIFIERS: &[ArgSpec<'static>] = &[
-    a("weights", Kind::Str, Opt, "safetensors file with pretrained weights"),
-    a("frozen", Kind::Bool, B(false), "exclude these weights from the update"),
+    a(
+        "weights",
+        Kind::Str,
+        Opt,
+        "safetensors file with pretrained weights",
+    ),
+    a(
+        "frozen",
+        Kind::Bool,
+        B(false),
+        "exclude these weights from the update",
+    ),
 ];
 
 /// Looks up a builtin by family and name.

@@ -213,13 +213,20 @@ fn binary(op: BinOp, l: Value, r: Value, ls: Span, rs: Span, span: Span) -> Resu
             if v.is_finite() {
                 Ok(Float(v))
             } else {
-                Err(Diag::new("amm::value::not_finite", "this arithmetic does not give a finite number")
-                    .primary(span, format!("= {v}")))
+                Err(Diag::new(
+                    "amm::value::not_finite",
+                    "this arithmetic does not give a finite number",
+                )
+                .primary(span, format!("= {v}")))
             }
         }
         (Value::Str(a), Value::Str(b)) if op == BinOp::Add => Ok(Value::Str(a + &b)),
         (a, b) => {
-            let bad = if matches!(a, Int(_) | Float(_)) { (rs, b) } else { (ls, a) };
+            let bad = if matches!(a, Int(_) | Float(_)) {
+                (rs, b)
+            } else {
+                (ls, a)
+            };
             Err(type_error(bad.0, op.symbol(), &bad.1))
         }
     }

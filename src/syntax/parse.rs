@@ -51,7 +51,9 @@ pub fn parse_file(file: FileId, text: &str) -> Result<File, Vec<Diag>> {
                     Ok(_) => break,
                     Err(d) => {
                         let span = d.primary_span().map_or(text.len(), |s| s.start);
-                        let seen = errors.iter().any(|e| e.primary_span() == d.primary_span() && e.message == d.message);
+                        let seen = errors.iter().any(|e| {
+                            e.primary_span() == d.primary_span() && e.message == d.message
+                        });
                         if seen {
                             // Same error again (it sits on the resumed line itself): look for the
                             // next declaration after it instead.
@@ -76,11 +78,16 @@ fn set_call_limit(len: usize) {
 /// Parses the items of `text[from..]`, returning spans relative to the whole text.
 fn parse_items(file: FileId, text: &str, from: usize) -> Result<Vec<Item>, Diag> {
     let input = &text[from..];
-    let mut pairs = AmmParser::parse(Rule::file, input).map_err(|e| syntax_error(file, from, input, e))?;
+    let mut pairs =
+        AmmParser::parse(Rule::file, input).map_err(|e| syntax_error(file, from, input, e))?;
     let Some(root) = pairs.next() else {
         return Ok(Vec::new());
     };
-    let b = Builder { file, base: from, text };
+    let b = Builder {
+        file,
+        base: from,
+        text,
+    };
     let mut items = Vec::new();
     for pair in root.into_inner() {
         if pair.as_rule() == Rule::EOI {
@@ -185,12 +192,16 @@ fn syntax_error(file: FileId, base: usize, input: &str, e: pest::error::Error<Ru
                 return Diag::new("amm::parse::limit", "the parser gave up on this input")
                     .primary(span, "here");
             }
-            let mut words: Vec<&'static str> = positives.iter().filter_map(|r| rule_word(*r)).collect();
+            let mut words: Vec<&'static str> =
+                positives.iter().filter_map(|r| rule_word(*r)).collect();
             words.sort_unstable();
             words.dedup();
             let expected = join_alternatives(&words);
-            let mut d = Diag::new("amm::parse::expected", format!("expected {expected}, found {found}"))
-                .primary(span, format!("expected {expected}"));
+            let mut d = Diag::new(
+                "amm::parse::expected",
+                format!("expected {expected}, found {found}"),
+            )
+            .primary(span, format!("expected {expected}"));
             let line_start = start == 0 || input.as_bytes()[start - 1] == b'\n';
             if line_start && is_declaration_keyword(&input[start..end]) {
                 return d.help(format!(
@@ -249,9 +260,16 @@ fn describe_found(tok: &str) -> String {
     } else if tok == "\n" || tok.trim().is_empty() {
         "a line break".to_string()
     } else {
-        let shown: String = tok.chars().flat_map(|c| {
-            if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }
-        }).collect();
+        let shown: String = tok
+            .chars()
+            .flat_map(|c| {
+                if c.is_control() {
+                    c.escape_default().collect::<Vec<_>>()
+                } else {
+                    vec![c]
+                }
+            })
+            .collect();
         format!("`{shown}`")
     }
 }
@@ -287,7 +305,9 @@ fn rule_word(rule: Rule) -> Option<&'static str> {
         | Rule::kw_train
         | Rule::kw_tune
         | Rule::kw_env
-        | Rule::kw_agent => "a declaration (`use`, `param`, `data`, `backbone`, `head`, `model`, `train`, `tune`, `env`, `agent`)",
+        | Rule::kw_agent => {
+            "a declaration (`use`, `param`, `data`, `backbone`, `head`, `model`, `train`, `tune`, `env`, `agent`)"
+        }
         Rule::kw_space | Rule::space_block => "`space`",
         Rule::kw_residual | Rule::residual_layer => "`residual`",
         Rule::kw_repeat | Rule::repeat_layer => "`repeat`",
@@ -337,7 +357,10 @@ fn hint(positives: &[Rule], found: &str) -> Option<String> {
         return Some("inside `space`, write `name ~ distribution(…)`".to_string());
     }
     if found == "\"" || found.starts_with('"') {
-        return Some("strings end on the same line; use `\"\"\"…\"\"\"` for text over several lines".to_string());
+        return Some(
+            "strings end on the same line; use `\"\"\"…\"\"\"` for text over several lines"
+                .to_string(),
+        );
     }
     None
 }
@@ -345,7 +368,16 @@ fn hint(positives: &[Rule], found: &str) -> Option<String> {
 fn is_declaration_keyword(word: &str) -> bool {
     matches!(
         word,
-        "use" | "param" | "data" | "backbone" | "head" | "model" | "train" | "tune" | "env" | "agent"
+        "use"
+            | "param"
+            | "data"
+            | "backbone"
+            | "head"
+            | "model"
+            | "train"
+            | "tune"
+            | "env"
+            | "agent"
     )
 }
 
@@ -353,8 +385,21 @@ fn is_declaration_keyword(word: &str) -> bool {
 pub fn is_keyword(word: &str) -> bool {
     matches!(
         word,
-        "use" | "param" | "data" | "backbone" | "head" | "model" | "train" | "tune" | "env"
-            | "agent" | "space" | "residual" | "repeat" | "true" | "false"
+        "use"
+            | "param"
+            | "data"
+            | "backbone"
+            | "head"
+            | "model"
+            | "train"
+            | "tune"
+            | "env"
+            | "agent"
+            | "space"
+            | "residual"
+            | "repeat"
+            | "true"
+            | "false"
     )
 }
 
@@ -690,7 +735,18 @@ impl Builder<'_> {
         let ops = p
             .clone()
             .into_inner()
-            .filter(|q| matches!(q.as_rule(), Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::rem | Rule::pow | Rule::neg))
+            .filter(|q| {
+                matches!(
+                    q.as_rule(),
+                    Rule::add
+                        | Rule::sub
+                        | Rule::mul
+                        | Rule::div
+                        | Rule::rem
+                        | Rule::pow
+                        | Rule::neg
+                )
+            })
             .count();
         if ops > MAX_OPERATORS {
             return Err(Diag::new(
@@ -769,7 +825,10 @@ fn last_token_end(p: &Pair<Rule>) -> Option<usize> {
     // Iterative: `into_inner().last()` descends one level at a time.
     let mut cur = p.clone();
     loop {
-        if matches!(cur.as_rule(), Rule::string | Rule::triple_string | Rule::path) {
+        if matches!(
+            cur.as_rule(),
+            Rule::string | Rule::triple_string | Rule::path
+        ) {
             return Some(cur.as_span().end());
         }
         match cur.clone().into_inner().last() {
@@ -817,8 +876,11 @@ fn number(text: &str, span: Span) -> Res<ExprKind> {
     if is_float {
         match clean.parse::<f64>() {
             Ok(v) if v.is_finite() => Ok(ExprKind::Float(v)),
-            _ => Err(Diag::new("amm::parse::number", format!("`{text}` is not a finite number"))
-                .primary(span, "out of range for a 64-bit float")),
+            _ => Err(Diag::new(
+                "amm::parse::number",
+                format!("`{text}` is not a finite number"),
+            )
+            .primary(span, "out of range for a 64-bit float")),
         }
     } else {
         clean.parse::<i64>().map(ExprKind::Int).map_err(|_| {

@@ -49,7 +49,7 @@ impl Printer {
     fn item(&mut self, item: &Item) {
         if let Some(doc) = &item.doc {
             for l in doc.lines() {
-                self.line(&format!("/// {l}").trim_end().to_string());
+                self.line(format!("/// {l}").trim_end());
             }
         }
         match &item.kind {
