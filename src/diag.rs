@@ -279,7 +279,7 @@ mod tests {
     fn distances() {
         assert_eq!(edit_distance("relu", "relu"), 0);
         assert_eq!(edit_distance("rleu", "relu"), 1);
-        assert_eq!(edit_distance("conv", "dense"), 5);
+        assert_eq!(edit_distance("conv", "dense"), 4);
         assert_eq!(suggest("maxpol", ["maxpool", "avgpool"]), Some("maxpool"));
         assert_eq!(suggest("xyz", ["maxpool", "avgpool"]), None);
     }

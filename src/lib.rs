@@ -1,5 +1,6 @@
 //! ammc: a compiler and runtime for `.amm` machine-learning pipeline files.
 
+pub mod check;
 pub mod cli;
 pub mod diag;
 pub mod front;

@@ -28,11 +28,25 @@ fn valid_examples_resolve() {
                 render_plain(&d, &fe.sources, 80)
             ),
         };
+        let summaries = match ammc::check::check(&program, &fe.sources) {
+            Ok(s) => s,
+            Err(d) => panic!(
+                "{} failed:\n{}",
+                rel.display(),
+                render_plain(&d, &fe.sources, 80)
+            ),
+        };
+        let tables: String = summaries
+            .iter()
+            .map(ammc::check::render_table)
+            .collect::<Vec<_>>()
+            .join("\n");
         let text = String::from_utf8(bytes).unwrap();
         let ast = parse_file(ammc::source::FileId(0), &text).unwrap();
         let out = format!(
-            "RESOLVED\n{}\nCANONICAL\n{}",
+            "RESOLVED\n{}\nSHAPES\n{}\nCANONICAL\n{}",
             ammc::resolve::dump::dump(&program),
+            tables,
             pretty::file(&ast)
         );
         insta::assert_snapshot!(out);
@@ -46,7 +60,10 @@ fn error_examples_report() {
         let bytes = std::fs::read(path).unwrap();
         let fe = front_end(&rel.display().to_string(), &bytes, Some(rel), &[]);
         let diags = match fe.program {
-            Ok(_) => panic!("{} should fail", rel.display()),
+            Ok(program) => match ammc::check::check(&program, &fe.sources) {
+                Ok(_) => panic!("{} should fail", rel.display()),
+                Err(d) => d,
+            },
             Err(d) => d,
         };
         assert!(diags.iter().all(|d| d.code.starts_with("amm::")));

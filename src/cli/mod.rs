@@ -51,6 +51,9 @@ enum Command {
         /// Print the resolved program (params after --set, where each name comes from).
         #[arg(long)]
         print: bool,
+        /// Print the model summaries as JSON instead of tables.
+        #[arg(long)]
+        json: bool,
         /// Override a param: --set name=value (repeatable).
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
@@ -85,7 +88,12 @@ pub fn main() -> ExitCode {
     };
     let out = Output { color };
     let code = match cli.command {
-        Command::Check { files, print, set } => check(&out, &files, print, &set),
+        Command::Check {
+            files,
+            print,
+            json,
+            set,
+        } => check(&out, &files, print, json, &set),
         Command::Run { file, target, set } => run(&out, &file, target.as_deref(), &set),
     };
     ExitCode::from(code)
@@ -148,18 +156,38 @@ fn load(out: &Output, path: &Path, set: &[String], sources: &mut SourceMap) -> R
     })
 }
 
-fn check(out: &Output, files: &[PathBuf], print: bool, set: &[String]) -> u8 {
+fn check(out: &Output, files: &[PathBuf], print: bool, json: bool, set: &[String]) -> u8 {
     let mut worst = EXIT_OK;
+    let mut all = Vec::new();
     for f in files {
         let mut sources = SourceMap::new();
-        match load(out, f, set, &mut sources) {
-            Ok(program) => {
-                if print {
-                    print!("{}", resolve::dump::dump(&program));
-                }
+        let program = match load(out, f, set, &mut sources) {
+            Ok(p) => p,
+            Err(code) => {
+                worst = worst.max(code);
+                continue;
             }
-            Err(code) => worst = worst.max(code),
+        };
+        if print {
+            print!("{}", resolve::dump::dump(&program));
         }
+        match crate::check::check(&program, &sources) {
+            Ok(summaries) => {
+                if !json {
+                    for s in &summaries {
+                        println!("{}", crate::check::render_table(s));
+                    }
+                }
+                all.extend(summaries);
+            }
+            Err(diags) => {
+                out.diags(&diags, &sources);
+                worst = worst.max(EXIT_DIAGNOSTICS);
+            }
+        }
+    }
+    if json {
+        println!("{:#}", crate::check::render_json(&all));
     }
     worst
 }

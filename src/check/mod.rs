@@ -1,0 +1,824 @@
+//! Shapes: instantiates every model where it meets data (a `train` block) and computes the
+//! shape of every layer's output, its parameter count and its forward cost, reporting shape
+//! mistakes at the layer at fault with the instantiation site as context.
+//!
+//! Invariant: a [`Checked`] program has a known, valid shape for every layer of every
+//! trained model, so lowering never meets a shape error.
+
+pub mod shape;
+mod summary;
+
+use std::collections::HashMap;
+
+use crate::diag::Diag;
+use crate::resolve::schema::{self, ArgSpec, Default, Family};
+use crate::resolve::value::eval;
+use crate::resolve::{DefId, DefKind, ModuleId, Program, Value};
+use crate::source::{SourceMap, Span};
+use crate::syntax::ast::{Call, ExprKind, ItemKind, LayerBlock, LayerKind};
+pub use shape::{Shape, window_out};
+pub use summary::{render_json, render_table};
+
+/// One layer of an instantiated model.
+#[derive(Clone, Debug)]
+pub struct LayerInfo {
+    /// Dotted name, also the prefix of its weights (`features.conv1`).
+    pub name: String,
+    /// The layer as written (`conv(8, kernel = 3)`).
+    pub text: String,
+    /// Where it is written.
+    pub span: Span,
+    /// 1-based source line.
+    pub line: usize,
+    /// Output shape.
+    pub output: Shape,
+    /// Learnable parameters.
+    pub params: usize,
+    /// Forward multiply-accumulates per sample of conv and dense layers (one MAC = 2 FLOPs;
+    /// elementwise work such as activations and pooling is not counted).
+    pub macs: usize,
+    /// Excluded from training (`frozen = true` on its stage).
+    pub frozen: bool,
+}
+
+/// What the checker knows of a dataset before reading it.
+#[derive(Clone, Debug)]
+pub struct DataInfo {
+    /// Per-sample feature shape.
+    pub shape: Shape,
+    /// Number of classes, for classification data.
+    pub classes: Option<usize>,
+}
+
+/// A model instantiated on the data of one `train` block.
+#[derive(Clone, Debug)]
+pub struct ModelSummary {
+    /// The train block.
+    pub train: String,
+    /// The model.
+    pub model: String,
+    /// Input shape.
+    pub input: Shape,
+    /// Layers in execution order.
+    pub layers: Vec<LayerInfo>,
+    /// Batch size of the train block.
+    pub batch: usize,
+    /// Optimizer state slots per parameter (0 for plain SGD, 1 with momentum, 2 for Adam).
+    pub optimizer_slots: usize,
+}
+
+impl ModelSummary {
+    /// Output shape of the model.
+    pub fn output(&self) -> &Shape {
+        self.layers.last().map_or(&self.input, |l| &l.output)
+    }
+    /// All learnable parameters.
+    pub fn params(&self) -> usize {
+        self.layers.iter().map(|l| l.params).sum()
+    }
+    /// Parameters that the optimizer updates.
+    pub fn trainable(&self) -> usize {
+        self.layers
+            .iter()
+            .filter(|l| !l.frozen)
+            .map(|l| l.params)
+            .sum()
+    }
+    /// Forward MACs per sample.
+    pub fn macs(&self) -> usize {
+        self.layers.iter().map(|l| l.macs).sum()
+    }
+    /// Estimated training memory in bytes (f32): weights, their gradients and optimizer
+    /// state, plus every activation and its gradient for one batch.
+    pub fn memory_bytes(&self) -> u64 {
+        let weights =
+            self.params() as u64 + (self.trainable() as u64) * (1 + self.optimizer_slots as u64);
+        let acts: u64 = self.input.elements() as u64
+            + self
+                .layers
+                .iter()
+                .map(|l| l.output.elements() as u64)
+                .sum::<u64>();
+        4 * (weights + 2 * acts * self.batch as u64)
+    }
+}
+
+/// Memory above which a model is rejected before anything is allocated (bytes).
+pub fn memory_limit() -> u64 {
+    // The machine's physical memory when known, else 16 GiB.
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(16 << 30, |kb| kb * 1024)
+}
+
+/// Checks the shapes of every trained model of the root module.
+pub fn check(program: &Program, sources: &SourceMap) -> Result<Vec<ModelSummary>, Vec<Diag>> {
+    let mut c = ShapeChecker {
+        program,
+        sources,
+        diags: Vec::new(),
+    };
+    let mut out = Vec::new();
+    for id in program.modules[0].own.clone() {
+        if program.def(id).kind == DefKind::Train
+            && let Some(s) = c.train(id)
+        {
+            out.push(s);
+        }
+    }
+    if c.diags.is_empty() {
+        Ok(out)
+    } else {
+        Err(c.diags)
+    }
+}
+
+/// Values visible while instantiating a network: its arguments, then module params.
+struct Env<'a> {
+    module: ModuleId,
+    locals: HashMap<String, Value>,
+    program: &'a Program,
+}
+
+impl Env<'_> {
+    fn lookup(&self, name: &str) -> Option<Value> {
+        if let Some(v) = self.locals.get(name) {
+            return Some(v.clone());
+        }
+        let id = self.program.lookup(self.module, name)?;
+        self.program.param(id).cloned()
+    }
+}
+
+struct ShapeChecker<'a> {
+    program: &'a Program,
+    sources: &'a SourceMap,
+    diags: Vec<Diag>,
+}
+
+/// Where a model was instantiated, for "used with input … here" notes.
+#[derive(Clone)]
+struct Site {
+    span: Span,
+    text: String,
+}
+
+struct Walk {
+    layers: Vec<LayerInfo>,
+    counters: HashMap<String, usize>,
+    frozen: bool,
+}
+
+impl ShapeChecker<'_> {
+    fn err(&mut self, d: Diag) {
+        self.diags.push(d);
+    }
+
+    fn train(&mut self, id: DefId) -> Option<ModelSummary> {
+        let def = self.program.def(id);
+        let ItemKind::Train(t) = &def.item.kind else {
+            return None;
+        };
+        let get = |k: &str| t.fields.iter().find(|f| f.key.name == k);
+        let env = Env {
+            module: def.module,
+            locals: HashMap::new(),
+            program: self.program,
+        };
+        let name_of = |f: &crate::syntax::ast::Field| match &f.value.kind {
+            ExprKind::Call(c) => Some(c.dotted()),
+            _ => None,
+        };
+        let model_name = get("model").and_then(name_of)?;
+        let data_name = get("data").and_then(name_of)?;
+        let data = self.data_info(self.program.lookup(def.module, &data_name)?, &env)?;
+        let batch = match get("batch") {
+            Some(f) => match self.int(&f.value, &env) {
+                Some(b) if b >= 1 => b as usize,
+                Some(b) => {
+                    self.err(
+                        Diag::new(
+                            "amm::train::batch",
+                            format!("batch must be at least 1, got {b}"),
+                        )
+                        .primary(f.value.span, "here"),
+                    );
+                    return None;
+                }
+                None => return None,
+            },
+            None => 32,
+        };
+        let optimizer_slots = match get("optimizer").map(|f| &f.value.kind) {
+            Some(ExprKind::Call(c)) if c.dotted() == "sgd" => {
+                let momentum = c
+                    .arg_list()
+                    .iter()
+                    .find(|a| a.name.as_ref().is_some_and(|n| n.name == "momentum"))
+                    .and_then(|a| eval(&a.value, &|n| env.lookup(n)).ok())
+                    .and_then(|v| v.as_f64())
+                    .unwrap_or(0.0);
+                usize::from(momentum != 0.0)
+            }
+            _ => 2,
+        };
+        let model_id = self.program.lookup(def.module, &model_name)?;
+        let mdef = self.program.def(model_id);
+        let ItemKind::Model(m) = &mdef.item.kind else {
+            return None;
+        };
+        let site = Site {
+            span: get("model").map_or(t.name.span, |f| f.span),
+            text: format!(
+                "model `{model_name}` trained on `{data_name}` {} here",
+                data.shape
+            ),
+        };
+        let mut walk = Walk {
+            layers: Vec::new(),
+            counters: HashMap::new(),
+            frozen: false,
+        };
+        let mut shape = data.shape.clone();
+        for stage in &m.stages {
+            let net = self.program.lookup(mdef.module, &stage.dotted())?;
+            walk.counters.clear();
+            walk.frozen = stage
+                .arg_list()
+                .iter()
+                .find(|a| a.name.as_ref().is_some_and(|n| n.name == "frozen"))
+                .is_some_and(|a| matches!(a.value.kind, ExprKind::Bool(true)));
+            let env = Env {
+                module: mdef.module,
+                locals: HashMap::new(),
+                program: self.program,
+            };
+            shape = self.net(net, stage, &env, shape, &stage.dotted(), &mut walk, &site)?;
+        }
+        let summary = ModelSummary {
+            train: def.name.clone(),
+            model: model_name.clone(),
+            input: data.shape.clone(),
+            layers: walk.layers,
+            batch,
+            optimizer_slots,
+        };
+        self.loss_check(t, &summary, &data, &data_name, &env);
+        let limit = memory_limit();
+        if summary.memory_bytes() > limit {
+            self.err(
+                Diag::new(
+                    "amm::shape::memory",
+                    format!(
+                        "training `{model_name}` needs about {:.1} GiB, more than this machine's {:.1} GiB",
+                        summary.memory_bytes() as f64 / (1u64 << 30) as f64,
+                        limit as f64 / (1u64 << 30) as f64
+                    ),
+                )
+                .primary(t.name.span, "in this train block")
+                .help("reduce `batch`, the layer widths, or the input size"),
+            );
+        }
+        Some(summary)
+    }
+
+    fn loss_check(
+        &mut self,
+        t: &crate::syntax::ast::TrainDecl,
+        s: &ModelSummary,
+        data: &DataInfo,
+        data_name: &str,
+        _env: &Env,
+    ) {
+        let Some(loss) = t.fields.iter().find(|f| f.key.name == "loss") else {
+            return;
+        };
+        let ExprKind::Call(c) = &loss.value.kind else {
+            return;
+        };
+        let out = s.output();
+        let last = s.layers.last().map(|l| (l.span, l.text.clone()));
+        match c.dotted().as_str() {
+            "cross_entropy" => {
+                if out.rank() != 1 {
+                    let mut d = Diag::new(
+                        "amm::shape::loss",
+                        format!("cross_entropy needs [N, classes] logits, but `{}` outputs {out}", s.model),
+                    )
+                    .primary(loss.value.span, "expects [N, C]")
+                    .help("end the model with `flatten` and `dense(classes)`, e.g. the `classifier` head");
+                    if let Some((span, text)) = last {
+                        d = d.note(
+                            Diag::new("amm::shape::loss", format!("`{text}` produces {out}"))
+                                .primary(span, format!("output {out}")),
+                        );
+                    }
+                    self.err(d);
+                    return;
+                }
+                if let Some(classes) = data.classes
+                    && out.0[0] != classes
+                {
+                    let mut d = Diag::new(
+                        "amm::shape::classes",
+                        format!(
+                            "the model predicts {} classes, but `{data_name}` has {classes}",
+                            out.0[0]
+                        ),
+                    )
+                    .primary(
+                        loss.value.span,
+                        format!("{} logits vs {classes} classes", out.0[0]),
+                    );
+                    if let Some((span, text)) = last {
+                        d = d.note(
+                            Diag::new(
+                                "amm::shape::classes",
+                                format!("the last layer `{text}` outputs {out}"),
+                            )
+                            .primary(span, format!("{} outputs", out.0[0])),
+                        );
+                    }
+                    self.err(d.help(format!(
+                        "use classifier(classes = {classes}) to match `{data_name}`"
+                    )));
+                }
+            }
+            "mse" | "mae" if data.classes.is_some() && out.rank() == 1 && out.0[0] != 1 => {
+                self.err(
+                    Diag::new(
+                        "amm::shape::loss",
+                        format!("{} compares outputs with real targets, but `{data_name}` has class labels", c.dotted()),
+                    )
+                    .primary(loss.value.span, "regression loss on classification data")
+                    .help("use `loss = cross_entropy` for class labels"),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn data_info(&mut self, id: DefId, env: &Env) -> Option<DataInfo> {
+        let ItemKind::Data(d) = &self.program.def(id).item.kind else {
+            return None;
+        };
+        let ExprKind::Call(c) = &d.value.kind else {
+            return None;
+        };
+        let args = self.call_args(c, schema::builtin(Family::Dataset, &c.dotted())?.args, env)?;
+        match c.dotted().as_str() {
+            "builtin.digits" => {
+                let classes = match args.get("classes") {
+                    Some(Value::List(v)) => v.len(),
+                    _ => 10,
+                };
+                Some(DataInfo {
+                    shape: Shape(vec![1, 8, 8]),
+                    classes: Some(classes),
+                })
+            }
+            "synthetic" => {
+                let shape = match args.get("shape") {
+                    Some(Value::List(v)) => v
+                        .iter()
+                        .map(|x| x.as_i64().filter(|d| *d > 0).map(|d| d as usize))
+                        .collect::<Option<Vec<_>>>(),
+                    _ => None,
+                };
+                let Some(shape) = shape else {
+                    self.err(
+                        Diag::new(
+                            "amm::shape::data",
+                            "synthetic data needs a shape of positive ints",
+                        )
+                        .primary(c.span, "e.g. shape = [1, 28, 28]"),
+                    );
+                    return None;
+                };
+                let classes = args
+                    .get("classes")
+                    .and_then(Value::as_i64)
+                    .filter(|k| *k >= 2)
+                    .map(|k| k as usize);
+                if classes.is_none() {
+                    self.err(
+                        Diag::new(
+                            "amm::shape::data",
+                            "synthetic data needs at least 2 classes",
+                        )
+                        .primary(c.span, "here"),
+                    );
+                    return None;
+                }
+                Some(DataInfo {
+                    shape: Shape(shape),
+                    classes,
+                })
+            }
+            // File-backed data: the shape is known once the file is read.
+            _ => None,
+        }
+    }
+
+    /// Evaluates a call's arguments against a spec, filling defaults.
+    fn call_args(
+        &mut self,
+        call: &Call,
+        specs: &[ArgSpec<'_>],
+        env: &Env,
+    ) -> Option<HashMap<String, Value>> {
+        let mut out = HashMap::new();
+        for (i, a) in call.arg_list().iter().enumerate() {
+            let name = match &a.name {
+                Some(n) => n.name.clone(),
+                None => specs.get(i)?.name.to_string(),
+            };
+            match eval(&a.value, &|n| env.lookup(n)) {
+                Ok(v) => {
+                    out.insert(name, v);
+                }
+                Err(d) => {
+                    self.err(d);
+                    return None;
+                }
+            }
+        }
+        for s in specs {
+            if out.contains_key(s.name) {
+                continue;
+            }
+            let v = match s.default {
+                Default::Int(v) => Value::Int(v),
+                Default::Float(v) => Value::Float(v),
+                Default::Bool(v) => Value::Bool(v),
+                Default::Str(v) => Value::Str(v.to_string()),
+                Default::Required | Default::Optional => continue,
+            };
+            out.insert(s.name.to_string(), v);
+        }
+        Some(out)
+    }
+
+    fn int(&mut self, e: &crate::syntax::ast::Expr, env: &Env) -> Option<i64> {
+        match eval(e, &|n| env.lookup(n)) {
+            Ok(Value::Int(v)) => Some(v),
+            Ok(other) => {
+                self.err(
+                    Diag::new(
+                        "amm::value::type",
+                        format!("expected an int, got {}", other.ty().noun()),
+                    )
+                    .primary(e.span, "here"),
+                );
+                None
+            }
+            Err(d) => {
+                self.err(d);
+                None
+            }
+        }
+    }
+
+    /// Instantiates a backbone/head used by `call` on `input`; returns its output shape.
+    #[allow(clippy::too_many_arguments)]
+    fn net(
+        &mut self,
+        id: DefId,
+        call: &Call,
+        outer: &Env,
+        input: Shape,
+        prefix: &str,
+        walk: &mut Walk,
+        site: &Site,
+    ) -> Option<Shape> {
+        let def = self.program.def(id);
+        let ItemKind::Net(n) = &def.item.kind else {
+            return None;
+        };
+        let mut locals = HashMap::new();
+        for (i, f) in n.formals.iter().enumerate() {
+            let given = call
+                .arg_list()
+                .iter()
+                .enumerate()
+                .find(|(j, a)| match &a.name {
+                    Some(name) => name.name == f.name.name,
+                    None => *j == i,
+                });
+            let v = match given {
+                Some((_, a)) => eval(&a.value, &|x| outer.lookup(x)),
+                None => match &f.default {
+                    Some(d) => {
+                        let env = Env {
+                            module: def.module,
+                            locals: locals.clone(),
+                            program: self.program,
+                        };
+                        eval(d, &|x| env.lookup(x))
+                    }
+                    None => continue,
+                },
+            };
+            match v {
+                Ok(v) => {
+                    locals.insert(f.name.name.clone(), v);
+                }
+                Err(d) => {
+                    self.err(d);
+                    return None;
+                }
+            }
+        }
+        let env = Env {
+            module: def.module,
+            locals,
+            program: self.program,
+        };
+        let text = format!(
+            "{} `{}` used with input {input} here",
+            n.kind.keyword(),
+            n.name.name
+        );
+        // The outermost site (the train block) is the most useful context for a stage;
+        // nested networks point at the layer that uses them.
+        let site = if prefix.contains('.') {
+            Site {
+                span: call.span,
+                text,
+            }
+        } else {
+            Site {
+                span: site.span,
+                text: format!("{text}; {}", site.text),
+            }
+        };
+        self.block(&n.body, &env, input, prefix, walk, &site)
+    }
+    fn block(
+        &mut self,
+        block: &LayerBlock,
+        env: &Env,
+        input: Shape,
+        prefix: &str,
+        walk: &mut Walk,
+        site: &Site,
+    ) -> Option<Shape> {
+        let mut shape = input;
+        for layer in &block.layers {
+            shape = match &layer.kind {
+                LayerKind::Call(c) => self.layer(c, env, shape, prefix, walk, site)?,
+                LayerKind::Residual(b) => {
+                    let out = self.block(b, env, shape.clone(), prefix, walk, site)?;
+                    if out != shape {
+                        let mut d = Diag::new(
+                            "amm::shape::residual",
+                            format!("residual block changes the shape from {shape} to {out}"),
+                        )
+                        .primary(b.span, format!("input {shape}, output {out}"))
+                        .note(
+                            Diag::new("amm::shape::residual", site.text.clone())
+                                .primary(site.span, "instantiated here"),
+                        );
+                        d = if out.rank() == shape.rank()
+                            && out.rank() == 3
+                            && out.0[0] != shape.0[0]
+                        {
+                            d.help(format!("the input is added to the output, so the block must keep {} channels: make its last conv `conv({}, …)`", shape.0[0], shape.0[0]))
+                        } else {
+                            d.help("the input is added to the output, so the block must keep the shape (use pad = (kernel - 1) / 2 and stride 1)")
+                        };
+                        self.err(d);
+                        return None;
+                    }
+                    out
+                }
+                LayerKind::Repeat { args, body } => {
+                    let n = self.int(&args.first()?.value, env)?;
+                    if n < 0 {
+                        self.err(
+                            Diag::new(
+                                "amm::shape::repeat",
+                                format!("repeat count must not be negative, got {n}"),
+                            )
+                            .primary(layer.span, "here"),
+                        );
+                        return None;
+                    }
+                    for _ in 0..n {
+                        shape = self.block(body, env, shape, prefix, walk, site)?;
+                    }
+                    shape
+                }
+            };
+        }
+        Some(shape)
+    }
+
+    fn layer(
+        &mut self,
+        c: &Call,
+        env: &Env,
+        input: Shape,
+        prefix: &str,
+        walk: &mut Walk,
+        site: &Site,
+    ) -> Option<Shape> {
+        let kind = c.dotted();
+        if let Some(id) = self.program.lookup(env.module, &kind)
+            && matches!(self.program.def(id).kind, DefKind::Backbone | DefKind::Head)
+        {
+            let k = walk.counters.entry(kind.clone()).or_insert(0);
+            *k += 1;
+            let inner_prefix = format!("{prefix}.{kind}{k}");
+            return self.net(id, c, env, input, &inner_prefix, walk, site);
+        }
+        let spec = schema::builtin(Family::Layer, &kind)?;
+        let args = self.call_args(c, spec.args, env)?;
+        let int = |name: &str| args.get(name).and_then(Value::as_i64);
+        let counter = walk.counters.entry(kind.clone()).or_insert(0);
+        *counter += 1;
+        let name = format!("{prefix}.{kind}{counter}");
+        let fail =
+            |this: &mut Self, code: &'static str, msg: String, label: String, help: String| {
+                this.err(Diag::new(code, msg).primary(c.span, label).help(help).note(
+                    Diag::new(code, site.text.clone()).primary(site.span, "instantiated here"),
+                ));
+            };
+        let positive = |this: &mut Self, what: &str, v: i64| -> Option<usize> {
+            if v < 1 {
+                this.err(
+                    Diag::new(
+                        "amm::shape::argument",
+                        format!("`{what}` of `{kind}` must be at least 1, got {v}"),
+                    )
+                    .primary(c.span, "here")
+                    .note(
+                        Diag::new("amm::shape::argument", site.text.clone())
+                            .primary(site.span, "instantiated here"),
+                    ),
+                );
+                None
+            } else {
+                Some(v as usize)
+            }
+        };
+        let (output, params, macs) = match kind.as_str() {
+            "conv" | "maxpool" | "avgpool" => {
+                if input.rank() != 3 {
+                    fail(
+                        self,
+                        "amm::shape::rank",
+                        format!("`{kind}` needs [N, C, H, W] input, got {input}"),
+                        format!("input {input}"),
+                        if input.rank() == 1 {
+                            "convolution and pooling work on images; move this layer before `flatten`".to_string()
+                        } else {
+                            "the input must be [N, channels, height, width]".to_string()
+                        },
+                    );
+                    return None;
+                }
+                let (cin, h, w) = (input.0[0], input.0[1], input.0[2]);
+                let kernel = positive(self, "kernel", int("kernel").unwrap_or(2))?;
+                let stride = match int("stride") {
+                    Some(s) => positive(self, "stride", s)?,
+                    None => kernel,
+                };
+                let stride = if kind == "conv" {
+                    positive(self, "stride", int("stride").unwrap_or(1))?
+                } else {
+                    stride
+                };
+                let pad = int("pad").unwrap_or(0);
+                if pad < 0 {
+                    fail(
+                        self,
+                        "amm::shape::argument",
+                        format!("`pad` of `{kind}` must not be negative, got {pad}"),
+                        "here".into(),
+                        "use pad = 0 or more".into(),
+                    );
+                    return None;
+                }
+                let pad = pad as usize;
+                let dilation = if kind == "conv" {
+                    positive(self, "dilation", int("dilation").unwrap_or(1))?
+                } else {
+                    1
+                };
+                let (Some(ho), Some(wo)) = (
+                    window_out(h, kernel, stride, pad, dilation),
+                    window_out(w, kernel, stride, pad, dilation),
+                ) else {
+                    let span = dilation * (kernel - 1) + 1;
+                    let need_pad = span.saturating_sub(h.min(w)).div_ceil(2);
+                    fail(
+                        self,
+                        "amm::shape::too_small",
+                        format!("`{kind}` window of {span}x{span} does not fit the {h}x{w} input"),
+                        format!("input {input}"),
+                        format!(
+                            "use a kernel of at most {}, pad = {need_pad}, or fewer pooling layers before it",
+                            h.min(w) + 2 * pad
+                        ),
+                    );
+                    return None;
+                };
+                if kind == "conv" {
+                    let cout = positive(self, "channels", int("channels")?)?;
+                    let bias = !matches!(args.get("bias"), Some(Value::Bool(false)));
+                    let params = cout * cin * kernel * kernel + if bias { cout } else { 0 };
+                    (
+                        Shape(vec![cout, ho, wo]),
+                        params,
+                        cout * ho * wo * cin * kernel * kernel,
+                    )
+                } else {
+                    (Shape(vec![cin, ho, wo]), 0, 0)
+                }
+            }
+            "global_avgpool" => {
+                if input.rank() != 3 {
+                    fail(
+                        self,
+                        "amm::shape::rank",
+                        format!("`global_avgpool` needs [N, C, H, W] input, got {input}"),
+                        format!("input {input}"),
+                        "use it before `flatten`".into(),
+                    );
+                    return None;
+                }
+                (Shape(vec![input.0[0]]), 0, 0)
+            }
+            "flatten" => (Shape(vec![input.elements()]), 0, 0),
+            "dense" => {
+                if input.rank() != 1 {
+                    fail(
+                        self,
+                        "amm::shape::rank",
+                        format!("`dense` needs [N, features] input, got {input}"),
+                        format!("input {input}"),
+                        format!(
+                            "insert `flatten` before `dense` to make it [N, {}]",
+                            input.elements()
+                        ),
+                    );
+                    return None;
+                }
+                let units = positive(self, "units", int("units")?)?;
+                let bias = !matches!(args.get("bias"), Some(Value::Bool(false)));
+                (
+                    Shape(vec![units]),
+                    input.0[0] * units + if bias { units } else { 0 },
+                    input.0[0] * units,
+                )
+            }
+            "dropout" => {
+                let rate = args.get("rate").and_then(Value::as_f64).unwrap_or(0.5);
+                if !(0.0..1.0).contains(&rate) {
+                    fail(
+                        self,
+                        "amm::shape::argument",
+                        format!("dropout rate must be in [0, 1), got {rate}"),
+                        "here".into(),
+                        "e.g. dropout(0.1)".into(),
+                    );
+                    return None;
+                }
+                (input.clone(), 0, 0)
+            }
+            "batchnorm" => {
+                if input.rank() != 1 && input.rank() != 3 {
+                    fail(
+                        self,
+                        "amm::shape::rank",
+                        format!("`batchnorm` needs [N, C] or [N, C, H, W] input, got {input}"),
+                        format!("input {input}"),
+                        "use it after `dense` or `conv`".into(),
+                    );
+                    return None;
+                }
+                (input.clone(), 2 * input.0[0], 0)
+            }
+            _ => (input.clone(), 0, 0),
+        };
+        let line = self.sources.get(c.span.file).line_of(c.span.start);
+        walk.layers.push(LayerInfo {
+            name,
+            text: crate::syntax::pretty::call(c),
+            span: c.span,
+            line,
+            output: output.clone(),
+            params,
+            macs,
+            frozen: walk.frozen,
+        });
+        Some(output)
+    }
+}
