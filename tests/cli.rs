@@ -37,7 +37,21 @@ fn every_error_example_exits_1_with_a_code_and_excerpt() {
         if p.extension().is_none_or(|x| x != "amm") {
             continue;
         }
-        let (code, _, err) = ammc(&["check", "--color", "never", p.to_str().unwrap()]);
+        let text = std::fs::read_to_string(&p).unwrap_or_default();
+        let mut args = vec![
+            "check".to_string(),
+            "--color".into(),
+            "never".into(),
+            p.display().to_string(),
+        ];
+        for l in text.lines().take_while(|l| l.starts_with("//")) {
+            if let Some(kv) = l.strip_prefix("// set: ") {
+                args.push("--set".into());
+                args.push(kv.trim().to_string());
+            }
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, _, err) = ammc(&args);
         assert_eq!(code, 1, "{}: {err}", p.display());
         assert!(err.contains("amm::"), "{}: {err}", p.display());
         assert!(

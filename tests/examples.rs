@@ -53,12 +53,31 @@ fn valid_examples_resolve() {
     });
 }
 
+/// `// set: name=value` lines at the top of an error example are `--set` flags.
+fn set_lines(text: &[u8]) -> Vec<ammc::resolve::Override> {
+    String::from_utf8_lossy(text)
+        .lines()
+        .take_while(|l| l.starts_with("//"))
+        .filter_map(|l| l.strip_prefix("// set: "))
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(n, v)| ammc::resolve::Override {
+            name: n.trim().to_string(),
+            value: v.trim().to_string(),
+        })
+        .collect()
+}
+
 #[test]
 fn error_examples_report() {
     insta::glob!("../examples", "errors/*.amm", |path| {
         let rel = relative(path);
         let bytes = std::fs::read(path).unwrap();
-        let fe = front_end(&rel.display().to_string(), &bytes, Some(rel), &[]);
+        let fe = front_end(
+            &rel.display().to_string(),
+            &bytes,
+            Some(rel),
+            &set_lines(&bytes),
+        );
         let diags = match fe.program {
             Ok(program) => match ammc::check::check(&program, &fe.sources) {
                 Ok(_) => panic!("{} should fail", rel.display()),

@@ -5,6 +5,7 @@
 //! Invariant: a [`Checked`] program has a known, valid shape for every layer of every
 //! trained model, so lowering never meets a shape error.
 
+mod ranges;
 pub mod shape;
 mod summary;
 
@@ -124,6 +125,7 @@ pub fn check(program: &Program, sources: &SourceMap) -> Result<Vec<ModelSummary>
         sources,
         diags: Vec::new(),
     };
+    ranges::check_ranges(program, &mut c.diags);
     let mut out = Vec::new();
     for id in program.modules[0].own.clone() {
         if program.def(id).kind == DefKind::Train
