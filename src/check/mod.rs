@@ -8,6 +8,7 @@
 mod ranges;
 pub mod shape;
 mod summary;
+pub mod weights;
 
 use std::collections::HashMap;
 
@@ -40,6 +41,9 @@ pub struct LayerInfo {
     pub macs: usize,
     /// Excluded from training (`frozen = true` on its stage).
     pub frozen: bool,
+    /// Learnable tensors: name suffix (`weight`, `bias`) and shape, in PyTorch layout
+    /// (conv OIHW, dense [out, in]).
+    pub tensors: Vec<(&'static str, Vec<usize>)>,
 }
 
 /// What the checker knows of a dataset before reading it.
@@ -262,6 +266,28 @@ impl ShapeChecker<'_> {
                 program: self.program,
             };
             shape = self.net(net, stage, &env, shape, &stage.dotted(), &mut walk, &site)?;
+        }
+        for stage in &m.stages {
+            let weights = stage
+                .arg_list()
+                .iter()
+                .find(|a| a.name.as_ref().is_some_and(|n| n.name == "weights"));
+            if let Some(a) = weights {
+                let env = Env {
+                    module: mdef.module,
+                    locals: HashMap::new(),
+                    program: self.program,
+                };
+                if let Ok(Value::Str(path)) = eval(&a.value, &|n| env.lookup(n)) {
+                    weights::check_stage(
+                        &path,
+                        a.value.span,
+                        &stage.dotted(),
+                        &walk.layers,
+                        &mut self.diags,
+                    );
+                }
+            }
         }
         let summary = ModelSummary {
             train: def.name.clone(),
@@ -670,6 +696,7 @@ impl ShapeChecker<'_> {
                 Some(v as usize)
             }
         };
+        let mut tensors = Vec::new();
         let (output, params, macs) = match kind.as_str() {
             "conv" | "maxpool" | "avgpool" => {
                 if input.rank() != 3 {
@@ -736,6 +763,10 @@ impl ShapeChecker<'_> {
                     let cout = positive(self, "channels", int("channels")?)?;
                     let bias = !matches!(args.get("bias"), Some(Value::Bool(false)));
                     let params = cout * cin * kernel * kernel + if bias { cout } else { 0 };
+                    tensors.push(("weight", vec![cout, cin, kernel, kernel]));
+                    if bias {
+                        tensors.push(("bias", vec![cout]));
+                    }
                     (
                         Shape(vec![cout, ho, wo]),
                         params,
@@ -775,6 +806,10 @@ impl ShapeChecker<'_> {
                 }
                 let units = positive(self, "units", int("units")?)?;
                 let bias = !matches!(args.get("bias"), Some(Value::Bool(false)));
+                tensors.push(("weight", vec![units, input.0[0]]));
+                if bias {
+                    tensors.push(("bias", vec![units]));
+                }
                 (
                     Shape(vec![units]),
                     input.0[0] * units + if bias { units } else { 0 },
@@ -806,6 +841,8 @@ impl ShapeChecker<'_> {
                     );
                     return None;
                 }
+                tensors.push(("weight", vec![input.0[0]]));
+                tensors.push(("bias", vec![input.0[0]]));
                 (input.clone(), 2 * input.0[0], 0)
             }
             _ => (input.clone(), 0, 0),
@@ -820,6 +857,7 @@ impl ShapeChecker<'_> {
             params,
             macs,
             frozen: walk.frozen,
+            tensors,
         });
         Some(output)
     }
