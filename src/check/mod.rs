@@ -672,9 +672,19 @@ impl ShapeChecker<'_> {
         let counter = walk.counters.entry(kind.clone()).or_insert(0);
         *counter += 1;
         let name = format!("{prefix}.{kind}{counter}");
+        // The layer that produced this input, so errors name both ends of a mismatch.
+        let producer = walk
+            .layers
+            .last()
+            .map(|l| (l.span, format!("`{}` produces {}", l.text, l.output)));
         let fail =
             |this: &mut Self, code: &'static str, msg: String, label: String, help: String| {
-                this.err(Diag::new(code, msg).primary(c.span, label).help(help).note(
+                let mut d = Diag::new(code, msg).primary(c.span, label).help(help);
+                let about_shape = matches!(code, "amm::shape::rank" | "amm::shape::too_small");
+                if let Some((span, text)) = producer.as_ref().filter(|_| about_shape) {
+                    d = d.secondary(*span, text.clone());
+                }
+                this.err(d.note(
                     Diag::new(code, site.text.clone()).primary(site.span, "instantiated here"),
                 ));
             };
