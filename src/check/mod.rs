@@ -7,6 +7,7 @@
 
 mod ranges;
 pub mod shape;
+pub mod spec;
 mod summary;
 pub mod weights;
 
@@ -20,6 +21,92 @@ use crate::source::{SourceMap, Span};
 use crate::syntax::ast::{Call, ExprKind, ItemKind, LayerBlock, LayerKind};
 pub use shape::{Shape, window_out};
 pub use summary::{render_json, render_table};
+
+/// An activation function.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    /// max(x, 0)
+    Relu,
+    /// x or slope·x
+    LeakyRelu(f32),
+    /// 1 / (1 + e^-x)
+    Sigmoid,
+    /// tanh(x)
+    Tanh,
+    /// x·Φ(x), exact erf form
+    Gelu,
+    /// softmax over the last axis
+    Softmax,
+}
+
+/// What a layer computes, with every hyper-parameter evaluated.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LayerOp {
+    /// 2-D convolution, weights OIHW.
+    Conv {
+        /// Output channels.
+        channels: usize,
+        /// Square kernel size.
+        kernel: usize,
+        /// Stride.
+        stride: usize,
+        /// Zero padding on each side.
+        pad: usize,
+        /// Dilation.
+        dilation: usize,
+        /// Has a bias.
+        bias: bool,
+    },
+    /// Max pooling.
+    MaxPool {
+        /// Window.
+        kernel: usize,
+        /// Stride.
+        stride: usize,
+        /// Padding (padded cells never win).
+        pad: usize,
+    },
+    /// Average pooling (padding counted in the divisor).
+    AvgPool {
+        /// Window.
+        kernel: usize,
+        /// Stride.
+        stride: usize,
+        /// Padding.
+        pad: usize,
+    },
+    /// Mean over H and W.
+    GlobalAvgPool,
+    /// [N, …] → [N, product].
+    Flatten,
+    /// Fully connected, weights [out, in].
+    Dense {
+        /// Output features.
+        units: usize,
+        /// Has a bias.
+        bias: bool,
+    },
+    /// Inverted dropout while training.
+    Dropout {
+        /// Probability of zeroing.
+        rate: f32,
+    },
+    /// Batch normalisation over channels.
+    BatchNorm {
+        /// Running-statistics momentum.
+        momentum: f32,
+        /// Added to the variance.
+        eps: f32,
+    },
+    /// Elementwise activation.
+    Act(Activation),
+    /// Adds the input of a residual block (the output of layer `skip`, or the model input
+    /// when `None`) to the block's output.
+    ResidualAdd {
+        /// Index of the layer whose output is the skip connection.
+        skip: Option<usize>,
+    },
+}
 
 /// One layer of an instantiated model.
 #[derive(Clone, Debug)]
@@ -41,6 +128,8 @@ pub struct LayerInfo {
     pub macs: usize,
     /// Excluded from training (`frozen = true` on its stage).
     pub frozen: bool,
+    /// What it computes.
+    pub op: LayerOp,
     /// Learnable tensors: name suffix (`weight`, `bias`) and shape, in PyTorch layout
     /// (conv OIHW, dense [out, in]).
     pub tensors: Vec<(&'static str, Vec<usize>)>,
@@ -70,6 +159,8 @@ pub struct ModelSummary {
     pub batch: usize,
     /// Optimizer state slots per parameter (0 for plain SGD, 1 with momentum, 2 for Adam).
     pub optimizer_slots: usize,
+    /// The train block's settings, evaluated.
+    pub spec: spec::TrainSpec,
 }
 
 impl ModelSummary {
@@ -289,6 +380,7 @@ impl ShapeChecker<'_> {
                 }
             }
         }
+        let spec = self.train_spec(t, &env, &data_name, batch)?;
         let summary = ModelSummary {
             train: def.name.clone(),
             model: model_name.clone(),
@@ -296,6 +388,7 @@ impl ShapeChecker<'_> {
             layers: walk.layers,
             batch,
             optimizer_slots,
+            spec,
         };
         self.loss_check(t, &summary, &data, &data_name, &env);
         let limit = memory_limit();
@@ -314,6 +407,131 @@ impl ShapeChecker<'_> {
             );
         }
         Some(summary)
+    }
+
+    /// Evaluates the settings of a train block (already range-checked).
+    fn train_spec(
+        &mut self,
+        t: &crate::syntax::ast::TrainDecl,
+        env: &Env,
+        data_name: &str,
+        batch: usize,
+    ) -> Option<spec::TrainSpec> {
+        use spec::{DataSpec, Loss, Optimizer, Schedule, TrainSpec};
+        let get = |k: &str| t.fields.iter().find(|f| f.key.name == k);
+        let builtin_args = |this: &mut Self,
+                            family: Family,
+                            e: &crate::syntax::ast::Expr|
+         -> Option<(String, HashMap<String, Value>)> {
+            let ExprKind::Call(c) = &e.kind else {
+                return None;
+            };
+            let name = c.dotted();
+            let args = this.call_args(c, schema::builtin(family, &name)?.args, env)?;
+            Some((name, args))
+        };
+        let f = |a: &HashMap<String, Value>, k: &str, d: f64| {
+            a.get(k).and_then(Value::as_f64).unwrap_or(d) as f32
+        };
+        let u = |a: &HashMap<String, Value>, k: &str, d: i64| {
+            a.get(k).and_then(Value::as_i64).unwrap_or(d).max(0) as usize
+        };
+        let (lname, la) = builtin_args(self, Family::Loss, &get("loss")?.value)?;
+        let loss = match lname.as_str() {
+            "cross_entropy" => Loss::CrossEntropy {
+                label_smoothing: f(&la, "label_smoothing", 0.0),
+            },
+            "mse" => Loss::Mse,
+            _ => Loss::Mae,
+        };
+        let (oname, oa) = builtin_args(self, Family::Optimizer, &get("optimizer")?.value)?;
+        let optimizer = match oname.as_str() {
+            "sgd" => Optimizer::Sgd {
+                lr: f(&oa, "lr", 0.01),
+                momentum: f(&oa, "momentum", 0.0),
+                nesterov: matches!(oa.get("nesterov"), Some(Value::Bool(true))),
+                weight_decay: f(&oa, "weight_decay", 0.0),
+            },
+            name => Optimizer::Adam {
+                lr: f(&oa, "lr", 1e-3),
+                beta1: f(&oa, "beta1", 0.9),
+                beta2: f(&oa, "beta2", 0.999),
+                eps: f(&oa, "eps", 1e-8),
+                weight_decay: f(
+                    &oa,
+                    "weight_decay",
+                    if name == "adamw" { 0.01 } else { 0.0 },
+                ),
+                decoupled: name == "adamw",
+            },
+        };
+        let schedule = match get("schedule") {
+            None => Schedule::Constant { warmup: 0 },
+            Some(field) => {
+                let (sname, sa) = builtin_args(self, Family::Schedule, &field.value)?;
+                let warmup = u(&sa, "warmup", 0);
+                match sname.as_str() {
+                    "step" => Schedule::Step {
+                        every: u(&sa, "every", 1).max(1),
+                        gamma: f(&sa, "gamma", 0.1),
+                        warmup,
+                    },
+                    "cosine" => Schedule::Cosine {
+                        min_lr: f(&sa, "min_lr", 0.0),
+                        warmup,
+                    },
+                    _ => Schedule::Constant { warmup },
+                }
+            }
+        };
+        let int_field = |this: &mut Self, k: &str, d: i64| -> Option<i64> {
+            match get(k) {
+                Some(fl) => this.int(&fl.value, env),
+                None => Some(d),
+            }
+        };
+        let epochs = int_field(self, "epochs", 10)?.max(1) as usize;
+        let seed = int_field(self, "seed", 0)?.max(0) as u64;
+        let clip_norm = match get("clip_norm") {
+            Some(fl) => eval(&fl.value, &|n| env.lookup(n))
+                .ok()
+                .and_then(|v| v.as_f64())
+                .map(|v| v as f32),
+            None => None,
+        };
+        let metrics = match get("metrics").map(|fl| &fl.value.kind) {
+            Some(ExprKind::List(items)) => items
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    ExprKind::Call(c) => Some(c.dotted()),
+                    _ => None,
+                })
+                .collect(),
+            _ => match loss {
+                Loss::CrossEntropy { .. } => vec!["accuracy".to_string()],
+                _ => vec!["mse".to_string(), "mae".to_string()],
+            },
+        };
+        let data_id = self.program.lookup(env.module, data_name)?;
+        let ItemKind::Data(d) = &self.program.def(data_id).item.kind else {
+            return None;
+        };
+        let (loader, da) = builtin_args(self, Family::Dataset, &d.value)?;
+        Some(TrainSpec {
+            data: DataSpec {
+                name: data_name.to_string(),
+                loader,
+                args: da.into_iter().collect(),
+            },
+            loss,
+            optimizer,
+            schedule,
+            epochs,
+            batch,
+            metrics,
+            clip_norm,
+            seed,
+        })
     }
 
     fn loss_check(
@@ -602,6 +820,7 @@ impl ShapeChecker<'_> {
             shape = match &layer.kind {
                 LayerKind::Call(c) => self.layer(c, env, shape, prefix, walk, site)?,
                 LayerKind::Residual(b) => {
+                    let skip = walk.layers.len().checked_sub(1);
                     let out = self.block(b, env, shape.clone(), prefix, walk, site)?;
                     if out != shape {
                         let mut d = Diag::new(
@@ -624,6 +843,21 @@ impl ShapeChecker<'_> {
                         self.err(d);
                         return None;
                     }
+                    let k = walk.counters.entry("add".into()).or_insert(0);
+                    *k += 1;
+                    let line = self.sources.get(b.span.file).line_of(b.span.start);
+                    walk.layers.push(LayerInfo {
+                        name: format!("{prefix}.add{k}"),
+                        text: "residual add".into(),
+                        span: layer.span,
+                        line,
+                        output: out.clone(),
+                        params: 0,
+                        macs: 0,
+                        frozen: walk.frozen,
+                        op: LayerOp::ResidualAdd { skip },
+                        tensors: Vec::new(),
+                    });
                     out
                 }
                 LayerKind::Repeat { args, body } => {
@@ -857,6 +1091,58 @@ impl ShapeChecker<'_> {
             }
             _ => (input.clone(), 0, 0),
         };
+        let float = |name: &str, default: f64| {
+            args.get(name).and_then(Value::as_f64).unwrap_or(default) as f32
+        };
+        let usize_arg =
+            |name: &str, default: usize| int(name).map_or(default, |v| v.max(0) as usize);
+        let bias = !matches!(args.get("bias"), Some(Value::Bool(false)));
+        let op = match kind.as_str() {
+            "conv" => LayerOp::Conv {
+                channels: output.0[0],
+                kernel: usize_arg("kernel", 3),
+                stride: usize_arg("stride", 1),
+                pad: usize_arg("pad", 0),
+                dilation: usize_arg("dilation", 1),
+                bias,
+            },
+            "maxpool" | "avgpool" => {
+                let kernel = usize_arg("kernel", 2);
+                let (stride, pad) = (usize_arg("stride", kernel), usize_arg("pad", 0));
+                if kind == "maxpool" {
+                    LayerOp::MaxPool {
+                        kernel,
+                        stride,
+                        pad,
+                    }
+                } else {
+                    LayerOp::AvgPool {
+                        kernel,
+                        stride,
+                        pad,
+                    }
+                }
+            }
+            "global_avgpool" => LayerOp::GlobalAvgPool,
+            "flatten" => LayerOp::Flatten,
+            "dense" => LayerOp::Dense {
+                units: output.0[0],
+                bias,
+            },
+            "dropout" => LayerOp::Dropout {
+                rate: float("rate", 0.5),
+            },
+            "batchnorm" => LayerOp::BatchNorm {
+                momentum: float("momentum", 0.1),
+                eps: float("eps", 1e-5),
+            },
+            "relu" => LayerOp::Act(Activation::Relu),
+            "leaky_relu" => LayerOp::Act(Activation::LeakyRelu(float("slope", 0.01))),
+            "sigmoid" => LayerOp::Act(Activation::Sigmoid),
+            "tanh" => LayerOp::Act(Activation::Tanh),
+            "gelu" => LayerOp::Act(Activation::Gelu),
+            _ => LayerOp::Act(Activation::Softmax),
+        };
         let line = self.sources.get(c.span.file).line_of(c.span.start);
         walk.layers.push(LayerInfo {
             name,
@@ -867,6 +1153,7 @@ impl ShapeChecker<'_> {
             params,
             macs,
             frozen: walk.frozen,
+            op,
             tensors,
         });
         Some(output)
