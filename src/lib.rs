@@ -4,6 +4,7 @@ pub mod check;
 pub mod cli;
 pub mod diag;
 pub mod front;
+pub mod lower;
 pub mod resolve;
 pub mod source;
 pub mod syntax;

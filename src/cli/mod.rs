@@ -54,6 +54,9 @@ enum Command {
         /// Print the model summaries as JSON instead of tables.
         #[arg(long)]
         json: bool,
+        /// Print the kernel plan (forward, backward, update) of every trained model.
+        #[arg(long)]
+        plan: bool,
         /// Override a param: --set name=value (repeatable).
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
@@ -92,8 +95,9 @@ pub fn main() -> ExitCode {
             files,
             print,
             json,
+            plan,
             set,
-        } => check(&out, &files, print, json, &set),
+        } => check(&out, &files, CheckOutput { print, json, plan }, &set),
         Command::Run { file, target, set } => run(&out, &file, target.as_deref(), &set),
     };
     ExitCode::from(code)
@@ -156,7 +160,16 @@ fn load(out: &Output, path: &Path, set: &[String], sources: &mut SourceMap) -> R
     })
 }
 
-fn check(out: &Output, files: &[PathBuf], print: bool, json: bool, set: &[String]) -> u8 {
+/// What `ammc check` prints besides diagnostics.
+#[derive(Clone, Copy)]
+struct CheckOutput {
+    print: bool,
+    json: bool,
+    plan: bool,
+}
+
+fn check(out: &Output, files: &[PathBuf], what: CheckOutput, set: &[String]) -> u8 {
+    let CheckOutput { print, json, plan } = what;
     let mut worst = EXIT_OK;
     let mut all = Vec::new();
     for f in files {
@@ -176,6 +189,9 @@ fn check(out: &Output, files: &[PathBuf], print: bool, json: bool, set: &[String
                 if !json {
                     for s in &summaries {
                         println!("{}", crate::check::render_table(s));
+                        if plan {
+                            println!("{}", crate::lower::lower(s, s.batch));
+                        }
                     }
                 }
                 all.extend(summaries);

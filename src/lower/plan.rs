@@ -1,0 +1,291 @@
+//! The kernel plan: statically shaped buffers and the ordered kernels over them for one
+//! training step (forward, loss, backward, update) and for evaluation (forward only).
+
+use std::fmt;
+
+use crate::check::Activation;
+
+/// Index of a buffer in [`Plan::buffers`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BufferId(pub u32);
+
+/// What a buffer holds; decides its lifetime and who writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A batch of inputs, written by the data loader.
+    Input,
+    /// A batch of targets (class indices as f32, or real values).
+    Target,
+    /// Learnable weights.
+    Param {
+        /// Excluded from the update.
+        frozen: bool,
+    },
+    /// Gradient of a param.
+    Grad,
+    /// A layer output.
+    Activation,
+    /// Gradient of a layer output.
+    ActGrad,
+    /// Persistent non-learned state: optimizer moments, batchnorm running statistics.
+    State,
+    /// Per-step scratch saved by forward for backward: dropout masks, argmax indices,
+    /// batchnorm batch statistics.
+    Scratch,
+    /// The scalar loss.
+    Loss,
+}
+
+/// One buffer: a flat f32 array with a logical shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Buffer {
+    /// Readable name (`features.conv1.weight`, `features.conv1.out`).
+    pub name: String,
+    /// Logical shape, batch first for per-sample data.
+    pub shape: Vec<usize>,
+    /// Role.
+    pub role: Role,
+    /// Shares storage with another buffer (a `flatten` is a view, not a copy).
+    pub alias: Option<BufferId>,
+}
+
+impl Buffer {
+    /// Number of f32 elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+    /// True when it holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Window geometry of a convolution or pooling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// Square kernel size.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Zero padding.
+    pub pad: usize,
+    /// Dilation.
+    pub dilation: usize,
+}
+
+/// Optimizer update rule for one param.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Update {
+    /// SGD; `velocity` is present when momentum ≠ 0.
+    Sgd {
+        /// Momentum.
+        momentum: f32,
+        /// Nesterov.
+        nesterov: bool,
+        /// L2 penalty added to the gradient.
+        weight_decay: f32,
+        /// Momentum buffer.
+        velocity: Option<BufferId>,
+    },
+    /// Adam / AdamW.
+    Adam {
+        /// β1.
+        beta1: f32,
+        /// β2.
+        beta2: f32,
+        /// ε.
+        eps: f32,
+        /// Weight decay.
+        weight_decay: f32,
+        /// Decoupled (AdamW).
+        decoupled: bool,
+        /// First moment.
+        m: BufferId,
+        /// Second moment.
+        v: BufferId,
+    },
+}
+
+/// A kernel: one unit of work over buffers. Forward kernels may fuse an activation into
+/// their epilogue; the matching backward applies the activation's derivative from the
+/// kernel's output first (the ReLU mask), so the pre-activation need not be stored.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Kernel {
+    /// y = act(x·Wᵀ + b), x [N, in], W [out, in].
+    Dense { x: BufferId, w: BufferId, b: Option<BufferId>, y: BufferId, act: Option<Activation> },
+    /// y = act(conv(x, W) + b), NCHW / OIHW.
+    Conv { x: BufferId, w: BufferId, b: Option<BufferId>, y: BufferId, window: Window, act: Option<Activation> },
+    /// Max pooling; records the flat input index of each maximum in `argmax`.
+    MaxPool { x: BufferId, y: BufferId, argmax: BufferId, window: Window },
+    /// Average pooling (padding counted).
+    AvgPool { x: BufferId, y: BufferId, window: Window },
+    /// Mean over H and W.
+    GlobalAvgPool { x: BufferId, y: BufferId },
+    /// Elementwise activation.
+    Act { x: BufferId, y: BufferId, act: Activation },
+    /// Inverted dropout; draws `mask` (0 or 1/(1-rate)) while training, copies in evaluation.
+    Dropout { x: BufferId, y: BufferId, mask: BufferId, rate: f32 },
+    /// Batch normalisation over the channel axis (axis 1).
+    BatchNorm {
+        x: BufferId,
+        y: BufferId,
+        gamma: BufferId,
+        beta: BufferId,
+        running_mean: BufferId,
+        running_var: BufferId,
+        saved_mean: BufferId,
+        saved_invstd: BufferId,
+        momentum: f32,
+        eps: f32,
+    },
+    /// y = a + b (residual connection).
+    Add { a: BufferId, b: BufferId, y: BufferId },
+    /// Fused softmax + cross-entropy: writes the mean loss and dlogits = (softmax − target)/N.
+    SoftmaxCrossEntropy { logits: BufferId, target: BufferId, loss: BufferId, dlogits: BufferId, smoothing: f32 },
+    /// Mean squared error and its gradient.
+    Mse { y: BufferId, target: BufferId, loss: BufferId, dy: BufferId },
+    /// Mean absolute error and its gradient (sign, 0 at 0).
+    Mae { y: BufferId, target: BufferId, loss: BufferId, dy: BufferId },
+    /// Backward of `Dense`: applies the activation derivative (from `y`) to `dy` in place,
+    /// then writes dx (if wanted), dW and db.
+    DenseBackward { x: BufferId, w: BufferId, y: BufferId, dy: BufferId, act: Option<Activation>, dx: Option<BufferId>, dw: Option<BufferId>, db: Option<BufferId> },
+    /// Backward of `Conv`, same conventions.
+    ConvBackward { x: BufferId, w: BufferId, y: BufferId, dy: BufferId, act: Option<Activation>, window: Window, dx: Option<BufferId>, dw: Option<BufferId>, db: Option<BufferId> },
+    /// Routes dy to the recorded maxima.
+    MaxPoolBackward { dy: BufferId, argmax: BufferId, dx: BufferId },
+    /// Spreads dy evenly over each window.
+    AvgPoolBackward { dy: BufferId, dx: BufferId, window: Window },
+    /// Spreads dy evenly over H and W.
+    GlobalAvgPoolBackward { dy: BufferId, dx: BufferId },
+    /// dx = dy · act'(x, y).
+    ActBackward { x: BufferId, y: BufferId, dy: BufferId, dx: BufferId, act: Activation },
+    /// dx = dy · mask.
+    DropoutBackward { dy: BufferId, mask: BufferId, dx: BufferId },
+    /// Batch-norm backward (training mode).
+    BatchNormBackward { x: BufferId, dy: BufferId, gamma: BufferId, saved_mean: BufferId, saved_invstd: BufferId, dx: Option<BufferId>, dgamma: Option<BufferId>, dbeta: Option<BufferId> },
+    /// dst = src.
+    Copy { src: BufferId, dst: BufferId },
+    /// dst += src (a gradient reaching a buffer along two paths).
+    Accumulate { src: BufferId, dst: BufferId },
+    /// Scales all gradients so their global L2 norm is at most `max_norm`.
+    ClipNorm { grads: Vec<BufferId>, max_norm: f32 },
+    /// Optimizer step on one param with the step's learning rate (given at run time).
+    Update { param: BufferId, grad: BufferId, rule: Update },
+}
+
+/// Initialisation of a param (PyTorch defaults).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    /// U(−1/√fan_in, 1/√fan_in): conv and dense weights and biases.
+    Uniform {
+        /// Inputs feeding one output.
+        fan_in: usize,
+    },
+    /// All ones (batchnorm scale, running variance).
+    Ones,
+    /// All zeros.
+    Zeros,
+}
+
+/// A learnable tensor and where its gradient goes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamInfo {
+    /// The weights.
+    pub buffer: BufferId,
+    /// Its gradient (absent when frozen).
+    pub grad: Option<BufferId>,
+    /// Initialisation.
+    pub init: Init,
+}
+
+/// A lowered model + train block at one batch size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// Every buffer.
+    pub buffers: Vec<Buffer>,
+    /// Forward kernels, shared by training and evaluation.
+    pub forward: Vec<Kernel>,
+    /// The loss kernel (also writes the gradient of the output).
+    pub loss: Kernel,
+    /// Backward kernels in execution order.
+    pub backward: Vec<Kernel>,
+    /// Gradient clipping and optimizer updates.
+    pub update: Vec<Kernel>,
+    /// Learnable tensors in model order (the safetensors order).
+    pub params: Vec<ParamInfo>,
+    /// Persistent non-learned tensors saved with the model (batchnorm running statistics)
+    /// and their initialisation.
+    pub state: Vec<(BufferId, Init)>,
+    /// Input batch.
+    pub input: BufferId,
+    /// Target batch.
+    pub target: BufferId,
+    /// Model output (logits or predictions).
+    pub output: BufferId,
+    /// Scalar loss.
+    pub loss_value: BufferId,
+    /// Batch size this plan is specialised for.
+    pub batch: usize,
+}
+
+impl Plan {
+    /// The buffer with this id.
+    pub fn buffer(&self, id: BufferId) -> &Buffer {
+        &self.buffers[id.0 as usize]
+    }
+
+    /// The buffer whose storage `id` uses (itself unless it is an alias).
+    pub fn storage(&self, id: BufferId) -> BufferId {
+        let mut cur = id;
+        while let Some(a) = self.buffer(cur).alias {
+            cur = a;
+        }
+        cur
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "plan (batch {})", self.batch)?;
+        writeln!(f, "buffers:")?;
+        for (i, b) in self.buffers.iter().enumerate() {
+            let alias = b.alias.map(|a| format!(" = view of %{}", a.0)).unwrap_or_default();
+            writeln!(f, "  %{i:<3} {:<40} {:?} {:?}{alias}", b.name, b.shape, b.role)?;
+        }
+        let sections = [
+            ("forward", &self.forward),
+            ("backward", &self.backward),
+            ("update", &self.update),
+        ];
+        writeln!(f, "forward:")?;
+        for k in sections[0].1 {
+            writeln!(f, "  {}", kernel_text(k))?;
+        }
+        writeln!(f, "loss:\n  {}", kernel_text(&self.loss))?;
+        for (name, ks) in &sections[1..] {
+            writeln!(f, "{name}:")?;
+            for k in *ks {
+                writeln!(f, "  {}", kernel_text(k))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One line per kernel, buffers as `%id`.
+fn kernel_text(k: &Kernel) -> String {
+    let text = format!("{k:?}");
+    // `BufferId(3)` → `%3`
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("BufferId(") {
+        out.push_str(&rest[..i]);
+        rest = &rest[i + "BufferId(".len()..];
+        let end = rest.find(')').unwrap_or(rest.len());
+        out.push('%');
+        out.push_str(&rest[..end]);
+        rest = rest.get(end + 1..).unwrap_or("");
+    }
+    out.push_str(rest);
+    out
+}
