@@ -1,1 +1,3 @@
 //! ammc: a compiler and runtime for `.amm` machine-learning pipeline files.
+
+pub mod runtime;
