@@ -6,5 +6,6 @@ pub mod diag;
 pub mod front;
 pub mod lower;
 pub mod resolve;
+pub mod runtime;
 pub mod source;
 pub mod syntax;
