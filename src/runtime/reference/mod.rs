@@ -7,19 +7,36 @@
 //!
 //! Layout: NCHW for images, `[N, F]` for dense data, weights in PyTorch layout.
 
+pub mod avgpool2d;
+pub mod batchnorm;
 pub mod check;
 pub mod conv2d;
 pub mod dense;
+pub mod dropout;
 pub mod error;
+pub mod flatten;
 pub mod geometry;
+pub mod global_avgpool;
 pub mod im2col;
+pub mod maxpool2d;
+pub mod pool2d;
 pub mod real;
 #[cfg(test)]
 mod testutil;
 
+pub use avgpool2d::{AvgPoolDivisor, avgpool2d_backward, avgpool2d_forward};
+pub use batchnorm::{
+    BatchNormGrads, BatchNormRunning, BatchNormSaved, BatchNormSpec, BatchNormTrainOutput,
+    batchnorm_backward, batchnorm_forward_eval, batchnorm_forward_train,
+};
 pub use conv2d::{Conv2dGrads, Conv2dSpec, conv2d_backward, conv2d_forward, conv2d_output_hw};
 pub use dense::{DenseGrads, dense_backward, dense_forward};
+pub use dropout::{dropout_backward, dropout_forward, dropout_mask};
 pub use error::OpError;
+pub use flatten::{flatten_backward, flatten_forward};
 pub use geometry::{Hw, window_output_len};
+pub use global_avgpool::{global_avgpool_backward, global_avgpool_forward};
 pub use im2col::{col2im, im2col};
+pub use maxpool2d::{MaxPool2dOutput, maxpool2d_backward, maxpool2d_forward};
+pub use pool2d::{Pool2dSpec, pool2d_output_hw};
 pub use real::Real;
