@@ -21,7 +21,10 @@ pub use plan::{Buffer, BufferId, Init, Kernel, ParamInfo, Plan, Role, Update, Wi
 
 /// Activations whose derivative is a function of their output, so they can be fused.
 fn fusable(a: Activation) -> bool {
-    matches!(a, Activation::Relu | Activation::LeakyRelu(_) | Activation::Sigmoid | Activation::Tanh)
+    matches!(
+        a,
+        Activation::Relu | Activation::LeakyRelu(_) | Activation::Sigmoid | Activation::Tanh
+    )
 }
 
 struct Builder {
@@ -36,7 +39,17 @@ struct Builder {
 impl Builder {
     fn add(&mut self, name: String, shape: Vec<usize>, role: Role) -> BufferId {
         let id = BufferId(self.buffers.len() as u32);
-        self.buffers.push(Buffer { name, shape, role, alias: None });
+        let batched = matches!(
+            role,
+            Role::Input | Role::Target | Role::Activation | Role::ActGrad
+        );
+        self.buffers.push(Buffer {
+            name,
+            shape,
+            role,
+            alias: None,
+            batched,
+        });
         id
     }
 
@@ -63,7 +76,12 @@ impl Builder {
         let g = match b.alias {
             Some(of) => {
                 let base = self.grad(of);
-                self.alias(format!("{}.grad", b.name), b.shape.clone(), Role::ActGrad, base)
+                self.alias(
+                    format!("{}.grad", b.name),
+                    b.shape.clone(),
+                    Role::ActGrad,
+                    base,
+                )
             }
             None => self.add(format!("{}.grad", b.name), b.shape.clone(), Role::ActGrad),
         };
@@ -80,7 +98,11 @@ impl Builder {
             return (g, None);
         }
         let b = self.buffers[g.0 as usize].clone();
-        let tmp = self.add(format!("{}.part{}", b.name, self.buffers.len()), b.shape, Role::ActGrad);
+        let tmp = self.add(
+            format!("{}.part{}", b.name, self.buffers.len()),
+            b.shape,
+            Role::ActGrad,
+        );
         (tmp, Some(Kernel::Accumulate { src: tmp, dst: g }))
     }
 }
@@ -88,7 +110,12 @@ impl Builder {
 /// Lowers a checked model at one batch size.
 pub fn lower(model: &ModelSummary, batch: usize) -> Plan {
     let spec = &model.spec;
-    let mut b = Builder { buffers: Vec::new(), grads: HashMap::new(), written: HashMap::new(), backward: Vec::new() };
+    let mut b = Builder {
+        buffers: Vec::new(),
+        grads: HashMap::new(),
+        written: HashMap::new(),
+        backward: Vec::new(),
+    };
     let with_batch = |s: &crate::check::Shape| {
         let mut v = vec![batch];
         v.extend(&s.0);
@@ -108,7 +135,8 @@ pub fn lower(model: &ModelSummary, batch: usize) -> Plan {
     // a gradient to its input.
     let mut trainable_before = vec![false; layers.len() + 1];
     for i in 0..layers.len() {
-        trainable_before[i + 1] = trainable_before[i] || (layers[i].params > 0 && !layers[i].frozen);
+        trainable_before[i + 1] =
+            trainable_before[i] || (layers[i].params > 0 && !layers[i].frozen);
     }
 
     let mut params = Vec::new();
@@ -123,13 +151,23 @@ pub fn lower(model: &ModelSummary, batch: usize) -> Plan {
     while i < layers.len() {
         let l = &layers[i];
         let out_shape = with_batch(&l.output);
-        let mut new_param = |b: &mut Builder, suffix: &'static str, shape: Vec<usize>, init: Init| {
-            let p = b.add(format!("{}.{suffix}", l.name), shape.clone(), Role::Param { frozen: l.frozen });
-            let g = (!l.frozen).then(|| b.add(format!("{}.{suffix}.grad", l.name), shape, Role::Grad));
-            params.push(ParamInfo { buffer: p, grad: g, init });
-            param_of.insert((i, suffix), (p, g));
-            (p, g)
-        };
+        let mut new_param =
+            |b: &mut Builder, suffix: &'static str, shape: Vec<usize>, init: Init| {
+                let p = b.add(
+                    format!("{}.{suffix}", l.name),
+                    shape.clone(),
+                    Role::Param { frozen: l.frozen },
+                );
+                let g = (!l.frozen)
+                    .then(|| b.add(format!("{}.{suffix}.grad", l.name), shape, Role::Grad));
+                params.push(ParamInfo {
+                    buffer: p,
+                    grad: g,
+                    init,
+                });
+                param_of.insert((i, suffix), (p, g));
+                (p, g)
+            };
         // Fuse a following activation into dense/conv when nothing needs the pre-activation.
         let next_act = match layers.get(i + 1).map(|n| &n.op) {
             Some(LayerOp::Act(a)) if fusable(*a) && !skip_sources.contains(&i) => Some(*a),
@@ -138,52 +176,173 @@ pub fn lower(model: &ModelSummary, batch: usize) -> Plan {
         let (kernel, y, consumed) = match &l.op {
             LayerOp::Dense { units, bias } => {
                 let fan_in = b.buffers[cur.0 as usize].shape[1];
-                let (w, _) = new_param(&mut b, "weight", vec![*units, fan_in], Init::Uniform { fan_in });
-                let bb = bias.then(|| new_param(&mut b, "bias", vec![*units], Init::Uniform { fan_in }).0);
-                let name = if next_act.is_some() { &layers[i + 1].name } else { &l.name };
+                let (w, _) = new_param(
+                    &mut b,
+                    "weight",
+                    vec![*units, fan_in],
+                    Init::Uniform { fan_in },
+                );
+                let bb = bias
+                    .then(|| new_param(&mut b, "bias", vec![*units], Init::Uniform { fan_in }).0);
+                let name = if next_act.is_some() {
+                    &layers[i + 1].name
+                } else {
+                    &l.name
+                };
                 let y = b.add(format!("{name}.out"), out_shape.clone(), Role::Activation);
-                (Kernel::Dense { x: cur, w, b: bb, y, act: next_act }, y, 1 + usize::from(next_act.is_some()))
+                (
+                    Kernel::Dense {
+                        x: cur,
+                        w,
+                        b: bb,
+                        y,
+                        act: next_act,
+                    },
+                    y,
+                    1 + usize::from(next_act.is_some()),
+                )
             }
-            LayerOp::Conv { channels, kernel, stride, pad, dilation, bias } => {
+            LayerOp::Conv {
+                channels,
+                kernel,
+                stride,
+                pad,
+                dilation,
+                bias,
+            } => {
                 let cin = b.buffers[cur.0 as usize].shape[1];
                 let fan_in = cin * kernel * kernel;
-                let (w, _) = new_param(&mut b, "weight", vec![*channels, cin, *kernel, *kernel], Init::Uniform { fan_in });
-                let bb = bias.then(|| new_param(&mut b, "bias", vec![*channels], Init::Uniform { fan_in }).0);
-                let name = if next_act.is_some() { &layers[i + 1].name } else { &l.name };
+                let (w, _) = new_param(
+                    &mut b,
+                    "weight",
+                    vec![*channels, cin, *kernel, *kernel],
+                    Init::Uniform { fan_in },
+                );
+                let bb = bias.then(|| {
+                    new_param(&mut b, "bias", vec![*channels], Init::Uniform { fan_in }).0
+                });
+                let name = if next_act.is_some() {
+                    &layers[i + 1].name
+                } else {
+                    &l.name
+                };
                 let y = b.add(format!("{name}.out"), out_shape.clone(), Role::Activation);
-                let window = Window { kernel: *kernel, stride: *stride, pad: *pad, dilation: *dilation };
-                (Kernel::Conv { x: cur, w, b: bb, y, window, act: next_act }, y, 1 + usize::from(next_act.is_some()))
+                let window = Window {
+                    kernel: *kernel,
+                    stride: *stride,
+                    pad: *pad,
+                    dilation: *dilation,
+                };
+                (
+                    Kernel::Conv {
+                        x: cur,
+                        w,
+                        b: bb,
+                        y,
+                        window,
+                        act: next_act,
+                    },
+                    y,
+                    1 + usize::from(next_act.is_some()),
+                )
             }
-            LayerOp::MaxPool { kernel, stride, pad } => {
-                let y = b.add(format!("{}.out", l.name), out_shape.clone(), Role::Activation);
-                let argmax = b.add(format!("{}.argmax", l.name), out_shape.clone(), Role::Scratch);
-                let window = Window { kernel: *kernel, stride: *stride, pad: *pad, dilation: 1 };
-                (Kernel::MaxPool { x: cur, y, argmax, window }, y, 1)
+            LayerOp::MaxPool {
+                kernel,
+                stride,
+                pad,
+            } => {
+                let y = b.add(
+                    format!("{}.out", l.name),
+                    out_shape.clone(),
+                    Role::Activation,
+                );
+                let argmax = b.add(
+                    format!("{}.argmax", l.name),
+                    out_shape.clone(),
+                    Role::Scratch,
+                );
+                b.buffers[argmax.0 as usize].batched = true;
+                let window = Window {
+                    kernel: *kernel,
+                    stride: *stride,
+                    pad: *pad,
+                    dilation: 1,
+                };
+                (
+                    Kernel::MaxPool {
+                        x: cur,
+                        y,
+                        argmax,
+                        window,
+                    },
+                    y,
+                    1,
+                )
             }
-            LayerOp::AvgPool { kernel, stride, pad } => {
-                let y = b.add(format!("{}.out", l.name), out_shape.clone(), Role::Activation);
-                let window = Window { kernel: *kernel, stride: *stride, pad: *pad, dilation: 1 };
+            LayerOp::AvgPool {
+                kernel,
+                stride,
+                pad,
+            } => {
+                let y = b.add(
+                    format!("{}.out", l.name),
+                    out_shape.clone(),
+                    Role::Activation,
+                );
+                let window = Window {
+                    kernel: *kernel,
+                    stride: *stride,
+                    pad: *pad,
+                    dilation: 1,
+                };
                 (Kernel::AvgPool { x: cur, y, window }, y, 1)
             }
             LayerOp::GlobalAvgPool => {
-                let y = b.add(format!("{}.out", l.name), out_shape.clone(), Role::Activation);
+                let y = b.add(
+                    format!("{}.out", l.name),
+                    out_shape.clone(),
+                    Role::Activation,
+                );
                 (Kernel::GlobalAvgPool { x: cur, y }, y, 1)
             }
             LayerOp::Flatten => {
-                let y = b.alias(format!("{}.out", l.name), out_shape.clone(), Role::Activation, cur);
+                let y = b.alias(
+                    format!("{}.out", l.name),
+                    out_shape.clone(),
+                    Role::Activation,
+                    cur,
+                );
                 outputs.push(y);
                 cur = y;
                 i += 1;
                 continue;
             }
             LayerOp::Act(a) => {
-                let y = b.add(format!("{}.out", l.name), out_shape.clone(), Role::Activation);
+                let y = b.add(
+                    format!("{}.out", l.name),
+                    out_shape.clone(),
+                    Role::Activation,
+                );
                 (Kernel::Act { x: cur, y, act: *a }, y, 1)
             }
             LayerOp::Dropout { rate } => {
-                let y = b.add(format!("{}.out", l.name), out_shape.clone(), Role::Activation);
+                let y = b.add(
+                    format!("{}.out", l.name),
+                    out_shape.clone(),
+                    Role::Activation,
+                );
                 let mask = b.add(format!("{}.mask", l.name), out_shape.clone(), Role::Scratch);
-                (Kernel::Dropout { x: cur, y, mask, rate: *rate }, y, 1)
+                b.buffers[mask.0 as usize].batched = true;
+                (
+                    Kernel::Dropout {
+                        x: cur,
+                        y,
+                        mask,
+                        rate: *rate,
+                    },
+                    y,
+                    1,
+                )
             }
             LayerOp::BatchNorm { momentum, eps } => {
                 let c = out_shape[1];
@@ -194,17 +353,37 @@ pub fn lower(model: &ModelSummary, batch: usize) -> Plan {
                 state.push((running_mean, Init::Zeros));
                 state.push((running_var, Init::Ones));
                 let saved_mean = b.add(format!("{}.saved_mean", l.name), vec![c], Role::Scratch);
-                let saved_invstd = b.add(format!("{}.saved_invstd", l.name), vec![c], Role::Scratch);
-                let y = b.add(format!("{}.out", l.name), out_shape.clone(), Role::Activation);
+                let saved_invstd =
+                    b.add(format!("{}.saved_invstd", l.name), vec![c], Role::Scratch);
+                let y = b.add(
+                    format!("{}.out", l.name),
+                    out_shape.clone(),
+                    Role::Activation,
+                );
                 (
-                    Kernel::BatchNorm { x: cur, y, gamma, beta, running_mean, running_var, saved_mean, saved_invstd, momentum: *momentum, eps: *eps },
+                    Kernel::BatchNorm {
+                        x: cur,
+                        y,
+                        gamma,
+                        beta,
+                        running_mean,
+                        running_var,
+                        saved_mean,
+                        saved_invstd,
+                        momentum: *momentum,
+                        eps: *eps,
+                    },
                     y,
                     1,
                 )
             }
             LayerOp::ResidualAdd { skip } => {
                 let a = skip.map_or(input, |s| outputs[s]);
-                let y = b.add(format!("{}.out", l.name), out_shape.clone(), Role::Activation);
+                let y = b.add(
+                    format!("{}.out", l.name),
+                    out_shape.clone(),
+                    Role::Activation,
+                );
                 (Kernel::Add { a, b: cur, y }, y, 1)
             }
         };
@@ -226,9 +405,25 @@ pub fn lower(model: &ModelSummary, batch: usize) -> Plan {
     let loss_value = b.add("loss".into(), vec![1], Role::Loss);
     let (dout, _) = b.grad_target(output);
     let loss = match spec.loss {
-        Loss::CrossEntropy { label_smoothing } => Kernel::SoftmaxCrossEntropy { logits: output, target, loss: loss_value, dlogits: dout, smoothing: label_smoothing },
-        Loss::Mse => Kernel::Mse { y: output, target, loss: loss_value, dy: dout },
-        Loss::Mae => Kernel::Mae { y: output, target, loss: loss_value, dy: dout },
+        Loss::CrossEntropy { label_smoothing } => Kernel::SoftmaxCrossEntropy {
+            logits: output,
+            target,
+            loss: loss_value,
+            dlogits: dout,
+            smoothing: label_smoothing,
+        },
+        Loss::Mse => Kernel::Mse {
+            y: output,
+            target,
+            loss: loss_value,
+            dy: dout,
+        },
+        Loss::Mae => Kernel::Mae {
+            y: output,
+            target,
+            loss: loss_value,
+            dy: dout,
+        },
     };
 
     // Reverse mode over the recorded forward kernels.
@@ -251,23 +446,75 @@ pub fn lower(model: &ModelSummary, batch: usize) -> Plan {
                     continue;
                 }
                 let (dx, acc) = dx_target(&mut b);
-                (Kernel::DenseBackward { x, w, y, dy, act, dx, dw: pg("weight"), db: pg("bias") }, acc)
+                (
+                    Kernel::DenseBackward {
+                        x,
+                        w,
+                        y,
+                        dy,
+                        act,
+                        dx,
+                        dw: pg("weight"),
+                        db: pg("bias"),
+                    },
+                    acc,
+                )
             }
-            Kernel::Conv { x, w, y, window, act, .. } => {
+            Kernel::Conv {
+                x,
+                w,
+                y,
+                window,
+                act,
+                ..
+            } => {
                 if !needs_dx && pg("weight").is_none() {
                     continue;
                 }
                 let (dx, acc) = dx_target(&mut b);
-                (Kernel::ConvBackward { x, w, y, dy, act, window, dx, dw: pg("weight"), db: pg("bias") }, acc)
+                (
+                    Kernel::ConvBackward {
+                        x,
+                        w,
+                        y,
+                        dy,
+                        act,
+                        window,
+                        dx,
+                        dw: pg("weight"),
+                        db: pg("bias"),
+                    },
+                    acc,
+                )
             }
-            Kernel::BatchNorm { x, gamma, saved_mean, saved_invstd, .. } => {
+            Kernel::BatchNorm {
+                x,
+                gamma,
+                saved_mean,
+                saved_invstd,
+                ..
+            } => {
                 if !needs_dx && pg("weight").is_none() {
                     continue;
                 }
                 let (dx, acc) = dx_target(&mut b);
-                (Kernel::BatchNormBackward { x, dy, gamma, saved_mean, saved_invstd, dx, dgamma: pg("weight"), dbeta: pg("bias") }, acc)
+                (
+                    Kernel::BatchNormBackward {
+                        x,
+                        dy,
+                        gamma,
+                        saved_mean,
+                        saved_invstd,
+                        dx,
+                        dgamma: pg("weight"),
+                        dbeta: pg("bias"),
+                    },
+                    acc,
+                )
             }
-            Kernel::Add { a, b: block_out, .. } => {
+            Kernel::Add {
+                a, b: block_out, ..
+            } => {
                 // d(block output) is dy itself; the skip source receives a copy of dy.
                 b.grads.insert(block_out, dy);
                 let key = b.storage(dy);
@@ -284,23 +531,59 @@ pub fn lower(model: &ModelSummary, batch: usize) -> Plan {
             _ if !needs_dx => continue,
             Kernel::MaxPool { argmax, .. } => {
                 let (dx, acc) = dx_target(&mut b);
-                (Kernel::MaxPoolBackward { dy, argmax, dx: dx.unwrap_or(dy) }, acc)
+                (
+                    Kernel::MaxPoolBackward {
+                        dy,
+                        argmax,
+                        dx: dx.unwrap_or(dy),
+                    },
+                    acc,
+                )
             }
             Kernel::AvgPool { window, .. } => {
                 let (dx, acc) = dx_target(&mut b);
-                (Kernel::AvgPoolBackward { dy, dx: dx.unwrap_or(dy), window }, acc)
+                (
+                    Kernel::AvgPoolBackward {
+                        dy,
+                        dx: dx.unwrap_or(dy),
+                        window,
+                    },
+                    acc,
+                )
             }
             Kernel::GlobalAvgPool { .. } => {
                 let (dx, acc) = dx_target(&mut b);
-                (Kernel::GlobalAvgPoolBackward { dy, dx: dx.unwrap_or(dy) }, acc)
+                (
+                    Kernel::GlobalAvgPoolBackward {
+                        dy,
+                        dx: dx.unwrap_or(dy),
+                    },
+                    acc,
+                )
             }
             Kernel::Act { x, y, act } => {
                 let (dx, acc) = dx_target(&mut b);
-                (Kernel::ActBackward { x, y, dy, dx: dx.unwrap_or(dy), act }, acc)
+                (
+                    Kernel::ActBackward {
+                        x,
+                        y,
+                        dy,
+                        dx: dx.unwrap_or(dy),
+                        act,
+                    },
+                    acc,
+                )
             }
             Kernel::Dropout { mask, .. } => {
                 let (dx, acc) = dx_target(&mut b);
-                (Kernel::DropoutBackward { dy, mask, dx: dx.unwrap_or(dy) }, acc)
+                (
+                    Kernel::DropoutBackward {
+                        dy,
+                        mask,
+                        dx: dx.unwrap_or(dy),
+                    },
+                    acc,
+                )
             }
             _ => continue,
         };
@@ -314,7 +597,10 @@ pub fn lower(model: &ModelSummary, batch: usize) -> Plan {
     let mut update = Vec::new();
     let grads: Vec<BufferId> = params.iter().filter_map(|p| p.grad).collect();
     if let Some(max_norm) = spec.clip_norm {
-        update.push(Kernel::ClipNorm { grads: grads.clone(), max_norm });
+        update.push(Kernel::ClipNorm {
+            grads: grads.clone(),
+            max_norm,
+        });
     }
     for p in &params {
         let Some(g) = p.grad else {
@@ -322,23 +608,56 @@ pub fn lower(model: &ModelSummary, batch: usize) -> Plan {
         };
         let pb = b.buffers[p.buffer.0 as usize].clone();
         let rule = match spec.optimizer {
-            Optimizer::Sgd { momentum, nesterov, weight_decay, .. } => {
+            Optimizer::Sgd {
+                momentum,
+                nesterov,
+                weight_decay,
+                ..
+            } => {
                 let velocity = (momentum != 0.0).then(|| {
-                    let v = b.add(format!("{}.momentum", pb.name), pb.shape.clone(), Role::State);
+                    let v = b.add(
+                        format!("{}.momentum", pb.name),
+                        pb.shape.clone(),
+                        Role::State,
+                    );
                     state.push((v, Init::Zeros));
                     v
                 });
-                Update::Sgd { momentum, nesterov, weight_decay, velocity }
+                Update::Sgd {
+                    momentum,
+                    nesterov,
+                    weight_decay,
+                    velocity,
+                }
             }
-            Optimizer::Adam { beta1, beta2, eps, weight_decay, decoupled, .. } => {
+            Optimizer::Adam {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+                decoupled,
+                ..
+            } => {
                 let m = b.add(format!("{}.adam_m", pb.name), pb.shape.clone(), Role::State);
                 let v = b.add(format!("{}.adam_v", pb.name), pb.shape.clone(), Role::State);
                 state.push((m, Init::Zeros));
                 state.push((v, Init::Zeros));
-                Update::Adam { beta1, beta2, eps, weight_decay, decoupled, m, v }
+                Update::Adam {
+                    beta1,
+                    beta2,
+                    eps,
+                    weight_decay,
+                    decoupled,
+                    m,
+                    v,
+                }
             }
         };
-        update.push(Kernel::Update { param: p.buffer, grad: g, rule });
+        update.push(Kernel::Update {
+            param: p.buffer,
+            grad: g,
+            rule,
+        });
     }
     Plan {
         buffers: b.buffers,

@@ -47,6 +47,8 @@ pub struct Buffer {
     pub role: Role,
     /// Shares storage with another buffer (a `flatten` is a view, not a copy).
     pub alias: Option<BufferId>,
+    /// The first dim is the batch: a short final batch uses only its first rows.
+    pub batched: bool,
 }
 
 impl Buffer {
@@ -112,19 +114,50 @@ pub enum Update {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Kernel {
     /// y = act(x·Wᵀ + b), x [N, in], W [out, in].
-    Dense { x: BufferId, w: BufferId, b: Option<BufferId>, y: BufferId, act: Option<Activation> },
+    Dense {
+        x: BufferId,
+        w: BufferId,
+        b: Option<BufferId>,
+        y: BufferId,
+        act: Option<Activation>,
+    },
     /// y = act(conv(x, W) + b), NCHW / OIHW.
-    Conv { x: BufferId, w: BufferId, b: Option<BufferId>, y: BufferId, window: Window, act: Option<Activation> },
+    Conv {
+        x: BufferId,
+        w: BufferId,
+        b: Option<BufferId>,
+        y: BufferId,
+        window: Window,
+        act: Option<Activation>,
+    },
     /// Max pooling; records the flat input index of each maximum in `argmax`.
-    MaxPool { x: BufferId, y: BufferId, argmax: BufferId, window: Window },
+    MaxPool {
+        x: BufferId,
+        y: BufferId,
+        argmax: BufferId,
+        window: Window,
+    },
     /// Average pooling (padding counted).
-    AvgPool { x: BufferId, y: BufferId, window: Window },
+    AvgPool {
+        x: BufferId,
+        y: BufferId,
+        window: Window,
+    },
     /// Mean over H and W.
     GlobalAvgPool { x: BufferId, y: BufferId },
     /// Elementwise activation.
-    Act { x: BufferId, y: BufferId, act: Activation },
+    Act {
+        x: BufferId,
+        y: BufferId,
+        act: Activation,
+    },
     /// Inverted dropout; draws `mask` (0 or 1/(1-rate)) while training, copies in evaluation.
-    Dropout { x: BufferId, y: BufferId, mask: BufferId, rate: f32 },
+    Dropout {
+        x: BufferId,
+        y: BufferId,
+        mask: BufferId,
+        rate: f32,
+    },
     /// Batch normalisation over the channel axis (axis 1).
     BatchNorm {
         x: BufferId,
@@ -139,30 +172,96 @@ pub enum Kernel {
         eps: f32,
     },
     /// y = a + b (residual connection).
-    Add { a: BufferId, b: BufferId, y: BufferId },
+    Add {
+        a: BufferId,
+        b: BufferId,
+        y: BufferId,
+    },
     /// Fused softmax + cross-entropy: writes the mean loss and dlogits = (softmax − target)/N.
-    SoftmaxCrossEntropy { logits: BufferId, target: BufferId, loss: BufferId, dlogits: BufferId, smoothing: f32 },
+    SoftmaxCrossEntropy {
+        logits: BufferId,
+        target: BufferId,
+        loss: BufferId,
+        dlogits: BufferId,
+        smoothing: f32,
+    },
     /// Mean squared error and its gradient.
-    Mse { y: BufferId, target: BufferId, loss: BufferId, dy: BufferId },
+    Mse {
+        y: BufferId,
+        target: BufferId,
+        loss: BufferId,
+        dy: BufferId,
+    },
     /// Mean absolute error and its gradient (sign, 0 at 0).
-    Mae { y: BufferId, target: BufferId, loss: BufferId, dy: BufferId },
+    Mae {
+        y: BufferId,
+        target: BufferId,
+        loss: BufferId,
+        dy: BufferId,
+    },
     /// Backward of `Dense`: applies the activation derivative (from `y`) to `dy` in place,
     /// then writes dx (if wanted), dW and db.
-    DenseBackward { x: BufferId, w: BufferId, y: BufferId, dy: BufferId, act: Option<Activation>, dx: Option<BufferId>, dw: Option<BufferId>, db: Option<BufferId> },
+    DenseBackward {
+        x: BufferId,
+        w: BufferId,
+        y: BufferId,
+        dy: BufferId,
+        act: Option<Activation>,
+        dx: Option<BufferId>,
+        dw: Option<BufferId>,
+        db: Option<BufferId>,
+    },
     /// Backward of `Conv`, same conventions.
-    ConvBackward { x: BufferId, w: BufferId, y: BufferId, dy: BufferId, act: Option<Activation>, window: Window, dx: Option<BufferId>, dw: Option<BufferId>, db: Option<BufferId> },
+    ConvBackward {
+        x: BufferId,
+        w: BufferId,
+        y: BufferId,
+        dy: BufferId,
+        act: Option<Activation>,
+        window: Window,
+        dx: Option<BufferId>,
+        dw: Option<BufferId>,
+        db: Option<BufferId>,
+    },
     /// Routes dy to the recorded maxima.
-    MaxPoolBackward { dy: BufferId, argmax: BufferId, dx: BufferId },
+    MaxPoolBackward {
+        dy: BufferId,
+        argmax: BufferId,
+        dx: BufferId,
+    },
     /// Spreads dy evenly over each window.
-    AvgPoolBackward { dy: BufferId, dx: BufferId, window: Window },
+    AvgPoolBackward {
+        dy: BufferId,
+        dx: BufferId,
+        window: Window,
+    },
     /// Spreads dy evenly over H and W.
     GlobalAvgPoolBackward { dy: BufferId, dx: BufferId },
     /// dx = dy · act'(x, y).
-    ActBackward { x: BufferId, y: BufferId, dy: BufferId, dx: BufferId, act: Activation },
+    ActBackward {
+        x: BufferId,
+        y: BufferId,
+        dy: BufferId,
+        dx: BufferId,
+        act: Activation,
+    },
     /// dx = dy · mask.
-    DropoutBackward { dy: BufferId, mask: BufferId, dx: BufferId },
+    DropoutBackward {
+        dy: BufferId,
+        mask: BufferId,
+        dx: BufferId,
+    },
     /// Batch-norm backward (training mode).
-    BatchNormBackward { x: BufferId, dy: BufferId, gamma: BufferId, saved_mean: BufferId, saved_invstd: BufferId, dx: Option<BufferId>, dgamma: Option<BufferId>, dbeta: Option<BufferId> },
+    BatchNormBackward {
+        x: BufferId,
+        dy: BufferId,
+        gamma: BufferId,
+        saved_mean: BufferId,
+        saved_invstd: BufferId,
+        dx: Option<BufferId>,
+        dgamma: Option<BufferId>,
+        dbeta: Option<BufferId>,
+    },
     /// dst = src.
     Copy { src: BufferId, dst: BufferId },
     /// dst += src (a gradient reaching a buffer along two paths).
@@ -170,7 +269,11 @@ pub enum Kernel {
     /// Scales all gradients so their global L2 norm is at most `max_norm`.
     ClipNorm { grads: Vec<BufferId>, max_norm: f32 },
     /// Optimizer step on one param with the step's learning rate (given at run time).
-    Update { param: BufferId, grad: BufferId, rule: Update },
+    Update {
+        param: BufferId,
+        grad: BufferId,
+        rule: Update,
+    },
 }
 
 /// Initialisation of a param (PyTorch defaults).
@@ -249,8 +352,15 @@ impl fmt::Display for Plan {
         writeln!(f, "plan (batch {})", self.batch)?;
         writeln!(f, "buffers:")?;
         for (i, b) in self.buffers.iter().enumerate() {
-            let alias = b.alias.map(|a| format!(" = view of %{}", a.0)).unwrap_or_default();
-            writeln!(f, "  %{i:<3} {:<40} {:?} {:?}{alias}", b.name, b.shape, b.role)?;
+            let alias = b
+                .alias
+                .map(|a| format!(" = view of %{}", a.0))
+                .unwrap_or_default();
+            writeln!(
+                f,
+                "  %{i:<3} {:<40} {:?} {:?}{alias}",
+                b.name, b.shape, b.role
+            )?;
         }
         let sections = [
             ("forward", &self.forward),

@@ -14,6 +14,7 @@ pub mod conv2d;
 pub mod dense;
 pub mod dropout;
 pub mod error;
+pub mod exec;
 pub mod flatten;
 pub mod geometry;
 pub mod global_avgpool;
