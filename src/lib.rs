@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod data;
 pub mod diag;
 pub mod front;
 pub mod lower;

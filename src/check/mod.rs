@@ -161,6 +161,8 @@ pub struct ModelSummary {
     pub optimizer_slots: usize,
     /// The train block's settings, evaluated.
     pub spec: spec::TrainSpec,
+    /// Stages loaded from pretrained weight files: (stage name, path as written).
+    pub pretrained: Vec<(String, String)>,
 }
 
 impl ModelSummary {
@@ -358,6 +360,7 @@ impl ShapeChecker<'_> {
             };
             shape = self.net(net, stage, &env, shape, &stage.dotted(), &mut walk, &site)?;
         }
+        let mut pretrained = Vec::new();
         for stage in &m.stages {
             let weights = stage
                 .arg_list()
@@ -370,6 +373,7 @@ impl ShapeChecker<'_> {
                     program: self.program,
                 };
                 if let Ok(Value::Str(path)) = eval(&a.value, &|n| env.lookup(n)) {
+                    pretrained.push((stage.dotted(), path.clone()));
                     weights::check_stage(
                         &path,
                         a.value.span,
@@ -389,6 +393,7 @@ impl ShapeChecker<'_> {
             batch,
             optimizer_slots,
             spec,
+            pretrained,
         };
         self.loss_check(t, &summary, &data, &data_name, &env);
         let limit = memory_limit();

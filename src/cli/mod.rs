@@ -13,6 +13,8 @@ use crate::front::front_end;
 use crate::resolve::{self, Override, Program};
 use crate::source::SourceMap;
 
+mod run;
+
 /// Exit code: everything went well.
 pub const EXIT_OK: u8 = 0;
 /// Exit code: the program has errors (diagnostics were printed).
@@ -70,6 +72,12 @@ enum Command {
         /// Override a param: --set name=value (repeatable).
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
+        /// Directory for run outputs (`<out>/<block>/…`).
+        #[arg(long, default_value = "runs")]
+        out: PathBuf,
+        /// Only print results: no progress bar, no per-epoch lines.
+        #[arg(long)]
+        quiet: bool,
     },
 }
 
@@ -98,7 +106,13 @@ pub fn main() -> ExitCode {
             plan,
             set,
         } => check(&out, &files, CheckOutput { print, json, plan }, &set),
-        Command::Run { file, target, set } => run(&out, &file, target.as_deref(), &set),
+        Command::Run {
+            file,
+            target,
+            set,
+            out: out_dir,
+            quiet,
+        } => run(&out, &file, target.as_deref(), &set, &out_dir, quiet),
     };
     ExitCode::from(code)
 }
@@ -208,7 +222,14 @@ fn check(out: &Output, files: &[PathBuf], what: CheckOutput, set: &[String]) -> 
     worst
 }
 
-fn run(out: &Output, file: &Path, target: Option<&str>, set: &[String]) -> u8 {
+fn run(
+    out: &Output,
+    file: &Path,
+    target: Option<&str>,
+    set: &[String],
+    out_dir: &Path,
+    quiet: bool,
+) -> u8 {
     let mut sources = SourceMap::new();
     let program = match load(out, file, set, &mut sources) {
         Ok(p) => p,
@@ -247,12 +268,52 @@ fn run(out: &Output, file: &Path, target: Option<&str>, set: &[String]) -> u8 {
         ));
         return EXIT_USAGE;
     }
-    // Execution of blocks arrives with the runtime; until then say so plainly.
-    let def = program.def(chosen[0]);
-    out.usage_error(&format!(
-        "running `{} {}` is not available yet in this version of ammc (parsing and name resolution succeeded)",
-        def.kind.keyword(),
-        def.name
-    ));
-    EXIT_USAGE
+    let summaries = match crate::check::check(&program, &sources) {
+        Ok(s) => s,
+        Err(diags) => {
+            out.diags(&diags, &sources);
+            return EXIT_DIAGNOSTICS;
+        }
+    };
+    let base_dir = file.parent().unwrap_or(Path::new("."));
+    let settings = run::RunSettings {
+        out_dir,
+        base_dir,
+        quiet,
+    };
+    for id in chosen {
+        let def = program.def(id);
+        let span = def.item.name().map_or(def.item.span, |n| n.span);
+        let result = match def.kind {
+            crate::resolve::DefKind::Train => {
+                match summaries.iter().find(|s| s.train == def.name) {
+                    Some(model) => run::run_train(model, span, &settings),
+                    None => {
+                        out.usage_error(&format!("`train {}` reads a file-backed dataset whose shape is not known yet; this version of ammc runs builtin.digits and synthetic data", def.name));
+                        return EXIT_USAGE;
+                    }
+                }
+            }
+            kind => {
+                out.usage_error(&format!(
+                    "running `{} {}` is not available yet in this version of ammc (the file checks without errors)",
+                    kind.keyword(),
+                    def.name
+                ));
+                return EXIT_USAGE;
+            }
+        };
+        match result {
+            Ok(()) => {}
+            Err(run::RunFailure::Diags(d)) => {
+                out.diags(&d, &sources);
+                return EXIT_DIAGNOSTICS;
+            }
+            Err(run::RunFailure::Io(m)) => {
+                out.usage_error(&m);
+                return EXIT_USAGE;
+            }
+        }
+    }
+    EXIT_OK
 }

@@ -1,0 +1,163 @@
+//! Data: datasets as flat `f32` features with a per-sample shape and class or real labels;
+//! the shipped digits, synthetic data, file loaders; deterministic splits, normalisation and
+//! mini-batches; safetensors and atomic file writes for run outputs.
+
+pub mod atomic;
+mod digits;
+mod error;
+pub mod safetensors;
+mod split;
+mod synthetic;
+
+use std::path::Path;
+
+pub use error::DataError;
+pub use split::{Normalize, Splits, epoch_order};
+
+use crate::check::spec::DataSpec;
+use crate::resolve::Value;
+
+/// Labels of a dataset.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Labels {
+    /// Class indices in `0..classes`.
+    Classes {
+        /// One per sample.
+        ids: Vec<u32>,
+        /// Number of classes.
+        classes: usize,
+    },
+    /// Real targets, `width` per sample.
+    Values {
+        /// Row-major `[n, width]`.
+        values: Vec<f32>,
+        /// Targets per sample.
+        width: usize,
+    },
+}
+
+/// A dataset in memory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    /// Row-major `[n, product(sample_shape)]`.
+    pub features: Vec<f32>,
+    /// Shape of one sample (CHW for images).
+    pub sample_shape: Vec<usize>,
+    /// Labels.
+    pub labels: Labels,
+}
+
+impl Dataset {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        match &self.labels {
+            Labels::Classes { ids, .. } => ids.len(),
+            Labels::Values { values, width } => values.len() / (*width).max(1),
+        }
+    }
+
+    /// True when there is no sample.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Features per sample.
+    pub fn sample_len(&self) -> usize {
+        self.sample_shape.iter().product()
+    }
+
+    /// Target values of sample `i` as f32 (the class index for classification).
+    pub fn target(&self, i: usize, out: &mut Vec<f32>) {
+        match &self.labels {
+            Labels::Classes { ids, .. } => out.push(ids[i] as f32),
+            Labels::Values { values, width } => {
+                out.extend_from_slice(&values[i * width..(i + 1) * width])
+            }
+        }
+    }
+
+    /// The subset at `indices`, in that order.
+    pub fn select(&self, indices: &[usize]) -> Dataset {
+        let per = self.sample_len();
+        let mut features = Vec::with_capacity(indices.len() * per);
+        for &i in indices {
+            features.extend_from_slice(&self.features[i * per..(i + 1) * per]);
+        }
+        let labels = match &self.labels {
+            Labels::Classes { ids, classes } => Labels::Classes {
+                ids: indices.iter().map(|i| ids[*i]).collect(),
+                classes: *classes,
+            },
+            Labels::Values { values, width } => Labels::Values {
+                values: indices
+                    .iter()
+                    .flat_map(|i| values[i * width..(i + 1) * width].iter().copied())
+                    .collect(),
+                width: *width,
+            },
+        };
+        Dataset {
+            features,
+            sample_shape: self.sample_shape.clone(),
+            labels,
+        }
+    }
+}
+
+fn arg_list(spec: &DataSpec, name: &str) -> Option<Vec<f64>> {
+    match spec.args.get(name) {
+        Some(Value::List(v)) => v.iter().map(Value::as_f64).collect(),
+        _ => None,
+    }
+}
+
+/// Loads, filters, splits and normalises the dataset a `data` block describes. Relative
+/// paths are resolved against `base_dir` (the directory of the `.amm` file).
+pub fn load(spec: &DataSpec, base_dir: &Path) -> Result<Splits, DataError> {
+    let seed = spec
+        .args
+        .get("seed")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        .max(0) as u64;
+    let mut data = match spec.loader.as_str() {
+        "builtin.digits" => digits::load()?,
+        "synthetic" => {
+            let shape: Vec<usize> = arg_list(spec, "shape")
+                .unwrap_or_default()
+                .iter()
+                .map(|d| *d as usize)
+                .collect();
+            let classes = spec
+                .args
+                .get("classes")
+                .and_then(Value::as_i64)
+                .unwrap_or(2)
+                .max(2) as usize;
+            let n = spec
+                .args
+                .get("n")
+                .and_then(Value::as_i64)
+                .unwrap_or(1000)
+                .max(1) as usize;
+            synthetic::generate(&shape, classes, n, seed)
+        }
+        other => {
+            return Err(DataError::Unsupported {
+                loader: other.to_string(),
+                dir: base_dir.display().to_string(),
+            });
+        }
+    };
+    if let Some(keep) = arg_list(spec, "classes").filter(|_| spec.loader != "synthetic") {
+        data = split::keep_classes(&data, &keep.iter().map(|c| *c as u32).collect::<Vec<_>>())?;
+    }
+    let fractions = arg_list(spec, "split").unwrap_or_else(|| vec![0.7, 0.15, 0.15]);
+    let normalize = match spec.args.get("normalize") {
+        Some(Value::Str(s)) => Normalize::parse(s)?,
+        _ => Normalize::None,
+    };
+    let mut splits = split::split(&data, &fractions, seed)?;
+    splits.normalize(normalize);
+    Ok(splits)
+}
