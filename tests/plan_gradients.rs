@@ -59,7 +59,7 @@ fn check_model(backbone: &str, loss: &str, classes: usize) {
     for p in plan.params.clone() {
         let g = p.grad.expect("trainable");
         let analytic = ex.data(g).to_vec();
-        for i in 0..analytic.len() {
+        for (i, &grad_i) in analytic.iter().enumerate() {
             let orig = ex.data(p.buffer)[i];
             let h = 1e-2f32;
             let center = loss_at(&mut ex);
@@ -78,8 +78,8 @@ fn check_model(backbone: &str, loss: &str, classes: usize) {
             let (fwd, bwd) = ((up - center) / f64::from(h), (center - down) / f64::from(h));
             let switched = at_up != at_center || at_down != at_center;
             let kink = switched || (fwd - bwd).abs() > 0.3 * (fwd.abs().max(bwd.abs()) + 1e-3);
-            let err = (numeric - f64::from(analytic[i])).abs()
-                / (1e-2 + numeric.abs().max(f64::from(analytic[i]).abs()));
+            let err = (numeric - f64::from(grad_i)).abs()
+                / (1e-2 + numeric.abs().max(f64::from(grad_i).abs()));
             worst = worst.max(err);
             if err >= 5e-2 && kink {
                 kinks += 1;
@@ -90,7 +90,7 @@ fn check_model(backbone: &str, loss: &str, classes: usize) {
                 err < 5e-2,
                 "{backbone} / {loss}: {} [{i}] analytic {} numeric {numeric}",
                 plan.buffer(p.buffer).name,
-                analytic[i]
+                grad_i
             );
         }
     }

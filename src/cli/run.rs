@@ -75,6 +75,11 @@ pub fn run_train(
     );
     let bar_enabled = !settings.quiet && std::io::stderr().is_terminal();
     let mut bar: Option<ProgressBar> = None;
+    let dir = settings.out_dir.join(&model.train);
+    // metrics.jsonl is rewritten (atomically) after every epoch, so an interrupted run
+    // leaves the epochs it finished.
+    let mut lines = String::new();
+    let mut write_error: Option<std::io::Error> = None;
     let mut progress = |p: Progress| match p {
         Progress::EpochStart { epoch, batches } if bar_enabled => {
             let b = ProgressBar::new(batches as u64);
@@ -94,6 +99,11 @@ pub fn run_train(
         Progress::EpochEnd { record, seconds } => {
             if let Some(b) = bar.take() {
                 b.finish_and_clear();
+            }
+            lines += &serde_json::to_string(record).unwrap_or_default();
+            lines.push('\n');
+            if let Err(e) = write_atomic(&dir.join("metrics.jsonl"), lines.as_bytes()) {
+                write_error.get_or_insert(e);
             }
             if !settings.quiet {
                 let val = record
@@ -128,14 +138,10 @@ pub fn run_train(
         result.samples_per_sec, result.wall_seconds
     );
 
-    let dir = settings.out_dir.join(&model.train);
     let io = |e: std::io::Error| RunFailure::Io(format!("cannot write {}: {e}", dir.display()));
-    let mut lines = String::new();
-    for r in &result.epochs {
-        lines += &serde_json::to_string(r).unwrap_or_default();
-        lines.push('\n');
+    if let Some(e) = write_error {
+        return Err(io(e));
     }
-    write_atomic(&dir.join("metrics.jsonl"), lines.as_bytes()).map_err(io)?;
     let meta = BTreeMap::from([
         ("format".to_string(), "pt".to_string()),
         ("producer".to_string(), "ammc".to_string()),

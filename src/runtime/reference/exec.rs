@@ -363,10 +363,15 @@ impl<'p> Executor<'p> {
                 let mut grad = Vec::with_capacity(n * classes);
                 for r in 0..n {
                     let label = t[r] as usize;
+                    // log p_c = z_c − logsumexp(z): exact, finite for any finite logits.
+                    let row = z.row(r);
+                    let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let lse =
+                        f64::from(m) + row.iter().map(|v| f64::from(v - m).exp()).sum::<f64>().ln();
                     for c in 0..classes {
                         let tc = (1.0 - smoothing) * f32::from(u8::from(c == label))
                             + smoothing / classes as f32;
-                        total -= f64::from(tc) * f64::from(p[[r, c]].max(f32::MIN_POSITIVE)).ln();
+                        total += f64::from(tc) * (lse - f64::from(row[c]));
                         grad.push((p[[r, c]] - tc) / n as f32);
                     }
                 }
