@@ -117,8 +117,9 @@ pub struct LayerInfo {
     pub text: String,
     /// Where it is written.
     pub span: Span,
-    /// 1-based source line.
-    pub line: usize,
+    /// Source line, prefixed with the file for layers from imported modules
+    /// (`12`, `std/heads.amm:4`).
+    pub line: String,
     /// Output shape.
     pub output: Shape,
     /// Learnable parameters.
@@ -142,6 +143,8 @@ pub struct DataInfo {
     pub shape: Shape,
     /// Number of classes, for classification data.
     pub classes: Option<usize>,
+    /// Real targets per sample, for regression data.
+    pub targets: Option<usize>,
 }
 
 /// A model instantiated on the data of one `train` block.
@@ -277,6 +280,13 @@ struct Walk {
 impl ShapeChecker<'_> {
     fn err(&mut self, d: Diag) {
         self.diags.push(d);
+    }
+
+    /// `line` in the root file, `file:line` elsewhere.
+    fn location(&self, span: Span) -> String {
+        let f = self.sources.get(span.file);
+        let line = f.line_of(span.start);
+        if span.file.0 == 0 { line.to_string() } else { format!("{}:{line}", f.name) }
     }
 
     fn train(&mut self, id: DefId) -> Option<ModelSummary> {
@@ -555,6 +565,30 @@ impl ShapeChecker<'_> {
         };
         let out = s.output();
         let last = s.layers.last().map(|l| (l.span, l.text.clone()));
+        if let Some(width) = data.targets {
+            if c.dotted() == "cross_entropy" {
+                self.err(
+                    Diag::new("amm::shape::loss", format!("cross_entropy needs class labels, but `{data_name}` has real-valued targets"))
+                        .primary(loss.value.span, "classification loss on regression data")
+                        .help("use `loss = mse` or `loss = mae`"),
+                );
+            } else if out.0 != [width] {
+                self.err(
+                    Diag::new(
+                        "amm::shape::loss",
+                        format!(
+                            "{} compares [N, {width}] targets with the model's output {out}",
+                            c.dotted()
+                        ),
+                    )
+                    .primary(loss.value.span, format!("targets [N, {width}]"))
+                    .help(format!(
+                        "end the model with `dense({width})`, e.g. regressor(outputs = {width})"
+                    )),
+                );
+            }
+            return;
+        }
         match c.dotted().as_str() {
             "cross_entropy" => {
                 if out.rank() != 1 {
@@ -632,6 +666,7 @@ impl ShapeChecker<'_> {
                 Some(DataInfo {
                     shape: Shape(vec![1, 8, 8]),
                     classes: Some(classes),
+                    targets: None,
                 })
             }
             "synthetic" => {
@@ -670,10 +705,43 @@ impl ShapeChecker<'_> {
                 Some(DataInfo {
                     shape: Shape(shape),
                     classes,
+                    targets: None,
                 })
             }
-            // File-backed data: the shape is known once the file is read.
-            _ => None,
+            // File-backed data: read it now, so its shape is checked before training.
+            loader => {
+                let spec = spec::DataSpec {
+                    name: self.program.def(id).name.clone(),
+                    loader: loader.to_string(),
+                    args: args.into_iter().collect(),
+                };
+                match crate::data::load(&spec, &self.program.root_dir) {
+                    Ok(splits) => Some(DataInfo {
+                        shape: Shape(splits.train.sample_shape.clone()),
+                        classes: match &splits.train.labels {
+                            crate::data::Labels::Classes { classes, .. } => Some(*classes),
+                            crate::data::Labels::Values { .. } => None,
+                        },
+                        targets: match &splits.train.labels {
+                            crate::data::Labels::Values { width, .. } => Some(*width),
+                            crate::data::Labels::Classes { .. } => None,
+                        },
+                    }),
+                    Err(e) => {
+                        let help = miette::Diagnostic::help(&e).map(|h| h.to_string());
+                        let mut d = Diag::new(
+                            "amm::data::load",
+                            format!("cannot load `{}`: {e}", spec.name),
+                        )
+                        .primary(c.span, "while loading this dataset");
+                        if let Some(h) = help {
+                            d = d.help(h);
+                        }
+                        self.err(d);
+                        None
+                    }
+                }
+            }
         }
     }
 
@@ -850,7 +918,7 @@ impl ShapeChecker<'_> {
                     }
                     let k = walk.counters.entry("add".into()).or_insert(0);
                     *k += 1;
-                    let line = self.sources.get(b.span.file).line_of(b.span.start);
+                    let line = self.location(b.span);
                     walk.layers.push(LayerInfo {
                         name: format!("{prefix}.add{k}"),
                         text: "residual add".into(),
@@ -1148,7 +1216,7 @@ impl ShapeChecker<'_> {
             "gelu" => LayerOp::Act(Activation::Gelu),
             _ => LayerOp::Act(Activation::Softmax),
         };
-        let line = self.sources.get(c.span.file).line_of(c.span.start);
+        let line = self.location(c.span);
         walk.layers.push(LayerInfo {
             name,
             text: crate::syntax::pretty::call(c),

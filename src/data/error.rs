@@ -67,19 +67,14 @@ pub enum DataError {
         help("use \"none\", \"scale\" or \"standardize\"")
     )]
     Normalize(String),
-    /// A loader this build cannot run yet.
-    #[error(
-        "the `{loader}` loader is not available in this version of ammc (paths would resolve against {dir})"
-    )]
-    #[diagnostic(
-        code(amm::data::unsupported),
-        help("use builtin.digits or synthetic(…) for now")
-    )]
-    Unsupported {
+    /// A loader call without a required argument (the resolver normally catches this).
+    #[error("`{loader}` needs {argument}")]
+    #[diagnostic(code(amm::data::argument))]
+    MissingArgument {
         /// Loader name.
         loader: String,
-        /// Base directory.
-        dir: String,
+        /// What is missing.
+        argument: String,
     },
     /// An I/O failure.
     #[error("{file}: {source}")]

@@ -5,6 +5,7 @@
 pub mod atomic;
 mod digits;
 mod error;
+pub mod files;
 pub mod safetensors;
 mod split;
 mod synthetic;
@@ -142,11 +143,31 @@ pub fn load(spec: &DataSpec, base_dir: &Path) -> Result<Splits, DataError> {
                 .max(1) as usize;
             synthetic::generate(&shape, classes, n, seed)
         }
-        other => {
-            return Err(DataError::Unsupported {
-                loader: other.to_string(),
-                dir: base_dir.display().to_string(),
-            });
+        loader => {
+            let path = |name: &str| match spec.args.get(name) {
+                Some(Value::Str(p)) => Ok(base_dir.join(p)),
+                _ => Err(DataError::MissingArgument {
+                    loader: loader.to_string(),
+                    argument: name.to_string(),
+                }),
+            };
+            match loader {
+                "csv" => {
+                    let label = match spec.args.get("label") {
+                        Some(Value::Str(l)) => l.clone(),
+                        _ => String::new(),
+                    };
+                    files::csv(&path("path")?, &label)?
+                }
+                "idx" => files::idx(&path("images")?, &path("labels")?)?,
+                "npy" => files::npy(&path("features")?, &path("labels")?)?,
+                other => {
+                    return Err(DataError::MissingArgument {
+                        loader: other.to_string(),
+                        argument: "a known loader".into(),
+                    });
+                }
+            }
         }
     };
     if let Some(keep) = arg_list(spec, "classes").filter(|_| spec.loader != "synthetic") {

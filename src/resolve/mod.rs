@@ -142,6 +142,8 @@ pub struct Program {
     pub defs: Vec<Def>,
     /// Values of the root module's params (defaults, then `--set`).
     pub params: HashMap<DefId, Value>,
+    /// Directory of the root file: relative data paths are resolved against it.
+    pub root_dir: std::path::PathBuf,
 }
 
 impl Program {
@@ -290,6 +292,10 @@ pub fn resolve(
         modules: scopes,
         defs,
         params: HashMap::new(),
+        root_dir: root_path
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
     };
     if !diags.is_empty() {
         return Err(diags);
