@@ -286,7 +286,11 @@ impl ShapeChecker<'_> {
     fn location(&self, span: Span) -> String {
         let f = self.sources.get(span.file);
         let line = f.line_of(span.start);
-        if span.file.0 == 0 { line.to_string() } else { format!("{}:{line}", f.name) }
+        if span.file.0 == 0 {
+            line.to_string()
+        } else {
+            format!("{}:{line}", f.name)
+        }
     }
 
     fn train(&mut self, id: DefId) -> Option<ModelSummary> {

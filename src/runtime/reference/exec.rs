@@ -607,15 +607,18 @@ impl<'p> Executor<'p> {
                 velocity,
             } => {
                 let mut v = velocity.map(|v| self.data(v).to_vec());
-                for i in 0..p.len() {
-                    let mut d = g[i] + weight_decay * p[i];
-                    if let Some(v) = v.as_mut() {
-                        // PyTorch: the first step initialises the buffer with the gradient.
-                        v[i] = if t == 1 { d } else { momentum * v[i] + d };
-                        d = if nesterov { d + momentum * v[i] } else { v[i] };
-                    }
-                    p[i] -= lr * d;
-                }
+                sgd_step(
+                    &mut p,
+                    &g,
+                    v.as_deref_mut(),
+                    SgdParams {
+                        lr,
+                        momentum,
+                        nesterov,
+                        weight_decay,
+                    },
+                    t,
+                );
                 if let (Some(id), Some(v)) = (velocity, v) {
                     self.put(id, v);
                 }
@@ -630,21 +633,21 @@ impl<'p> Executor<'p> {
                 v,
             } => {
                 let (mut ms, mut vs) = (self.data(m).to_vec(), self.data(v).to_vec());
-                let bc1 = 1.0 - beta1.powi(t.min(i32::MAX as u64) as i32);
-                let bc2 = 1.0 - beta2.powi(t.min(i32::MAX as u64) as i32);
-                for i in 0..p.len() {
-                    let mut gi = g[i];
-                    if decoupled {
-                        p[i] *= 1.0 - lr * weight_decay;
-                    } else {
-                        gi += weight_decay * p[i];
-                    }
-                    ms[i] = beta1 * ms[i] + (1.0 - beta1) * gi;
-                    vs[i] = beta2 * vs[i] + (1.0 - beta2) * gi * gi;
-                    let mhat = ms[i] / bc1;
-                    let vhat = vs[i] / bc2;
-                    p[i] -= lr * mhat / (vhat.sqrt() + eps);
-                }
+                adam_step(
+                    &mut p,
+                    &g,
+                    &mut ms,
+                    &mut vs,
+                    AdamParams {
+                        lr,
+                        beta1,
+                        beta2,
+                        eps,
+                        weight_decay,
+                        decoupled,
+                    },
+                    t,
+                );
                 self.put(m, ms);
                 self.put(v, vs);
             }
@@ -664,6 +667,70 @@ fn channel_means(x: &ArrayD<f32>) -> Vec<f32> {
     sums.iter()
         .map(|s| (*s / (n * per).max(1) as f64) as f32)
         .collect()
+}
+
+/// Hyper-parameters of one SGD step.
+#[derive(Clone, Copy, Debug)]
+pub struct SgdParams {
+    /// Learning rate of this step.
+    pub lr: f32,
+    /// Momentum.
+    pub momentum: f32,
+    /// Nesterov momentum.
+    pub nesterov: bool,
+    /// L2 penalty added to the gradient.
+    pub weight_decay: f32,
+}
+
+/// One SGD step with PyTorch's semantics (`torch.optim.SGD`, dampening 0): the momentum
+/// buffer starts as the first gradient; Nesterov uses `g + momentum·v`. `t` counts from 1.
+pub fn sgd_step(p: &mut [f32], g: &[f32], mut velocity: Option<&mut [f32]>, h: SgdParams, t: u64) {
+    for i in 0..p.len() {
+        let mut d = g[i] + h.weight_decay * p[i];
+        if let Some(v) = velocity.as_deref_mut() {
+            v[i] = if t == 1 { d } else { h.momentum * v[i] + d };
+            d = if h.nesterov {
+                d + h.momentum * v[i]
+            } else {
+                v[i]
+            };
+        }
+        p[i] -= h.lr * d;
+    }
+}
+
+/// Hyper-parameters of one Adam/AdamW step.
+#[derive(Clone, Copy, Debug)]
+pub struct AdamParams {
+    /// Learning rate of this step.
+    pub lr: f32,
+    /// First-moment decay.
+    pub beta1: f32,
+    /// Second-moment decay.
+    pub beta2: f32,
+    /// Denominator term.
+    pub eps: f32,
+    /// Weight decay: added to the gradient (Adam) or applied to the weights (AdamW).
+    pub weight_decay: f32,
+    /// AdamW.
+    pub decoupled: bool,
+}
+
+/// One Adam (or AdamW) step with PyTorch's semantics, bias-corrected; `t` counts from 1.
+pub fn adam_step(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: AdamParams, t: u64) {
+    let t = t.clamp(1, i32::MAX as u64) as i32;
+    let (bc1, bc2) = (1.0 - h.beta1.powi(t), 1.0 - h.beta2.powi(t));
+    for i in 0..p.len() {
+        let mut gi = g[i];
+        if h.decoupled {
+            p[i] *= 1.0 - h.lr * h.weight_decay;
+        } else {
+            gi += h.weight_decay * p[i];
+        }
+        m[i] = h.beta1 * m[i] + (1.0 - h.beta1) * gi;
+        v[i] = h.beta2 * v[i] + (1.0 - h.beta2) * gi * gi;
+        p[i] -= h.lr * (m[i] / bc1) / ((v[i] / bc2).sqrt() + h.eps);
+    }
 }
 
 fn conv_spec(w: &Window) -> Conv2dSpec {
