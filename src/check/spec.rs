@@ -1,9 +1,5 @@
 //! The settings of a `train` block, evaluated: what the runtime needs besides the layers.
 
-use std::collections::BTreeMap;
-
-use crate::resolve::Value;
-
 /// Training loss.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Loss {
@@ -84,16 +80,7 @@ pub enum Schedule {
     },
 }
 
-/// A dataset loader call with its arguments evaluated.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DataSpec {
-    /// The name of the `data` block.
-    pub name: String,
-    /// Loader (`builtin.digits`, `synthetic`, `csv`, …).
-    pub loader: String,
-    /// Arguments by name, defaults filled in.
-    pub args: BTreeMap<String, Value>,
-}
+pub use crate::data::DataSpec;
 
 /// A `train` block, evaluated.
 #[derive(Clone, Debug, PartialEq)]

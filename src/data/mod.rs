@@ -15,8 +15,20 @@ use std::path::Path;
 pub use error::DataError;
 pub use split::{Normalize, Splits, epoch_order};
 
-use crate::check::spec::DataSpec;
+use std::collections::BTreeMap;
+
 use crate::resolve::Value;
+
+/// A dataset loader call with its arguments evaluated (built by the shape checker).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataSpec {
+    /// The name of the `data` block.
+    pub name: String,
+    /// Loader (`builtin.digits`, `synthetic`, `csv`, …).
+    pub loader: String,
+    /// Arguments by name, defaults filled in.
+    pub args: BTreeMap<String, Value>,
+}
 
 /// Labels of a dataset.
 #[derive(Clone, Debug, PartialEq)]
