@@ -239,36 +239,56 @@ mod tests {
         })
     }
 
-    /// (N, C, H, W, O, kh, kw, spec) combinations: odd sizes, non-square kernels, stride, pad, dilation.
-    fn cases() -> Vec<(usize, usize, usize, usize, usize, usize, usize, Conv2dSpec)> {
+    /// Input `[N, C, H, W]`, weight `[O, C, kh, kw]` and the conv hyper-parameters.
+    struct Case {
+        input: [usize; 4],
+        out_channels: usize,
+        kernel: Hw,
+        spec: Conv2dSpec,
+    }
+
+    /// Odd sizes, non-square kernels, stride, padding and dilation combinations.
+    fn cases() -> Vec<Case> {
+        let case = |input, out_channels, kernel, spec| Case {
+            input,
+            out_channels,
+            kernel,
+            spec,
+        };
         vec![
-            (2, 3, 5, 5, 4, 3, 3, Conv2dSpec::default()),
-            (1, 2, 7, 6, 3, 3, 3, Conv2dSpec::square(1, 1, 1)),
-            (2, 1, 7, 7, 2, 3, 2, Conv2dSpec::square(2, 1, 1)),
-            (1, 2, 9, 8, 2, 3, 3, Conv2dSpec::square(1, 2, 2)),
-            (
-                2,
-                2,
-                6,
-                9,
+            case([2, 3, 5, 5], 4, Hw::square(3), Conv2dSpec::default()),
+            case([1, 2, 7, 6], 3, Hw::square(3), Conv2dSpec::square(1, 1, 1)),
+            case([2, 1, 7, 7], 2, Hw::new(3, 2), Conv2dSpec::square(2, 1, 1)),
+            case([1, 2, 9, 8], 2, Hw::square(3), Conv2dSpec::square(1, 2, 2)),
+            case(
+                [2, 2, 6, 9],
                 3,
-                2,
-                3,
+                Hw::new(2, 3),
                 Conv2dSpec {
                     stride: Hw::new(2, 3),
                     padding: Hw::new(0, 2),
                     dilation: Hw::new(2, 1),
                 },
             ),
-            (1, 3, 3, 3, 1, 1, 1, Conv2dSpec::default()),
-            (1, 1, 4, 4, 1, 4, 4, Conv2dSpec::square(3, 1, 1)),
+            case([1, 3, 3, 3], 1, Hw::square(1), Conv2dSpec::default()),
+            case([1, 1, 4, 4], 1, Hw::square(4), Conv2dSpec::square(3, 1, 1)),
         ]
     }
 
     #[test]
     fn im2col_conv_matches_direct_loops() {
-        for (seed, (n, c, h, wd, o, kh, kw, spec)) in cases().into_iter().enumerate() {
+        for (
+            seed,
+            Case {
+                input: [n, c, h, wd],
+                out_channels: o,
+                kernel,
+                spec,
+            },
+        ) in cases().into_iter().enumerate()
+        {
             let seed = seed as u64;
+            let (kh, kw) = (kernel.h, kernel.w);
             let x = random_array::<Ix4>(&[n, c, h, wd], seed);
             let w = random_array::<Ix4>(&[o, c, kh, kw], seed + 50);
             let b = random_array::<Ix1>(&[o], seed + 70);
@@ -280,8 +300,18 @@ mod tests {
 
     #[test]
     fn gradients_match_finite_differences() {
-        for (seed, (n, c, h, wd, o, kh, kw, spec)) in cases().into_iter().enumerate() {
+        for (
+            seed,
+            Case {
+                input: [n, c, h, wd],
+                out_channels: o,
+                kernel,
+                spec,
+            },
+        ) in cases().into_iter().enumerate()
+        {
             let seed = seed as u64 * 10;
+            let (kh, kw) = (kernel.h, kernel.w);
             let x = random_array::<Ix4>(&[n, c, h, wd], seed);
             let w = random_array::<Ix4>(&[o, c, kh, kw], seed + 1);
             let b = random_array::<Ix1>(&[o], seed + 2);
