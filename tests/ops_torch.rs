@@ -1003,6 +1003,43 @@ fn clip_grad_norm_matches_torch() {
     assert_close(&got, &CLIP_GRADS, TOL, "clipped grads");
 }
 
+#[test]
+fn f32_path_matches_torch_to_single_precision() {
+    let x = pattern::<ndarray::Ix4>(&[2, 2, 5, 6], 0.37, 0.1).mapv(|v| v as f32);
+    let w = pattern::<ndarray::Ix4>(&[3, 2, 3, 2], 0.23, 0.5).mapv(|v| v as f32);
+    let b = pattern::<ndarray::Ix1>(&[3], 1.1, 0.3).mapv(|v| v as f32);
+    let spec = Conv2dSpec {
+        stride: Hw::new(2, 1),
+        padding: Hw::new(1, 2),
+        dilation: Hw::new(1, 2),
+    };
+    let y = conv2d_forward(x.view(), w.view(), Some(b.view()), &spec).unwrap();
+    let y: Vec<f64> = y.iter().map(|&v| f64::from(v)).collect();
+    assert_close(&y, &CONV_Y, 1e-5, "conv y (f32)");
+    let xa = pattern::<ndarray::Ix1>(&[7], 0.9, -0.3).mapv(|v| (v * 3.0) as f32);
+    let g: Vec<f64> = gelu_forward(xa.view())
+        .iter()
+        .map(|&v| f64::from(v))
+        .collect();
+    assert_close(&g, &GELU_Y, 1e-6, "gelu (f32)");
+    let cfg = AdamConfig {
+        lr: 0.01,
+        beta1: 0.8,
+        beta2: 0.95,
+        eps: 1e-6,
+        weight_decay: 0.1,
+    };
+    let mut s = AdamState::<f32>::new(3);
+    let mut p: Vec<f32> = P0.iter().map(|&v| v as f32).collect();
+    let mut got = Vec::new();
+    for g in GRADS {
+        let g: Vec<f32> = g.iter().map(|&v| v as f32).collect();
+        adamw_step(&mut p, &g, &mut s, &cfg).unwrap();
+        got.extend(p.iter().map(|&v| f64::from(v)));
+    }
+    assert_close(&got, &ADAMW, 1e-6, "adamw (f32)");
+}
+
 /*
 The generator script (gen.py):
 

@@ -12,7 +12,7 @@ pub mod activation;
 pub mod adam;
 pub mod avgpool2d;
 pub mod batchnorm;
-pub mod check;
+mod check;
 pub mod clip;
 pub mod conv2d;
 pub mod cross_entropy;
