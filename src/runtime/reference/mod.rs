@@ -45,7 +45,7 @@ pub use adam::{AdamConfig, AdamState, adam_step, adamw_step};
 pub use avgpool2d::{AvgPoolDivisor, avgpool2d_backward, avgpool2d_forward};
 pub use batchnorm::{
     BatchNormGrads, BatchNormRunning, BatchNormSaved, BatchNormSpec, BatchNormTrainOutput,
-    batchnorm_backward, batchnorm_forward_eval, batchnorm_forward_train,
+    batchnorm_backward, batchnorm_backward_eval, batchnorm_forward_eval, batchnorm_forward_train,
 };
 pub use clip::clip_grad_norm;
 pub use conv2d::{Conv2dGrads, Conv2dSpec, conv2d_backward, conv2d_forward, conv2d_output_hw};
