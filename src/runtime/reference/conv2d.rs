@@ -1,5 +1,5 @@
 //! 2-D convolution (cross-correlation, groups = 1), NCHW input and OIHW weights like PyTorch,
-//! computed per image as one matrix product over the [`im2col`](super::im2col) unrolling.
+//! computed per image as one matrix product over the [`im2col`](fn@super::im2col::im2col) unrolling.
 
 use ndarray::{Array1, Array4, ArrayView1, ArrayView4, Axis, s};
 
