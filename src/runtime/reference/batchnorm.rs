@@ -277,6 +277,48 @@ pub fn batchnorm_backward<T: Real>(
     })
 }
 
+/// Eval-mode backward (running statistics are constants, so the layer is a per-channel affine
+/// map): with `s = 1/sqrt(running.var + eps)`,
+/// `dx = dy * gamma * s`, `dgamma = sum dy * (x - running.mean) * s`, `dbeta = sum dy`.
+/// Needed when gradients flow through a frozen (eval-mode) normalisation layer.
+pub fn batchnorm_backward_eval<T: Real>(
+    dy: ArrayViewD<T>,
+    x: ArrayViewD<T>,
+    gamma: ArrayView1<T>,
+    running: &BatchNormRunning<T>,
+    spec: &BatchNormSpec,
+) -> Result<BatchNormGrads<T>, OpError> {
+    spec.validate()?;
+    same_shape(OP, "upstream gradient", dy.shape(), x.shape())?;
+    let dy3 = as_ncl("upstream gradient", &dy)?;
+    let x3 = as_ncl("input", &x)?;
+    let (n, c, l) = x3.dim();
+    check_param("gamma", &gamma, c)?;
+    check_param("running mean", &running.mean.view(), c)?;
+    check_param("running var", &running.var.view(), c)?;
+    let eps = T::of_f64(spec.eps);
+    let mut dx = Array3::zeros((n, c, l));
+    let mut dgamma = Array1::zeros(c);
+    let mut dbeta = Array1::zeros(c);
+    for ci in 0..c {
+        let s = T::one() / (running.var[ci] + eps).sqrt();
+        let mean = running.mean[ci];
+        let g = dy3.index_axis(Axis(1), ci);
+        let xs = x3.index_axis(Axis(1), ci);
+        dbeta[ci] = g.sum();
+        dgamma[ci] = ndarray::Zip::from(&g)
+            .and(&xs)
+            .fold(T::zero(), |acc, &gv, &xv| acc + gv * (xv - mean) * s);
+        dx.index_axis_mut(Axis(1), ci)
+            .assign(&g.mapv(|gv| gv * gamma[ci] * s));
+    }
+    Ok(BatchNormGrads {
+        dx: from_ncl(dx, dy.shape())?,
+        dgamma,
+        dbeta,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,6 +381,41 @@ mod tests {
                 "dbeta",
             );
         }
+    }
+
+    #[test]
+    fn eval_gradients_match_finite_differences() {
+        let shape = [3usize, 2, 2, 3];
+        let x = random_array::<IxDyn>(&shape, 40);
+        let dy = random_array::<IxDyn>(&shape, 41);
+        let gamma = random_array::<Ix1>(&[2], 42) + 1.5;
+        let beta = random_array::<Ix1>(&[2], 43);
+        let running = BatchNormRunning {
+            mean: ndarray::array![0.3, -0.2],
+            var: ndarray::array![0.5, 2.0],
+        };
+        let spec = BatchNormSpec::default();
+        let eval = |x: &ArrayD<f64>, gm: &Array1<f64>, b: &Array1<f64>| {
+            (batchnorm_forward_eval(x.view(), gm.view(), b.view(), &running, &spec).unwrap() * &dy)
+                .sum()
+        };
+        let g =
+            batchnorm_backward_eval(dy.view(), x.view(), gamma.view(), &running, &spec).unwrap();
+        assert_grad_close(
+            &g.dx,
+            &numeric_grad(&x, |x| eval(x, &gamma, &beta)),
+            "eval dx",
+        );
+        assert_grad_close(
+            &g.dgamma,
+            &numeric_grad(&gamma, |gm| eval(&x, gm, &beta)),
+            "eval dgamma",
+        );
+        assert_grad_close(
+            &g.dbeta,
+            &numeric_grad(&beta, |b| eval(&x, &gamma, b)),
+            "eval dbeta",
+        );
     }
 
     #[test]

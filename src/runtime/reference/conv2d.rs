@@ -1,5 +1,5 @@
 //! 2-D convolution (cross-correlation, groups = 1), NCHW input and OIHW weights like PyTorch,
-//! computed per image as one matrix product over the [`im2col`](super::im2col) unrolling.
+//! computed per image as one matrix product over the [`im2col`](fn@super::im2col::im2col) unrolling.
 
 use ndarray::{Array1, Array4, ArrayView1, ArrayView4, Axis, s};
 
@@ -209,6 +209,8 @@ mod tests {
         assert_all_close, assert_grad_close, numeric_grad, random_array,
     };
     use ndarray::{Ix1, Ix4};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
 
     /// The definition, written as nested loops with explicit bounds checks.
     fn conv2d_direct(
@@ -239,36 +241,56 @@ mod tests {
         })
     }
 
-    /// (N, C, H, W, O, kh, kw, spec) combinations: odd sizes, non-square kernels, stride, pad, dilation.
-    fn cases() -> Vec<(usize, usize, usize, usize, usize, usize, usize, Conv2dSpec)> {
+    /// Input `[N, C, H, W]`, weight `[O, C, kh, kw]` and the conv hyper-parameters.
+    struct Case {
+        input: [usize; 4],
+        out_channels: usize,
+        kernel: Hw,
+        spec: Conv2dSpec,
+    }
+
+    /// Odd sizes, non-square kernels, stride, padding and dilation combinations.
+    fn cases() -> Vec<Case> {
+        let case = |input, out_channels, kernel, spec| Case {
+            input,
+            out_channels,
+            kernel,
+            spec,
+        };
         vec![
-            (2, 3, 5, 5, 4, 3, 3, Conv2dSpec::default()),
-            (1, 2, 7, 6, 3, 3, 3, Conv2dSpec::square(1, 1, 1)),
-            (2, 1, 7, 7, 2, 3, 2, Conv2dSpec::square(2, 1, 1)),
-            (1, 2, 9, 8, 2, 3, 3, Conv2dSpec::square(1, 2, 2)),
-            (
-                2,
-                2,
-                6,
-                9,
+            case([2, 3, 5, 5], 4, Hw::square(3), Conv2dSpec::default()),
+            case([1, 2, 7, 6], 3, Hw::square(3), Conv2dSpec::square(1, 1, 1)),
+            case([2, 1, 7, 7], 2, Hw::new(3, 2), Conv2dSpec::square(2, 1, 1)),
+            case([1, 2, 9, 8], 2, Hw::square(3), Conv2dSpec::square(1, 2, 2)),
+            case(
+                [2, 2, 6, 9],
                 3,
-                2,
-                3,
+                Hw::new(2, 3),
                 Conv2dSpec {
                     stride: Hw::new(2, 3),
                     padding: Hw::new(0, 2),
                     dilation: Hw::new(2, 1),
                 },
             ),
-            (1, 3, 3, 3, 1, 1, 1, Conv2dSpec::default()),
-            (1, 1, 4, 4, 1, 4, 4, Conv2dSpec::square(3, 1, 1)),
+            case([1, 3, 3, 3], 1, Hw::square(1), Conv2dSpec::default()),
+            case([1, 1, 4, 4], 1, Hw::square(4), Conv2dSpec::square(3, 1, 1)),
         ]
     }
 
     #[test]
     fn im2col_conv_matches_direct_loops() {
-        for (seed, (n, c, h, wd, o, kh, kw, spec)) in cases().into_iter().enumerate() {
+        for (
+            seed,
+            Case {
+                input: [n, c, h, wd],
+                out_channels: o,
+                kernel,
+                spec,
+            },
+        ) in cases().into_iter().enumerate()
+        {
             let seed = seed as u64;
+            let (kh, kw) = (kernel.h, kernel.w);
             let x = random_array::<Ix4>(&[n, c, h, wd], seed);
             let w = random_array::<Ix4>(&[o, c, kh, kw], seed + 50);
             let b = random_array::<Ix1>(&[o], seed + 70);
@@ -280,8 +302,18 @@ mod tests {
 
     #[test]
     fn gradients_match_finite_differences() {
-        for (seed, (n, c, h, wd, o, kh, kw, spec)) in cases().into_iter().enumerate() {
+        for (
+            seed,
+            Case {
+                input: [n, c, h, wd],
+                out_channels: o,
+                kernel,
+                spec,
+            },
+        ) in cases().into_iter().enumerate()
+        {
             let seed = seed as u64 * 10;
+            let (kh, kw) = (kernel.h, kernel.w);
             let x = random_array::<Ix4>(&[n, c, h, wd], seed);
             let w = random_array::<Ix4>(&[o, c, kh, kw], seed + 1);
             let b = random_array::<Ix1>(&[o], seed + 2);
@@ -294,6 +326,59 @@ mod tests {
             assert_grad_close(&g.dx, &numeric_grad(&x, |x| loss(x, &w, &b)), "dx");
             assert_grad_close(&g.dw, &numeric_grad(&w, |w| loss(&x, w, &b)), "dw");
             assert_grad_close(&g.db, &numeric_grad(&b, |b| loss(&x, &w, b)), "db");
+        }
+    }
+
+    /// Random geometry from a seeded stream: sizes 1-3, kernels 1-4, stride 1-3, dilation 1-3,
+    /// padding 0-2 per axis, and an input 0-4 larger than the smallest one that fits.
+    fn random_case(rng: &mut ChaCha8Rng) -> Case {
+        let mut axis = || {
+            let k = rng.random_range(1..=4usize);
+            let s = rng.random_range(1..=3usize);
+            let d = rng.random_range(1..=3usize);
+            let p = rng.random_range(0..=2usize);
+            let span = d * (k - 1) + 1;
+            let len = span.saturating_sub(2 * p).max(1) + rng.random_range(0..=4usize);
+            (k, s, d, p, len)
+        };
+        let (kh, sh, dh, ph, h) = axis();
+        let (kw, sw, dw, pw, w) = axis();
+        Case {
+            input: [rng.random_range(1..=3), rng.random_range(1..=3), h, w],
+            out_channels: rng.random_range(1..=3),
+            kernel: Hw::new(kh, kw),
+            spec: Conv2dSpec {
+                stride: Hw::new(sh, sw),
+                padding: Hw::new(ph, pw),
+                dilation: Hw::new(dh, dw),
+            },
+        }
+    }
+
+    #[test]
+    fn random_geometries_match_direct_loops_and_finite_differences() {
+        let mut rng = ChaCha8Rng::seed_from_u64(2024);
+        for i in 0..25u64 {
+            let Case {
+                input: [n, c, h, wd],
+                out_channels: o,
+                kernel,
+                spec,
+            } = random_case(&mut rng);
+            let ctx = format!("case {i}: x [{n},{c},{h},{wd}], o {o}, kernel {kernel:?}, {spec:?}");
+            let out = conv2d_output_hw(Hw::new(h, wd), kernel, &spec).expect(&ctx);
+            let x = random_array::<Ix4>(&[n, c, h, wd], 100 + i);
+            let w = random_array::<Ix4>(&[o, c, kernel.h, kernel.w], 200 + i);
+            let b = random_array::<Ix1>(&[o], 300 + i);
+            let dy = random_array::<Ix4>(&[n, o, out.h, out.w], 400 + i);
+            let y = conv2d_forward(x.view(), w.view(), Some(b.view()), &spec).unwrap();
+            assert_all_close(&y, &conv2d_direct(&x, &w, &b, &spec), 1e-12, &ctx);
+            let loss = |x: &Array4<f64>, w: &Array4<f64>| {
+                (conv2d_forward(x.view(), w.view(), Some(b.view()), &spec).unwrap() * &dy).sum()
+            };
+            let g = conv2d_backward(dy.view(), x.view(), w.view(), &spec).unwrap();
+            assert_grad_close(&g.dx, &numeric_grad(&x, |x| loss(x, &w)), &ctx);
+            assert_grad_close(&g.dw, &numeric_grad(&w, |w| loss(&x, w)), &ctx);
         }
     }
 

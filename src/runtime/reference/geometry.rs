@@ -32,8 +32,8 @@ impl Hw {
 /// `floor((len + 2*pad - dilation*(kernel-1) - 1) / stride) + 1`.
 ///
 /// Returns `None` when the dilated kernel does not fit in the padded input even once
-/// (PyTorch raises an error there too). `stride`, `kernel` and `dilation` must be ≥ 1;
-/// callers validate that first.
+/// (PyTorch raises an error there too), when `kernel` or `stride` is 0, or when the
+/// arithmetic would overflow.
 pub fn window_output_len(
     len: usize,
     kernel: usize,
@@ -41,8 +41,11 @@ pub fn window_output_len(
     pad: usize,
     dilation: usize,
 ) -> Option<usize> {
-    let padded = len + 2 * pad;
-    let span = dilation * (kernel - 1) + 1;
+    // Checked arithmetic: absurd hyper-parameters give `None`, never an overflow panic.
+    let padded = len.checked_add(pad.checked_mul(2)?)?;
+    let span = dilation
+        .checked_mul(kernel.checked_sub(1)?)?
+        .checked_add(1)?;
     if span > padded || stride == 0 {
         return None;
     }
@@ -58,6 +61,12 @@ pub(crate) fn window_output_hw(
     pad: Hw,
     dilation: Hw,
 ) -> Result<Hw, OpError> {
+    if input.h == 0 || input.w == 0 {
+        return Err(OpError::Empty {
+            op,
+            what: "input plane (H or W is 0)",
+        });
+    }
     let h = window_output_len(input.h, kernel.h, stride.h, pad.h, dilation.h);
     let w = window_output_len(input.w, kernel.w, stride.w, pad.w, dilation.w);
     match (h, w) {
@@ -104,6 +113,10 @@ mod tests {
         assert_eq!(window_output_len(4, 5, 1, 0, 1), None);
         assert_eq!(window_output_len(4, 3, 1, 0, 2), None); // span 5 > 4
         assert_eq!(window_output_len(1, 3, 1, 1, 1), Some(1));
+        assert_eq!(window_output_len(5, 0, 1, 0, 1), None);
+        assert_eq!(window_output_len(5, 3, 0, 0, 1), None);
+        assert_eq!(window_output_len(5, 3, 1, usize::MAX, 1), None);
+        assert_eq!(window_output_len(5, 3, 1, 0, usize::MAX), None);
     }
 
     #[test]

@@ -96,9 +96,14 @@ pub fn maxpool2d_backward<T: Real>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::reference::avgpool2d::{
+        AvgPoolDivisor, avgpool2d_backward, avgpool2d_forward,
+    };
     use crate::runtime::reference::pool2d::pool2d_output_hw;
     use crate::runtime::reference::testutil::{assert_grad_close, numeric_grad, random_array};
     use ndarray::Ix4;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
 
     #[test]
     fn forward_picks_window_maxima() {
@@ -173,6 +178,53 @@ mod tests {
                 (maxpool2d_forward(x.view(), &spec).unwrap().y * &dy).sum()
             });
             assert_grad_close(&dx, &num, "maxpool dx");
+        }
+    }
+
+    #[test]
+    fn random_geometries_match_finite_differences() {
+        let mut rng = ChaCha8Rng::seed_from_u64(77);
+        for i in 0..20u64 {
+            let k = Hw::new(rng.random_range(1..=4), rng.random_range(1..=4));
+            let spec = Pool2dSpec {
+                kernel: k,
+                stride: Hw::new(rng.random_range(1..=3), rng.random_range(1..=3)),
+                padding: Hw::new(rng.random_range(0..=k.h / 2), rng.random_range(0..=k.w / 2)),
+            };
+            let input = Hw::new(k.h + rng.random_range(0..=4), k.w + rng.random_range(0..=4));
+            let shape = [
+                rng.random_range(1..=2),
+                rng.random_range(1..=3),
+                input.h,
+                input.w,
+            ];
+            let out = pool2d_output_hw(input, &spec).unwrap();
+            let x = random_array::<Ix4>(&shape, 500 + i);
+            let dy = random_array::<Ix4>(&[shape[0], shape[1], out.h, out.w], 600 + i);
+            let fwd = maxpool2d_forward(x.view(), &spec).unwrap();
+            let dx = maxpool2d_backward(dy.view(), fwd.argmax.view(), input).unwrap();
+            let num = numeric_grad(&x, |x| {
+                (maxpool2d_forward(x.view(), &spec).unwrap().y * &dy).sum()
+            });
+            assert_grad_close(
+                &dx,
+                &num,
+                &format!("maxpool case {i}: {spec:?} on {input:?}"),
+            );
+            for divisor in [
+                AvgPoolDivisor::IncludePadding,
+                AvgPoolDivisor::ExcludePadding,
+            ] {
+                let dx = avgpool2d_backward(dy.view(), input, &spec, divisor).unwrap();
+                let num = numeric_grad(&x, |x| {
+                    (avgpool2d_forward(x.view(), &spec, divisor).unwrap() * &dy).sum()
+                });
+                assert_grad_close(
+                    &dx,
+                    &num,
+                    &format!("avgpool case {i}: {spec:?} {divisor:?}"),
+                );
+            }
         }
     }
 
