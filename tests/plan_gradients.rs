@@ -46,7 +46,7 @@ fn check_model(backbone: &str, loss: &str, classes: usize) {
             (0..out).map(|_| rng.random_range(-1.0..1.0)).collect()
         }
     };
-    ex.load_batch(&features, &targets, 3);
+    ex.load_batch(&features, &targets, 3).unwrap();
     // Dropout would make the loss random; the models here have none.
     let loss_at = |ex: &mut Executor| -> f64 {
         ex.forward(true).unwrap();

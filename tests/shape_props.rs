@@ -112,6 +112,15 @@ fn random_stacks_match_the_formulas() {
                     .collect();
                 assert_eq!(got, expected, "{src}");
                 assert_eq!(s[0].params() as i64, params, "{src}");
+                // Second oracle: the reference ops compute their own output shapes, and the
+                // executor refuses any result whose size differs from the planned buffer.
+                let plan = ammc::lower::lower(&s[0], 2);
+                let mut ex = ammc::runtime::reference::exec::Executor::new(&plan, 0);
+                let per: usize = plan.buffer(plan.input).shape[1..].iter().product();
+                ex.load_batch(&vec![0.5; 2 * per], &[0.0, 1.0], 2).unwrap();
+                ex.forward(true).unwrap_or_else(|e| panic!("{e}\n{src}"));
+                ex.loss().unwrap();
+                ex.backward().unwrap_or_else(|e| panic!("{e}\n{src}"));
                 agreed_ok += 1;
             }
             Err(d) => {

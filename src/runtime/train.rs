@@ -10,6 +10,7 @@ use crate::data::safetensors::Tensor;
 use crate::data::{Dataset, Labels, Splits, epoch_order};
 use crate::lower::{BufferId, Plan, Role, lower};
 use crate::runtime::reference::exec::Executor;
+use crate::runtime::reference::{LrDecay, LrSchedule};
 
 /// Loss and metrics of a model on one split.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -104,31 +105,38 @@ pub struct TrainResult {
     pub tensors: Vec<Tensor>,
 }
 
-/// Learning rate at global step `step` (0-based) of `total` in epoch `epoch` (0-based).
-pub fn learning_rate(
+/// The learning-rate schedule of a train block in steps: `step(every)` decays every
+/// `every` epochs of `batches` steps, `cosine` anneals over the steps after warm-up.
+pub fn schedule(
     base: f32,
     schedule: &Schedule,
-    step: usize,
-    epoch: usize,
+    batches: usize,
     total: usize,
-) -> f32 {
-    let warmup = match schedule {
-        Schedule::Constant { warmup }
-        | Schedule::Step { warmup, .. }
-        | Schedule::Cosine { warmup, .. } => *warmup,
+) -> Result<LrSchedule, TrainError> {
+    let (decay, warmup) = match *schedule {
+        Schedule::Constant { warmup } => (LrDecay::Constant, warmup),
+        Schedule::Step {
+            every,
+            gamma,
+            warmup,
+        } => (
+            LrDecay::Step {
+                step_size: (every * batches).max(1) as u64,
+                gamma: f64::from(gamma),
+            },
+            warmup,
+        ),
+        Schedule::Cosine { min_lr, warmup } => (
+            LrDecay::Cosine {
+                t_max: total.saturating_sub(warmup).max(1) as u64,
+                eta_min: f64::from(min_lr),
+            },
+            warmup,
+        ),
     };
-    if step < warmup {
-        return base * (step + 1) as f32 / warmup as f32;
-    }
-    match schedule {
-        Schedule::Constant { .. } => base,
-        Schedule::Step { every, gamma, .. } => base * gamma.powi((epoch / (*every).max(1)) as i32),
-        Schedule::Cosine { min_lr, .. } => {
-            let span = total.saturating_sub(warmup).max(1) as f32;
-            let t = (step - warmup) as f32 / span;
-            min_lr + (base - min_lr) * 0.5 * (1.0 + (std::f32::consts::PI * t).cos())
-        }
-    }
+    LrSchedule::new(f64::from(base), decay)
+        .map(|s| s.with_warmup(warmup as u64))
+        .map_err(|e| TrainError::Op(e.to_string()))
 }
 
 /// Copies samples `order[start..end]` of `data` into batch vectors.
@@ -150,7 +158,8 @@ pub fn evaluate(ex: &mut Executor, data: &Dataset) -> Result<SplitMetrics, Train
     let (mut loss, mut correct, mut se, mut ae, mut count) = (0f64, 0usize, 0f64, 0f64, 0usize);
     for chunk in order.chunks(plan.batch) {
         gather(data, chunk, &mut features, &mut targets);
-        ex.load_batch(&features, &targets, chunk.len());
+        ex.load_batch(&features, &targets, chunk.len())
+            .map_err(|e| TrainError::Op(e.to_string()))?;
         ex.forward(false)
             .map_err(|e| TrainError::Op(e.to_string()))?;
         loss +=
@@ -286,7 +295,7 @@ pub fn train(
     let mut step = 0usize;
     let mut epochs = Vec::new();
     let mut train_seconds = 0f64;
-    let base_lr = spec.optimizer.lr();
+    let lr_schedule = schedule(spec.optimizer.lr(), &spec.schedule, batches, total_steps)?;
     for epoch in 0..spec.epochs {
         let t0 = Instant::now();
         progress(Progress::EpochStart {
@@ -294,10 +303,11 @@ pub fn train(
             batches,
         });
         let order = epoch_order(n, spec.seed, epoch);
-        let (mut loss_sum, mut lr) = (0f64, base_lr);
+        let (mut loss_sum, mut lr) = (0f64, lr_schedule.lr_at(step as u64) as f32);
         for (b, chunk) in order.chunks(spec.batch).enumerate() {
             gather(&splits.train, chunk, &mut features, &mut targets);
-            ex.load_batch(&features, &targets, chunk.len());
+            ex.load_batch(&features, &targets, chunk.len())
+                .map_err(|e| TrainError::Op(e.to_string()))?;
             ex.forward(true)
                 .map_err(|e| TrainError::Op(e.to_string()))?;
             let loss = ex.loss().map_err(|e| TrainError::Op(e.to_string()))?;
@@ -310,7 +320,7 @@ pub fn train(
                 }));
             }
             ex.backward().map_err(|e| TrainError::Op(e.to_string()))?;
-            lr = learning_rate(base_lr, &spec.schedule, step, epoch, total_steps);
+            lr = lr_schedule.lr_at(step as u64) as f32;
             step += 1;
             ex.update(lr, step as u64)
                 .map_err(|e| TrainError::Op(e.to_string()))?;

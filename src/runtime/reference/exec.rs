@@ -124,18 +124,39 @@ impl<'p> Executor<'p> {
             .unwrap_or_else(|_| Array4::zeros((0, 0, 0, 0)))
     }
 
-    fn put(&mut self, id: BufferId, values: impl IntoIterator<Item = f32>) {
-        for (d, v) in self.data_mut(id).iter_mut().zip(values) {
+    /// Writes a kernel's result. A length that differs from the buffer's is an error: the
+    /// ops compute their output shapes themselves, so this cross-checks the plan's shapes.
+    fn put(&mut self, id: BufferId, values: impl IntoIterator<Item = f32>) -> Result<(), OpError> {
+        let name = self.plan.buffer(id).name.clone();
+        let dst = self.data_mut(id);
+        let want = dst.len();
+        let mut n = 0;
+        for (d, v) in dst.iter_mut().zip(values) {
             *d = v;
+            n += 1;
         }
+        if n != want {
+            return Err(OpError::Shape {
+                op: "plan",
+                what: "kernel output",
+                got: vec![n],
+                expected: format!("{want} values for `{name}`"),
+            });
+        }
+        Ok(())
     }
 
     /// Loads a batch of `rows` samples: features row-major, targets (class indices or values).
-    pub fn load_batch(&mut self, features: &[f32], targets: &[f32], rows: usize) {
+    pub fn load_batch(
+        &mut self,
+        features: &[f32],
+        targets: &[f32],
+        rows: usize,
+    ) -> Result<(), OpError> {
         self.rows = rows.min(self.plan.batch).max(1);
         let (input, target) = (self.plan.input, self.plan.target);
-        self.put(input, features.iter().copied());
-        self.put(target, targets.iter().copied());
+        self.put(input, features.iter().copied())?;
+        self.put(target, targets.iter().copied())
     }
 
     /// Runs the forward pass; `training` enables dropout and batch statistics.
@@ -169,7 +190,7 @@ impl<'p> Executor<'p> {
         let mut norm = None;
         for k in &self.plan.update {
             if let Kernel::ClipNorm { grads, max_norm } = k {
-                norm = Some(self.clip(grads, *max_norm));
+                norm = Some(self.clip(grads, *max_norm)?);
                 continue;
             }
             self.run(k, true)?;
@@ -177,24 +198,16 @@ impl<'p> Executor<'p> {
         Ok(norm)
     }
 
-    fn clip(&mut self, grads: &[BufferId], max_norm: f32) -> f32 {
-        let sq: f64 = grads
-            .iter()
-            .map(|g| {
-                self.data(*g)
-                    .iter()
-                    .map(|x| f64::from(*x) * f64::from(*x))
-                    .sum::<f64>()
-            })
-            .sum();
-        let norm = sq.sqrt() as f32;
-        if norm > max_norm {
-            let scale = max_norm / (norm + 1e-6);
-            for g in grads {
-                self.data_mut(*g).iter_mut().for_each(|x| *x *= scale);
-            }
+    fn clip(&mut self, grads: &[BufferId], max_norm: f32) -> Result<f32, OpError> {
+        let mut owned: Vec<Vec<f32>> = grads.iter().map(|g| self.data(*g).to_vec()).collect();
+        let norm = {
+            let mut views: Vec<&mut [f32]> = owned.iter_mut().map(Vec::as_mut_slice).collect();
+            super::clip_grad_norm(&mut views, f64::from(max_norm))?
+        };
+        for (g, v) in grads.iter().zip(owned) {
+            self.put(*g, v)?;
         }
-        norm
+        Ok(norm as f32)
     }
 
     fn run(&mut self, k: &Kernel, training: bool) -> Result<(), OpError> {
@@ -205,9 +218,13 @@ impl<'p> Executor<'p> {
                     self.get2(*x).view(),
                     self.get2(*w).view(),
                     bias.as_ref().map(|b| b.view()),
-                )?;
-                let out = out.mapv(|v| act.map_or(v, |a| activate(a, v)));
-                self.put(*y, out.iter().copied());
+                )?
+                .into_dyn();
+                let out = match act {
+                    Some(a) => act_forward(*a, out.view())?,
+                    None => out,
+                };
+                self.put(*y, out.iter().copied())?;
             }
             Kernel::Conv {
                 x,
@@ -224,8 +241,12 @@ impl<'p> Executor<'p> {
                     bias.as_ref().map(|b| b.view()),
                     &conv_spec(window),
                 )?;
-                let out = out.mapv(|v| act.map_or(v, |a| activate(a, v)));
-                self.put(*y, out.iter().copied());
+                let out = out.into_dyn();
+                let out = match act {
+                    Some(a) => act_forward(*a, out.view())?,
+                    None => out,
+                };
+                self.put(*y, out.iter().copied())?;
             }
             Kernel::MaxPool {
                 x,
@@ -234,8 +255,8 @@ impl<'p> Executor<'p> {
                 window,
             } => {
                 let r = super::maxpool2d_forward(self.get4(*x).view(), &pool_spec(window))?;
-                self.put(*y, r.y.iter().copied());
-                self.put(*argmax, r.argmax.iter().map(|i| *i as f32));
+                self.put(*y, r.y.iter().copied())?;
+                self.put(*argmax, r.argmax.iter().map(|i| *i as f32))?;
             }
             Kernel::AvgPool { x, y, window } => {
                 let r = super::avgpool2d_forward(
@@ -243,19 +264,15 @@ impl<'p> Executor<'p> {
                     &pool_spec(window),
                     super::AvgPoolDivisor::IncludePadding,
                 )?;
-                self.put(*y, r.iter().copied());
+                self.put(*y, r.iter().copied())?;
             }
             Kernel::GlobalAvgPool { x, y } => {
                 let r = super::global_avgpool_forward(self.get4(*x).view())?;
-                self.put(*y, r.iter().copied());
+                self.put(*y, r.iter().copied())?;
             }
             Kernel::Act { x, y, act } => {
-                let v: Vec<f32> = if *act == Activation::Softmax {
-                    softmax_rows(&self.get2(*x)).iter().copied().collect()
-                } else {
-                    self.data(*x).iter().map(|v| activate(*act, *v)).collect()
-                };
-                self.put(*y, v);
+                let out = act_forward(*act, self.get(*x).view())?;
+                self.put(*y, out.iter().copied())?;
             }
             Kernel::Dropout { x, y, mask, rate } => {
                 let xs = self.data(*x).to_vec();
@@ -273,8 +290,8 @@ impl<'p> Executor<'p> {
                 } else {
                     vec![1.0; xs.len()]
                 };
-                self.put(*y, xs.iter().zip(&m).map(|(a, b)| a * b));
-                self.put(*mask, m);
+                self.put(*y, xs.iter().zip(&m).map(|(a, b)| a * b))?;
+                self.put(*mask, m)?;
             }
             Kernel::BatchNorm {
                 x,
@@ -310,11 +327,11 @@ impl<'p> Executor<'p> {
                         &spec,
                     )?;
                     let mean = channel_means(&xs);
-                    self.put(*y, out.y.iter().copied());
-                    self.put(*saved_mean, mean);
-                    self.put(*saved_invstd, out.saved.inv_std.iter().copied());
-                    self.put(*running_mean, running.mean.iter().copied());
-                    self.put(*running_var, running.var.iter().copied());
+                    self.put(*y, out.y.iter().copied())?;
+                    self.put(*saved_mean, mean)?;
+                    self.put(*saved_invstd, out.saved.inv_std.iter().copied())?;
+                    self.put(*running_mean, running.mean.iter().copied())?;
+                    self.put(*running_var, running.var.iter().copied())?;
                 } else {
                     let out = super::batchnorm_forward_eval(
                         xs.view(),
@@ -323,7 +340,7 @@ impl<'p> Executor<'p> {
                         &running,
                         &spec,
                     )?;
-                    self.put(*y, out.iter().copied());
+                    self.put(*y, out.iter().copied())?;
                 }
             }
             Kernel::Add { a, b, y } => {
@@ -333,11 +350,11 @@ impl<'p> Executor<'p> {
                     .zip(self.data(*b))
                     .map(|(p, q)| p + q)
                     .collect();
-                self.put(*y, v);
+                self.put(*y, v)?;
             }
             Kernel::Copy { src, dst } => {
                 let v = self.data(*src).to_vec();
-                self.put(*dst, v);
+                self.put(*dst, v)?;
             }
             Kernel::Accumulate { src, dst } => {
                 let v: Vec<f32> = self
@@ -346,7 +363,7 @@ impl<'p> Executor<'p> {
                     .zip(self.data(*src))
                     .map(|(p, q)| p + q)
                     .collect();
-                self.put(*dst, v);
+                self.put(*dst, v)?;
             }
             Kernel::SoftmaxCrossEntropy {
                 logits,
@@ -355,28 +372,20 @@ impl<'p> Executor<'p> {
                 dlogits,
                 smoothing,
             } => {
-                let z = self.get2(*logits);
-                let (n, classes) = z.dim();
-                let p = softmax_rows(&z);
-                let t = self.data(*target).to_vec();
-                let mut total = 0f64;
-                let mut grad = Vec::with_capacity(n * classes);
-                for r in 0..n {
-                    let label = t[r] as usize;
-                    // log p_c = z_c − logsumexp(z): exact, finite for any finite logits.
-                    let row = z.row(r);
-                    let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    let lse =
-                        f64::from(m) + row.iter().map(|v| f64::from(v - m).exp()).sum::<f64>().ln();
-                    for c in 0..classes {
-                        let tc = (1.0 - smoothing) * f32::from(u8::from(c == label))
-                            + smoothing / classes as f32;
-                        total += f64::from(tc) * (lse - f64::from(row[c]));
-                        grad.push((p[[r, c]] - tc) / n as f32);
-                    }
-                }
-                self.put(*loss, [(total / n as f64) as f32]);
-                self.put(*dlogits, grad);
+                let labels: Vec<usize> = self.data(*target).iter().map(|t| *t as usize).collect();
+                let out = super::softmax_cross_entropy_forward(
+                    self.get2(*logits).view(),
+                    &labels,
+                    f64::from(*smoothing),
+                )?;
+                let grad = super::softmax_cross_entropy_backward(
+                    out.probs.view(),
+                    &labels,
+                    f64::from(*smoothing),
+                    1.0,
+                )?;
+                self.put(*loss, [out.loss])?;
+                self.put(*dlogits, grad.iter().copied())?;
             }
             Kernel::Mse {
                 y,
@@ -384,22 +393,11 @@ impl<'p> Executor<'p> {
                 loss,
                 dy,
             } => {
-                let (ys, ts) = (self.data(*y).to_vec(), self.data(*target).to_vec());
-                let m = ys.len().max(1) as f32;
-                let l: f64 = ys
-                    .iter()
-                    .zip(&ts)
-                    .map(|(a, b)| f64::from(a - b).powi(2))
-                    .sum::<f64>()
-                    / f64::from(m);
-                self.put(*loss, [l as f32]);
-                self.put(
-                    *dy,
-                    ys.iter()
-                        .zip(&ts)
-                        .map(|(a, b)| 2.0 * (a - b) / m)
-                        .collect::<Vec<_>>(),
-                );
+                let (p, t) = (self.get(*y), self.get(*target));
+                let l = super::mse_forward(p.view(), t.view())?;
+                let g = super::mse_backward(p.view(), t.view(), 1.0)?;
+                self.put(*loss, [l])?;
+                self.put(*dy, g.iter().copied())?;
             }
             Kernel::Mae {
                 y,
@@ -407,31 +405,11 @@ impl<'p> Executor<'p> {
                 loss,
                 dy,
             } => {
-                let (ys, ts) = (self.data(*y).to_vec(), self.data(*target).to_vec());
-                let m = ys.len().max(1) as f32;
-                let l: f64 = ys
-                    .iter()
-                    .zip(&ts)
-                    .map(|(a, b)| f64::from((a - b).abs()))
-                    .sum::<f64>()
-                    / f64::from(m);
-                self.put(*loss, [l as f32]);
-                let sign = |d: f32| {
-                    if d > 0.0 {
-                        1.0
-                    } else if d < 0.0 {
-                        -1.0
-                    } else {
-                        0.0
-                    }
-                };
-                self.put(
-                    *dy,
-                    ys.iter()
-                        .zip(&ts)
-                        .map(|(a, b)| sign(a - b) / m)
-                        .collect::<Vec<_>>(),
-                );
+                let (p, t) = (self.get(*y), self.get(*target));
+                let l = super::mae_forward(p.view(), t.view())?;
+                let g = super::mae_backward(p.view(), t.view(), 1.0)?;
+                self.put(*loss, [l])?;
+                self.put(*dy, g.iter().copied())?;
             }
             Kernel::DenseBackward {
                 x,
@@ -443,20 +421,20 @@ impl<'p> Executor<'p> {
                 dw,
                 db,
             } => {
-                self.apply_act_grad(*y, *dy, *act);
+                self.apply_act_grad(*y, *dy, *act)?;
                 let g = dense_backward(
                     self.get2(*dy).view(),
                     self.get2(*x).view(),
                     self.get2(*w).view(),
                 )?;
                 if let Some(dx) = dx {
-                    self.put(*dx, g.dx.iter().copied());
+                    self.put(*dx, g.dx.iter().copied())?;
                 }
                 if let Some(dw) = dw {
-                    self.put(*dw, g.dw.iter().copied());
+                    self.put(*dw, g.dw.iter().copied())?;
                 }
                 if let Some(db) = db {
-                    self.put(*db, g.db.iter().copied());
+                    self.put(*db, g.db.iter().copied())?;
                 }
             }
             Kernel::ConvBackward {
@@ -470,7 +448,7 @@ impl<'p> Executor<'p> {
                 dw,
                 db,
             } => {
-                self.apply_act_grad(*y, *dy, *act);
+                self.apply_act_grad(*y, *dy, *act)?;
                 let g = conv2d_backward(
                     self.get4(*dy).view(),
                     self.get4(*x).view(),
@@ -478,13 +456,13 @@ impl<'p> Executor<'p> {
                     &conv_spec(window),
                 )?;
                 if let Some(dx) = dx {
-                    self.put(*dx, g.dx.iter().copied());
+                    self.put(*dx, g.dx.iter().copied())?;
                 }
                 if let Some(dw) = dw {
-                    self.put(*dw, g.dw.iter().copied());
+                    self.put(*dw, g.dw.iter().copied())?;
                 }
                 if let Some(db) = db {
-                    self.put(*db, g.db.iter().copied());
+                    self.put(*db, g.db.iter().copied())?;
                 }
             }
             Kernel::MaxPoolBackward { dy, argmax, dx } => {
@@ -495,7 +473,7 @@ impl<'p> Executor<'p> {
                     idx.view(),
                     Hw::new(s[2], s[3]),
                 )?;
-                self.put(*dx, r.iter().copied());
+                self.put(*dx, r.iter().copied())?;
             }
             Kernel::AvgPoolBackward { dy, dx, window } => {
                 let s = self.shape(*dx);
@@ -505,32 +483,21 @@ impl<'p> Executor<'p> {
                     &pool_spec(window),
                     super::AvgPoolDivisor::IncludePadding,
                 )?;
-                self.put(*dx, r.iter().copied());
+                self.put(*dx, r.iter().copied())?;
             }
             Kernel::GlobalAvgPoolBackward { dy, dx } => {
                 let s = self.shape(*dx);
                 let r = super::global_avgpool_backward(self.get2(*dy).view(), Hw::new(s[2], s[3]))?;
-                self.put(*dx, r.iter().copied());
+                self.put(*dx, r.iter().copied())?;
             }
             Kernel::ActBackward { x, y, dy, dx, act } => {
-                let g: Vec<f32> = if *act == Activation::Softmax {
-                    // dx = y ⊙ (dy − Σ dy·y) row by row.
-                    let (ys, ds) = (self.get2(*y), self.get2(*dy));
-                    let mut out = Vec::with_capacity(ys.len());
-                    for (yr, dr) in ys.rows().into_iter().zip(ds.rows()) {
-                        let dot: f32 = yr.iter().zip(dr.iter()).map(|(a, b)| a * b).sum();
-                        out.extend(yr.iter().zip(dr.iter()).map(|(a, b)| a * (b - dot)));
-                    }
-                    out
-                } else {
-                    let (xs, ys, ds) = (self.data(*x), self.data(*y), self.data(*dy));
-                    xs.iter()
-                        .zip(ys)
-                        .zip(ds)
-                        .map(|((xv, yv), d)| d * act_grad(*act, *xv, *yv))
-                        .collect()
-                };
-                self.put(*dx, g);
+                let g = act_backward(
+                    *act,
+                    self.get(*x).view(),
+                    self.get(*y).view(),
+                    self.get(*dy).view(),
+                )?;
+                self.put(*dx, g.iter().copied())?;
             }
             Kernel::DropoutBackward { dy, mask, dx } => {
                 let v: Vec<f32> = self
@@ -539,7 +506,7 @@ impl<'p> Executor<'p> {
                     .zip(self.data(*mask))
                     .map(|(a, b)| a * b)
                     .collect();
-                self.put(*dx, v);
+                self.put(*dx, v)?;
             }
             Kernel::BatchNormBackward {
                 x,
@@ -567,36 +534,48 @@ impl<'p> Executor<'p> {
                 let g = Array1::from(self.data(*gamma).to_vec());
                 let grads = super::batchnorm_backward(self.get(*dy).view(), g.view(), &saved)?;
                 if let Some(dg) = dgamma {
-                    self.put(*dg, grads.dgamma.iter().copied());
+                    self.put(*dg, grads.dgamma.iter().copied())?;
                 }
                 if let Some(db) = dbeta {
-                    self.put(*db, grads.dbeta.iter().copied());
+                    self.put(*db, grads.dbeta.iter().copied())?;
                 }
                 if let Some(dx) = dx {
-                    self.put(*dx, grads.dx.iter().copied());
+                    self.put(*dx, grads.dx.iter().copied())?;
                 }
             }
             Kernel::ClipNorm { grads, max_norm } => {
-                self.clip(grads, *max_norm);
+                self.clip(grads, *max_norm)?;
             }
-            Kernel::Update { param, grad, rule } => self.apply_update(*param, *grad, rule),
+            Kernel::Update { param, grad, rule } => self.apply_update(*param, *grad, rule)?,
         }
         Ok(())
     }
 
-    /// dy ← dy · act'(y) for an activation fused into the producing kernel.
-    fn apply_act_grad(&mut self, y: BufferId, dy: BufferId, act: Option<Activation>) {
+    /// dy ← dy · act'(y) for an activation fused into the producing kernel. Only
+    /// activations whose derivative follows from the output are fused (see `lower`), so the
+    /// output stands in for the input.
+    fn apply_act_grad(
+        &mut self,
+        y: BufferId,
+        dy: BufferId,
+        act: Option<Activation>,
+    ) -> Result<(), OpError> {
         let Some(a) = act else {
-            return;
+            return Ok(());
         };
-        let ys = self.data(y).to_vec();
-        for (d, yv) in self.data_mut(dy).iter_mut().zip(ys) {
-            *d *= act_grad(a, 0.0, yv);
-        }
+        let ys = self.get(y);
+        let g = act_backward(a, ys.view(), ys.view(), self.get(dy).view())?;
+        self.put(dy, g.iter().copied())?;
+        Ok(())
     }
 
-    fn apply_update(&mut self, param: BufferId, grad: BufferId, rule: &Update) {
-        let (lr, t) = (self.lr, self.step.max(1));
+    fn apply_update(
+        &mut self,
+        param: BufferId,
+        grad: BufferId,
+        rule: &Update,
+    ) -> Result<(), OpError> {
+        let (lr, t) = (f64::from(self.lr), self.step.max(1));
         let g = self.data(grad).to_vec();
         let mut p = self.data(param).to_vec();
         match *rule {
@@ -606,21 +585,21 @@ impl<'p> Executor<'p> {
                 weight_decay,
                 velocity,
             } => {
-                let mut v = velocity.map(|v| self.data(v).to_vec());
-                sgd_step(
-                    &mut p,
-                    &g,
-                    v.as_deref_mut(),
-                    SgdParams {
-                        lr,
-                        momentum,
-                        nesterov,
-                        weight_decay,
-                    },
-                    t,
-                );
-                if let (Some(id), Some(v)) = (velocity, v) {
-                    self.put(id, v);
+                // The momentum buffer starts as the first step's gradient (PyTorch).
+                let buffer = velocity.filter(|_| t > 1).map(|v| self.data(v).to_vec());
+                let mut state = super::SgdState {
+                    momentum_buffer: buffer,
+                };
+                let cfg = super::SgdConfig {
+                    lr,
+                    momentum: f64::from(momentum),
+                    dampening: 0.0,
+                    nesterov,
+                    weight_decay: f64::from(weight_decay),
+                };
+                super::sgd_step(&mut p, &g, &mut state, &cfg)?;
+                if let (Some(id), Some(buf)) = (velocity, state.momentum_buffer) {
+                    self.put(id, buf)?;
                 }
             }
             Update::Adam {
@@ -632,27 +611,29 @@ impl<'p> Executor<'p> {
                 m,
                 v,
             } => {
-                let (mut ms, mut vs) = (self.data(m).to_vec(), self.data(v).to_vec());
-                adam_step(
-                    &mut p,
-                    &g,
-                    &mut ms,
-                    &mut vs,
-                    AdamParams {
-                        lr,
-                        beta1,
-                        beta2,
-                        eps,
-                        weight_decay,
-                        decoupled,
-                    },
-                    t,
-                );
-                self.put(m, ms);
-                self.put(v, vs);
+                let mut state = super::AdamState {
+                    step: t - 1,
+                    exp_avg: self.data(m).to_vec(),
+                    exp_avg_sq: self.data(v).to_vec(),
+                };
+                let cfg = super::AdamConfig {
+                    lr,
+                    beta1: f64::from(beta1),
+                    beta2: f64::from(beta2),
+                    eps: f64::from(eps),
+                    weight_decay: f64::from(weight_decay),
+                };
+                if decoupled {
+                    super::adamw_step(&mut p, &g, &mut state, &cfg)?;
+                } else {
+                    super::adam_step(&mut p, &g, &mut state, &cfg)?;
+                }
+                self.put(m, state.exp_avg)?;
+                self.put(v, state.exp_avg_sq)?;
             }
         }
-        self.put(param, p);
+        self.put(param, p)?;
+        Ok(())
     }
 }
 
@@ -667,70 +648,6 @@ fn channel_means(x: &ArrayD<f32>) -> Vec<f32> {
     sums.iter()
         .map(|s| (*s / (n * per).max(1) as f64) as f32)
         .collect()
-}
-
-/// Hyper-parameters of one SGD step.
-#[derive(Clone, Copy, Debug)]
-pub struct SgdParams {
-    /// Learning rate of this step.
-    pub lr: f32,
-    /// Momentum.
-    pub momentum: f32,
-    /// Nesterov momentum.
-    pub nesterov: bool,
-    /// L2 penalty added to the gradient.
-    pub weight_decay: f32,
-}
-
-/// One SGD step with PyTorch's semantics (`torch.optim.SGD`, dampening 0): the momentum
-/// buffer starts as the first gradient; Nesterov uses `g + momentum·v`. `t` counts from 1.
-pub fn sgd_step(p: &mut [f32], g: &[f32], mut velocity: Option<&mut [f32]>, h: SgdParams, t: u64) {
-    for i in 0..p.len() {
-        let mut d = g[i] + h.weight_decay * p[i];
-        if let Some(v) = velocity.as_deref_mut() {
-            v[i] = if t == 1 { d } else { h.momentum * v[i] + d };
-            d = if h.nesterov {
-                d + h.momentum * v[i]
-            } else {
-                v[i]
-            };
-        }
-        p[i] -= h.lr * d;
-    }
-}
-
-/// Hyper-parameters of one Adam/AdamW step.
-#[derive(Clone, Copy, Debug)]
-pub struct AdamParams {
-    /// Learning rate of this step.
-    pub lr: f32,
-    /// First-moment decay.
-    pub beta1: f32,
-    /// Second-moment decay.
-    pub beta2: f32,
-    /// Denominator term.
-    pub eps: f32,
-    /// Weight decay: added to the gradient (Adam) or applied to the weights (AdamW).
-    pub weight_decay: f32,
-    /// AdamW.
-    pub decoupled: bool,
-}
-
-/// One Adam (or AdamW) step with PyTorch's semantics, bias-corrected; `t` counts from 1.
-pub fn adam_step(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: AdamParams, t: u64) {
-    let t = t.clamp(1, i32::MAX as u64) as i32;
-    let (bc1, bc2) = (1.0 - h.beta1.powi(t), 1.0 - h.beta2.powi(t));
-    for i in 0..p.len() {
-        let mut gi = g[i];
-        if h.decoupled {
-            p[i] *= 1.0 - h.lr * h.weight_decay;
-        } else {
-            gi += h.weight_decay * p[i];
-        }
-        m[i] = h.beta1 * m[i] + (1.0 - h.beta1) * gi;
-        v[i] = h.beta2 * v[i] + (1.0 - h.beta2) * gi * gi;
-        p[i] -= h.lr * (m[i] / bc1) / ((v[i] / bc2).sqrt() + h.eps);
-    }
 }
 
 fn conv_spec(w: &Window) -> Conv2dSpec {
@@ -749,81 +666,31 @@ fn pool_spec(w: &Window) -> super::Pool2dSpec {
     }
 }
 
-/// Applies an elementwise activation.
-pub fn activate(a: Activation, x: f32) -> f32 {
+/// Applies an activation to a whole array with the reference ops.
+pub fn act_forward(a: Activation, x: ndarray::ArrayViewD<f32>) -> Result<ArrayD<f32>, OpError> {
+    Ok(match a {
+        Activation::Relu => super::relu_forward(x),
+        Activation::LeakyRelu(s) => super::leaky_relu_forward(x, f64::from(s)),
+        Activation::Sigmoid => super::sigmoid_forward(x),
+        Activation::Tanh => super::tanh_forward(x),
+        Activation::Gelu => super::gelu_forward(x),
+        Activation::Softmax => super::softmax_forward(x)?,
+    })
+}
+
+/// The gradient through an activation from its input `x`, output `y` and upstream `dy`.
+pub fn act_backward(
+    a: Activation,
+    x: ndarray::ArrayViewD<f32>,
+    y: ndarray::ArrayViewD<f32>,
+    dy: ndarray::ArrayViewD<f32>,
+) -> Result<ArrayD<f32>, OpError> {
     match a {
-        Activation::Relu => x.max(0.0),
-        Activation::LeakyRelu(s) => {
-            if x > 0.0 {
-                x
-            } else {
-                s * x
-            }
-        }
-        Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-        Activation::Tanh => x.tanh(),
-        Activation::Gelu => 0.5 * x * (1.0 + erf(f64::from(x) / std::f64::consts::SQRT_2) as f32),
-        Activation::Softmax => x,
+        Activation::Relu => super::relu_backward(dy, x),
+        Activation::LeakyRelu(s) => super::leaky_relu_backward(dy, x, f64::from(s)),
+        Activation::Sigmoid => super::sigmoid_backward(dy, y),
+        Activation::Tanh => super::tanh_backward(dy, y),
+        Activation::Gelu => super::gelu_backward(dy, x),
+        Activation::Softmax => super::softmax_backward(dy, y),
     }
-}
-
-/// Derivative of an activation at input `x` with output `y` (fusable ones use only `y`).
-pub fn act_grad(a: Activation, x: f32, y: f32) -> f32 {
-    match a {
-        Activation::Relu => f32::from(u8::from(y > 0.0)),
-        Activation::LeakyRelu(s) => {
-            if y > 0.0 {
-                1.0
-            } else {
-                s
-            }
-        }
-        Activation::Sigmoid => y * (1.0 - y),
-        Activation::Tanh => 1.0 - y * y,
-        Activation::Gelu => {
-            let xf = f64::from(x);
-            let cdf = 0.5 * (1.0 + erf(xf / std::f64::consts::SQRT_2));
-            let pdf = (-0.5 * xf * xf).exp() / (2.0 * std::f64::consts::PI).sqrt();
-            (cdf + xf * pdf) as f32
-        }
-        Activation::Softmax => 1.0,
-    }
-}
-
-/// Row-wise numerically stable softmax.
-pub fn softmax_rows(z: &Array2<f32>) -> Array2<f32> {
-    let mut p = z.clone();
-    for mut row in p.rows_mut() {
-        let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        row.mapv_inplace(|v| (v - m).exp());
-        let s: f32 = row.sum();
-        row.mapv_inplace(|v| v / s);
-    }
-    p
-}
-
-/// The error function: the Maclaurin series for |x| < 0.5, Abramowitz–Stegun 7.1.26 above
-/// (absolute error < 1.5e-7, below f32 resolution of GELU's output).
-pub fn erf(x: f64) -> f64 {
-    let sign = if x < 0.0 { -1.0 } else { 1.0 };
-    let x = x.abs();
-    let t = 1.0 / (1.0 + 0.327_591_1 * x);
-    let y = 1.0
-        - (((((1.061_405_429 * t - 1.453_152_027) * t) + 1.421_413_741) * t - 0.284_496_736) * t
-            + 0.254_829_592)
-            * t
-            * (-x * x).exp();
-    let y = if x < 0.5 {
-        let x2 = x * x;
-        let mut term = x;
-        let mut sum = x;
-        for n in 1..30 {
-            term *= -x2 / n as f64;
-            sum += term / (2 * n + 1) as f64;
-        }
-        sum * 2.0 / std::f64::consts::PI.sqrt()
-    } else {
-        y
-    };
-    sign * y
 }
