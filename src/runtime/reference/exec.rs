@@ -393,11 +393,14 @@ impl<'p> Executor<'p> {
                 loss,
                 dy,
             } => {
-                let (p, t) = (self.get(*y), self.get(*target));
-                let l = super::mse_forward(p.view(), t.view())?;
-                let g = super::mse_backward(p.view(), t.view(), 1.0)?;
-                self.put(*loss, [l])?;
-                self.put(*dy, g.iter().copied())?;
+                self.regression_loss(
+                    *y,
+                    *target,
+                    *loss,
+                    *dy,
+                    super::mse_forward,
+                    super::mse_backward,
+                )?;
             }
             Kernel::Mae {
                 y,
@@ -405,11 +408,14 @@ impl<'p> Executor<'p> {
                 loss,
                 dy,
             } => {
-                let (p, t) = (self.get(*y), self.get(*target));
-                let l = super::mae_forward(p.view(), t.view())?;
-                let g = super::mae_backward(p.view(), t.view(), 1.0)?;
-                self.put(*loss, [l])?;
-                self.put(*dy, g.iter().copied())?;
+                self.regression_loss(
+                    *y,
+                    *target,
+                    *loss,
+                    *dy,
+                    super::mae_forward,
+                    super::mae_backward,
+                )?;
             }
             Kernel::DenseBackward {
                 x,
@@ -427,15 +433,9 @@ impl<'p> Executor<'p> {
                     self.get2(*x).view(),
                     self.get2(*w).view(),
                 )?;
-                if let Some(dx) = dx {
-                    self.put(*dx, g.dx.iter().copied())?;
-                }
-                if let Some(dw) = dw {
-                    self.put(*dw, g.dw.iter().copied())?;
-                }
-                if let Some(db) = db {
-                    self.put(*db, g.db.iter().copied())?;
-                }
+                self.put_optional(*dx, g.dx.iter().copied())?;
+                self.put_optional(*dw, g.dw.iter().copied())?;
+                self.put_optional(*db, g.db.iter().copied())?;
             }
             Kernel::ConvBackward {
                 x,
@@ -455,15 +455,9 @@ impl<'p> Executor<'p> {
                     self.get4(*w).view(),
                     &conv_spec(window),
                 )?;
-                if let Some(dx) = dx {
-                    self.put(*dx, g.dx.iter().copied())?;
-                }
-                if let Some(dw) = dw {
-                    self.put(*dw, g.dw.iter().copied())?;
-                }
-                if let Some(db) = db {
-                    self.put(*db, g.db.iter().copied())?;
-                }
+                self.put_optional(*dx, g.dx.iter().copied())?;
+                self.put_optional(*dw, g.dw.iter().copied())?;
+                self.put_optional(*db, g.db.iter().copied())?;
             }
             Kernel::MaxPoolBackward { dy, argmax, dx } => {
                 let s = self.shape(*dx);
@@ -549,6 +543,39 @@ impl<'p> Executor<'p> {
             Kernel::Update { param, grad, rule } => self.apply_update(*param, *grad, rule)?,
         }
         Ok(())
+    }
+
+    /// Writes a gradient the plan asked for (`None`: not needed, e.g. a frozen layer).
+    fn put_optional(
+        &mut self,
+        id: Option<BufferId>,
+        values: impl IntoIterator<Item = f32>,
+    ) -> Result<(), OpError> {
+        match id {
+            Some(id) => self.put(id, values),
+            None => Ok(()),
+        }
+    }
+
+    /// A mean regression loss and its gradient with respect to the prediction.
+    fn regression_loss(
+        &mut self,
+        y: BufferId,
+        target: BufferId,
+        loss: BufferId,
+        dy: BufferId,
+        forward: fn(ndarray::ArrayViewD<f32>, ndarray::ArrayViewD<f32>) -> Result<f32, OpError>,
+        backward: fn(
+            ndarray::ArrayViewD<f32>,
+            ndarray::ArrayViewD<f32>,
+            f32,
+        ) -> Result<ArrayD<f32>, OpError>,
+    ) -> Result<(), OpError> {
+        let (p, t) = (self.get(y), self.get(target));
+        let l = forward(p.view(), t.view())?;
+        let g = backward(p.view(), t.view(), 1.0)?;
+        self.put(loss, [l])?;
+        self.put(dy, g.iter().copied())
     }
 
     /// dy ← dy · act'(y) for an activation fused into the producing kernel. Only
