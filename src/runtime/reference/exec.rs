@@ -15,6 +15,12 @@ use super::{
 use crate::check::Activation;
 use crate::lower::{BufferId, Init, Kernel, Plan, Update, Window};
 
+/// A mean loss of predictions and targets.
+type LossForward = fn(ndarray::ArrayViewD<f32>, ndarray::ArrayViewD<f32>) -> Result<f32, OpError>;
+/// The gradient of a mean loss with respect to the predictions, scaled by an upstream value.
+type LossBackward =
+    fn(ndarray::ArrayViewD<f32>, ndarray::ArrayViewD<f32>, f32) -> Result<ArrayD<f32>, OpError>;
+
 /// Executes a plan on the CPU with ndarray.
 #[derive(Debug)]
 pub struct Executor<'p> {
