@@ -570,12 +570,8 @@ impl<'p> Executor<'p> {
         target: BufferId,
         loss: BufferId,
         dy: BufferId,
-        forward: fn(ndarray::ArrayViewD<f32>, ndarray::ArrayViewD<f32>) -> Result<f32, OpError>,
-        backward: fn(
-            ndarray::ArrayViewD<f32>,
-            ndarray::ArrayViewD<f32>,
-            f32,
-        ) -> Result<ArrayD<f32>, OpError>,
+        forward: LossForward,
+        backward: LossBackward,
     ) -> Result<(), OpError> {
         let (p, t) = (self.get(y), self.get(target));
         let l = forward(p.view(), t.view())?;
