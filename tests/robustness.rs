@@ -48,11 +48,25 @@ fn tokens(text: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// Runs the front end and renders whatever it reports (rendering must not panic either).
+/// Runs the front end and the shape checker and renders whatever they report (rendering
+/// must not panic either).
 fn run(name: &str, bytes: &[u8]) -> bool {
     let fe = front_end(name, bytes, None, &[]);
     match fe.program {
-        Ok(_) => true,
+        Ok(program) => match ammc::check::check(&program, &fe.sources) {
+            Ok(models) => {
+                // Lowering every checked model must not panic either.
+                for m in &models {
+                    let _ = ammc::lower::lower(m, m.batch.min(4));
+                }
+                true
+            }
+            Err(d) => {
+                let text = render_plain(&d, &fe.sources, 80);
+                assert!(text.contains("amm::"), "{text}");
+                false
+            }
+        },
         Err(d) => {
             assert!(!d.is_empty());
             let text = render_plain(&d, &fe.sources, 80);
@@ -165,4 +179,17 @@ fn ten_megabyte_file() {
     assert!(valid < Duration::from_secs(30), "{valid:?}");
     let junk = "@".repeat(10_000_000);
     assert!(!run("junk.amm", junk.as_bytes()));
+}
+
+#[test]
+fn absurd_sizes_are_diagnostics() {
+    let cases = [
+        "data d = synthetic(shape = [16000000, 16000000, 16000000], classes = 2)\nbackbone b { conv(16000000, kernel = 16000000, pad = 16000000) flatten dense(16000000) }\nmodel m = b\ntrain t { model = m data = d loss = cross_entropy optimizer = adam batch = 1000000000 }\n",
+        "data d = builtin.digits()\nbackbone b { flatten repeat(9223372036854775807) { dense(10) } }\nmodel m = b\ntrain t { model = m data = d loss = cross_entropy optimizer = adam }\n",
+        "data d = builtin.digits()\nbackbone b { flatten repeat(1000) { repeat(1000) { relu } } dense(10) }\nmodel m = b\ntrain t { model = m data = d loss = cross_entropy optimizer = adam }\n",
+        "data d = synthetic(shape = [3, 4096, 4096], classes = 10)\nbackbone b { flatten dense(100000) dense(10) }\nmodel m = b\ntrain t { model = m data = d loss = cross_entropy optimizer = adam }\n",
+    ];
+    for c in cases {
+        assert!(!run("absurd.amm", c.as_bytes()), "{c}");
+    }
 }

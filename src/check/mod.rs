@@ -175,34 +175,46 @@ impl ModelSummary {
     }
     /// All learnable parameters.
     pub fn params(&self) -> usize {
-        self.layers.iter().map(|l| l.params).sum()
+        self.layers
+            .iter()
+            .fold(0usize, |a, l| a.saturating_add(l.params))
     }
     /// Parameters that the optimizer updates.
     pub fn trainable(&self) -> usize {
         self.layers
             .iter()
             .filter(|l| !l.frozen)
-            .map(|l| l.params)
-            .sum()
+            .fold(0usize, |a, l| a.saturating_add(l.params))
     }
     /// Forward MACs per sample.
     pub fn macs(&self) -> usize {
-        self.layers.iter().map(|l| l.macs).sum()
+        self.layers
+            .iter()
+            .fold(0usize, |a, l| a.saturating_add(l.macs))
     }
     /// Estimated training memory in bytes (f32): weights, their gradients and optimizer
     /// state, plus every activation and its gradient for one batch.
     pub fn memory_bytes(&self) -> u64 {
-        let weights =
-            self.params() as u64 + (self.trainable() as u64) * (1 + self.optimizer_slots as u64);
-        let acts: u64 = self.input.elements() as u64
-            + self
-                .layers
-                .iter()
-                .map(|l| l.output.elements() as u64)
-                .sum::<u64>();
-        4 * (weights + 2 * acts * self.batch as u64)
+        // Saturating throughout: an absurd model must be rejected, not overflow.
+        let weights = (self.params() as u64).saturating_add(
+            (self.trainable() as u64).saturating_mul(1 + self.optimizer_slots as u64),
+        );
+        let acts = self
+            .layers
+            .iter()
+            .fold(self.input.elements() as u64, |a, l| {
+                a.saturating_add(l.output.elements() as u64)
+            });
+        weights
+            .saturating_add(acts.saturating_mul(2).saturating_mul(self.batch as u64))
+            .saturating_mul(4)
     }
 }
+
+/// Largest size, channel count, kernel or stride accepted for one layer argument.
+pub const MAX_DIM: usize = 1 << 24;
+/// Most layers in one instantiated model (after `repeat`).
+pub const MAX_LAYERS: usize = 100_000;
 
 /// Memory above which a model is rejected before anything is allocated (bytes).
 pub fn memory_limit() -> u64 {
@@ -939,11 +951,11 @@ impl ShapeChecker<'_> {
                 }
                 LayerKind::Repeat { args, body } => {
                     let n = self.int(&args.first()?.value, env)?;
-                    if n < 0 {
+                    if !(0..=MAX_LAYERS as i64).contains(&n) {
                         self.err(
                             Diag::new(
                                 "amm::shape::repeat",
-                                format!("repeat count must not be negative, got {n}"),
+                                format!("repeat count must be between 0 and {MAX_LAYERS}, got {n}"),
                             )
                             .primary(layer.span, "here"),
                         );
@@ -969,6 +981,21 @@ impl ShapeChecker<'_> {
         site: &Site,
     ) -> Option<Shape> {
         let kind = c.dotted();
+        if walk.layers.len() >= MAX_LAYERS {
+            self.err(
+                Diag::new(
+                    "amm::shape::too_many_layers",
+                    format!("the model has more than {MAX_LAYERS} layers"),
+                )
+                .primary(c.span, "reached here")
+                .note(
+                    Diag::new("amm::shape::too_many_layers", site.text.clone())
+                        .primary(site.span, "instantiated here"),
+                )
+                .help("lower the `repeat` counts"),
+            );
+            return None;
+        }
         if let Some(id) = self.program.lookup(env.module, &kind)
             && matches!(self.program.def(id).kind, DefKind::Backbone | DefKind::Head)
         {
@@ -1000,11 +1027,11 @@ impl ShapeChecker<'_> {
                 ));
             };
         let positive = |this: &mut Self, what: &str, v: i64| -> Option<usize> {
-            if v < 1 {
+            if !(1..=MAX_DIM as i64).contains(&v) {
                 this.err(
                     Diag::new(
                         "amm::shape::argument",
-                        format!("`{what}` of `{kind}` must be at least 1, got {v}"),
+                        format!("`{what}` of `{kind}` must be between 1 and {MAX_DIM}, got {v}"),
                     )
                     .primary(c.span, "here")
                     .note(
@@ -1046,7 +1073,7 @@ impl ShapeChecker<'_> {
                     stride
                 };
                 let pad = int("pad").unwrap_or(0);
-                if pad < 0 {
+                if !(0..=MAX_DIM as i64).contains(&pad) {
                     fail(
                         self,
                         "amm::shape::argument",
@@ -1083,7 +1110,10 @@ impl ShapeChecker<'_> {
                 if kind == "conv" {
                     let cout = positive(self, "channels", int("channels")?)?;
                     let bias = !matches!(args.get("bias"), Some(Value::Bool(false)));
-                    let params = cout * cin * kernel * kernel + if bias { cout } else { 0 };
+                    let params = cout
+                        .saturating_mul(cin)
+                        .saturating_mul(kernel * kernel)
+                        .saturating_add(if bias { cout } else { 0 });
                     tensors.push(("weight", vec![cout, cin, kernel, kernel]));
                     if bias {
                         tensors.push(("bias", vec![cout]));
@@ -1091,7 +1121,9 @@ impl ShapeChecker<'_> {
                     (
                         Shape(vec![cout, ho, wo]),
                         params,
-                        cout * ho * wo * cin * kernel * kernel,
+                        cout.saturating_mul(ho * wo)
+                            .saturating_mul(cin)
+                            .saturating_mul(kernel * kernel),
                     )
                 } else {
                     (Shape(vec![cin, ho, wo]), 0, 0)
@@ -1133,8 +1165,10 @@ impl ShapeChecker<'_> {
                 }
                 (
                     Shape(vec![units]),
-                    input.0[0] * units + if bias { units } else { 0 },
-                    input.0[0] * units,
+                    input.0[0]
+                        .saturating_mul(units)
+                        .saturating_add(if bias { units } else { 0 }),
+                    input.0[0].saturating_mul(units),
                 )
             }
             "dropout" => {

@@ -16,7 +16,8 @@ impl Shape {
 
     /// Elements per sample.
     pub fn elements(&self) -> usize {
-        self.0.iter().product()
+        // Saturating: absurd shapes must reach the memory check, not overflow.
+        self.0.iter().fold(1usize, |a, d| a.saturating_mul(*d))
     }
 }
 
