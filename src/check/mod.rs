@@ -1031,7 +1031,11 @@ impl ShapeChecker<'_> {
                 this.err(
                     Diag::new(
                         "amm::shape::argument",
-                        format!("`{what}` of `{kind}` must be between 1 and {MAX_DIM}, got {v}"),
+                        if v < 1 {
+                            format!("`{what}` of `{kind}` must be at least 1, got {v}")
+                        } else {
+                            format!("`{what}` of `{kind}` must be at most {MAX_DIM}, got {v}")
+                        },
                     )
                     .primary(c.span, "here")
                     .note(
