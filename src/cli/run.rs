@@ -164,7 +164,7 @@ pub fn run_train(
         "batch": spec.batch,
         "seed": spec.seed,
         "parameters": model.params(),
-        "backend": "reference",
+        "backend": crate::runtime::backend::BackendKind::Reference.name(),
         "metrics": finals,
         "samples_per_sec": result.samples_per_sec,
         "wall_seconds": result.wall_seconds,

@@ -1,6 +1,6 @@
 //! The training loop: mini-batches in a seeded order, forward, loss, backward, scheduled
 //! update; evaluation on the validation split after each epoch and on every split at the end;
-//! divergence detection. Backend-agnostic above [`Executor`]'s interface.
+//! divergence detection. Backend-agnostic: it sees only the [`Backend`] trait.
 
 use std::time::Instant;
 
@@ -9,7 +9,7 @@ use crate::check::spec::Schedule;
 use crate::data::safetensors::Tensor;
 use crate::data::{Dataset, Labels, Splits, epoch_order};
 use crate::lower::{BufferId, Plan, Role, lower};
-use crate::runtime::reference::exec::Executor;
+use crate::runtime::backend::{Backend, BackendKind};
 use crate::runtime::reference::{LrDecay, LrSchedule};
 
 /// Loss and metrics of a model on one split.
@@ -151,7 +151,7 @@ fn gather(data: &Dataset, order: &[usize], features: &mut Vec<f32>, targets: &mu
 }
 
 /// Evaluates on a split in evaluation mode (no dropout, running batchnorm statistics).
-pub fn evaluate(ex: &mut Executor, data: &Dataset) -> Result<SplitMetrics, TrainError> {
+pub fn evaluate(ex: &mut dyn Backend, data: &Dataset) -> Result<SplitMetrics, TrainError> {
     let plan = ex.plan().clone();
     let order: Vec<usize> = (0..data.len()).collect();
     let (mut features, mut targets) = (Vec::new(), Vec::new());
@@ -159,11 +159,9 @@ pub fn evaluate(ex: &mut Executor, data: &Dataset) -> Result<SplitMetrics, Train
     for chunk in order.chunks(plan.batch) {
         gather(data, chunk, &mut features, &mut targets);
         ex.load_batch(&features, &targets, chunk.len())
-            .map_err(|e| TrainError::Op(e.to_string()))?;
-        ex.forward(false)
-            .map_err(|e| TrainError::Op(e.to_string()))?;
-        loss +=
-            f64::from(ex.loss().map_err(|e| TrainError::Op(e.to_string()))?) * chunk.len() as f64;
+            .map_err(op_error)?;
+        ex.forward(false).map_err(op_error)?;
+        loss += f64::from(ex.loss().map_err(op_error)?) * chunk.len() as f64;
         let out = ex.data(plan.output).to_vec();
         let width = out.len() / chunk.len();
         match &data.labels {
@@ -212,7 +210,7 @@ pub fn evaluate(ex: &mut Executor, data: &Dataset) -> Result<SplitMetrics, Train
 }
 
 /// The first forward buffer holding a non-finite value, for divergence reports.
-fn first_non_finite(ex: &Executor, plan: &Plan) -> Option<String> {
+fn first_non_finite(ex: &dyn Backend, plan: &Plan) -> Option<String> {
     let order = plan
         .forward
         .iter()
@@ -241,9 +239,13 @@ fn kernel_outputs(k: &crate::lower::Kernel) -> Vec<BufferId> {
     }
 }
 
-/// Loads pretrained tensors into the executor by name.
+fn op_error(e: crate::runtime::backend::BackendError) -> TrainError {
+    TrainError::Op(e.to_string())
+}
+
+/// Loads pretrained tensors into the backend by name.
 fn load_pretrained(
-    ex: &mut Executor,
+    ex: &mut dyn Backend,
     plan: &Plan,
     stage: &str,
     path: &str,
@@ -275,8 +277,18 @@ fn load_pretrained(
     Ok(())
 }
 
-/// Trains `model` on `splits`.
+/// Trains `model` on `splits` with the reference backend.
 pub fn train(
+    model: &ModelSummary,
+    splits: &Splits,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<TrainResult, TrainError> {
+    train_with(BackendKind::Reference, model, splits, progress)
+}
+
+/// Trains `model` on `splits` with the given backend.
+pub fn train_with(
+    backend: BackendKind,
     model: &ModelSummary,
     splits: &Splits,
     progress: &mut dyn FnMut(Progress),
@@ -284,9 +296,10 @@ pub fn train(
     let start = Instant::now();
     let spec = &model.spec;
     let plan = lower(model, spec.batch);
-    let mut ex = Executor::new(&plan, spec.seed);
+    let mut ex = backend.instantiate(&plan, spec.seed);
+    let ex = ex.as_mut();
     for (stage, path) in &model.pretrained {
-        load_pretrained(&mut ex, &plan, stage, path)?;
+        load_pretrained(ex, &plan, stage, path)?;
     }
     let n = splits.train.len();
     let batches = n.div_ceil(spec.batch);
@@ -307,29 +320,27 @@ pub fn train(
         for (b, chunk) in order.chunks(spec.batch).enumerate() {
             gather(&splits.train, chunk, &mut features, &mut targets);
             ex.load_batch(&features, &targets, chunk.len())
-                .map_err(|e| TrainError::Op(e.to_string()))?;
-            ex.forward(true)
-                .map_err(|e| TrainError::Op(e.to_string()))?;
-            let loss = ex.loss().map_err(|e| TrainError::Op(e.to_string()))?;
+                .map_err(op_error)?;
+            ex.forward(true).map_err(op_error)?;
+            let loss = ex.loss().map_err(op_error)?;
             if !loss.is_finite() {
                 return Err(TrainError::Diverged(Divergence {
                     epoch: epoch + 1,
                     step: b + 1,
                     loss,
-                    first_bad: first_non_finite(&ex, &plan),
+                    first_bad: first_non_finite(ex, &plan),
                 }));
             }
-            ex.backward().map_err(|e| TrainError::Op(e.to_string()))?;
+            ex.backward().map_err(op_error)?;
             lr = lr_schedule.lr_at(step as u64) as f32;
             step += 1;
-            ex.update(lr, step as u64)
-                .map_err(|e| TrainError::Op(e.to_string()))?;
+            ex.update(lr, step as u64).map_err(op_error)?;
             loss_sum += f64::from(loss) * chunk.len() as f64;
             progress(Progress::Batch { loss });
         }
         train_seconds += t0.elapsed().as_secs_f64();
         let val = match &splits.val {
-            Some(v) => Some(evaluate(&mut ex, v)?),
+            Some(v) => Some(evaluate(ex, v)?),
             None => None,
         };
         let record = EpochRecord {
@@ -344,12 +355,12 @@ pub fn train(
         });
         epochs.push(record);
     }
-    let mut finals = vec![("train".to_string(), evaluate(&mut ex, &splits.train)?)];
+    let mut finals = vec![("train".to_string(), evaluate(ex, &splits.train)?)];
     if let Some(v) = &splits.val {
-        finals.push(("val".to_string(), evaluate(&mut ex, v)?));
+        finals.push(("val".to_string(), evaluate(ex, v)?));
     }
     if let Some(t) = &splits.test {
-        finals.push(("test".to_string(), evaluate(&mut ex, t)?));
+        finals.push(("test".to_string(), evaluate(ex, t)?));
     }
     let tensors = plan
         .buffers

@@ -1,0 +1,92 @@
+//! The interface between the training loop and whatever executes a plan: the ndarray
+//! reference interpreter today, JIT-compiled kernels next. Everything above this trait
+//! (training, evaluation, the CLI) is backend-agnostic.
+
+use crate::lower::{BufferId, Plan};
+
+/// Any failure inside a backend (a kernel that rejects its input, a code-generation error).
+pub type BackendError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Executes one plan: owns its buffers, runs its kernel lists.
+pub trait Backend {
+    /// The plan being executed.
+    fn plan(&self) -> &Plan;
+    /// Current contents of a buffer (the first rows for batched buffers).
+    fn data(&self, id: BufferId) -> &[f32];
+    /// Mutable contents of a buffer.
+    fn data_mut(&mut self, id: BufferId) -> &mut [f32];
+    /// Loads a batch of `rows` samples (features row-major; class indices or target values).
+    fn load_batch(
+        &mut self,
+        features: &[f32],
+        targets: &[f32],
+        rows: usize,
+    ) -> Result<(), BackendError>;
+    /// Runs the forward kernels; `training` enables dropout and batch statistics.
+    fn forward(&mut self, training: bool) -> Result<(), BackendError>;
+    /// Runs the loss kernel (which also writes the output gradient); returns the mean loss.
+    fn loss(&mut self) -> Result<f32, BackendError>;
+    /// Runs the backward kernels.
+    fn backward(&mut self) -> Result<(), BackendError>;
+    /// Clips and applies one optimizer step at learning rate `lr`; `step` counts from 1.
+    /// Returns the pre-clip gradient norm when the plan clips.
+    fn update(&mut self, lr: f32, step: u64) -> Result<Option<f32>, BackendError>;
+}
+
+/// Which backend executes plans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BackendKind {
+    /// The ndarray reference interpreter (slow, obviously right).
+    #[default]
+    Reference,
+}
+
+impl BackendKind {
+    /// Its name as shown to users.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Reference => "reference",
+        }
+    }
+
+    /// Instantiates the backend for `plan`, initialising params from `seed`.
+    pub fn instantiate<'p>(self, plan: &'p Plan, seed: u64) -> Box<dyn Backend + 'p> {
+        match self {
+            BackendKind::Reference => Box::new(super::reference::exec::Executor::new(plan, seed)),
+        }
+    }
+}
+
+impl Backend for super::reference::exec::Executor<'_> {
+    fn plan(&self) -> &Plan {
+        super::reference::exec::Executor::plan(self)
+    }
+    fn data(&self, id: BufferId) -> &[f32] {
+        super::reference::exec::Executor::data(self, id)
+    }
+    fn data_mut(&mut self, id: BufferId) -> &mut [f32] {
+        super::reference::exec::Executor::data_mut(self, id)
+    }
+    fn load_batch(
+        &mut self,
+        features: &[f32],
+        targets: &[f32],
+        rows: usize,
+    ) -> Result<(), BackendError> {
+        Ok(super::reference::exec::Executor::load_batch(
+            self, features, targets, rows,
+        )?)
+    }
+    fn forward(&mut self, training: bool) -> Result<(), BackendError> {
+        Ok(super::reference::exec::Executor::forward(self, training)?)
+    }
+    fn loss(&mut self) -> Result<f32, BackendError> {
+        Ok(super::reference::exec::Executor::loss(self)?)
+    }
+    fn backward(&mut self) -> Result<(), BackendError> {
+        Ok(super::reference::exec::Executor::backward(self)?)
+    }
+    fn update(&mut self, lr: f32, step: u64) -> Result<Option<f32>, BackendError> {
+        Ok(super::reference::exec::Executor::update(self, lr, step)?)
+    }
+}
