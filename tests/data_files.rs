@@ -231,3 +231,44 @@ fn npy_dtypes_orders_and_truncation() {
             .contains("do not match")
     );
 }
+
+#[test]
+fn describe_reads_only_headers_of_feature_files() {
+    use ammc::data::{DataSpec, LabelKind, describe};
+    use ammc::resolve::Value;
+    let dir = tmp("describe");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pixels = vec![0u8; 10 * 28 * 28];
+    std::fs::write(
+        dir.join("img.gz"),
+        gzip(&idx_bytes(0x08, &[10, 28, 28], &pixels)),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("lab"),
+        idx_bytes(0x08, &[10], &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+    )
+    .unwrap();
+    let spec = DataSpec {
+        name: "m".into(),
+        loader: "idx".into(),
+        args: [
+            ("images".to_string(), Value::Str("img.gz".into())),
+            ("labels".to_string(), Value::Str("lab".into())),
+        ]
+        .into_iter()
+        .collect(),
+    };
+    let d = describe(&spec, &dir).unwrap();
+    assert_eq!(d.sample_shape, vec![1, 28, 28]);
+    assert_eq!(d.labels, LabelKind::Classes(10));
+    // Only the header is read: a file truncated after its header still describes…
+    std::fs::write(
+        dir.join("img.gz"),
+        gzip(&idx_bytes(0x08, &[10, 28, 28], &pixels[..5])),
+    )
+    .unwrap();
+    assert_eq!(describe(&spec, &dir).unwrap().sample_shape, vec![1, 28, 28]);
+    // …and loading it is the error.
+    assert!(ammc::data::load(&spec, &dir).is_err());
+}

@@ -731,16 +731,16 @@ impl ShapeChecker<'_> {
                     loader: loader.to_string(),
                     args: args.into_iter().collect(),
                 };
-                match crate::data::load(&spec, &self.program.root_dir) {
-                    Ok(splits) => Some(DataInfo {
-                        shape: Shape(splits.train.sample_shape.clone()),
-                        classes: match &splits.train.labels {
-                            crate::data::Labels::Classes { classes, .. } => Some(*classes),
-                            crate::data::Labels::Values { .. } => None,
+                match crate::data::describe(&spec, &self.program.root_dir) {
+                    Ok(d) => Some(DataInfo {
+                        shape: Shape(d.sample_shape),
+                        classes: match d.labels {
+                            crate::data::LabelKind::Classes(k) => Some(k),
+                            crate::data::LabelKind::Values(_) => None,
                         },
-                        targets: match &splits.train.labels {
-                            crate::data::Labels::Values { width, .. } => Some(*width),
-                            crate::data::Labels::Classes { .. } => None,
+                        targets: match d.labels {
+                            crate::data::LabelKind::Values(w) => Some(w),
+                            crate::data::LabelKind::Classes(_) => None,
                         },
                     }),
                     Err(e) => {

@@ -26,6 +26,116 @@ fn read(path: &Path) -> Result<Vec<u8>, DataError> {
     }
 }
 
+/// The first `n` bytes of a file (decompressed when gzip), or fewer if it is shorter.
+fn read_prefix(path: &Path, n: usize) -> Result<Vec<u8>, DataError> {
+    let io = |source| DataError::Io {
+        file: path.display().to_string(),
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut magic = [0u8; 2];
+    let got = f.read(&mut magic).map_err(io)?;
+    let f = std::fs::File::open(path).map_err(io)?;
+    let mut out = Vec::with_capacity(n);
+    if got == 2 && magic == [0x1f, 0x8b] {
+        flate2::read::GzDecoder::new(f)
+            .take(n as u64)
+            .read_to_end(&mut out)
+            .map_err(|e| corrupt(path, format!("gzip stream is damaged: {e}")))?;
+    } else {
+        f.take(n as u64).read_to_end(&mut out).map_err(io)?;
+    }
+    Ok(out)
+}
+
+/// The per-sample shape of IDX images from the header alone (for `ammc check`).
+pub fn idx_sample_shape(images: &Path) -> Result<Vec<usize>, DataError> {
+    let head = read_prefix(images, 4)?;
+    if head.len() < 4 || head[0] != 0 || head[1] != 0 {
+        return Err(corrupt(
+            images,
+            "not an IDX file (bad magic at offset 0)".into(),
+        ));
+    }
+    let ndims = head[3] as usize;
+    let head = read_prefix(images, 4 + 4 * ndims)?;
+    if head.len() < 4 + 4 * ndims {
+        return Err(corrupt(
+            images,
+            format!(
+                "header declares {ndims} dimensions but the file ends at byte {}",
+                head.len()
+            ),
+        ));
+    }
+    let dims: Vec<usize> = (0..ndims)
+        .map(|i| {
+            u32::from_be_bytes([
+                head[4 + 4 * i],
+                head[5 + 4 * i],
+                head[6 + 4 * i],
+                head[7 + 4 * i],
+            ]) as usize
+        })
+        .collect();
+    match dims.len() {
+        3 => Ok(vec![1, dims[1], dims[2]]),
+        4 => Ok(dims[1..].to_vec()),
+        2 => Ok(vec![dims[1]]),
+        _ => Err(corrupt(
+            images,
+            format!("images have dimensions {dims:?}; expected [n, h, w] or [n, c, h, w]"),
+        )),
+    }
+}
+
+/// The per-sample shape of `.npy` features from the header alone (for `ammc check`).
+pub fn npy_sample_shape(features: &Path) -> Result<Vec<usize>, DataError> {
+    let head = read_prefix(features, 12)?;
+    if head.len() < 10 || &head[..6] != b"\x93NUMPY" {
+        return Err(corrupt(
+            features,
+            "not an .npy file (missing \\x93NUMPY magic at offset 0)".into(),
+        ));
+    }
+    let (hlen, start) = match head[6] {
+        1 => (u16::from_le_bytes([head[8], head[9]]) as usize, 10),
+        2 | 3 if head.len() >= 12 => (
+            u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize,
+            12,
+        ),
+        v => {
+            return Err(corrupt(
+                features,
+                format!("unsupported .npy version {v} at offset 6"),
+            ));
+        }
+    };
+    let head = read_prefix(features, start + hlen.min(1 << 20))?;
+    let text = String::from_utf8_lossy(&head[start.min(head.len())..]);
+    let shape = text
+        .find("'shape'")
+        .and_then(|i| {
+            text[i..]
+                .find('(')
+                .zip(text[i..].find(')'))
+                .map(|(a, b)| &text[i + a + 1..i + b])
+        })
+        .ok_or_else(|| corrupt(features, "header has no 'shape'".into()))?;
+    let dims: Vec<usize> = shape
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .map_err(|_| corrupt(features, format!("bad shape ({shape})")))?;
+    Ok(match dims.len() {
+        0 | 1 => vec![1],
+        3 => vec![1, dims[1], dims[2]],
+        _ => dims[1..].to_vec(),
+    })
+}
+
 fn corrupt(path: &Path, message: String) -> DataError {
     DataError::Corrupt {
         file: path.display().to_string(),
@@ -223,6 +333,25 @@ fn idx_array(path: &Path) -> Result<Idx, DataError> {
             .collect(),
     };
     Ok(Idx { dims, values })
+}
+
+/// The labels of an IDX label file (`[n]`).
+pub fn idx_labels(labels: &Path) -> Result<Labels, DataError> {
+    let lb = idx_array(labels)?;
+    if lb.dims.len() != 1 {
+        return Err(corrupt(
+            labels,
+            format!("labels have dimensions {:?}; expected [n]", lb.dims),
+        ));
+    }
+    Ok(labels_from(lb.values, 1))
+}
+
+/// The labels of a `.npy` label file (`[n]` or `[n, k]`).
+pub fn npy_labels(labels: &Path) -> Result<Labels, DataError> {
+    let y = npy_array(labels)?;
+    let width = y.shape.get(1).copied().unwrap_or(1);
+    Ok(labels_from(y.values, width))
 }
 
 /// IDX images (`[n, h, w]` or `[n, c, h, w]`) with IDX labels (`[n]`).

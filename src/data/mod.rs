@@ -124,6 +124,62 @@ fn arg_list(spec: &DataSpec, name: &str) -> Option<Vec<f64>> {
     }
 }
 
+/// What the shape checker needs to know of a dataset: one sample's shape and the labels' kind.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Description {
+    /// Shape of one sample.
+    pub sample_shape: Vec<usize>,
+    /// Class count (classification) or targets per sample (regression).
+    pub labels: LabelKind,
+}
+
+/// The kind of labels a dataset has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LabelKind {
+    /// This many classes.
+    Classes(usize),
+    /// This many real targets per sample.
+    Values(usize),
+}
+
+impl From<&Labels> for LabelKind {
+    fn from(l: &Labels) -> Self {
+        match l {
+            Labels::Classes { classes, .. } => LabelKind::Classes(*classes),
+            Labels::Values { width, .. } => LabelKind::Values(*width),
+        }
+    }
+}
+
+/// Describes a dataset without loading large feature files: IDX and NPY features are read
+/// up to their headers; labels (small) and everything else are read whole.
+pub fn describe(spec: &DataSpec, base_dir: &Path) -> Result<Description, DataError> {
+    let path = |name: &str| match spec.args.get(name) {
+        Some(Value::Str(p)) => Ok(base_dir.join(p)),
+        _ => Err(DataError::MissingArgument {
+            loader: spec.loader.clone(),
+            argument: name.to_string(),
+        }),
+    };
+    match spec.loader.as_str() {
+        "idx" => Ok(Description {
+            sample_shape: files::idx_sample_shape(&path("images")?)?,
+            labels: (&files::idx_labels(&path("labels")?)?).into(),
+        }),
+        "npy" => Ok(Description {
+            sample_shape: files::npy_sample_shape(&path("features")?)?,
+            labels: (&files::npy_labels(&path("labels")?)?).into(),
+        }),
+        _ => {
+            let s = load(spec, base_dir)?;
+            Ok(Description {
+                sample_shape: s.train.sample_shape.clone(),
+                labels: (&s.train.labels).into(),
+            })
+        }
+    }
+}
+
 /// Loads, filters, splits and normalises the dataset a `data` block describes. Relative
 /// paths are resolved against `base_dir` (the directory of the `.amm` file).
 pub fn load(spec: &DataSpec, base_dir: &Path) -> Result<Splits, DataError> {
