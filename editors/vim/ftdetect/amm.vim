@@ -1,0 +1,2 @@
+" .amm pipeline files (ammc).
+autocmd BufNewFile,BufRead *.amm setfiletype amm
