@@ -14,6 +14,9 @@ syn case match
 " Triple-quoted strings span lines; .amm files are small, so parse from the top.
 syn sync fromstart
 
+" Any character that is not part of the language (outside strings and comments).
+syn match ammError '[^[:space:][:alnum:]_"(){}[\],.:=+*/%^~-]'
+
 " Calls of user networks: `features(weights = …)`, `classifier(classes = 10)`.
 syn match ammCall "\<\h\w*\ze\s*("
 
@@ -92,6 +95,7 @@ syn keyword ammTodo TODO FIXME XXX NOTE contained
 syn match ammComment "//.*$" contains=ammTodo,@Spell
 syn match ammDocComment "///\%(/\)\@!.*$" contains=ammTodo,@Spell
 
+hi def link ammError Error
 hi def link ammCall Function
 hi def link ammNumber Number
 hi def link ammFloat Float

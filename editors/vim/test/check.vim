@@ -226,6 +226,13 @@ let s:expect = [
       \ [70, 'relu_ish', ''],
       \ [70, 'used', ''],
       \ [70, 'modeled', ''],
+      \ [71, '$', 'ammError'],
+      \ [71, ';', 'ammError'],
+      \ [71, '@', 'ammError'],
+      \ [71, '2', 'ammNumber'],
+      \ [72, '"$;@"', 'ammString'],
+      \ [72, '// $;@', 'ammComment'],
+      \ [73, '[x]', ''],
       \ ]
 for s:e in s:expect
   call call('s:Expect', s:e)
