@@ -29,7 +29,7 @@ grammar_tests() {
   if [ ! -x node_modules/.bin/vscode-tmgrammar-test ]; then
     npm install --no-audit --no-fund || return 1
   fi
-  npx --no-install vscode-tmgrammar-test -g syntaxes/amm.tmLanguage.json 'tests/**/*.amm'
+  node_modules/.bin/vscode-tmgrammar-test -g syntaxes/amm.tmLanguage.json 'tests/**/*.amm'
 }
 
 node_tests() {
