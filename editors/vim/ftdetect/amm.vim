@@ -1,2 +1,2 @@
-" .amm machine-learning pipeline files
-autocmd BufRead,BufNewFile *.amm setfiletype amm
+" .amm pipeline files (ammc).
+autocmd BufNewFile,BufRead *.amm setfiletype amm
