@@ -7,6 +7,7 @@ pub mod diag;
 pub mod front;
 pub mod lower;
 pub mod resolve;
+pub mod rl;
 pub mod runtime;
 pub mod source;
 pub mod syntax;
