@@ -1,6 +1,7 @@
 //! Gymnasium `FrozenLake-v1`: walk from `S` to `G` over frozen cells `F` without falling
 //! into a hole `H`. Actions 0 left, 1 down, 2 right, 3 up. On a slippery lake the intended
-//! move and either perpendicular move happen with probability 1/3 each (the three outcomes
+//! move and either perpendicular move happen with probability 1/3 each (as floats:
+//! [`SUCCESS`] and [`FAIL`]) (the three outcomes
 //! are listed separately even when they lead to the same cell, as Gymnasium does). Reward 1
 //! on reaching `G`; `G` and `H` end the episode; their own rows of the table are absorbing.
 //! Time limit 100 (4x4 and drawn maps) or 200 (8x8), as registered in Gymnasium.
@@ -15,6 +16,13 @@ pub const MAP_4X4: [&str; 4] = ["SFFF", "FHFH", "FFFH", "HFFG"];
 pub const MAP_8X8: [&str; 8] = [
     "SFFFFFFF", "FFFFFFFF", "FFFHFFFF", "FFFFFHFF", "FFFHFFFF", "FHHFFFHF", "FHFFHFHF", "FFFHFFFG",
 ];
+
+/// Probability of the intended move on a slippery lake (Gymnasium's `success_rate`).
+pub const SUCCESS: f64 = 1.0 / 3.0;
+/// Probability of each perpendicular move: Gymnasium (≥ 1.0) computes
+/// `(1 - success_rate) / 2`, which is 0.33333333333333337, one ulp above 1/3; we use the
+/// same expression so the tables are bit-identical.
+pub const FAIL: f64 = (1.0 - SUCCESS) / 2.0;
 
 /// Builds the lake's transition table.
 pub fn build(map: &LakeMap, slippery: bool) -> Result<TabularEnv, RlError> {
@@ -69,7 +77,7 @@ fn table(map: &Map, slippery: bool, max_steps: u32) -> TabularEnv {
             } else if slippery {
                 [(a + 3) % 4, a, (a + 1) % 4]
                     .iter()
-                    .map(|&b| outcome(row, col, b, 1.0 / 3.0))
+                    .map(|&b| outcome(row, col, b, if b == a { SUCCESS } else { FAIL }))
                     .collect()
             } else {
                 vec![outcome(row, col, a, 1.0)]
