@@ -1,6 +1,8 @@
-//! A transition table laid out for sampling: per (state, action) a contiguous run of
-//! outcomes with cumulative probabilities, so a step is one uniform draw and a short scan
-//! (one to four outcomes here). No allocation happens after construction.
+//! A transition table laid out for sampling: every (state, action) owns `stride`
+//! consecutive outcome slots (stride = the most outcomes any pair has: 3 on a slippery
+//! lake, 1 for taxi), holding cumulative probabilities. A step is one index computation,
+//! one uniform draw and a scan of at most `stride` slots; no allocation happens after
+//! construction. A table where every pair has one outcome draws no random number at all.
 
 use super::TabularEnv;
 use crate::rl::rng::Rng;
@@ -8,7 +10,8 @@ use crate::rl::rng::Rng;
 /// One outcome with its cumulative probability.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Outcome {
-    /// P(outcome index ≤ this one).
+    /// P(outcome index ≤ this one); the last outcome of a pair holds +∞, so rounding can
+    /// never leave a draw without an outcome.
     pub cum: f64,
     /// Reward.
     pub reward: f64,
@@ -22,8 +25,9 @@ pub struct Outcome {
 #[derive(Clone, Debug)]
 pub struct CompiledTable {
     n_actions: usize,
-    /// `start[s * n_actions + a] .. start[s * n_actions + a + 1]` indexes `outcomes`.
-    start: Vec<u32>,
+    stride: usize,
+    /// `outcomes[(s * n_actions + a) * stride ..][..stride]`; unused slots repeat the last
+    /// outcome (never reached: its cumulative probability is +∞).
     outcomes: Vec<Outcome>,
     /// Cumulative initial-state distribution over `initial_states`.
     initial_cum: Vec<f64>,
@@ -35,11 +39,17 @@ impl CompiledTable {
     /// first outcome whose cumulative probability exceeds the draw, exactly like
     /// Gymnasium's `categorical_sample`.
     pub fn new(env: &TabularEnv) -> CompiledTable {
-        let mut start = Vec::with_capacity(env.n_states * env.n_actions + 1);
-        let mut outcomes = Vec::new();
+        let stride = env
+            .p
+            .iter()
+            .flat_map(|actions| actions.iter().map(Vec::len))
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let mut outcomes = Vec::with_capacity(env.n_states * env.n_actions * stride);
         for actions in &env.p {
             for list in actions {
-                start.push(outcomes.len() as u32);
+                let first = outcomes.len();
                 let mut cum = 0.0;
                 for t in list {
                     cum += t.prob;
@@ -50,13 +60,23 @@ impl CompiledTable {
                         terminated: t.terminated,
                     });
                 }
-                // Rounding must never leave a draw without an outcome.
-                if let Some(last) = outcomes.last_mut() {
-                    last.cum = f64::INFINITY;
-                }
+                let nonempty = outcomes.len() > first;
+                let last = match outcomes.last_mut() {
+                    Some(o) if nonempty => {
+                        o.cum = f64::INFINITY;
+                        *o
+                    }
+                    // An empty list cannot come out of the builders; stay put if it did.
+                    _ => Outcome {
+                        cum: f64::INFINITY,
+                        reward: 0.0,
+                        next: (first / (env.n_actions.max(1) * stride)) as u32,
+                        terminated: false,
+                    },
+                };
+                outcomes.resize(first + stride, last);
             }
         }
-        start.push(outcomes.len() as u32);
         let mut initial_cum = Vec::new();
         let mut initial_states = Vec::new();
         let mut cum = 0.0;
@@ -72,7 +92,7 @@ impl CompiledTable {
         }
         CompiledTable {
             n_actions: env.n_actions,
-            start,
+            stride,
             outcomes,
             initial_cum,
             initial_states,
@@ -94,16 +114,14 @@ impl CompiledTable {
         self.initial_states[i]
     }
 
-    /// Samples the outcome of `action` in `state`. A deterministic transition draws no
-    /// random number.
+    /// Samples the outcome of `action` in `state`.
     #[inline(always)]
     pub fn step(&self, state: u32, action: u32, rng: &mut Rng) -> Outcome {
-        let k = state as usize * self.n_actions + action as usize;
-        let (lo, hi) = (self.start[k] as usize, self.start[k + 1] as usize);
-        let run = &self.outcomes[lo..hi];
-        if run.len() == 1 {
-            return run[0];
+        let k = (state as usize * self.n_actions + action as usize) * self.stride;
+        if self.stride == 1 {
+            return self.outcomes[k];
         }
+        let run = &self.outcomes[k..k + self.stride];
         let u = rng.unit();
         for o in run {
             if u < o.cum {
