@@ -8,6 +8,7 @@ pub mod front;
 pub mod jit;
 pub mod lower;
 pub mod resolve;
+pub mod rl;
 pub mod runtime;
 pub mod source;
 pub mod syntax;

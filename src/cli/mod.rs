@@ -13,6 +13,7 @@ use crate::front::front_end;
 use crate::resolve::{self, Override, Program};
 use crate::source::SourceMap;
 
+mod agent;
 mod run;
 
 /// Exit code: everything went well.
@@ -79,6 +80,19 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Describe an env block; `--transitions` prints its table as JSON (Gymnasium's P layout).
+    Inspect {
+        /// The .amm file.
+        file: PathBuf,
+        /// The env block.
+        env: String,
+        /// Print the transition table {state: {action: [[prob, next, reward, terminated]]}}.
+        #[arg(long)]
+        transitions: bool,
+        /// Override a param: --set name=value (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+    },
 }
 
 /// Entry point of the binary.
@@ -113,6 +127,12 @@ pub fn main() -> ExitCode {
             out: out_dir,
             quiet,
         } => run(&out, &file, target.as_deref(), &set, &out_dir, quiet),
+        Command::Inspect {
+            file,
+            env,
+            transitions,
+            set,
+        } => agent::inspect(&out, &file, &env, transitions, &set),
     };
     ExitCode::from(code)
 }
@@ -198,6 +218,7 @@ fn check(out: &Output, files: &[PathBuf], what: CheckOutput, set: &[String]) -> 
         if print {
             print!("{}", resolve::dump::dump(&program));
         }
+        worst = worst.max(agent::check_rl(out, &program, &sources));
         match crate::check::check(&program, &sources) {
             Ok(summaries) => {
                 if !json {
@@ -294,6 +315,7 @@ fn run(
                     }
                 }
             }
+            crate::resolve::DefKind::Agent => agent::run_agent(&program, id, &settings),
             kind => {
                 out.usage_error(&format!(
                     "running `{} {}` is not available yet in this version of ammc (the file checks without errors)",

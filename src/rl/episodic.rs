@@ -1,0 +1,225 @@
+//! The interface the learning loop runs against: discrete states in, discrete states out.
+//! Tabular environments sample their compiled table; CartPole is simulated and its
+//! observation discretised into bins. The loop is generic over [`Episodic`], so each
+//! environment gets its own monomorphised, allocation-free step.
+
+use crate::rl::env::cartpole::{self, CartPole};
+use crate::rl::env::{CompiledTable, Success, TabularEnv};
+use crate::rl::error::RlError;
+use crate::rl::rng::Rng;
+
+/// What one step produced.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Step {
+    /// The (discretised) next state.
+    pub next: u32,
+    /// Reward.
+    pub reward: f64,
+    /// The episode ended by reaching a terminal state.
+    pub terminated: bool,
+}
+
+/// A discrete-state episodic environment.
+pub trait Episodic {
+    /// Number of (discretised) states.
+    fn n_states(&self) -> usize;
+    /// Number of actions.
+    fn n_actions(&self) -> usize;
+    /// The time limit, if any.
+    fn max_steps(&self) -> Option<u32>;
+    /// Starts an episode; returns the first state.
+    fn reset(&mut self, rng: &mut Rng) -> u32;
+    /// Takes `action` in `state` (the state the last call returned).
+    fn step(&mut self, state: u32, action: u32, rng: &mut Rng) -> Step;
+    /// Whether an episode that ended with `last` (truncated or not) is a success.
+    fn success(&self, last: &Step, truncated: bool) -> bool;
+}
+
+/// A tabular environment ready to run.
+#[derive(Clone, Debug)]
+pub struct TabularRunner {
+    table: CompiledTable,
+    n_states: usize,
+    n_actions: usize,
+    max_steps: Option<u32>,
+    success: Success,
+}
+
+impl TabularRunner {
+    /// Compiles `env`'s table.
+    pub fn new(env: &TabularEnv) -> TabularRunner {
+        TabularRunner {
+            table: env.compile(),
+            n_states: env.n_states,
+            n_actions: env.n_actions,
+            max_steps: env.max_steps,
+            success: env.success.clone(),
+        }
+    }
+}
+
+impl Episodic for TabularRunner {
+    fn n_states(&self) -> usize {
+        self.n_states
+    }
+    fn n_actions(&self) -> usize {
+        self.n_actions
+    }
+    fn max_steps(&self) -> Option<u32> {
+        self.max_steps
+    }
+    #[inline]
+    fn reset(&mut self, rng: &mut Rng) -> u32 {
+        self.table.reset(rng)
+    }
+    #[inline(always)]
+    fn step(&mut self, state: u32, action: u32, rng: &mut Rng) -> Step {
+        let o = self.table.step(state, action, rng);
+        Step {
+            next: o.next,
+            reward: o.reward,
+            terminated: o.terminated,
+        }
+    }
+    fn success(&self, last: &Step, truncated: bool) -> bool {
+        match &self.success {
+            Success::Goal(goal) => {
+                last.terminated && goal.get(last.next as usize).copied().unwrap_or(false)
+            }
+            Success::Terminated => last.terminated,
+            Success::Truncated => truncated,
+        }
+    }
+}
+
+/// Observation bounds used to discretise CartPole: x ±2.4, ẋ ±3, θ ±0.21 rad, θ̇ ±3.5 rad/s.
+/// Values outside are clamped into the first or last bin.
+pub const CARTPOLE_BOUNDS: [f64; 4] = [2.4, 3.0, 0.21, 3.5];
+/// Bins used when an agent on CartPole gives none.
+pub const CARTPOLE_DEFAULT_BINS: [u32; 4] = [1, 1, 6, 12];
+/// Largest number of discretised states.
+pub const MAX_BIN_STATES: u64 = 1 << 22;
+
+/// Equal-width bins per observation dimension; the state is the mixed-radix number of the
+/// bin indices (first dimension most significant). One bin ignores that dimension.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Discretizer {
+    bins: Vec<u32>,
+    bounds: Vec<f64>,
+}
+
+impl Discretizer {
+    /// Validates `bins` against `bounds` (one count ≥ 1 per dimension).
+    pub fn new(bins: &[u32], bounds: &[f64]) -> Result<Discretizer, RlError> {
+        if bins.len() != bounds.len() {
+            return Err(RlError::Bins {
+                message: format!(
+                    "`bins` has {} entries but the observation has {} dimensions",
+                    bins.len(),
+                    bounds.len()
+                ),
+                help: "give one bin count per dimension, e.g. bins = [1, 1, 6, 12] for cartpole (x, velocity, angle, angular velocity)".to_string(),
+            });
+        }
+        if bins.contains(&0) {
+            return Err(RlError::Bins {
+                message: "a bin count is 0".to_string(),
+                help: "every dimension needs at least 1 bin (1 ignores the dimension)".to_string(),
+            });
+        }
+        let states: u64 = bins.iter().map(|&b| b as u64).product();
+        if states > MAX_BIN_STATES {
+            return Err(RlError::Bins {
+                message: format!("`bins` makes {states} states; the limit is {MAX_BIN_STATES}"),
+                help: "use fewer bins".to_string(),
+            });
+        }
+        Ok(Discretizer {
+            bins: bins.to_vec(),
+            bounds: bounds.to_vec(),
+        })
+    }
+
+    /// Number of discrete states.
+    pub fn states(&self) -> usize {
+        self.bins.iter().map(|&b| b as usize).product()
+    }
+
+    /// The state of an observation.
+    #[inline]
+    pub fn state(&self, obs: &[f64]) -> u32 {
+        let mut s = 0u32;
+        for ((&v, &n), &b) in obs.iter().zip(&self.bins).zip(&self.bounds) {
+            let k = if n == 1 {
+                0
+            } else {
+                let t = ((v + b) / (2.0 * b) * n as f64).floor();
+                // NaN maps to bin 0 (the `as` cast saturates and sends NaN to 0).
+                (t.max(0.0) as u32).min(n - 1)
+            };
+            s = s * n + k;
+        }
+        s
+    }
+}
+
+/// CartPole with a discretised observation.
+#[derive(Clone, Debug)]
+pub struct CartPoleRunner {
+    sim: CartPole,
+    disc: Discretizer,
+}
+
+impl CartPoleRunner {
+    /// A runner with these bins per dimension.
+    pub fn new(bins: &[u32]) -> Result<CartPoleRunner, RlError> {
+        Ok(CartPoleRunner {
+            sim: CartPole { state: [0.0; 4] },
+            disc: Discretizer::new(bins, &CARTPOLE_BOUNDS)?,
+        })
+    }
+}
+
+impl Episodic for CartPoleRunner {
+    fn n_states(&self) -> usize {
+        self.disc.states()
+    }
+    fn n_actions(&self) -> usize {
+        2
+    }
+    fn max_steps(&self) -> Option<u32> {
+        Some(cartpole::MAX_STEPS)
+    }
+    fn reset(&mut self, rng: &mut Rng) -> u32 {
+        self.sim = CartPole::reset(rng);
+        self.disc.state(&self.sim.state)
+    }
+    fn step(&mut self, _state: u32, action: u32, _rng: &mut Rng) -> Step {
+        let terminated = self.sim.step(action);
+        Step {
+            next: self.disc.state(&self.sim.state),
+            reward: 1.0,
+            terminated,
+        }
+    }
+    fn success(&self, _last: &Step, truncated: bool) -> bool {
+        truncated
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discretizer_bins_and_clamps() {
+        let d = Discretizer::new(&[1, 2, 4], &[1.0, 1.0, 1.0]).unwrap();
+        assert_eq!(d.states(), 8);
+        assert_eq!(d.state(&[0.3, -0.5, -0.9]), 0);
+        assert_eq!(d.state(&[0.3, 0.5, 0.9]), 4 + 3);
+        assert_eq!(d.state(&[5.0, 9.0, -9.0]), 4);
+        assert_eq!(d.state(&[0.0, 0.0, f64::NAN]), 4);
+        assert!(Discretizer::new(&[1, 0, 1], &[1.0; 3]).is_err());
+        assert!(Discretizer::new(&[1, 2], &[1.0; 3]).is_err());
+    }
+}

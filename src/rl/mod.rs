@@ -1,0 +1,106 @@
+//! Reinforcement learning: Gymnasium-compatible environments ([`env`]), tabular agents
+//! ([`agent`]), and the glue from an `.amm` program's `env` and `agent` blocks to runs
+//! ([`program`]).
+//!
+//! Determinism: a run draws every random number (start states, transitions, exploration,
+//! tie-breaking) from one [`rng::Rng`] seeded with the agent's `seed`, and the greedy
+//! evaluation from a second one seeded with `seed ^ EVAL_SEED_SALT`; the same seed gives
+//! bit-identical tables, returns and files.
+
+pub mod agent;
+pub mod env;
+pub mod episodic;
+pub mod error;
+pub mod npy;
+pub mod program;
+pub mod render;
+pub mod rng;
+
+use std::time::Instant;
+
+use agent::{AgentConfig, EpisodeRecord, EvalSummary, Learned, evaluate, learn};
+use env::{BuiltEnv, EnvSpec};
+use episodic::{CARTPOLE_DEFAULT_BINS, CartPoleRunner, Episodic, TabularRunner};
+pub use error::RlError;
+use rng::Rng;
+
+/// Mixed into the seed of the evaluation generator, so evaluation does not replay the
+/// training stream.
+pub const EVAL_SEED_SALT: u64 = 0x005E_ED0F_E7A1;
+
+/// A finished run: the learned table, the training curve and the greedy evaluation.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    /// The table and every training episode.
+    pub learned: Learned,
+    /// Greedy evaluation.
+    pub eval: EvalSummary,
+    /// Training time in seconds (not part of any deterministic output).
+    pub train_seconds: f64,
+}
+
+/// Bins used for `env` (continuous environments only): the agent's, or the default.
+pub fn bins_for(env: &EnvSpec, cfg: &AgentConfig) -> Result<Option<Vec<u32>>, RlError> {
+    match (env, &cfg.bins) {
+        (EnvSpec::CartPole, Some(b)) => Ok(Some(b.clone())),
+        (EnvSpec::CartPole, None) => Ok(Some(CARTPOLE_DEFAULT_BINS.to_vec())),
+        (_, None) => Ok(None),
+        (other, Some(_)) => Err(RlError::Bins {
+            message: format!(
+                "`bins` is for continuous observations, but `{}` has discrete states",
+                other.kind()
+            ),
+            help: "remove `bins`".to_string(),
+        }),
+    }
+}
+
+/// Checks an agent against its environment without running it.
+pub fn validate(env: &EnvSpec, cfg: &AgentConfig) -> Result<(), RlError> {
+    cfg.validate()?;
+    match env.build()? {
+        BuiltEnv::Tabular(_) => {
+            bins_for(env, cfg)?;
+        }
+        BuiltEnv::CartPole => {
+            CartPoleRunner::new(&bins_for(env, cfg)?.unwrap_or_default())?;
+        }
+    }
+    Ok(())
+}
+
+/// Trains `cfg` on `env`, then evaluates the greedy policy. `progress` sees every
+/// finished training episode.
+pub fn run(
+    env: &EnvSpec,
+    cfg: &AgentConfig,
+    progress: &mut dyn FnMut(&EpisodeRecord),
+) -> Result<RunResult, RlError> {
+    cfg.validate()?;
+    let bins = bins_for(env, cfg)?;
+    match env.build()? {
+        BuiltEnv::Tabular(t) => Ok(run_on(&mut TabularRunner::new(&t), cfg, progress)),
+        BuiltEnv::CartPole => {
+            let mut runner = CartPoleRunner::new(&bins.unwrap_or_default())?;
+            Ok(run_on(&mut runner, cfg, progress))
+        }
+    }
+}
+
+fn run_on<E: Episodic>(
+    env: &mut E,
+    cfg: &AgentConfig,
+    progress: &mut dyn FnMut(&EpisodeRecord),
+) -> RunResult {
+    let mut rng = Rng::seed_from_u64(cfg.seed);
+    let start = Instant::now();
+    let learned = learn(env, cfg, &mut rng, progress);
+    let train_seconds = start.elapsed().as_secs_f64();
+    let mut eval_rng = Rng::seed_from_u64(cfg.seed ^ EVAL_SEED_SALT);
+    let eval = evaluate(env, &learned.q, cfg.eval_episodes, &mut eval_rng);
+    RunResult {
+        learned,
+        eval,
+        train_seconds,
+    }
+}

@@ -1,0 +1,450 @@
+//! From a resolved [`Program`] to runs: evaluates the arguments of `env` blocks into an
+//! [`EnvSpec`] and the fields of `agent` blocks into an [`AgentConfig`], and reports every
+//! problem as a [`Diag`] located at the argument or field at fault. [`check`] runs this
+//! for every env and agent so `ammc check` finds bad maps, ranges and bins before a run.
+
+use std::collections::HashMap;
+
+use crate::diag::Diag;
+use crate::resolve::schema::{self, Default, Family};
+use crate::resolve::value::eval;
+use crate::resolve::{DefId, DefKind, ModuleId, Program, Value};
+use crate::rl::agent::{AgentConfig, Algorithm, Budget, Epsilon, Unit, default_epsilon};
+use crate::rl::env::{EnvSpec, GridSpec, LakeMap};
+use crate::rl::error::RlError;
+use crate::source::Span;
+use crate::syntax::ast::{Call, Expr, ExprKind, ItemKind};
+
+/// An agent block ready to run.
+#[derive(Clone, Debug)]
+pub struct AgentSetup {
+    /// The agent's name.
+    pub name: String,
+    /// The env block's name.
+    pub env_name: String,
+    /// The environment.
+    pub env: EnvSpec,
+    /// The agent's settings.
+    pub config: AgentConfig,
+}
+
+/// Converts an [`RlError`] to a diagnostic at `span`.
+pub fn to_diag(e: &RlError, span: Span, label: &str) -> Diag {
+    use miette::Diagnostic;
+    let code = match e {
+        RlError::MapName { .. } => "amm::rl::map_name",
+        RlError::MapEmpty
+        | RlError::MapRagged { .. }
+        | RlError::MapCell { .. }
+        | RlError::MapMissing { .. }
+        | RlError::MapStarts { .. }
+        | RlError::MapTooLarge { .. } => "amm::rl::map",
+        RlError::Argument { .. } => "amm::rl::argument",
+        RlError::Bins { .. } => "amm::rl::bins",
+        RlError::NotDiscrete { .. } => "amm::rl::not_discrete",
+    };
+    let mut d = Diag::new(code, e.to_string()).primary(span, label);
+    if let Some(h) = e.help() {
+        d = d.help(h.to_string());
+    }
+    d
+}
+
+/// Evaluated arguments of a builtin call, with the span of each (the call's span for
+/// defaults).
+struct Args {
+    values: HashMap<&'static str, (Value, Span)>,
+}
+
+impl Args {
+    fn get(&self, name: &str) -> Option<&(Value, Span)> {
+        self.values.get(name)
+    }
+
+    fn span(&self, name: &str, fallback: Span) -> Span {
+        self.get(name).map_or(fallback, |(_, s)| *s)
+    }
+
+    fn f64(&self, name: &str) -> Result<Option<f64>, Diag> {
+        match self.get(name) {
+            None => Ok(None),
+            Some((v, span)) => v
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| kind(*span, "a number", v)),
+        }
+    }
+
+    fn count(&self, name: &str) -> Result<Option<u64>, Diag> {
+        match self.get(name) {
+            None => Ok(None),
+            Some((v, span)) => match v.as_i64() {
+                Some(i) if i >= 0 => Ok(Some(i as u64)),
+                Some(i) => Err(to_diag(
+                    &RlError::Argument {
+                        name: name.to_string(),
+                        value: i.to_string(),
+                        expected: "of at least 0".to_string(),
+                    },
+                    *span,
+                    "negative",
+                )),
+                None => Err(kind(*span, "an int", v)),
+            },
+        }
+    }
+}
+
+fn kind(span: Span, want: &str, got: &Value) -> Diag {
+    Diag::new(
+        "amm::value::type",
+        format!("expected {want}, got {}", got.ty().noun()),
+    )
+    .primary(span, format!("this is {}", got.ty().noun()))
+}
+
+fn lookup_in(program: &Program, module: ModuleId) -> impl Fn(&str) -> Option<Value> + '_ {
+    move |name: &str| {
+        let d = program.lookup(module, name)?;
+        program.param(d).cloned()
+    }
+}
+
+/// Evaluates a builtin call's arguments (positional ones named by the schema), filling
+/// in the schema's defaults. Arguments of kind `Ref` (an agent's `env`) are skipped.
+fn call_args(
+    program: &Program,
+    module: ModuleId,
+    family: Family,
+    call: &Call,
+) -> Result<(&'static str, Args), Diag> {
+    let name = call.dotted();
+    let spec = schema::builtin(family, &name).ok_or_else(|| {
+        Diag::new(
+            "amm::name::unknown_builtin",
+            format!("unknown {} `{name}`", family.noun()),
+        )
+        .primary(call.path_span(), "not known")
+    })?;
+    let lookup = lookup_in(program, module);
+    let mut values = HashMap::new();
+    for (i, a) in call.arg_list().iter().enumerate() {
+        let arg = match &a.name {
+            Some(n) => spec.args.iter().find(|s| s.name == n.name),
+            None => spec.args.get(i),
+        };
+        let Some(arg) = arg else { continue };
+        if matches!(arg.kind, schema::Kind::Ref(_)) {
+            continue;
+        }
+        let v = eval(&a.value, &lookup)?;
+        values.insert(arg.name, (v, a.value.span));
+    }
+    for arg in spec.args {
+        if values.contains_key(arg.name) {
+            continue;
+        }
+        let v = match arg.default {
+            Default::Int(i) => Value::Int(i),
+            Default::Float(f) => Value::Float(f),
+            Default::Bool(b) => Value::Bool(b),
+            Default::Str(s) => Value::Str(s.to_string()),
+            Default::Required | Default::Optional => continue,
+        };
+        values.insert(arg.name, (v, call.span));
+    }
+    Ok((spec.name, Args { values }))
+}
+
+fn env_call(expr: &Expr) -> Option<&Call> {
+    match &expr.kind {
+        ExprKind::Call(c) => Some(c),
+        _ => None,
+    }
+}
+
+/// The environment declared by `env` block `id`.
+pub fn env_spec(program: &Program, id: DefId) -> Result<EnvSpec, Diag> {
+    let def = program.def(id);
+    let ItemKind::Env(e) = &def.item.kind else {
+        return Err(
+            Diag::new("amm::name::kind", format!("`{}` is not an env", def.name))
+                .primary(def.item.span, "here"),
+        );
+    };
+    let call = env_call(&e.value).ok_or_else(|| {
+        Diag::new("amm::value::kind", "expected an environment").primary(e.value.span, "here")
+    })?;
+    let (name, args) = call_args(program, def.module, Family::Env, call)?;
+    let span = call.span;
+    let string = |n: &str| -> Result<String, Diag> {
+        match args.get(n) {
+            Some((Value::Str(s), _)) => Ok(s.clone()),
+            Some((v, s)) => Err(kind(*s, "a string", v)),
+            None => Err(
+                Diag::new("amm::arg::missing", format!("`{name}` needs `{n}`"))
+                    .primary(span, "missing"),
+            ),
+        }
+    };
+    let spec = match name {
+        "frozen_lake" => {
+            let map_text = string("map")?;
+            let map = LakeMap::parse(&map_text)
+                .map_err(|err| to_diag(&err, args.span("map", span), "this map"))?;
+            let slippery = match args.get("slippery") {
+                Some((Value::Bool(b), _)) => *b,
+                Some((v, s)) => return Err(kind(*s, "a bool", v)),
+                None => true,
+            };
+            EnvSpec::FrozenLake { map, slippery }
+        }
+        "cliff_walking" => EnvSpec::CliffWalking,
+        "taxi" => EnvSpec::Taxi,
+        "cartpole" => EnvSpec::CartPole,
+        "grid" => {
+            let f = |n: &str, d: f64| args.f64(n).map(|v| v.unwrap_or(d));
+            let max_steps = args.count("max_steps")?.unwrap_or(100);
+            let max_steps = u32::try_from(max_steps).map_err(|_| {
+                to_diag(
+                    &RlError::Argument {
+                        name: "max_steps".into(),
+                        value: max_steps.to_string(),
+                        expected: format!("of at most {}", u32::MAX),
+                    },
+                    args.span("max_steps", span),
+                    "too large",
+                )
+            })?;
+            EnvSpec::Grid(GridSpec {
+                map: string("map")?,
+                step_reward: f("step_reward", 0.0)?,
+                goal_reward: f("goal_reward", 1.0)?,
+                hole_reward: f("hole_reward", 0.0)?,
+                slip: f("slip", 0.0)?,
+                max_steps,
+            })
+        }
+        other => {
+            return Err(Diag::new(
+                "amm::name::unknown_env",
+                format!("unknown environment `{other}`"),
+            )
+            .primary(call.path_span(), "not an environment"));
+        }
+    };
+    // Build once so map and range errors point at the argument responsible.
+    if let Err(err) = spec.build() {
+        let at = match &err {
+            RlError::Argument { name, .. } => args.span(name, span),
+            _ => args.span("map", span),
+        };
+        return Err(to_diag(&err, at, "here"));
+    }
+    Ok(spec)
+}
+
+/// The agent block `id` with its environment.
+pub fn agent(program: &Program, id: DefId) -> Result<AgentSetup, Diag> {
+    let def = program.def(id);
+    let ItemKind::Agent(a) = &def.item.kind else {
+        return Err(
+            Diag::new("amm::name::kind", format!("`{}` is not an agent", def.name))
+                .primary(def.item.span, "here"),
+        );
+    };
+    let algo_name = a.algo.dotted();
+    let algorithm = Algorithm::from_name(&algo_name).ok_or_else(|| {
+        Diag::new(
+            "amm::name::unknown_agent",
+            format!("unknown agent algorithm `{algo_name}`"),
+        )
+        .primary(a.algo.path_span(), "not an agent algorithm")
+    })?;
+    // The env argument: named `env = …` or the first positional.
+    let env_expr = a
+        .algo
+        .arg_list()
+        .iter()
+        .enumerate()
+        .find(|(i, arg)| arg.name.as_ref().map_or(*i == 0, |n| n.name == "env"))
+        .map(|(_, arg)| &arg.value);
+    let env_ref = env_expr.and_then(env_call).filter(|c| c.path.len() == 1);
+    let env_id = env_ref
+        .and_then(|c| program.lookup(def.module, &c.path[0].name))
+        .filter(|d| program.def(*d).kind == DefKind::Env)
+        .ok_or_else(|| {
+            Diag::new(
+                "amm::arg::missing",
+                format!("`{algo_name}` needs `env = <an env block>`"),
+            )
+            .primary(a.algo.span, "no environment")
+        })?;
+    let env = env_spec(program, env_id)?;
+    let lookup = lookup_in(program, def.module);
+    let mut fields: HashMap<&str, (Value, Span)> = HashMap::new();
+    let mut epsilon_expr = None;
+    for f in &a.fields {
+        if f.key.name == "epsilon" {
+            epsilon_expr = Some(&f.value);
+            continue;
+        }
+        let v = eval(&f.value, &lookup)?;
+        fields.insert(f.key.name.as_str(), (v, f.value.span));
+    }
+    let args = Args {
+        values: fields
+            .into_iter()
+            .filter_map(|(k, v)| {
+                schema::AGENT_FIELDS
+                    .iter()
+                    .find(|s| s.name == k)
+                    .map(|s| (s.name, v))
+            })
+            .collect(),
+    };
+    let block = a.name.span;
+    let mut cfg = AgentConfig::new(algorithm);
+    if let Some(v) = args.f64("alpha")? {
+        cfg.alpha = v;
+    }
+    if let Some(v) = args.f64("gamma")? {
+        cfg.gamma = v;
+    }
+    if let Some(n) = args.count("episodes")? {
+        cfg.budget = Budget::Episodes(n);
+    }
+    if let Some(n) = args.count("steps")? {
+        cfg.budget = Budget::Steps(n);
+    }
+    if let Some(n) = args.count("eval_episodes")? {
+        cfg.eval_episodes = n;
+    }
+    cfg.window = args.count("window")?;
+    if let Some(n) = args.count("seed")? {
+        cfg.seed = n;
+    }
+    cfg.epsilon = match epsilon_expr {
+        None => default_epsilon(cfg.budget),
+        Some(e) => epsilon(program, def.module, e)?,
+    };
+    if let Some((v, span)) = args.get("bins") {
+        cfg.bins = Some(bins(v, *span)?);
+    }
+    if let Err(err) = crate::rl::validate(&env, &cfg) {
+        let at = match &err {
+            RlError::Argument { name, .. } => match name.as_str() {
+                "steps" if cfg.budget == Budget::Steps(0) => args.span("steps", block),
+                "epsilon" | "from" | "to" | "decay" | "steps" => {
+                    epsilon_expr.map_or(block, |e| e.span)
+                }
+                n => args.span(n, block),
+            },
+            RlError::Bins { .. } => args.span("bins", block),
+            _ => block,
+        };
+        return Err(to_diag(&err, at, "here"));
+    }
+    Ok(AgentSetup {
+        name: def.name.clone(),
+        env_name: program.def(env_id).name.clone(),
+        env,
+        config: cfg,
+    })
+}
+
+fn epsilon(program: &Program, module: ModuleId, e: &Expr) -> Result<Epsilon, Diag> {
+    if let ExprKind::Call(c) = &e.kind
+        && c.args.is_some()
+    {
+        let (name, args) = call_args(program, module, Family::Epsilon, c)?;
+        let num = |n: &str| -> Result<f64, Diag> {
+            args.f64(n)?.ok_or_else(|| {
+                Diag::new("amm::arg::missing", format!("`{name}` needs `{n}`"))
+                    .primary(c.span, "missing")
+            })
+        };
+        return Ok(match name {
+            "constant" => Epsilon::Constant(num("value")?),
+            "linear" => Epsilon::Linear {
+                from: num("from")?,
+                to: num("to")?,
+                over: args.count("steps")?.ok_or_else(|| {
+                    Diag::new("amm::arg::missing", "`linear` needs `steps`")
+                        .primary(c.span, "missing")
+                })?,
+                unit: Unit::Steps,
+            },
+            _ => Epsilon::Exponential {
+                from: num("from")?,
+                to: num("to")?,
+                decay: num("decay")?,
+            },
+        });
+    }
+    let v = eval(e, &lookup_in(program, module))?;
+    v.as_f64()
+        .map(Epsilon::Constant)
+        .ok_or_else(|| kind(e.span, "a number or an epsilon schedule", &v))
+}
+
+fn bins(v: &Value, span: Span) -> Result<Vec<u32>, Diag> {
+    let bad = |message: String| {
+        to_diag(
+            &RlError::Bins {
+                message,
+                help: "bins are whole numbers ≥ 1, one per observation dimension".to_string(),
+            },
+            span,
+            "here",
+        )
+    };
+    let Value::List(items) = v else {
+        return Err(kind(span, "a list of bin counts", v));
+    };
+    items
+        .iter()
+        .map(|it| match it {
+            Value::Int(i) if (1..=i64::from(u32::MAX)).contains(i) => Ok(*i as u32),
+            other => Err(bad(format!("`{other}` is not a bin count"))),
+        })
+        .collect()
+}
+
+/// Checks every env and agent of the root module; returns every problem found.
+pub fn check(program: &Program) -> Vec<Diag> {
+    let mut diags = Vec::new();
+    let Some(root) = program.modules.first() else {
+        return diags;
+    };
+    let mut bad_envs = Vec::new();
+    for &id in &root.own {
+        if program.def(id).kind == DefKind::Env
+            && let Err(d) = env_spec(program, id)
+        {
+            diags.push(d);
+            bad_envs.push(id);
+        }
+    }
+    for &id in &root.own {
+        if program.def(id).kind != DefKind::Agent {
+            continue;
+        }
+        if let Err(d) = agent(program, id) {
+            // An env error was reported at the env already.
+            let env_failed = bad_envs.iter().any(|e| {
+                let span = match &program.def(*e).item.kind {
+                    ItemKind::Env(env) => env.value.span,
+                    _ => program.def(*e).item.span,
+                };
+                d.primary_span().is_some_and(|s| {
+                    s.file == span.file && s.start >= span.start && s.end <= span.end
+                })
+            });
+            if !env_failed {
+                diags.push(d);
+            }
+        }
+    }
+    diags
+}

@@ -1,0 +1,154 @@
+//! `ammc run` on agent blocks, `ammc inspect`, and the RL checks of `ammc check`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn ammc(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ammc"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run ammc");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ammc-rl-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn read(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn run_cliff_prints_report_and_writes_files_deterministically() {
+    let d = temp_dir("cliff");
+    let out1 = d.join("a");
+    let out2 = d.join("b");
+    let (code, stdout, stderr) = ammc(&[
+        "run",
+        "examples/cliff.amm",
+        "q",
+        "--out",
+        out1.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("q_learning on `cliff`"), "{stdout}");
+    assert!(stdout.contains("mean return"), "{stdout}");
+    assert!(
+        stdout.contains("return -13.0000 ± 0.0000, success rate 1.0000"),
+        "{stdout}"
+    );
+    // The policy map keeps S, G and the cliff, and the path along the edge is arrows.
+    assert!(stdout.contains("S C C C C C C C C C C G"), "{stdout}");
+    assert!(stdout.contains("→ → → → → → → → → → → ↓"), "{stdout}");
+    // Ten windows of 50 episodes.
+    assert!(stdout.contains("451-500"), "{stdout}");
+    let dir = out1.join("q");
+    let lines = String::from_utf8(read(&dir.join("returns.jsonl"))).unwrap();
+    assert_eq!(lines.lines().count(), 500);
+    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert_eq!(first["episode"], 1);
+    assert!(first["return"].as_f64().unwrap() <= -13.0);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&read(&dir.join("summary.json"))).unwrap();
+    assert_eq!(summary["eval"]["mean_return"], -13.0);
+    assert_eq!(summary["states"], 48);
+    assert_eq!(summary["windows"].as_array().unwrap().len(), 10);
+    let npy = read(&dir.join("qtable.npy"));
+    assert_eq!(&npy[..6], b"\x93NUMPY");
+    let hlen = u16::from_le_bytes([npy[8], npy[9]]) as usize;
+    assert_eq!(npy.len(), 10 + hlen + 48 * 4 * 8);
+
+    let (code, _, stderr) = ammc(&[
+        "run",
+        "examples/cliff.amm",
+        "q",
+        "--quiet",
+        "--out",
+        out2.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    for f in ["returns.jsonl", "qtable.npy"] {
+        assert_eq!(
+            read(&dir.join(f)),
+            read(&out2.join("q").join(f)),
+            "{f} differs"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn run_all_blocks_of_a_file_and_window_option() {
+    let d = temp_dir("all");
+    let src = d.join("two.amm");
+    std::fs::write(
+        &src,
+        "env lake = frozen_lake(slippery = false)\n\
+         agent a = q_learning(env = lake) { episodes = 300 window = 100 eval_episodes = 20 }\n\
+         agent b = sarsa(env = lake) { steps = 2000 eval_episodes = 20 }\n",
+    )
+    .unwrap();
+    let out = d.join("runs");
+    let (code, stdout, stderr) =
+        ammc(&["run", src.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("201-300"), "{stdout}");
+    assert!(stdout.contains("agent b: sarsa"), "{stdout}");
+    assert!(out.join("a/summary.json").exists() && out.join("b/qtable.npy").exists());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn inspect_prints_gymnasium_p_layout() {
+    let (code, stdout, stderr) = ammc(&["inspect", "examples/taxi.amm", "city", "--transitions"]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v.as_object().unwrap().len(), 500);
+    assert_eq!(v["0"].as_object().unwrap().len(), 6);
+    let (code, stdout, _) = ammc(&["inspect", "examples/maze.amm", "maze"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("24 states, 4 actions, time limit 100"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn inspect_errors_exit_2() {
+    let (code, _, stderr) = ammc(&["inspect", "examples/cartpole.amm", "pole", "--transitions"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("continuous observation"), "{stderr}");
+    let (code, _, stderr) = ammc(&["inspect", "examples/cliff.amm", "clif"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("did you mean `cliff`"), "{stderr}");
+}
+
+#[test]
+fn check_and_run_report_bad_maps() {
+    let d = temp_dir("bad");
+    let src = d.join("bad.amm");
+    std::fs::write(
+        &src,
+        "env maze = grid(map = \"\"\"\n    S . #\n    . G\n\"\"\")\nagent a = q_learning(env = maze) {}\n",
+    )
+    .unwrap();
+    for cmd in ["check", "run"] {
+        let (code, _, stderr) = ammc(&[cmd, src.to_str().unwrap()]);
+        assert_eq!(code, 1, "{cmd}: {stderr}");
+        assert!(stderr.contains("amm::rl::map"), "{stderr}");
+        assert!(
+            stderr.contains("map row 2 has 2 cells but row 1 has 3"),
+            "{stderr}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
