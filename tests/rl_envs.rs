@@ -264,9 +264,14 @@ fn bad_maps_and_settings_are_located_diagnostics() {
         (
             "env e = grid(map = \"\"\"\n  S . .\n  . G\n\"\"\")",
             "amm::rl::map",
-            "\"\"\"\n  S . .\n  . G\n\"\"\"",
+            ". G",
         ),
-        ("env e = grid(map = \"S x G\")", "amm::rl::map", "\"S x G\""),
+        ("env e = grid(map = \"S x G\")", "amm::rl::map", "x"),
+        (
+            "env e = frozen_lake(map = \"SFF\\nFG\")",
+            "amm::rl::map",
+            "\"SFF\\nFG\"",
+        ),
         (
             "env e = grid(map = \"S . G\", slip = 1.5)",
             "amm::rl::argument",
