@@ -78,8 +78,8 @@ fn cartpole_learns_beyond_random() {
     let mut s = setup("cartpole", "balancer");
     s.config.eval_episodes = 100;
     let r = train(&s);
-    // A random policy lasts about 22 steps on average.
-    assert!(r.eval.mean_return > 60.0, "{:?}", r.eval);
+    // A random policy lasts about 22 steps on average; this seed balances ~480 of 500.
+    assert!(r.eval.mean_return > 300.0, "{:?}", r.eval);
     assert_eq!(r.learned.n_states, 96);
 }
 

@@ -152,3 +152,32 @@ fn check_and_run_report_bad_maps() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn every_rl_example_runs() {
+    let d = temp_dir("examples");
+    for (file, agents) in [
+        ("frozen_lake", &["learner"][..]),
+        ("frozen_lake_8x8", &["learner"]),
+        ("cliff", &["q", "careful"]),
+        ("taxi", &["driver"]),
+        ("maze", &["walker"]),
+        ("cartpole", &["balancer"]),
+    ] {
+        let out = d.join(file);
+        let path = format!("examples/{file}.amm");
+        let (code, stdout, stderr) =
+            ammc(&["run", &path, "--quiet", "--out", out.to_str().unwrap()]);
+        assert_eq!(code, 0, "{file}: {stderr}");
+        assert!(
+            stdout.contains("greedy evaluation over"),
+            "{file}: {stdout}"
+        );
+        for a in agents {
+            for f in ["returns.jsonl", "qtable.npy", "summary.json"] {
+                assert!(out.join(a).join(f).exists(), "{file}: {a}/{f} missing");
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}

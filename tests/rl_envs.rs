@@ -264,9 +264,14 @@ fn bad_maps_and_settings_are_located_diagnostics() {
         (
             "env e = grid(map = \"\"\"\n  S . .\n  . G\n\"\"\")",
             "amm::rl::map",
-            "\"\"\"\n  S . .\n  . G\n\"\"\"",
+            ". G",
         ),
-        ("env e = grid(map = \"S x G\")", "amm::rl::map", "\"S x G\""),
+        ("env e = grid(map = \"S x G\")", "amm::rl::map", "x"),
+        (
+            "env e = frozen_lake(map = \"SFF\\nFG\")",
+            "amm::rl::map",
+            "\"SFF\\nFG\"",
+        ),
         (
             "env e = grid(map = \"S . G\", slip = 1.5)",
             "amm::rl::argument",
@@ -306,7 +311,7 @@ fn bad_maps_and_settings_are_located_diagnostics() {
     let got = rl_check("env e = frozen_lake(map = \"9x9\")\nagent a = sarsa(env = e) {}\n");
     assert_eq!(got.len(), 1, "{got:?}");
     // Valid programs pass, including params in arguments.
-    let ok = "param s = 0.1\nenv e = grid(map = \"S . G\", slip = s)\nagent a = q_learning(env = e) { epsilon = s }\nenv p = cartpole()\nagent b = sarsa(env = p) { bins = [1, 1, 6, 12] }";
+    let ok = "param s = 0.1\nenv e = grid(map = \"S . G\", slip = s)\nagent a = q_learning(env = e) { epsilon = s }\nagent c = double_q(env = e) { epsilon = constant(value = 0.2) steps = 10 }\nagent d = expected_sarsa(e) { epsilon = exponential(decay = 0.99) }\nenv p = cartpole()\nagent b = sarsa(env = p) { bins = [1, 1, 6, 12] }";
     assert_eq!(rl_check(ok), vec![]);
 }
 

@@ -76,24 +76,15 @@ pub(super) fn run_agent(
     });
     let steps_budget = matches!(cfg.budget, Budget::Steps(_));
     let mut recent = 0.0;
+    let mut steps_done = 0u64;
     let mut progress = |r: &EpisodeRecord| {
-        if let Some(b) = &bar {
-            recent = 0.99 * recent + 0.01 * r.ret;
-            // Redrawing costs far more than a tabular episode; update in batches.
-            if r.episode.is_multiple_of(64) {
-                if steps_budget {
-                    b.inc(0);
-                } else {
-                    b.set_position(r.episode);
-                }
-                b.set_message(format!(
-                    "epsilon {:.3}  return (EMA) {recent:.3}",
-                    r.epsilon
-                ));
-            }
-            if steps_budget {
-                b.inc(r.steps as u64);
-            }
+        let Some(b) = &bar else { return };
+        recent = 0.99 * recent + 0.01 * r.ret;
+        steps_done += r.steps as u64;
+        // Redrawing costs far more than a tabular episode; update in batches.
+        if r.episode.is_multiple_of(64) {
+            b.set_position(if steps_budget { steps_done } else { r.episode });
+            b.set_message(format!("ε {:.3}, return ≈ {recent:.3}", r.epsilon));
         }
     };
     let result = crate::rl::run(&setup.env, cfg, &mut progress).map_err(|e| {

@@ -92,9 +92,12 @@ impl Episodic for TabularRunner {
     }
 }
 
-/// Observation bounds used to discretise CartPole: x ±2.4, ẋ ±3, θ ±0.21 rad, θ̇ ±3.5 rad/s.
-/// Values outside are clamped into the first or last bin.
-pub const CARTPOLE_BOUNDS: [f64; 4] = [2.4, 3.0, 0.21, 3.5];
+/// Observation bounds used to discretise CartPole: x ±2.4, ẋ ±3, θ ±0.21 rad (12°),
+/// θ̇ ±0.87 rad/s (50°/s). Values outside are clamped into the first or last bin. The
+/// narrow θ̇ range puts the bins where a balancing policy spends its time: with
+/// `examples/cartpole.amm` (bins [1, 1, 8, 12]) ±0.87 gave greedy returns of 118–484 over
+/// six seeds, ±3.5 about 100.
+pub const CARTPOLE_BOUNDS: [f64; 4] = [2.4, 3.0, 0.21, 0.87];
 /// Bins used when an agent on CartPole gives none.
 pub const CARTPOLE_DEFAULT_BINS: [u32; 4] = [1, 1, 6, 12];
 /// Largest number of discretised states.

@@ -1,4 +1,4 @@
-//! Reinforcement learning: Gymnasium-compatible environments ([`env`]), tabular agents
+//! Reinforcement learning: Gymnasium-compatible environments ([`env`](mod@env)), tabular agents
 //! ([`agent`]), and the glue from an `.amm` program's `env` and `agent` blocks to runs
 //! ([`program`]).
 //!

@@ -235,13 +235,67 @@ pub fn env_spec(program: &Program, id: DefId) -> Result<EnvSpec, Diag> {
     };
     // Build once so map and range errors point at the argument responsible.
     if let Err(err) = spec.build() {
-        let at = match &err {
-            RlError::Argument { name, .. } => args.span(name, span),
-            _ => args.span("map", span),
+        let map_span = args.span("map", span);
+        let map_text = match args.get("map") {
+            Some((Value::Str(t), _)) => t.as_str(),
+            _ => "",
         };
-        return Err(to_diag(&err, at, "here"));
+        let (at, label) = match &err {
+            RlError::Argument { name, .. } => (args.span(name, span), "here"),
+            RlError::MapRagged { row, .. } => row_span(map_text, map_span, *row, None)
+                .map_or((map_span, "in this map"), |s| (s, "this row")),
+            RlError::MapCell { row, col, .. } => row_span(map_text, map_span, *row, Some(*col))
+                .map_or((map_span, "in this map"), |s| (s, "this cell")),
+            _ => (map_span, "in this map"),
+        };
+        return Err(to_diag(&err, at, label));
     }
     Ok(spec)
+}
+
+/// The source span of a map's `row` (1-based, counting non-blank lines), or of the cell
+/// at `col` in it. Only when the literal's text maps byte for byte onto the source (a
+/// triple-quoted string, or a plain one without escapes); `None` otherwise.
+fn row_span(text: &str, literal: Span, row: usize, col: Option<usize>) -> Option<Span> {
+    let open = if literal.len() == text.len() + 6 {
+        3
+    } else if literal.len() == text.len() + 2 {
+        1
+    } else {
+        return None;
+    };
+    let mut offset = 0;
+    let mut seen = 0;
+    for line in text.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        if line.trim().is_empty() {
+            continue;
+        }
+        seen += 1;
+        if seen != row {
+            continue;
+        }
+        let base = literal.start + open + start;
+        return match col {
+            Some(c) => {
+                let (i, ch) = line
+                    .char_indices()
+                    .filter(|(_, c)| !c.is_whitespace())
+                    .nth(c - 1)?;
+                Some(Span::new(literal.file, base + i, base + i + ch.len_utf8()))
+            }
+            None => {
+                let lead = line.len() - line.trim_start().len();
+                Some(Span::new(
+                    literal.file,
+                    base + lead,
+                    base + line.trim_end().len(),
+                ))
+            }
+        };
+    }
+    None
 }
 
 /// The agent block `id` with its environment.

@@ -4,8 +4,9 @@
 
 use crate::rl::error::RlError;
 
-/// Largest map accepted (cells); far beyond what a tabular agent learns in a run.
-pub const MAX_CELLS: usize = 1 << 20;
+/// Largest map accepted (cells, e.g. 256 x 256); bounds the table's memory (about 0.5 KB
+/// per cell) and is far beyond what a tabular agent learns in a run.
+pub const MAX_CELLS: usize = 1 << 16;
 
 /// A parsed, rectangular map.
 #[derive(Clone, Debug, PartialEq)]
