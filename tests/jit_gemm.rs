@@ -31,7 +31,10 @@ fn check(m: usize, k: usize, n: usize, ta: bool, tb: bool, rng: &mut ChaCha8Rng)
     let mut c = vec![0f32; m * n];
     g.run(&a, &b, &mut c, false).unwrap();
     for (i, (got, w)) in c.iter().zip(&want).enumerate() {
-        assert!((f64::from(*got) - w).abs() <= tol, "{m}x{k}x{n} ta={ta} tb={tb} [{i}]: {got} vs {w}");
+        assert!(
+            (f64::from(*got) - w).abs() <= tol,
+            "{m}x{k}x{n} ta={ta} tb={tb} [{i}]: {got} vs {w}"
+        );
     }
     // Accumulating adds to what is there.
     let mut c2 = vec![1f32; m * n];
@@ -45,7 +48,11 @@ fn check(m: usize, k: usize, n: usize, ta: bool, tb: bool, rng: &mut ChaCha8Rng)
 fn random_shapes_and_layouts() {
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     for _ in 0..60 {
-        let (m, k, n) = (rng.random_range(1..40), rng.random_range(1..40), rng.random_range(1..40));
+        let (m, k, n) = (
+            rng.random_range(1..40),
+            rng.random_range(1..40),
+            rng.random_range(1..40),
+        );
         let (ta, tb) = (rng.random(), rng.random());
         check(m, k, n, ta, tb, &mut rng);
     }
@@ -54,7 +61,14 @@ fn random_shapes_and_layouts() {
 #[test]
 fn training_shapes() {
     let mut rng = ChaCha8Rng::seed_from_u64(6);
-    for (m, k, n) in [(64, 400, 120), (128, 300, 7), (1, 1, 1), (4, 8, 8), (5, 9, 17), (32, 64, 128)] {
+    for (m, k, n) in [
+        (64, 400, 120),
+        (128, 300, 7),
+        (1, 1, 1),
+        (4, 8, 8),
+        (5, 9, 17),
+        (32, 64, 128),
+    ] {
         for (ta, tb) in [(false, false), (false, true), (true, false)] {
             check(m, k, n, ta, tb, &mut rng);
         }

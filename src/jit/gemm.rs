@@ -37,7 +37,11 @@ pub struct Gemm {
 
 impl std::fmt::Debug for Gemm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Gemm({}x{}x{}, trans_a={}, trans_b={})", self.m, self.k, self.n, self.trans_a, self.trans_b)
+        write!(
+            f,
+            "Gemm({}x{}x{}, trans_a={}, trans_b={})",
+            self.m, self.k, self.n, self.trans_a, self.trans_b
+        )
     }
 }
 
@@ -45,25 +49,58 @@ impl Gemm {
     /// Compiles C (m×n) = op(A)·op(B) where op(A) is m×k and op(B) is k×n. With `trans_a`,
     /// A is stored k×m; with `trans_b`, B is stored n×k (e.g. a dense layer's [out, in]
     /// weights for y = x·Wᵀ).
-    pub fn new(m: usize, k: usize, n: usize, trans_a: bool, trans_b: bool) -> Result<Gemm, JitError> {
+    pub fn new(
+        m: usize,
+        k: usize,
+        n: usize,
+        trans_a: bool,
+        trans_b: bool,
+    ) -> Result<Gemm, JitError> {
         if m == 0 || k == 0 || n == 0 {
-            return Err(JitError::Shape(format!("gemm {m}x{k}x{n} has an empty dimension")));
+            return Err(JitError::Shape(format!(
+                "gemm {m}x{k}x{n} has an empty dimension"
+            )));
         }
         let mp = m.div_ceil(TILE_M) * TILE_M;
         let np = n.div_ceil(TILE_N) * TILE_N;
         let mut module = JitModule::new()?;
-        let id = module.define("gemm", 3, |b, args, ptr| micro_kernel(b, args, ptr, mp, k, np))?;
+        let id = module.define("gemm", 3, |b, args, ptr| {
+            micro_kernel(b, args, ptr, mp, k, np)
+        })?;
         module.finalize()?;
         let addr = module.address(id);
         // SAFETY: `addr` is the entry of the function just defined with three pointer
         // parameters and no result, finalised above and kept alive by `_module`.
-        let kernel = unsafe { std::mem::transmute::<*const u8, unsafe extern "C" fn(*const f32, *const f32, *mut f32)>(addr) };
-        Ok(Gemm { m, k, n, trans_a, trans_b, mp, np, ap: vec![0.0; mp * k], bp: vec![0.0; k * np], cp: vec![0.0; mp * np], kernel, _module: module })
+        let kernel = unsafe {
+            std::mem::transmute::<*const u8, unsafe extern "C" fn(*const f32, *const f32, *mut f32)>(
+                addr,
+            )
+        };
+        Ok(Gemm {
+            m,
+            k,
+            n,
+            trans_a,
+            trans_b,
+            mp,
+            np,
+            ap: vec![0.0; mp * k],
+            bp: vec![0.0; k * np],
+            cp: vec![0.0; mp * np],
+            kernel,
+            _module: module,
+        })
     }
 
     /// C = op(A)·op(B), or C += op(A)·op(B) with `accumulate`. Slice lengths must match the
     /// compiled shape exactly.
-    pub fn run(&mut self, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) -> Result<(), JitError> {
+    pub fn run(
+        &mut self,
+        a: &[f32],
+        b: &[f32],
+        c: &mut [f32],
+        accumulate: bool,
+    ) -> Result<(), JitError> {
         let (m, k, n) = (self.m, self.k, self.n);
         if a.len() != m * k || b.len() != k * n || c.len() != m * n {
             return Err(JitError::Shape(format!(
@@ -115,7 +152,14 @@ impl Gemm {
 }
 
 /// Emits the packed micro-kernel: Cp[mp×np] = Ap[mp×k]·Bp[k×np].
-fn micro_kernel(b: &mut FunctionBuilder, args: &[Value], ptr: Type, mp: usize, k: usize, np: usize) {
+fn micro_kernel(
+    b: &mut FunctionBuilder,
+    args: &[Value],
+    ptr: Type,
+    mp: usize,
+    k: usize,
+    np: usize,
+) {
     let (a_ptr, b_ptr, c_ptr) = (args[0], args[1], args[2]);
     let flags = MemFlagsData::trusted();
     let f4 = types::F32X4;
@@ -153,7 +197,9 @@ fn micro_kernel(b: &mut FunctionBuilder, args: &[Value], ptr: Type, mp: usize, k
                     b.ins().iadd(a_rows, off)
                 };
                 for r in 0..TILE_M {
-                    let av = b.ins().load(types::F32, flags, a_col, ((r as i64 * k_i + u) * 4) as i32);
+                    let av =
+                        b.ins()
+                            .load(types::F32, flags, a_col, ((r as i64 * k_i + u) * 4) as i32);
                     let sa = b.ins().splat(f4, av);
                     for (h, bv) in [b0, b1].into_iter().enumerate() {
                         let var = acc[r * 2 + h];
@@ -177,7 +223,12 @@ fn micro_kernel(b: &mut FunctionBuilder, args: &[Value], ptr: Type, mp: usize, k
             for r in 0..TILE_M {
                 for h in 0..2 {
                     let v = b.use_var(acc[r * 2 + h]);
-                    b.ins().store(flags, v, c_tile, ((r as i64 * np_i + h as i64 * 4) * 4) as i32);
+                    b.ins().store(
+                        flags,
+                        v,
+                        c_tile,
+                        ((r as i64 * np_i + h as i64 * 4) * 4) as i32,
+                    );
                 }
             }
         });

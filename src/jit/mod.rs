@@ -17,7 +17,10 @@ pub enum JitError {
     Setup(String),
     /// Cranelift rejected generated code (a bug in ammc).
     #[error("code generation failed: {0}")]
-    #[diagnostic(code(amm::jit::codegen), help("this is a bug in ammc; please report it with the file"))]
+    #[diagnostic(
+        code(amm::jit::codegen),
+        help("this is a bug in ammc; please report it with the file")
+    )]
     Codegen(String),
     /// A kernel was called with buffers of the wrong size.
     #[error("{0}")]

@@ -17,7 +17,9 @@ pub struct JitModule {
 
 impl std::fmt::Debug for JitModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JitModule").field("functions", &self.next).finish()
+        f.debug_struct("JitModule")
+            .field("functions", &self.next)
+            .finish()
     }
 }
 
@@ -25,18 +27,34 @@ impl JitModule {
     /// A module targeting the host ISA (with its FMA and SSE4/AVX flags) at `opt_level = speed`.
     pub fn new() -> Result<Self, JitError> {
         let mut flags = settings::builder();
-        let set = |b: &mut settings::Builder, k: &str, v: &str| b.set(k, v).map_err(|e| JitError::Setup(format!("{k}={v}: {e}")));
+        let set = |b: &mut settings::Builder, k: &str, v: &str| {
+            b.set(k, v)
+                .map_err(|e| JitError::Setup(format!("{k}={v}: {e}")))
+        };
         set(&mut flags, "opt_level", "speed")?;
         set(&mut flags, "use_colocated_libcalls", "false")?;
         set(&mut flags, "is_pic", "false")?;
-        set(&mut flags, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
+        set(
+            &mut flags,
+            "enable_verifier",
+            if cfg!(debug_assertions) {
+                "true"
+            } else {
+                "false"
+            },
+        )?;
         let isa = cranelift_native::builder()
             .map_err(|e| JitError::Setup(format!("host CPU not supported: {e}")))?
             .finish(settings::Flags::new(flags))
             .map_err(|e| JitError::Setup(e.to_string()))?;
         let module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
         let ctx = module.make_context();
-        Ok(JitModule { module, ctx, fctx: FunctionBuilderContext::new(), next: 0 })
+        Ok(JitModule {
+            module,
+            ctx,
+            fctx: FunctionBuilderContext::new(),
+            next: 0,
+        })
     }
 
     /// Pointer type of the target.
@@ -46,7 +64,12 @@ impl JitModule {
 
     /// Declares and defines a function taking `params` pointer arguments and returning
     /// nothing; `body` emits its code. Returns the id to look up after [`JitModule::finalize`].
-    pub fn define(&mut self, name: &str, params: usize, body: impl FnOnce(&mut FunctionBuilder, &[Value], Type)) -> Result<FuncId, JitError> {
+    pub fn define(
+        &mut self,
+        name: &str,
+        params: usize,
+        body: impl FnOnce(&mut FunctionBuilder, &[Value], Type),
+    ) -> Result<FuncId, JitError> {
         let ptr = self.pointer_type();
         let mut sig = self.module.make_signature();
         for _ in 0..params {
@@ -70,7 +93,11 @@ impl JitModule {
             b.finalize(self.module.target_config());
         }
         let result = self.module.define_function(id, &mut self.ctx);
-        let ir = if result.is_err() { self.ctx.func.display().to_string() } else { String::new() };
+        let ir = if result.is_err() {
+            self.ctx.func.display().to_string()
+        } else {
+            String::new()
+        };
         self.module.clear_context(&mut self.ctx);
         result.map_err(|e| JitError::Codegen(format!("{name}: {e:?}\n{ir}")))?;
         Ok(id)
@@ -78,7 +105,9 @@ impl JitModule {
 
     /// Makes every defined function callable.
     pub fn finalize(&mut self) -> Result<(), JitError> {
-        self.module.finalize_definitions().map_err(|e| JitError::Codegen(e.to_string()))
+        self.module
+            .finalize_definitions()
+            .map_err(|e| JitError::Codegen(e.to_string()))
     }
 
     /// The entry address of a finalised function.
@@ -88,7 +117,14 @@ impl JitModule {
 }
 
 /// Emits `for i in (start..end).step_by(step) { body(i) }` with a loop counter of type `ty`.
-pub fn emit_loop(b: &mut FunctionBuilder, ty: Type, start: i64, end: i64, step: i64, body: &mut dyn FnMut(&mut FunctionBuilder, Value)) {
+pub fn emit_loop(
+    b: &mut FunctionBuilder,
+    ty: Type,
+    start: i64,
+    end: i64,
+    step: i64,
+    body: &mut dyn FnMut(&mut FunctionBuilder, Value),
+) {
     if start >= end {
         return;
     }
