@@ -1,0 +1,10 @@
+//! The Cranelift JIT backend: kernels specialised to the plan's static shapes, compiled to
+//! host machine code and checked against the reference executor.
+
+mod codegen;
+pub mod error;
+pub mod gemm;
+pub mod module;
+
+pub use error::JitError;
+pub use module::{Access, CompiledKernel, JitModule, KernelArg, ParamSpec};
