@@ -270,3 +270,19 @@ fn kernels_outlive_the_module_handle() {
         }
     }
 }
+
+#[test]
+#[ignore = "prints machine code; run with AMM_JIT_DISASM=1 -- --ignored --nocapture"]
+fn dump_256() {
+    let mut jit = JitModule::new().unwrap();
+    let spec = GemmSpec {
+        m: 8,
+        n: 16,
+        k: 16,
+        op: GemmOp::Nt,
+        bias: false,
+        relu: false,
+        accumulate: false,
+    };
+    GemmKernel::compile(&mut jit, spec).unwrap();
+}

@@ -50,7 +50,7 @@ const MR: usize = 4;
 /// Columns of the register micro-tile (two f32x4).
 const NR: usize = 8;
 /// K steps per iteration of the inner loop.
-const UNROLL: usize = 4;
+const UNROLL: usize = 1;
 /// Largest K handled in one block; larger K is split into near-equal blocks so a packed
 /// panel block (`kc × 8` floats) and an A block stay in L1/L2.
 const KC_MAX: usize = 384;

@@ -295,9 +295,17 @@ impl JitModule {
                 kernel: name.to_string(),
                 message: e.to_string(),
             })?;
+        // `AMM_JIT_DISASM=1` prints each kernel's machine code (for tuning the generators).
+        let disasm = std::env::var_os("AMM_JIT_DISASM").is_some();
+        self.ctx.set_disasm(disasm);
         module
             .define_function(id, &mut self.ctx)
             .map_err(|e| codegen_err(name, format!("{e:?}")))?;
+        if disasm {
+            if let Some(code) = self.ctx.compiled_code().and_then(|c| c.vcode.as_ref()) {
+                eprintln!("; {symbol}\n{code}");
+            }
+        }
         module.clear_context(&mut self.ctx);
         module
             .finalize_definitions()
