@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use ammc::jit::JitModule;
 use ammc::jit::gemm::{GemmKernel, GemmOp, GemmSpec};
+use ammc::jit::{JitModule, JitOptions, OptLevel};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -36,6 +36,7 @@ struct Row {
     op: GemmOp,
     compile_ms: f64,
     jit: f64,
+    jit_speed: f64,
     nd: f64,
     mm: f64,
 }
@@ -77,6 +78,22 @@ fn measure(m: usize, k: usize, n: usize, op: GemmOp, budget: Duration, reps: usi
         || {
             kernel
                 .run(a_s, b_s, None, &mut c, &mut scratch)
+                .expect("lengths match")
+        },
+        budget,
+        reps,
+    );
+    // The same kernel compiled with Cranelift's `speed` mid-end, for comparison.
+    let mut jit_speed = JitModule::with_options(JitOptions {
+        opt_level: OptLevel::Speed,
+    })
+    .expect("host supported");
+    let kernel_speed = GemmKernel::compile(&mut jit_speed, spec).expect("compiles");
+    let mut c2 = vec![0.0f32; m * n];
+    let speed_s = best_secs_per_call(
+        || {
+            kernel_speed
+                .run(a_s, b_s, None, &mut c2, &mut scratch)
                 .expect("lengths match")
         },
         budget,
@@ -131,6 +148,7 @@ fn measure(m: usize, k: usize, n: usize, op: GemmOp, budget: Duration, reps: usi
         op,
         compile_ms,
         jit: flops / jit_s,
+        jit_speed: flops / speed_s,
         nd: flops / nd_s,
         mm: flops / mm_s,
     }
@@ -153,8 +171,8 @@ fn main() {
         .unwrap_or_else(|| "unknown".to_string());
     println!("CPU: {cpu}; single thread; GFLOP/s = 2·M·K·N / best time");
     println!(
-        "{:<14} {:<3} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
-        "M×K×N", "op", "compile", "jit", "ndarray", "mm", "jit/nd", "jit/mm"
+        "{:<14} {:<3} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9} {:>9}",
+        "M×K×N", "op", "compile", "jit", "jit-speed", "ndarray", "mm", "jit/nd", "jit/mm"
     );
     let shapes: &[(usize, usize, usize)] = &[
         (64, 64, 64),
@@ -175,11 +193,12 @@ fn main() {
         for &op in ops {
             let r = measure(m, k, n, op, budget, reps);
             println!(
-                "{:<14} {:<3} {:>6.1}ms {:>8.1} {:>8.1} {:>8.1} {:>8.2}× {:>8.2}×",
+                "{:<14} {:<3} {:>6.1}ms {:>8.1} {:>9.1} {:>8.1} {:>8.1} {:>8.2}× {:>8.2}×",
                 r.label,
                 format!("{:?}", r.op).to_uppercase(),
                 r.compile_ms,
                 r.jit,
+                r.jit_speed,
                 r.nd,
                 r.mm,
                 r.jit / r.nd,

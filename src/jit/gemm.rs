@@ -50,7 +50,7 @@ const MR: usize = 4;
 /// Columns of the register micro-tile (two f32x4).
 const NR: usize = 8;
 /// K steps per iteration of the inner loop.
-const UNROLL: usize = 1;
+const UNROLL: usize = 4;
 /// Largest K handled in one block; larger K is split into near-equal blocks so a packed
 /// panel block (`kc × 8` floats) and an A block stay in L1/L2.
 const KC_MAX: usize = 384;
@@ -396,9 +396,11 @@ fn emit_tile(
         let b1 = b.ins().load(types::F32X4, f, bv, b_off + 16);
         for (r, accs) in acc.iter().enumerate() {
             let a_off = (r * sa_i + u * sa_k) as i32 * 4;
-            let s = b.ins().load(types::F32, f, a, a_off);
-            let s = b.ins().splat(types::F32X4, s);
             for (h, bh) in [b0, b1].into_iter().enumerate() {
+                // One broadcast per FMA: x64's FMA overwrites its first multiplicand, so a
+                // broadcast used twice would cost a register copy.
+                let s = b.ins().load(types::F32, f, a, a_off);
+                let s = b.ins().splat(types::F32X4, s);
                 let cur = b.use_var(accs[h]);
                 let next = b.ins().fma(s, bh, cur);
                 b.def_var(accs[h], next);

@@ -7,4 +7,4 @@ pub mod gemm;
 pub mod module;
 
 pub use error::JitError;
-pub use module::{Access, CompiledKernel, JitModule, KernelArg, ParamSpec};
+pub use module::{Access, CompiledKernel, JitModule, JitOptions, KernelArg, OptLevel, ParamSpec};

@@ -168,7 +168,28 @@ impl CompiledKernel {
     }
 }
 
-/// The Cranelift JIT: host ISA, `opt_level = speed`, verifier on in debug builds.
+/// Cranelift's optimisation level for generated code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OptLevel {
+    /// No mid-end (`opt_level = "none"`): instructions are lowered in the order the
+    /// generators emit them. The default, because the generators already emit scheduled,
+    /// simplified code, and the egraph pass of `speed` places pure instructions at their
+    /// last use: in the GEMM loop it sinks every FMA to the loop's back edge after all the
+    /// loads, which spills the accumulators (measured 2–3× slower, see docs/jit.md).
+    #[default]
+    None,
+    /// `opt_level = "speed"` (egraph rewrites, GVN, LICM).
+    Speed,
+}
+
+/// Settings of a [`JitModule`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct JitOptions {
+    /// Cranelift optimisation level.
+    pub opt_level: OptLevel,
+}
+
+/// The Cranelift JIT for the host ISA; the verifier runs in debug builds.
 pub struct JitModule {
     code: Arc<Code>,
     ctx: Context,
@@ -195,8 +216,18 @@ fn codegen_err(kernel: &str, e: impl std::fmt::Display) -> JitError {
 }
 
 impl JitModule {
-    /// A JIT for the host CPU (its SIMD extensions, e.g. FMA, detected by `cranelift_native`).
+    /// A JIT for the host CPU (its SIMD extensions, e.g. FMA, detected by `cranelift_native`)
+    /// with the default [`JitOptions`].
     pub fn new() -> Result<Self, JitError> {
+        Self::with_options(JitOptions::default())
+    }
+
+    /// A JIT for the host CPU with explicit options.
+    pub fn with_options(options: JitOptions) -> Result<Self, JitError> {
+        let opt = match options.opt_level {
+            OptLevel::None => "none",
+            OptLevel::Speed => "speed",
+        };
         let mut flags = settings::builder();
         let verify = if cfg!(debug_assertions) {
             "true"
@@ -204,7 +235,7 @@ impl JitModule {
             "false"
         };
         for (k, v) in [
-            ("opt_level", "speed"),
+            ("opt_level", opt),
             ("enable_verifier", verify),
             // Code lives anywhere in the address space: no short-range relocations.
             ("use_colocated_libcalls", "false"),
