@@ -3,8 +3,8 @@
 //! `|err| ≤ 1e-5 · (K · max|a| · max|b| + max|c₀| + max|bias|)`.
 
 use ammc::jit::JitError;
-use ammc::jit::JitModule;
 use ammc::jit::gemm::{GemmKernel, GemmOp, GemmSpec};
+use ammc::jit::{JitModule, JitOptions, OptLevel};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -272,8 +272,28 @@ fn kernels_outlive_the_module_handle() {
 }
 
 #[test]
+fn speed_opt_level_computes_the_same() {
+    let mut jit = JitModule::with_options(JitOptions {
+        opt_level: OptLevel::Speed,
+    })
+    .unwrap();
+    for (i, op) in OPS.into_iter().enumerate() {
+        let spec = GemmSpec {
+            m: 13,
+            n: 21,
+            k: 37,
+            op,
+            bias: true,
+            relu: true,
+            accumulate: i == 1,
+        };
+        check(&mut jit, spec, 900 + i as u64);
+    }
+}
+
+#[test]
 #[ignore = "prints machine code; run with AMM_JIT_DISASM=1 -- --ignored --nocapture"]
-fn dump_256() {
+fn dump_machine_code() {
     let mut jit = JitModule::new().unwrap();
     let spec = GemmSpec {
         m: 8,

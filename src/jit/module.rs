@@ -332,10 +332,8 @@ impl JitModule {
         module
             .define_function(id, &mut self.ctx)
             .map_err(|e| codegen_err(name, format!("{e:?}")))?;
-        if disasm {
-            if let Some(code) = self.ctx.compiled_code().and_then(|c| c.vcode.as_ref()) {
-                eprintln!("; {symbol}\n{code}");
-            }
+        if disasm && let Some(code) = self.ctx.compiled_code().and_then(|c| c.vcode.as_ref()) {
+            eprintln!("; {symbol}\n{code}");
         }
         module.clear_context(&mut self.ctx);
         module
