@@ -1,29 +1,10 @@
-//! The Cranelift JIT: shape-specialised kernels compiled at run time for the host CPU.
-//! `module` owns Cranelift's JIT module; `gemm` generates the matrix-product kernel that
-//! dense and (via im2col) conv layers use.
+//! The Cranelift JIT backend: kernels specialised to the plan's static shapes, compiled to
+//! host machine code and checked against the reference executor.
 
+mod codegen;
+pub mod error;
 pub mod gemm;
 pub mod module;
 
-use miette::Diagnostic;
-use thiserror::Error;
-
-/// Why a kernel could not be compiled or run.
-#[derive(Debug, Error, Diagnostic)]
-pub enum JitError {
-    /// The host or the code generator's settings were refused.
-    #[error("cannot set up the JIT: {0}")]
-    #[diagnostic(code(amm::jit::setup), help("use --backend reference"))]
-    Setup(String),
-    /// Cranelift rejected generated code (a bug in ammc).
-    #[error("code generation failed: {0}")]
-    #[diagnostic(
-        code(amm::jit::codegen),
-        help("this is a bug in ammc; please report it with the file")
-    )]
-    Codegen(String),
-    /// A kernel was called with buffers of the wrong size.
-    #[error("{0}")]
-    #[diagnostic(code(amm::jit::shape))]
-    Shape(String),
-}
+pub use error::JitError;
+pub use module::{Access, CompiledKernel, JitModule, JitOptions, KernelArg, OptLevel, ParamSpec};
