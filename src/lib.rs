@@ -10,3 +10,4 @@ pub mod resolve;
 pub mod runtime;
 pub mod source;
 pub mod syntax;
+pub mod tune;
