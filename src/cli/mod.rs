@@ -14,6 +14,7 @@ use crate::resolve::{self, Override, Program};
 use crate::source::SourceMap;
 
 mod run;
+mod tune;
 
 /// Exit code: everything went well.
 pub const EXIT_OK: u8 = 0;
@@ -293,6 +294,10 @@ fn run(
                         return EXIT_USAGE;
                     }
                 }
+            }
+            crate::resolve::DefKind::Tune => {
+                let overrides = overrides(set).unwrap_or_default();
+                tune::run_tune(&program, id, file, &overrides, &settings)
             }
             kind => {
                 out.usage_error(&format!(

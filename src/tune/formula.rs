@@ -50,7 +50,7 @@ impl Func {
 pub enum Formula {
     /// A number (literals, `pi`, params that are not searched).
     Const(f64),
-    /// The searched param with this index in the space.
+    /// The variable with this index (a searched param or a metric).
     Var(usize),
     /// `-a`
     Neg(Box<Formula>),
@@ -80,8 +80,8 @@ pub enum FormulaError {
 }
 
 impl Formula {
-    /// Converts an AST expression. `var` maps a searched param name to its index; `constant`
-    /// answers other numeric params.
+    /// Converts an AST expression. `var` maps a variable (a searched param, or a dotted metric
+    /// path) to its index; `constant` answers other numeric params.
     pub fn from_ast(
         e: &Expr,
         var: &dyn Fn(&str) -> Option<usize>,
@@ -98,16 +98,18 @@ impl Formula {
                 Box::new(Formula::from_ast(l, var, constant)?),
                 Box::new(Formula::from_ast(r, var, constant)?),
             ),
-            ExprKind::Call(c) if c.path.len() == 1 && c.args.is_none() => {
-                let name = c.path[0].name.as_str();
-                if let Some(i) = var(name) {
+            ExprKind::Call(c) if c.args.is_none() => {
+                // Names and dotted metric paths (`val.accuracy`) are variables when `var`
+                // knows them.
+                let name = c.dotted();
+                if let Some(i) = var(&name) {
                     Formula::Var(i)
                 } else if name == "pi" {
                     Formula::Const(std::f64::consts::PI)
-                } else if let Some(v) = constant(name) {
+                } else if let Some(v) = constant(&name) {
                     Formula::Const(v)
                 } else {
-                    return Err(FormulaError::Unsupported(name.to_string()));
+                    return Err(FormulaError::Unsupported(name));
                 }
             }
             ExprKind::Call(c) if c.path.len() == 1 && c.arg_list().len() == 1 => {
@@ -127,7 +129,7 @@ impl Formula {
         })
     }
 
-    /// Evaluates at `vars` (values of the searched params by index; non-numeric ones are 0).
+    /// Evaluates at `vars` (the variables' values by index).
     pub fn eval(&self, vars: &[f64]) -> Result<f64, FormulaError> {
         let v = self.eval_raw(vars);
         if v.is_finite() {

@@ -424,7 +424,8 @@ fn evaluate(
     let results: Vec<Mutex<Option<Outcome>>> = pending.iter().map(|_| Mutex::new(None)).collect();
     let running: Vec<AtomicBool> = pending.iter().map(|_| AtomicBool::new(false)).collect();
     let next = AtomicUsize::new(0);
-    let finished = AtomicBool::new(false);
+    // Dropping the sender wakes the heartbeat thread at once when the batch is done.
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
     let failure: Mutex<Option<JournalError>> = Mutex::new(None);
     let record_error = |e: JournalError| {
         if let Ok(mut f) = failure.lock() {
@@ -464,18 +465,16 @@ fn evaluate(
         let jobs = cfg.jobs.clamp(1, pending.len().max(1));
         let handles: Vec<_> = (0..jobs).map(|_| s.spawn(worker)).collect();
         if rec.journal.is_some() {
-            s.spawn(|| {
-                let mut last = Instant::now();
-                while !finished.load(Ordering::SeqCst) {
-                    std::thread::sleep(Duration::from_millis(20).min(cfg.heartbeat_interval));
-                    if last.elapsed() < cfg.heartbeat_interval {
-                        continue;
-                    }
-                    last = Instant::now();
+            let running = &running;
+            let record_error = &record_error;
+            s.spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stop_rx.recv_timeout(cfg.heartbeat_interval)
+                {
                     let now = iso_time(SystemTime::now());
                     let ops: Vec<Json> = pending
                         .iter()
-                        .zip(&running)
+                        .zip(running.iter())
                         .filter(|(_, r)| r.load(Ordering::SeqCst))
                         .map(|((_, _, id, _), _)| json!({"op_code": op::SET_TRIAL_SYSTEM_ATTR, "trial_id": id, "system_attr": {HEARTBEAT: now}}))
                         .collect();
@@ -490,7 +489,7 @@ fn evaluate(
         for h in handles {
             let _ = h.join();
         }
-        finished.store(true, Ordering::SeqCst);
+        drop(stop_tx);
     });
     if let Some(e) = failure.into_inner().ok().flatten() {
         return Err(e.into());
