@@ -202,6 +202,23 @@ fn external(d: &Distribution, x: f64) -> Option<ParamValue> {
 const SLOT: &str = "ammc:slot";
 const ERROR: &str = "ammc:error";
 const HEARTBEAT: &str = "ammc:heartbeat";
+/// Exact float params and values as text: JSON numbers read back through serde_json may be off
+/// by one unit in the last place, and a resumed study must see bit-identical history.
+const EXACT: &str = "ammc:exact";
+const EXACT_VALUE: &str = "ammc:value";
+
+fn exact(x: f64) -> String {
+    format!("{x:?}")
+}
+
+fn exact_param(t: &journal::TrialRecord, name: &str) -> Option<f64> {
+    t.system_attrs
+        .get(EXACT)
+        .and_then(|m| m.get(name))
+        .and_then(Json::as_str)
+        .and_then(|s| s.parse().ok())
+        .or_else(|| t.params.get(name).copied())
+}
 
 /// Journal bookkeeping shared by the worker threads.
 struct Recorder {
@@ -259,7 +276,7 @@ pub fn run_study(
                 let params: Option<Params> = space
                     .dims
                     .iter()
-                    .map(|d| t.params.get(&d.name).and_then(|x| external(&d.dist, *x)))
+                    .map(|d| exact_param(t, &d.name).and_then(|x| external(&d.dist, x)))
                     .collect();
                 let (Some(params), Some(slot)) =
                     (params, t.system_attrs.get(SLOT).and_then(Json::as_u64))
@@ -300,7 +317,12 @@ pub fn run_study(
                     number: t.number,
                     slot,
                     params,
-                    value: t.values.as_ref().and_then(|v| v.first().copied()),
+                    value: t
+                        .system_attrs
+                        .get(EXACT_VALUE)
+                        .and_then(Json::as_str)
+                        .and_then(|s| s.parse().ok())
+                        .or_else(|| t.values.as_ref().and_then(|v| v.first().copied())),
                     state,
                     seconds: match (&t.datetime_start, &t.datetime_complete) {
                         (Some(a), Some(b)) => journal::parse_iso_time(b)
@@ -355,6 +377,15 @@ pub fn run_study(
                 .zip(&params)
                 .map(|(d, v)| (d.name.clone(), json!(internal(&d.dist, v))))
                 .collect();
+            let exact_map: serde_json::Map<String, Json> = space
+                .dims
+                .iter()
+                .zip(&params)
+                .filter_map(|(d, v)| match v {
+                    ParamValue::Float(x) => Some((d.name.clone(), json!(exact(*x)))),
+                    _ => None,
+                })
+                .collect();
             create.push(json!({
                 "op_code": op::CREATE_TRIAL,
                 "study_id": rec.study_id,
@@ -365,7 +396,7 @@ pub fn run_study(
                 "params": pmap,
                 "distributions": dists,
                 "user_attrs": {},
-                "system_attrs": {SLOT: slot},
+                "system_attrs": {SLOT: slot, EXACT: exact_map},
                 "intermediate_values": {},
             }));
             pending.push((slot, params, trial_id, number));
@@ -447,6 +478,7 @@ fn evaluate(
                 let now = iso_time(SystemTime::now());
                 let ops = match &outcome {
                     Ok(v) => vec![
+                        json!({"op_code": op::SET_TRIAL_SYSTEM_ATTR, "trial_id": trial_id, "system_attr": {EXACT_VALUE: exact(*v)}}),
                         json!({"op_code": op::SET_TRIAL_STATE_VALUES, "trial_id": trial_id, "state": TrialState::Complete.code(), "values": [v], "datetime_complete": now}),
                     ],
                     Err(e) => vec![
