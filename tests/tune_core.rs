@@ -322,3 +322,18 @@ fn failed_trials_are_recorded_not_fatal() {
     assert!(failed > 0 && failed < 16);
     assert!(r.best_trial().unwrap().params[0].as_f64().unwrap() >= 0.0);
 }
+
+#[test]
+fn per_slot_streams_are_uniform() {
+    use rand::Rng;
+    // Every slot has its own stream; their first draws must still look uniform.
+    let n = 4000;
+    let mut below = [0usize; 4];
+    for s in 0..n {
+        let u: f64 = ammc::tune::rng::stream(0, 1, s).random();
+        below[(u * 4.0) as usize] += 1;
+    }
+    for b in below {
+        assert!((850..1150).contains(&b), "{below:?}");
+    }
+}
