@@ -12,3 +12,4 @@ pub mod rl;
 pub mod runtime;
 pub mod source;
 pub mod syntax;
+pub mod tune;

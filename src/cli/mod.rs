@@ -15,6 +15,7 @@ use crate::source::SourceMap;
 
 mod agent;
 mod run;
+mod tune;
 
 /// Exit code: everything went well.
 pub const EXIT_OK: u8 = 0;
@@ -316,6 +317,10 @@ fn run(
                 }
             }
             crate::resolve::DefKind::Agent => agent::run_agent(&program, id, &settings),
+            crate::resolve::DefKind::Tune => {
+                let overrides = overrides(set).unwrap_or_default();
+                tune::run_tune(&program, id, file, &overrides, &settings)
+            }
             kind => {
                 out.usage_error(&format!(
                     "running `{} {}` is not available yet in this version of ammc (the file checks without errors)",

@@ -1,0 +1,529 @@
+//! `ammc run` for `tune` blocks: build the study from the block (space, strategy, objective),
+//! run it with either an objective formula or a train block re-resolved per trial with the
+//! trial's params as `--set` overrides, print the trial table and write `<out>/<tune>/`.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::data::atomic::write_atomic;
+use crate::diag::Diag;
+use crate::front::front_end;
+use crate::resolve::{DefId, DefKind, ModuleId, Override, Program, Value};
+use crate::syntax::ast::{Call, Expr, ExprKind, ItemKind, TuneDecl};
+use crate::tune::report;
+use crate::tune::{
+    Dimension, Direction, Distribution, Formula, Objective, ParamValue, Params, Space, Strategy,
+    StudyConfig, TrialState, run_study,
+};
+
+use super::run::{RunFailure, RunSettings};
+
+/// What the objective formula's variables refer to.
+#[derive(Clone, Debug)]
+enum Var {
+    /// The searched param with this index.
+    Param(usize),
+    /// A metric of the run target: split and metric name.
+    Metric(String, String),
+}
+
+fn diag(span: crate::source::Span, code: &'static str, msg: String) -> RunFailure {
+    RunFailure::Diags(vec![
+        Diag::new(code, msg).primary(span, "in this tune block"),
+    ])
+}
+
+/// Evaluates a constant expression of the tune block against the program's params.
+fn constant(program: &Program, e: &Expr) -> Result<Value, Diag> {
+    let lookup = |name: &str| {
+        program
+            .lookup(ModuleId(0), name)
+            .and_then(|d| program.param(d).cloned())
+    };
+    crate::resolve::value::eval(e, &lookup)
+}
+
+/// A call's arguments by the schema's positional names.
+fn args<'a>(call: &'a Call, names: &[&str]) -> Vec<(String, &'a Expr)> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    for a in call.arg_list() {
+        match &a.name {
+            Some(n) => out.push((n.name.clone(), &a.value)),
+            None => {
+                if let Some(n) = names.get(pos) {
+                    out.push((n.to_string(), &a.value));
+                }
+                pos += 1;
+            }
+        }
+    }
+    out
+}
+
+fn to_param_value(v: Value, want_float: bool) -> Option<ParamValue> {
+    Some(match v {
+        Value::Int(i) if want_float => ParamValue::Float(i as f64),
+        Value::Int(i) => ParamValue::Int(i),
+        Value::Float(f) => ParamValue::Float(f),
+        Value::Bool(b) => ParamValue::Bool(b),
+        Value::Str(s) => ParamValue::Str(s),
+        Value::List(_) => return None,
+    })
+}
+
+fn field<'a>(t: &'a TuneDecl, name: &str) -> Option<&'a Expr> {
+    t.fields
+        .iter()
+        .find(|f| f.key.name == name)
+        .map(|f| &f.value)
+}
+
+fn as_call(e: &Expr) -> Option<&Call> {
+    match &e.kind {
+        ExprKind::Call(c) => Some(c),
+        _ => None,
+    }
+}
+
+fn build_space(program: &Program, t: &TuneDecl) -> Result<Space, RunFailure> {
+    let mut dims = Vec::new();
+    for entry in t.spaces.iter().flat_map(|s| &s.entries) {
+        let num = |e: &Expr| -> Result<f64, RunFailure> {
+            constant(program, e)
+                .map_err(|d| RunFailure::Diags(vec![d]))?
+                .as_f64()
+                .ok_or_else(|| diag(e.span, "amm::tune::type", "expected a number".into()))
+        };
+        let param_is_float = program
+            .lookup(ModuleId(0), &entry.name.name)
+            .and_then(|d| program.param(d))
+            .is_some_and(|v| matches!(v, Value::Float(_)));
+        let dist_name = entry.dist.dotted();
+        let a = args(&entry.dist, &["low", "high", "log", "step"]);
+        let get = |n: &str| a.iter().find(|(k, _)| k == n).map(|(_, e)| *e);
+        let need = |n: &str| {
+            get(n).ok_or_else(|| {
+                diag(
+                    entry.dist.span,
+                    "amm::arg::missing",
+                    format!("`{dist_name}` needs `{n}`"),
+                )
+            })
+        };
+        let dist = match dist_name.as_str() {
+            "uniform" | "log_uniform" => Distribution::Float {
+                low: num(need("low")?)?,
+                high: num(need("high")?)?,
+                log: dist_name == "log_uniform",
+            },
+            "int" => {
+                let log = match get("log") {
+                    Some(e) => matches!(constant(program, e), Ok(Value::Bool(true))),
+                    None => false,
+                };
+                let step = match get("step") {
+                    Some(e) => num(e)? as i64,
+                    None => 1,
+                };
+                Distribution::Int {
+                    low: num(need("low")?)? as i64,
+                    high: num(need("high")?)? as i64,
+                    log,
+                    step,
+                }
+            }
+            "choice" => {
+                let mut values = Vec::new();
+                for arg in entry.dist.arg_list() {
+                    let v =
+                        constant(program, &arg.value).map_err(|d| RunFailure::Diags(vec![d]))?;
+                    let pv = to_param_value(v, param_is_float).ok_or_else(|| {
+                        diag(
+                            arg.value.span,
+                            "amm::tune::type",
+                            "a choice cannot be a list".into(),
+                        )
+                    })?;
+                    values.push(pv);
+                }
+                Distribution::Choice(values)
+            }
+            other => {
+                return Err(diag(
+                    entry.dist.span,
+                    "amm::tune::distribution",
+                    format!("unknown distribution `{other}`"),
+                ));
+            }
+        };
+        dims.push(Dimension {
+            name: entry.name.name.clone(),
+            dist,
+        });
+    }
+    Space::new(dims).map_err(|e| {
+        let span = t.spaces.first().map_or(t.name.span, |s| s.span);
+        diag(span, "amm::tune::space", e.to_string())
+    })
+}
+
+fn build_strategy(program: &Program, t: &TuneDecl) -> Result<Strategy, RunFailure> {
+    let e = field(t, "strategy")
+        .ok_or_else(|| diag(t.name.span, "amm::tune::strategy", "no `strategy`".into()))?;
+    let call = as_call(e)
+        .ok_or_else(|| diag(e.span, "amm::tune::strategy", "expected a strategy".into()))?;
+    let name = call.dotted();
+    let names: &[&str] = match name.as_str() {
+        "random" => &["trials"],
+        "bayes" => &["trials", "init"],
+        _ => &["population", "generations"],
+    };
+    let a = args(call, names);
+    let int = |n: &str, default: Option<i64>| -> Result<usize, RunFailure> {
+        let v = match a.iter().find(|(k, _)| k == n) {
+            Some((_, e)) => constant(program, e)
+                .map_err(|d| RunFailure::Diags(vec![d]))?
+                .as_i64()
+                .ok_or_else(|| diag(e.span, "amm::tune::type", format!("`{n}` must be an int")))?,
+            None => default.ok_or_else(|| {
+                diag(
+                    call.span,
+                    "amm::arg::missing",
+                    format!("`{name}` needs `{n}`"),
+                )
+            })?,
+        };
+        usize::try_from(v).ok().filter(|v| *v >= 1).ok_or_else(|| {
+            diag(
+                call.span,
+                "amm::tune::budget",
+                format!("`{n}` must be at least 1, got {v}"),
+            )
+        })
+    };
+    Ok(match name.as_str() {
+        "random" => Strategy::Random {
+            trials: int("trials", None)?,
+        },
+        "bayes" => Strategy::Bayes {
+            trials: int("trials", None)?,
+            init: int("init", Some(10))?,
+        },
+        "genetic" => Strategy::Genetic {
+            population: int("population", Some(10))?,
+            generations: int("generations", Some(10))?,
+        },
+        other => {
+            return Err(diag(
+                call.span,
+                "amm::tune::strategy",
+                format!("unknown strategy `{other}`"),
+            ));
+        }
+    })
+}
+
+/// The objective: direction, formula and what its variables mean.
+fn build_objective(
+    program: &Program,
+    t: &TuneDecl,
+    space: &Space,
+    has_run: bool,
+) -> Result<(Direction, Formula, Vec<Var>), RunFailure> {
+    let e = field(t, "objective")
+        .ok_or_else(|| diag(t.name.span, "amm::tune::objective", "no `objective`".into()))?;
+    let call = as_call(e).ok_or_else(|| {
+        diag(
+            e.span,
+            "amm::tune::objective",
+            "expected minimize(…) or maximize(…)".into(),
+        )
+    })?;
+    let direction = match call.dotted().as_str() {
+        "minimize" => Direction::Minimize,
+        "maximize" => Direction::Maximize,
+        other => {
+            return Err(diag(
+                call.span,
+                "amm::tune::objective",
+                format!("unknown objective `{other}`"),
+            ));
+        }
+    };
+    let inner = call.arg_list().first().map(|a| &a.value).ok_or_else(|| {
+        diag(
+            call.span,
+            "amm::arg::missing",
+            "the objective needs a value".into(),
+        )
+    })?;
+    let vars = std::cell::RefCell::new(Vec::<Var>::new());
+    let var = |name: &str| -> Option<usize> {
+        let v = if let Some(i) = space.dims.iter().position(|d| d.name == name) {
+            Var::Param(i)
+        } else if let Some((split, metric)) = name.split_once('.') {
+            if !has_run {
+                return None;
+            }
+            Var::Metric(split.to_string(), metric.to_string())
+        } else {
+            return None;
+        };
+        let mut vs = vars.borrow_mut();
+        let key = format!("{v:?}");
+        if let Some(i) = vs.iter().position(|x| format!("{x:?}") == key) {
+            return Some(i);
+        }
+        vs.push(v);
+        Some(vs.len() - 1)
+    };
+    let konst = |name: &str| -> Option<f64> {
+        program
+            .lookup(ModuleId(0), name)
+            .filter(|d| program.def(*d).kind == DefKind::Param)
+            .and_then(|d| program.param(d))
+            .and_then(Value::as_f64)
+    };
+    let formula = Formula::from_ast(inner, &var, &konst)
+        .map_err(|e| diag(inner.span, "amm::tune::formula", e.to_string()))?;
+    Ok((direction, formula, vars.into_inner()))
+}
+
+/// Objective of a tune block without `run`: the formula of the params.
+struct FormulaObjective {
+    formula: Formula,
+    vars: Vec<Var>,
+}
+
+impl Objective for FormulaObjective {
+    fn evaluate(&self, params: &Params) -> Result<f64, String> {
+        let values: Vec<f64> = self
+            .vars
+            .iter()
+            .map(|v| match v {
+                Var::Param(i) => params
+                    .get(*i)
+                    .and_then(ParamValue::as_f64)
+                    .unwrap_or(f64::NAN),
+                Var::Metric(..) => f64::NAN,
+            })
+            .collect();
+        self.formula.eval(&values).map_err(|e| e.to_string())
+    }
+}
+
+/// Objective of a tune block with `run = <train block>`: re-resolve, check and train.
+struct TrainObjective<'a> {
+    file: &'a Path,
+    bytes: Vec<u8>,
+    base: Vec<Override>,
+    space: &'a Space,
+    target: String,
+    formula: Formula,
+    vars: Vec<Var>,
+    base_dir: &'a Path,
+}
+
+fn diag_text(diags: &[Diag]) -> String {
+    diags
+        .iter()
+        .map(|d| format!("{}: {}", d.code, d.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Objective for TrainObjective<'_> {
+    fn evaluate(&self, params: &Params) -> Result<f64, String> {
+        let mut overrides = self.base.clone();
+        for (d, v) in self.space.dims.iter().zip(params) {
+            overrides.push(Override {
+                name: d.name.clone(),
+                value: v.source_text(),
+            });
+        }
+        let name = self.file.display().to_string();
+        let fe = front_end(&name, &self.bytes, Some(self.file), &overrides);
+        let program = fe.program.map_err(|d| diag_text(&d))?;
+        let summaries = crate::check::check(&program, &fe.sources).map_err(|d| diag_text(&d))?;
+        let model = summaries
+            .iter()
+            .find(|s| s.train == self.target)
+            .ok_or_else(|| format!("`train {}` cannot run in this version of ammc", self.target))?;
+        let splits = crate::data::load(&model.spec.data, self.base_dir)
+            .map_err(|e| format!("cannot load `{}`: {e}", model.spec.data.name))?;
+        let result = crate::runtime::train::train(model, &splits, &mut |_| {})
+            .map_err(|e| format!("training failed: {e:?}"))?;
+        let values = self
+            .vars
+            .iter()
+            .map(|v| match v {
+                Var::Param(i) => params
+                    .get(*i)
+                    .and_then(ParamValue::as_f64)
+                    .ok_or_else(|| "a non-numeric param in the objective".to_string()),
+                Var::Metric(split, metric) => {
+                    let m = result
+                        .finals
+                        .iter()
+                        .find(|(s, _)| s == split)
+                        .map(|(_, m)| m)
+                        .ok_or_else(|| format!("the run reports no `{split}` split"))?;
+                    match metric.as_str() {
+                        "loss" => Some(m.loss),
+                        "accuracy" => m.accuracy,
+                        "mse" => m.mse,
+                        "mae" => m.mae,
+                        _ => None,
+                    }
+                    .ok_or_else(|| format!("the run reports no metric `{split}.{metric}`"))
+                }
+            })
+            .collect::<Result<Vec<f64>, String>>()?;
+        self.formula.eval(&values).map_err(|e| e.to_string())
+    }
+}
+
+/// Runs one tune block.
+pub fn run_tune(
+    program: &Program,
+    id: DefId,
+    file: &Path,
+    set: &[Override],
+    settings: &RunSettings,
+) -> Result<(), RunFailure> {
+    let def = program.def(id);
+    let ItemKind::Tune(t) = &def.item.kind else {
+        return Err(RunFailure::Io(format!(
+            "`{}` is not a tune block",
+            def.name
+        )));
+    };
+    let space = build_space(program, t)?;
+    let strategy = build_strategy(program, t)?;
+    let run_target = field(t, "run").and_then(as_call).map(|c| c.dotted());
+    let (direction, formula, vars) = build_objective(program, t, &space, run_target.is_some())?;
+    let int_field = |n: &str, default: i64| -> Result<i64, RunFailure> {
+        match field(t, n) {
+            Some(e) => constant(program, e)
+                .map_err(|d| RunFailure::Diags(vec![d]))?
+                .as_i64()
+                .ok_or_else(|| diag(e.span, "amm::tune::type", format!("`{n}` must be an int"))),
+            None => Ok(default),
+        }
+    };
+    let jobs = int_field("jobs", 1)?.max(1) as usize;
+    let seed = int_field("seed", 0)? as u64;
+    let dir = settings.out_dir.join(&def.name);
+    let cfg = StudyConfig {
+        name: def.name.clone(),
+        space: space.clone(),
+        strategy,
+        direction,
+        seed,
+        jobs,
+        journal: Some(dir.join("study.journal")),
+        heartbeat_grace: Duration::from_secs(60),
+        heartbeat_interval: Duration::from_secs(10),
+    };
+    let bytes;
+    let objective: Box<dyn Objective + '_> = match &run_target {
+        None => Box::new(FormulaObjective { formula, vars }),
+        Some(target) => {
+            let kind = program
+                .lookup(ModuleId(0), target)
+                .map(|d| program.def(d).kind);
+            if kind == Some(DefKind::Agent) {
+                return Err(RunFailure::Io(format!(
+                    "tune `{}`: run = agent not available yet in this version of ammc (the file checks without errors)",
+                    def.name
+                )));
+            }
+            bytes = std::fs::read(file)
+                .map_err(|e| RunFailure::Io(format!("cannot read `{}`: {e}", file.display())))?;
+            Box::new(TrainObjective {
+                file,
+                bytes,
+                base: set.to_vec(),
+                space: &space,
+                target: target.clone(),
+                formula,
+                vars,
+                base_dir: settings.base_dir,
+            })
+        }
+    };
+    if t.fields.iter().any(|f| f.key.name == "prune") && !settings.quiet {
+        println!(
+            "tune {}: note: `prune` is not applied yet; every trial runs to the end",
+            def.name
+        );
+    }
+    println!(
+        "tune {}: {} trials, {jobs} job{}, seed {seed}, journal {}",
+        def.name,
+        cfg.strategy.trials(),
+        if jobs == 1 { "" } else { "s" },
+        dir.join("study.journal").display()
+    );
+    let live = !settings.quiet && std::io::stdout().is_terminal();
+    let mut report_trial = |tr: &crate::tune::Trial| {
+        if live {
+            println!(
+                "  trial {:>3}  {:<8}  {}",
+                tr.number,
+                tr.state.name(),
+                tr.value.map_or_else(
+                    || tr.error.clone().unwrap_or_default(),
+                    |v| format!("{v:.6}")
+                )
+            );
+        }
+    };
+    let result = run_study(&cfg, objective.as_ref(), &mut report_trial)
+        .map_err(|e| RunFailure::Io(format!("tune `{}`: {e}", def.name)))?;
+    print!("{}", report::table(&space, &result));
+    let resumed = result.trials.iter().filter(|t| t.resumed).count();
+    if resumed > 0 {
+        println!("resumed: {resumed} trials read from the journal");
+    }
+    match result.best_trial() {
+        Some(b) => {
+            println!(
+                "best trial {}: value {:.6}",
+                b.number,
+                b.value.unwrap_or(f64::NAN)
+            );
+            println!("best params: {}", report::set_flags(&space, b));
+        }
+        None => println!("no trial completed"),
+    }
+    let failed = result
+        .trials
+        .iter()
+        .filter(|t| t.state == TrialState::Fail)
+        .count();
+    if failed > 0 {
+        println!(
+            "{failed} trial{} failed",
+            if failed == 1 { "" } else { "s" }
+        );
+    }
+    let io = |e: std::io::Error| RunFailure::Io(format!("cannot write {}: {e}", dir.display()));
+    write_atomic(
+        &dir.join("best.json"),
+        report::best_json(&def.name, &space, direction, &result).as_bytes(),
+    )
+    .map_err(io)?;
+    write_atomic(
+        &dir.join("trials.svg"),
+        report::svg(&def.name, direction, &result).as_bytes(),
+    )
+    .map_err(io)?;
+    println!(
+        "wrote {}/{{study.journal, best.json, trials.svg}}",
+        dir.display()
+    );
+    Ok(())
+}

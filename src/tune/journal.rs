@@ -1,0 +1,467 @@
+//! Study storage in Optuna's `JournalStorage` file format: one JSON operation per line
+//! (`op_code` 0 = create study, 4 = create trial, 6 = set state and values, 9 = set system
+//! attributes), appended under Optuna's lock-file protocol (`<path>.lock` created exclusively,
+//! retried with backoff), so `optuna.storages.JournalStorage(JournalFileBackend(path))` reads
+//! our studies and we read what we wrote before a crash.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value as Json, json};
+
+/// Optuna's operation codes.
+pub mod op {
+    /// `CREATE_STUDY`
+    pub const CREATE_STUDY: i64 = 0;
+    /// `CREATE_TRIAL`
+    pub const CREATE_TRIAL: i64 = 4;
+    /// `SET_TRIAL_STATE_VALUES`
+    pub const SET_TRIAL_STATE_VALUES: i64 = 6;
+    /// `SET_TRIAL_SYSTEM_ATTR`
+    pub const SET_TRIAL_SYSTEM_ATTR: i64 = 9;
+}
+
+/// Optuna's `TrialState` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrialState {
+    /// 0: being evaluated.
+    Running,
+    /// 1: finished with a value.
+    Complete,
+    /// 2: stopped early.
+    Pruned,
+    /// 3: failed.
+    Fail,
+    /// 4: queued.
+    Waiting,
+}
+
+impl TrialState {
+    /// Optuna's integer code.
+    pub fn code(self) -> i64 {
+        match self {
+            TrialState::Running => 0,
+            TrialState::Complete => 1,
+            TrialState::Pruned => 2,
+            TrialState::Fail => 3,
+            TrialState::Waiting => 4,
+        }
+    }
+
+    fn from_code(c: i64) -> Option<TrialState> {
+        Some(match c {
+            0 => TrialState::Running,
+            1 => TrialState::Complete,
+            2 => TrialState::Pruned,
+            3 => TrialState::Fail,
+            4 => TrialState::Waiting,
+            _ => return None,
+        })
+    }
+
+    /// Whether the trial is over.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            TrialState::Complete | TrialState::Pruned | TrialState::Fail
+        )
+    }
+
+    /// Upper-case name as Optuna prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TrialState::Running => "RUNNING",
+            TrialState::Complete => "COMPLETE",
+            TrialState::Pruned => "PRUNED",
+            TrialState::Fail => "FAIL",
+            TrialState::Waiting => "WAITING",
+        }
+    }
+}
+
+/// Journal trouble.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum JournalError {
+    /// Reading or writing the file failed.
+    #[error("study journal {path}: {source}")]
+    #[diagnostic(
+        code(amm::tune::journal_io),
+        help("check that the output directory is writable")
+    )]
+    Io {
+        /// The journal.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The lock file stayed in place.
+    #[error("study journal {path} is locked by another process")]
+    #[diagnostic(
+        code(amm::tune::journal_locked),
+        help("wait for the other run to finish, or delete the `.lock` file if no run is active")
+    )]
+    Locked {
+        /// The journal.
+        path: PathBuf,
+    },
+    /// A line is not a valid operation.
+    #[error("study journal {path}, line {line}: {reason}")]
+    #[diagnostic(
+        code(amm::tune::journal_format),
+        help("the journal is damaged; move it away to start the study afresh")
+    )]
+    Format {
+        /// The journal.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A study as recorded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StudyRecord {
+    /// Name.
+    pub name: String,
+    /// Optuna `StudyDirection` codes (1 minimise, 2 maximise).
+    pub directions: Vec<i64>,
+}
+
+/// A trial as recorded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrialRecord {
+    /// Global trial id (order of creation over all studies).
+    pub trial_id: usize,
+    /// Study index.
+    pub study_id: usize,
+    /// Number within the study.
+    pub number: usize,
+    /// State.
+    pub state: TrialState,
+    /// Params in Optuna's internal representation (float; index for categorical).
+    pub params: BTreeMap<String, f64>,
+    /// Distributions as Optuna JSON strings.
+    pub distributions: BTreeMap<String, String>,
+    /// Objective value(s).
+    pub values: Option<Vec<f64>>,
+    /// System attributes.
+    pub system_attrs: serde_json::Map<String, Json>,
+    /// Start time (ISO 8601, local-naive like Optuna).
+    pub datetime_start: Option<String>,
+    /// Completion time.
+    pub datetime_complete: Option<String>,
+}
+
+/// Everything a journal says, replayed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Replay {
+    /// Studies by id.
+    pub studies: Vec<StudyRecord>,
+    /// Trials by id.
+    pub trials: Vec<TrialRecord>,
+}
+
+/// An append-only journal file.
+#[derive(Clone, Debug)]
+pub struct Journal {
+    path: PathBuf,
+    worker_id: String,
+}
+
+/// Seconds since the Unix epoch as an ISO 8601 timestamp (UTC, no offset), like Python's
+/// `datetime.isoformat(timespec="microseconds")`.
+pub fn iso_time(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_micros()
+    )
+}
+
+/// Parses [`iso_time`]'s format back to seconds since the epoch.
+pub fn parse_iso_time(s: &str) -> Option<f64> {
+    let (date, time) = s.split_once('T')?;
+    let mut dp = date.split('-').map(|v| v.parse::<i64>().ok());
+    let (y, m, d) = (dp.next()??, dp.next()??, dp.next()??);
+    let mut tp = time.split(':');
+    let (hh, mm) = (
+        tp.next()?.parse::<i64>().ok()?,
+        tp.next()?.parse::<i64>().ok()?,
+    );
+    let ss: f64 = tp.next()?.parse().ok()?;
+    // Days from civil.
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + hh * 3600 + mm * 60) as f64 + ss)
+}
+
+/// Seconds since the epoch now.
+pub fn now_seconds() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+/// A held lock file; removed on drop.
+struct LockGuard(PathBuf);
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A lock older than this is considered abandoned by a crashed writer (Optuna uses 30 s).
+const LOCK_GRACE: Duration = Duration::from_secs(30);
+
+impl Journal {
+    /// A journal at `path` written by this process.
+    pub fn new(path: &Path) -> Journal {
+        Journal {
+            path: path.to_path_buf(),
+            worker_id: format!("ammc-{}", std::process::id()),
+        }
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn io(&self, source: std::io::Error) -> JournalError {
+        JournalError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn lock(&self) -> Result<LockGuard, JournalError> {
+        let lock = PathBuf::from(format!("{}.lock", self.path.display()));
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| self.io(e))?;
+        }
+        let mut wait = Duration::from_millis(1);
+        let deadline = std::time::Instant::now() + LOCK_GRACE * 2;
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&lock)
+            {
+                Ok(_) => return Ok(LockGuard(lock)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    // A lock left by a crashed writer is broken after the grace period.
+                    let stale = std::fs::metadata(&lock)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age > LOCK_GRACE);
+                    if stale {
+                        let _ = std::fs::remove_file(&lock);
+                        continue;
+                    }
+                    if std::time::Instant::now() > deadline {
+                        return Err(JournalError::Locked {
+                            path: self.path.clone(),
+                        });
+                    }
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(Duration::from_millis(100));
+                }
+                Err(e) => return Err(self.io(e)),
+            }
+        }
+    }
+
+    /// Appends operations (each gets this worker's id) under the lock. A torn last line left
+    /// by a crash is cut off first so the new lines start on a line of their own.
+    pub fn append(&self, ops: &[Json]) -> Result<(), JournalError> {
+        let _guard = self.lock()?;
+        let existing = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(self.io(e)),
+        };
+        if !existing.is_empty() && existing.last() != Some(&b'\n') {
+            let keep = existing
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |p| p + 1);
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&self.path)
+                .map_err(|e| self.io(e))?;
+            f.set_len(keep as u64).map_err(|e| self.io(e))?;
+        }
+        let mut text = String::new();
+        for o in ops {
+            let mut o = o.clone();
+            if let Some(m) = o.as_object_mut() {
+                m.insert("worker_id".into(), json!(self.worker_id));
+            }
+            text += &o.to_string();
+            text.push('\n');
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| self.io(e))?;
+        // One write per append, no fsync (as Optuna): a killed process loses nothing that
+        // was written, and a torn tail line is cut off on the next append.
+        f.write_all(text.as_bytes()).map_err(|e| self.io(e))
+    }
+
+    /// Reads and replays the journal (an absent file is an empty journal). An incomplete last
+    /// line — a write cut short by a crash — is ignored, as Optuna does.
+    pub fn replay(&self) -> Result<Replay, JournalError> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(self.io(e)),
+        };
+        let mut r = Replay::default();
+        let complete = match text.rfind('\n') {
+            Some(p) => &text[..=p],
+            None => "",
+        };
+        for (i, line) in complete.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let fail = |reason: String| JournalError::Format {
+                path: self.path.clone(),
+                line: i + 1,
+                reason,
+            };
+            let v: Json = serde_json::from_str(line).map_err(|e| fail(e.to_string()))?;
+            apply(&mut r, &v).map_err(fail)?;
+        }
+        Ok(r)
+    }
+}
+
+fn apply(r: &mut Replay, v: &Json) -> Result<(), String> {
+    let code = v["op_code"].as_i64().ok_or("no op_code")?;
+    let trial = |r: &mut Replay| -> Result<usize, String> {
+        let id = v["trial_id"].as_u64().ok_or("no trial_id")? as usize;
+        if id >= r.trials.len() {
+            return Err(format!("unknown trial {id}"));
+        }
+        Ok(id)
+    };
+    match code {
+        op::CREATE_STUDY => {
+            let name = v["study_name"].as_str().ok_or("no study_name")?.to_string();
+            let directions = v["directions"]
+                .as_array()
+                .ok_or("no directions")?
+                .iter()
+                .filter_map(Json::as_i64)
+                .collect();
+            if !r.studies.iter().any(|s| s.name == name) {
+                r.studies.push(StudyRecord { name, directions });
+            }
+        }
+        op::CREATE_TRIAL => {
+            let study_id = v["study_id"].as_u64().ok_or("no study_id")? as usize;
+            if study_id >= r.studies.len() {
+                return Err(format!("unknown study {study_id}"));
+            }
+            let number = r.trials.iter().filter(|t| t.study_id == study_id).count();
+            let state =
+                TrialState::from_code(v["state"].as_i64().unwrap_or(0)).ok_or("bad trial state")?;
+            let params = v["params"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, x)| x.as_f64().map(|f| (k.clone(), f)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let distributions = v["distributions"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, x)| x.as_str().map(|s| (k.clone(), s.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let values = match (&v["values"], &v["value"]) {
+                (Json::Array(a), _) => Some(a.iter().filter_map(Json::as_f64).collect()),
+                (_, x) => x.as_f64().map(|f| vec![f]),
+            };
+            r.trials.push(TrialRecord {
+                trial_id: r.trials.len(),
+                study_id,
+                number,
+                state,
+                params,
+                distributions,
+                values,
+                system_attrs: v["system_attrs"].as_object().cloned().unwrap_or_default(),
+                datetime_start: v["datetime_start"].as_str().map(String::from),
+                datetime_complete: v["datetime_complete"].as_str().map(String::from),
+            });
+        }
+        op::SET_TRIAL_STATE_VALUES => {
+            let id = trial(r)?;
+            let t = &mut r.trials[id];
+            if t.state.is_finished() {
+                // Optuna rejects updates of finished trials; so do we (keep the first).
+                return Ok(());
+            }
+            t.state = TrialState::from_code(v["state"].as_i64().ok_or("no state")?)
+                .ok_or("bad trial state")?;
+            if let Some(a) = v["values"].as_array() {
+                t.values = Some(a.iter().filter_map(Json::as_f64).collect());
+            }
+            if let Some(s) = v["datetime_start"].as_str() {
+                t.datetime_start = Some(s.to_string());
+            }
+            if let Some(s) = v["datetime_complete"].as_str() {
+                t.datetime_complete = Some(s.to_string());
+            }
+        }
+        op::SET_TRIAL_SYSTEM_ATTR => {
+            let id = trial(r)?;
+            if r.trials[id].state.is_finished() {
+                return Ok(());
+            }
+            if let Some(m) = v["system_attr"].as_object() {
+                for (k, x) in m {
+                    r.trials[id].system_attrs.insert(k.clone(), x.clone());
+                }
+            }
+        }
+        // Other operations (user attributes, intermediate values, deletions) do not affect
+        // what ammc resumes from.
+        _ => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,34 @@
+//! Hyperparameter tuning: search spaces, strategies (random, Bayesian optimisation with a
+//! Gaussian process, genetic), objective formulas, an Optuna-compatible study journal with
+//! resume, and the report files. The CLI (`ammc run` on a `tune` block) builds a
+//! [`StudyConfig`] from the program and calls [`run_study`].
+
+pub mod acquisition;
+pub mod formula;
+pub mod gp;
+pub mod journal;
+pub mod report;
+pub mod rng;
+pub mod sobol;
+pub mod space;
+pub mod strategy;
+pub mod study;
+
+pub use formula::{Formula, FormulaError};
+pub use journal::TrialState;
+pub use space::{Dimension, Distribution, ParamValue, Params, Space, SpaceError};
+pub use strategy::{Observation, Strategy};
+pub use study::{Direction, Objective, StudyConfig, StudyError, StudyResult, Trial, run_study};
+
+/// The Branin–Hoo function, the standard test objective (global minimum 0.397887 at
+/// (−π, 12.275), (π, 2.275) and (9.42478, 2.475)).
+pub fn branin(x: f64, y: f64) -> f64 {
+    use std::f64::consts::PI;
+    let b = 5.1 / (4.0 * PI * PI);
+    let c = 5.0 / PI;
+    let t = 1.0 / (8.0 * PI);
+    (y - b * x * x + c * x - 6.0).powi(2) + 10.0 * (1.0 - t) * x.cos() + 10.0
+}
+
+/// Branin's global minimum value.
+pub const BRANIN_MIN: f64 = 0.397_887_357_729_738_2;

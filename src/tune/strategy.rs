@@ -1,0 +1,371 @@
+//! Search strategies as pure functions of (seed, slot, history): the `slot`-th trial's
+//! parameters depend only on the study seed and the results of earlier batches. That makes
+//! parallel runs (`jobs = K`) and resumed studies give exactly the suggestions of a serial run.
+//!
+//! Trials are asked in fixed batches ([`Strategy::batches`]); a batch is suggested from the
+//! history of all earlier batches, evaluated (in parallel or not), then told.
+
+use std::ops::Range;
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use super::acquisition::log_ei;
+use super::gp::{self, Data, Gp, Hyper};
+use super::rng::stream;
+use super::sobol::Sobol;
+use super::space::{Distribution, Params, Space};
+
+/// A finished trial as the strategies see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observation {
+    /// Its parameters.
+    pub params: Params,
+    /// The value to minimise (maximised objectives are negated); `None` for a failed trial.
+    pub loss: Option<f64>,
+}
+
+/// A search strategy and its budget.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Strategy {
+    /// `random(trials)`: independent uniform draws.
+    Random {
+        /// Number of trials.
+        trials: usize,
+    },
+    /// `bayes(trials, init)`: Sobol initial design, then GP + log expected improvement.
+    Bayes {
+        /// Number of trials.
+        trials: usize,
+        /// Initial quasi-random trials.
+        init: usize,
+    },
+    /// `genetic(population, generations)`.
+    Genetic {
+        /// Individuals per generation.
+        population: usize,
+        /// Generations.
+        generations: usize,
+    },
+}
+
+/// Random trials asked per batch (a fixed number, so results do not depend on `jobs`).
+const RANDOM_BATCH: usize = 8;
+
+/// Purposes of the derived random streams.
+const P_RANDOM: u64 = 1;
+const P_SOBOL: u64 = 2;
+const P_GP: u64 = 3;
+const P_GENETIC: u64 = 4;
+
+impl Strategy {
+    /// Total number of trials.
+    pub fn trials(&self) -> usize {
+        match self {
+            Strategy::Random { trials } | Strategy::Bayes { trials, .. } => *trials,
+            Strategy::Genetic {
+                population,
+                generations,
+            } => population * generations,
+        }
+    }
+
+    /// The slot ranges asked together, in order.
+    pub fn batches(&self) -> Vec<Range<usize>> {
+        let n = self.trials();
+        let chunks = |size: usize, from: usize| {
+            (from..n)
+                .step_by(size.max(1))
+                .map(move |s| s..(s + size.max(1)).min(n))
+        };
+        match self {
+            Strategy::Random { .. } => chunks(RANDOM_BATCH, 0).collect(),
+            Strategy::Bayes { init, .. } => {
+                let init = (*init).min(n);
+                let mut v = Vec::new();
+                if init > 0 {
+                    v.push(0..init);
+                }
+                // One trial at a time after the initial design: each step sees every result.
+                v.extend(chunks(1, init));
+                v
+            }
+            Strategy::Genetic { population, .. } => chunks(*population, 0).collect(),
+        }
+    }
+
+    /// Suggests the parameters of `slots` given the finished trials of all earlier slots
+    /// (`history[i]` is slot `i`).
+    pub fn suggest(
+        &self,
+        space: &Space,
+        seed: u64,
+        history: &[Observation],
+        slots: Range<usize>,
+    ) -> Vec<Params> {
+        match self {
+            Strategy::Random { .. } => slots
+                .map(|s| space.sample(&mut stream(seed, P_RANDOM, s as u64)))
+                .collect(),
+            Strategy::Bayes { init, .. } => slots
+                .map(|s| {
+                    if s < *init {
+                        let mut rng = stream(seed, P_SOBOL, 0);
+                        let sobol = Sobol::shifted(space.len(), &mut rng);
+                        let mut extra = stream(seed, P_SOBOL, 1 + s as u64);
+                        space.from_unit(&sobol.point(s as u64, &mut extra))
+                    } else {
+                        bayes_step(space, history, &mut stream(seed, P_GP, s as u64))
+                    }
+                })
+                .collect(),
+            Strategy::Genetic {
+                population,
+                generations,
+            } => {
+                let generation = slots.start / population.max(&1);
+                slots
+                    .map(|s| {
+                        let mut rng = stream(seed, P_GENETIC, s as u64);
+                        if generation == 0 {
+                            space.sample(&mut rng)
+                        } else {
+                            genetic_child(
+                                space,
+                                history,
+                                *population,
+                                generation,
+                                *generations,
+                                &mut rng,
+                            )
+                        }
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// A point in GP coordinates: unit cube for numeric dimensions, index for categorical ones.
+fn encode(space: &Space, p: &Params) -> Vec<f64> {
+    space
+        .dims
+        .iter()
+        .zip(p)
+        .map(|(d, v)| match d.index_of(v) {
+            Some(i) => i as f64,
+            None => d.to_unit(v),
+        })
+        .collect()
+}
+
+fn decode(space: &Space, x: &[f64]) -> Params {
+    space
+        .dims
+        .iter()
+        .zip(x)
+        .map(|(d, v)| match &d.dist {
+            Distribution::Choice(values) => {
+                values[(v.max(0.0) as usize).min(values.len() - 1)].clone()
+            }
+            _ => d.from_unit(*v),
+        })
+        .collect()
+}
+
+fn random_gp_point(space: &Space, rng: &mut ChaCha8Rng) -> Vec<f64> {
+    space
+        .dims
+        .iter()
+        .map(|d| match d.categories() {
+            0 => rng.random::<f64>(),
+            k => rng.random_range(0..k) as f64,
+        })
+        .collect()
+}
+
+/// Candidates scored before local search.
+const CANDIDATES: usize = 512;
+/// Local searches run from the best candidates.
+const STARTS: usize = 6;
+
+/// One Bayesian-optimisation step: fit the GP, maximise log EI, decode.
+fn bayes_step(space: &Space, history: &[Observation], rng: &mut ChaCha8Rng) -> Params {
+    let ok: Vec<&Observation> = history.iter().filter(|o| o.loss.is_some()).collect();
+    if ok.len() < 2 {
+        return space.sample(rng);
+    }
+    let data = Data {
+        x: ok.iter().map(|o| encode(space, &o.params)).collect(),
+        y: ok.iter().filter_map(|o| o.loss).collect(),
+        categorical: space.dims.iter().map(|d| d.is_categorical()).collect(),
+    };
+    let hyper = gp::fit_hyper(&data, &[Hyper::default_for(space.len())], 2, 40, rng)
+        .unwrap_or_else(|| Hyper::default_for(space.len()));
+    let best = data.y.iter().copied().fold(f64::INFINITY, f64::min);
+    let Some(model) = Gp::fit(data.clone(), hyper) else {
+        return space.sample(rng);
+    };
+    let score = |x: &[f64]| {
+        let p = model.predict(x);
+        log_ei(p.mean, p.var, best)
+    };
+    // Candidates: uniform points plus perturbations of the best observations.
+    let mut cands: Vec<Vec<f64>> = (0..CANDIDATES)
+        .map(|_| random_gp_point(space, rng))
+        .collect();
+    let mut order: Vec<usize> = (0..data.y.len()).collect();
+    order.sort_by(|a, b| data.y[*a].total_cmp(&data.y[*b]));
+    for &i in order.iter().take(5) {
+        for _ in 0..16 {
+            let mut x = data.x[i].clone();
+            for (m, d) in space.dims.iter().enumerate() {
+                if d.categories() == 0 {
+                    let g: f64 = rng.random::<f64>() + rng.random::<f64>() - 1.0;
+                    x[m] = (x[m] + 0.05 * g).clamp(0.0, 1.0);
+                }
+            }
+            cands.push(x);
+        }
+        cands.push(data.x[i].clone());
+    }
+    let mut scored: Vec<(f64, Vec<f64>)> = cands.into_iter().map(|x| (score(&x), x)).collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut best_x = scored[0].1.clone();
+    let mut best_s = scored[0].0;
+    for (s0, x0) in scored.into_iter().take(STARTS) {
+        let (s, x) = local_search(space, &score, x0, s0);
+        if s > best_s {
+            best_s = s;
+            best_x = x;
+        }
+    }
+    decode(space, &best_x)
+}
+
+/// Pattern search: try ± steps per numeric dimension and every other category, halve the
+/// step when nothing improves.
+fn local_search(
+    space: &Space,
+    score: &dyn Fn(&[f64]) -> f64,
+    mut x: Vec<f64>,
+    mut s: f64,
+) -> (f64, Vec<f64>) {
+    let mut step = 0.05;
+    let mut evals = 0;
+    while step > 1e-7 && evals < 2000 {
+        let mut improved = false;
+        for (m, d) in space.dims.iter().enumerate() {
+            let k = d.categories();
+            let moves: Vec<f64> = if k == 0 {
+                vec![(x[m] + step).min(1.0), (x[m] - step).max(0.0)]
+            } else {
+                (0..k).map(|c| c as f64).filter(|c| *c != x[m]).collect()
+            };
+            for v in moves {
+                let mut y = x.clone();
+                y[m] = v;
+                let t = score(&y);
+                evals += 1;
+                if t > s {
+                    s = t;
+                    x = y;
+                    improved = true;
+                }
+            }
+        }
+        if !improved {
+            step *= 0.5;
+        }
+    }
+    (s, x)
+}
+
+/// One child of generation `generation`: tournament selection from the previous generation
+/// plus the best trials so far (elitism), crossover, then type-appropriate mutation.
+fn genetic_child(
+    space: &Space,
+    history: &[Observation],
+    population: usize,
+    generation: usize,
+    generations: usize,
+    rng: &mut ChaCha8Rng,
+) -> Params {
+    let prev_start = (generation - 1) * population;
+    let elite = (population / 5).max(1);
+    let mut pool: Vec<&Observation> = history
+        .get(prev_start..)
+        .unwrap_or(&[])
+        .iter()
+        .filter(|o| o.loss.is_some())
+        .collect();
+    let mut ranked: Vec<&Observation> = history.iter().filter(|o| o.loss.is_some()).collect();
+    ranked.sort_by(|a, b| {
+        a.loss
+            .unwrap_or(f64::INFINITY)
+            .total_cmp(&b.loss.unwrap_or(f64::INFINITY))
+    });
+    for o in ranked.iter().take(elite) {
+        if !pool.iter().any(|p| std::ptr::eq(*p, *o)) {
+            pool.push(o);
+        }
+    }
+    if pool.is_empty() {
+        return space.sample(rng);
+    }
+    let loss = |o: &Observation| o.loss.unwrap_or(f64::INFINITY);
+    let tournament = |rng: &mut ChaCha8Rng| {
+        let mut best = pool[rng.random_range(0..pool.len())];
+        for _ in 1..3 {
+            let c = pool[rng.random_range(0..pool.len())];
+            if loss(c) < loss(best) {
+                best = c;
+            }
+        }
+        best
+    };
+    let a = tournament(rng);
+    let b = tournament(rng);
+    // Mutation shrinks as the search goes on: explore early, refine late.
+    let progress = generation as f64 / generations.max(1) as f64;
+    let sigma = 0.15 * (1.0 - progress) + 0.01;
+    let rate = 1.0 / space.len() as f64;
+    space
+        .dims
+        .iter()
+        .enumerate()
+        .map(|(m, d)| {
+            let (va, vb) = (&a.params[m], &b.params[m]);
+            let cross = rng.random::<f64>() < 0.9;
+            match &d.dist {
+                Distribution::Choice(values) => {
+                    let mut v = if cross && rng.random::<bool>() {
+                        vb.clone()
+                    } else {
+                        va.clone()
+                    };
+                    if rng.random::<f64>() < rate && values.len() > 1 {
+                        v = values[rng.random_range(0..values.len())].clone();
+                    }
+                    v
+                }
+                _ => {
+                    let (ua, ub) = (d.to_unit(va), d.to_unit(vb));
+                    // Blend crossover (BLX-0.25) in unit coordinates.
+                    let mut u = if cross {
+                        let (lo, hi) = (ua.min(ub), ua.max(ub));
+                        let ext = 0.25 * (hi - lo);
+                        lo - ext + rng.random::<f64>() * (hi - lo + 2.0 * ext)
+                    } else {
+                        ua
+                    };
+                    if rng.random::<f64>() < rate.max(0.5) {
+                        let g: f64 = (0..4).map(|_| rng.random::<f64>()).sum::<f64>() - 2.0;
+                        u += sigma * g * 1.7;
+                    }
+                    d.from_unit(u.clamp(0.0, 1.0))
+                }
+            }
+        })
+        .collect()
+}

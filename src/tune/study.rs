@@ -1,0 +1,538 @@
+//! Running a study: ask a batch of suggestions, evaluate them (in parallel threads when
+//! `jobs > 1`), record every step in the journal, repeat. Resuming replays the journal first:
+//! finished trials are kept, trials left RUNNING by a crashed run (no heartbeat within the
+//! grace period) are marked FAIL and their slot is run again.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Value as Json, json};
+
+use super::journal::{self, Journal, JournalError, TrialState, iso_time, now_seconds, op};
+use super::space::{Distribution, ParamValue, Params, Space};
+use super::strategy::{Observation, Strategy};
+
+/// Whether to minimise or maximise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Smaller is better.
+    Minimize,
+    /// Larger is better.
+    Maximize,
+}
+
+impl Direction {
+    /// Optuna's `StudyDirection` code.
+    pub fn code(self) -> i64 {
+        match self {
+            Direction::Minimize => 1,
+            Direction::Maximize => 2,
+        }
+    }
+
+    /// The value to minimise.
+    pub fn loss(self, value: f64) -> f64 {
+        match self {
+            Direction::Minimize => value,
+            Direction::Maximize => -value,
+        }
+    }
+}
+
+/// Everything a study needs.
+#[derive(Clone, Debug)]
+pub struct StudyConfig {
+    /// Study name (the tune block's name).
+    pub name: String,
+    /// Search space.
+    pub space: Space,
+    /// Strategy and budget.
+    pub strategy: Strategy,
+    /// Direction.
+    pub direction: Direction,
+    /// Strategy seed.
+    pub seed: u64,
+    /// Trials evaluated in parallel (≥ 1); results do not depend on it.
+    pub jobs: usize,
+    /// Journal file; `None` keeps the study in memory.
+    pub journal: Option<PathBuf>,
+    /// A RUNNING trial without a heartbeat for this long belongs to a dead run.
+    pub heartbeat_grace: Duration,
+    /// How often running trials record a heartbeat.
+    pub heartbeat_interval: Duration,
+}
+
+/// What evaluates a trial. Implementations must be callable from several threads.
+pub trait Objective: Sync {
+    /// The objective value at `params`, or a message saying why the trial failed.
+    fn evaluate(&self, params: &Params) -> Result<f64, String>;
+}
+
+impl<F: Fn(&Params) -> Result<f64, String> + Sync> Objective for F {
+    fn evaluate(&self, params: &Params) -> Result<f64, String> {
+        self(params)
+    }
+}
+
+/// One trial of the study.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trial {
+    /// Optuna trial number (position in the journal's study, failed retries included).
+    pub number: usize,
+    /// Position in the strategy's sequence.
+    pub slot: usize,
+    /// Parameters.
+    pub params: Params,
+    /// Objective value (COMPLETE trials).
+    pub value: Option<f64>,
+    /// Final state.
+    pub state: TrialState,
+    /// Wall time of the evaluation.
+    pub seconds: f64,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Whether it was read from the journal rather than run now.
+    pub resumed: bool,
+}
+
+/// The outcome of a study.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StudyResult {
+    /// Trials in journal order (including FAIL trials of crashed runs).
+    pub trials: Vec<Trial>,
+    /// Index into `trials` of the best COMPLETE trial.
+    pub best: Option<usize>,
+}
+
+impl StudyResult {
+    /// The best trial.
+    pub fn best_trial(&self) -> Option<&Trial> {
+        self.best.map(|i| &self.trials[i])
+    }
+
+    /// Number of COMPLETE trials.
+    pub fn complete(&self) -> usize {
+        self.trials
+            .iter()
+            .filter(|t| t.state == TrialState::Complete)
+            .count()
+    }
+}
+
+/// Why a study could not run.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum StudyError {
+    /// Journal trouble.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Journal(#[from] JournalError),
+    /// The journal's study was run with a different direction or space.
+    #[error("study `{name}` in {path} was run with a different {what}")]
+    #[diagnostic(
+        code(amm::tune::journal_mismatch),
+        help("move the old journal away (or change --out) to start a new study")
+    )]
+    Mismatch {
+        /// Study.
+        name: String,
+        /// Journal.
+        path: PathBuf,
+        /// `direction`, `search space`.
+        what: String,
+    },
+    /// Another run is evaluating trials of this study right now.
+    #[error("study `{name}` has trials RUNNING in another process (heartbeat {age:.0}s ago)")]
+    #[diagnostic(
+        code(amm::tune::busy),
+        help(
+            "wait for that run to finish; trials without a heartbeat are retried after the grace period"
+        )
+    )]
+    Busy {
+        /// Study.
+        name: String,
+        /// Seconds since the newest heartbeat.
+        age: f64,
+    },
+}
+
+/// Optuna's JSON for a distribution (`distribution_to_json`).
+pub fn optuna_distribution(d: &Distribution) -> String {
+    let v = match d {
+        Distribution::Float { low, high, log } => json!({
+            "name": "FloatDistribution",
+            "attributes": {"step": null, "low": low, "high": high, "log": log},
+        }),
+        Distribution::Int {
+            low,
+            high,
+            log,
+            step,
+        } => json!({
+            "name": "IntDistribution",
+            "attributes": {"log": log, "step": step, "low": low, "high": high},
+        }),
+        Distribution::Choice(values) => json!({
+            "name": "CategoricalDistribution",
+            "attributes": {"choices": values.iter().map(ParamValue::to_json).collect::<Vec<_>>()},
+        }),
+    };
+    v.to_string()
+}
+
+/// Optuna's internal representation of a value (float; category index for choices).
+fn internal(d: &Distribution, v: &ParamValue) -> f64 {
+    match d {
+        Distribution::Choice(values) => values.iter().position(|c| c == v).unwrap_or(0) as f64,
+        _ => v.as_f64().unwrap_or(f64::NAN),
+    }
+}
+
+fn external(d: &Distribution, x: f64) -> Option<ParamValue> {
+    match d {
+        Distribution::Float { .. } => Some(ParamValue::Float(x)),
+        Distribution::Int { .. } => Some(ParamValue::Int(x.round() as i64)),
+        Distribution::Choice(values) => values.get(x as usize).cloned(),
+    }
+}
+
+const SLOT: &str = "ammc:slot";
+const ERROR: &str = "ammc:error";
+const HEARTBEAT: &str = "ammc:heartbeat";
+/// Exact float params and values as text: JSON numbers read back through serde_json may be off
+/// by one unit in the last place, and a resumed study must see bit-identical history.
+const EXACT: &str = "ammc:exact";
+const EXACT_VALUE: &str = "ammc:value";
+
+fn exact(x: f64) -> String {
+    format!("{x:?}")
+}
+
+fn exact_param(t: &journal::TrialRecord, name: &str) -> Option<f64> {
+    t.system_attrs
+        .get(EXACT)
+        .and_then(|m| m.get(name))
+        .and_then(Json::as_str)
+        .and_then(|s| s.parse().ok())
+        .or_else(|| t.params.get(name).copied())
+}
+
+/// Journal bookkeeping shared by the worker threads.
+struct Recorder {
+    journal: Option<Journal>,
+    study_id: usize,
+    next_trial_id: usize,
+    next_number: usize,
+}
+
+impl Recorder {
+    fn write(&self, ops: &[Json]) -> Result<(), JournalError> {
+        match &self.journal {
+            Some(j) => j.append(ops),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Runs (or resumes) a study. `report` sees each trial as it finishes, in slot order within a
+/// batch.
+pub fn run_study(
+    cfg: &StudyConfig,
+    objective: &dyn Objective,
+    report: &mut dyn FnMut(&Trial),
+) -> Result<StudyResult, StudyError> {
+    let space = &cfg.space;
+    let journal = cfg.journal.as_deref().map(Journal::new);
+    let replay = match &journal {
+        Some(j) => j.replay()?,
+        None => journal::Replay::default(),
+    };
+    let mismatch = |what: &str| StudyError::Mismatch {
+        name: cfg.name.clone(),
+        path: cfg.journal.clone().unwrap_or_default(),
+        what: what.to_string(),
+    };
+    let dists: BTreeMap<String, String> = space
+        .dims
+        .iter()
+        .map(|d| (d.name.clone(), optuna_distribution(&d.dist)))
+        .collect();
+    let mut trials: Vec<Trial> = Vec::new();
+    let mut done: BTreeMap<usize, usize> = BTreeMap::new(); // slot → index in `trials`
+    let mut stale_ops = Vec::new();
+    let study_id = match replay.studies.iter().position(|s| s.name == cfg.name) {
+        Some(id) => {
+            if replay.studies[id].directions != [cfg.direction.code()] {
+                return Err(mismatch("direction"));
+            }
+            let now = now_seconds();
+            for t in replay.trials.iter().filter(|t| t.study_id == id) {
+                if t.distributions != dists {
+                    return Err(mismatch("search space"));
+                }
+                let params: Option<Params> = space
+                    .dims
+                    .iter()
+                    .map(|d| exact_param(t, &d.name).and_then(|x| external(&d.dist, x)))
+                    .collect();
+                let (Some(params), Some(slot)) =
+                    (params, t.system_attrs.get(SLOT).and_then(Json::as_u64))
+                else {
+                    return Err(mismatch("search space"));
+                };
+                let slot = slot as usize;
+                let mut state = t.state;
+                let mut error = t
+                    .system_attrs
+                    .get(ERROR)
+                    .and_then(Json::as_str)
+                    .map(String::from);
+                if state == TrialState::Running || state == TrialState::Waiting {
+                    let beat = t
+                        .system_attrs
+                        .get(HEARTBEAT)
+                        .and_then(Json::as_str)
+                        .or(t.datetime_start.as_deref())
+                        .and_then(journal::parse_iso_time)
+                        .unwrap_or(0.0);
+                    let age = now - beat;
+                    if age < cfg.heartbeat_grace.as_secs_f64() {
+                        return Err(StudyError::Busy {
+                            name: cfg.name.clone(),
+                            age,
+                        });
+                    }
+                    let msg = format!("no heartbeat for {age:.0}s: the run that owned it stopped");
+                    stale_ops.push(json!({"op_code": op::SET_TRIAL_SYSTEM_ATTR, "trial_id": t.trial_id, "system_attr": {ERROR: msg, "ammc:stale": true}}));
+                    stale_ops.push(json!({"op_code": op::SET_TRIAL_STATE_VALUES, "trial_id": t.trial_id, "state": TrialState::Fail.code(), "values": null, "datetime_complete": iso_time(SystemTime::now())}));
+                    state = TrialState::Fail;
+                    error = Some(msg);
+                }
+                let stale = t.system_attrs.contains_key("ammc:stale")
+                    || matches!(t.state, TrialState::Running | TrialState::Waiting);
+                trials.push(Trial {
+                    number: t.number,
+                    slot,
+                    params,
+                    value: t
+                        .system_attrs
+                        .get(EXACT_VALUE)
+                        .and_then(Json::as_str)
+                        .and_then(|s| s.parse().ok())
+                        .or_else(|| t.values.as_ref().and_then(|v| v.first().copied())),
+                    state,
+                    seconds: match (&t.datetime_start, &t.datetime_complete) {
+                        (Some(a), Some(b)) => journal::parse_iso_time(b)
+                            .zip(journal::parse_iso_time(a))
+                            .map_or(0.0, |(b, a)| (b - a).max(0.0)),
+                        _ => 0.0,
+                    },
+                    error,
+                    resumed: true,
+                });
+                if !stale && state.is_finished() {
+                    done.entry(slot).or_insert(trials.len() - 1);
+                }
+            }
+            id
+        }
+        None => {
+            let j = journal.as_ref();
+            if let Some(j) = j {
+                j.append(&[json!({"op_code": op::CREATE_STUDY, "study_name": cfg.name, "directions": [cfg.direction.code()]})])?;
+            }
+            replay.studies.len()
+        }
+    };
+    let mut rec = Recorder {
+        journal: journal.clone(),
+        study_id,
+        next_trial_id: replay.trials.len(),
+        next_number: trials.len(),
+    };
+    if !stale_ops.is_empty() {
+        rec.write(&stale_ops)?;
+    }
+    let mut history: Vec<Observation> = Vec::new();
+    for batch in cfg.strategy.batches() {
+        let suggestions = cfg
+            .strategy
+            .suggest(space, cfg.seed, &history, batch.clone());
+        // Slots still to run, with their journal trial ids.
+        let mut pending: Vec<(usize, Params, usize, usize)> = Vec::new();
+        let mut create = Vec::new();
+        for (slot, params) in batch.clone().zip(suggestions) {
+            if done.contains_key(&slot) {
+                continue;
+            }
+            let (trial_id, number) = (rec.next_trial_id, rec.next_number);
+            rec.next_trial_id += 1;
+            rec.next_number += 1;
+            let pmap: serde_json::Map<String, Json> = space
+                .dims
+                .iter()
+                .zip(&params)
+                .map(|(d, v)| (d.name.clone(), json!(internal(&d.dist, v))))
+                .collect();
+            let exact_map: serde_json::Map<String, Json> = space
+                .dims
+                .iter()
+                .zip(&params)
+                .filter_map(|(d, v)| match v {
+                    ParamValue::Float(x) => Some((d.name.clone(), json!(exact(*x)))),
+                    _ => None,
+                })
+                .collect();
+            create.push(json!({
+                "op_code": op::CREATE_TRIAL,
+                "study_id": rec.study_id,
+                "datetime_start": iso_time(SystemTime::now()),
+                "state": TrialState::Running.code(),
+                "value": null,
+                "values": null,
+                "params": pmap,
+                "distributions": dists,
+                "user_attrs": {},
+                "system_attrs": {SLOT: slot, EXACT: exact_map},
+                "intermediate_values": {},
+            }));
+            pending.push((slot, params, trial_id, number));
+        }
+        rec.write(&create)?;
+        let results = evaluate(cfg, objective, &rec, &pending)?;
+        for ((slot, params, _, number), (outcome, seconds)) in pending.into_iter().zip(results) {
+            let (value, state, error) = match outcome {
+                Ok(v) => (Some(v), TrialState::Complete, None),
+                Err(e) => (None, TrialState::Fail, Some(e)),
+            };
+            let t = Trial {
+                number,
+                slot,
+                params,
+                value,
+                state,
+                seconds,
+                error,
+                resumed: false,
+            };
+            report(&t);
+            trials.push(t);
+            done.insert(slot, trials.len() - 1);
+        }
+        for slot in batch {
+            if let Some(&i) = done.get(&slot) {
+                let t = &trials[i];
+                history.push(Observation {
+                    params: t.params.clone(),
+                    loss: t.value.map(|v| cfg.direction.loss(v)),
+                });
+            }
+        }
+    }
+    let best = trials
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.state == TrialState::Complete)
+        .filter_map(|(i, t)| t.value.map(|v| (i, cfg.direction.loss(v))))
+        .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
+        .map(|(i, _)| i);
+    Ok(StudyResult { trials, best })
+}
+
+type Outcome = (Result<f64, String>, f64);
+
+/// Evaluates the pending trials of a batch on up to `jobs` threads, recording each result as
+/// it arrives, and heartbeats for the ones still running.
+fn evaluate(
+    cfg: &StudyConfig,
+    objective: &dyn Objective,
+    rec: &Recorder,
+    pending: &[(usize, Params, usize, usize)],
+) -> Result<Vec<Outcome>, StudyError> {
+    let results: Vec<Mutex<Option<Outcome>>> = pending.iter().map(|_| Mutex::new(None)).collect();
+    let running: Vec<AtomicBool> = pending.iter().map(|_| AtomicBool::new(false)).collect();
+    let next = AtomicUsize::new(0);
+    // Dropping the sender wakes the heartbeat thread at once when the batch is done.
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let failure: Mutex<Option<JournalError>> = Mutex::new(None);
+    let record_error = |e: JournalError| {
+        if let Ok(mut f) = failure.lock() {
+            f.get_or_insert(e);
+        }
+    };
+    std::thread::scope(|s| {
+        let worker = || {
+            loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some((_, params, trial_id, _)) = pending.get(i) else {
+                    break;
+                };
+                running[i].store(true, Ordering::SeqCst);
+                let start = Instant::now();
+                let outcome = objective.evaluate(params);
+                let seconds = start.elapsed().as_secs_f64();
+                running[i].store(false, Ordering::SeqCst);
+                let now = iso_time(SystemTime::now());
+                let ops = match &outcome {
+                    Ok(v) => vec![
+                        json!({"op_code": op::SET_TRIAL_SYSTEM_ATTR, "trial_id": trial_id, "system_attr": {EXACT_VALUE: exact(*v)}}),
+                        json!({"op_code": op::SET_TRIAL_STATE_VALUES, "trial_id": trial_id, "state": TrialState::Complete.code(), "values": [v], "datetime_complete": now}),
+                    ],
+                    Err(e) => vec![
+                        json!({"op_code": op::SET_TRIAL_SYSTEM_ATTR, "trial_id": trial_id, "system_attr": {ERROR: e}}),
+                        json!({"op_code": op::SET_TRIAL_STATE_VALUES, "trial_id": trial_id, "state": TrialState::Fail.code(), "values": null, "datetime_complete": now}),
+                    ],
+                };
+                if let Err(e) = rec.write(&ops) {
+                    record_error(e);
+                }
+                if let Ok(mut r) = results[i].lock() {
+                    *r = Some((outcome, seconds));
+                }
+            }
+        };
+        let jobs = cfg.jobs.clamp(1, pending.len().max(1));
+        let handles: Vec<_> = (0..jobs).map(|_| s.spawn(worker)).collect();
+        if rec.journal.is_some() {
+            let running = &running;
+            let record_error = &record_error;
+            s.spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stop_rx.recv_timeout(cfg.heartbeat_interval)
+                {
+                    let now = iso_time(SystemTime::now());
+                    let ops: Vec<Json> = pending
+                        .iter()
+                        .zip(running.iter())
+                        .filter(|(_, r)| r.load(Ordering::SeqCst))
+                        .map(|((_, _, id, _), _)| json!({"op_code": op::SET_TRIAL_SYSTEM_ATTR, "trial_id": id, "system_attr": {HEARTBEAT: now}}))
+                        .collect();
+                    if !ops.is_empty()
+                        && let Err(e) = rec.write(&ops)
+                    {
+                        record_error(e);
+                    }
+                }
+            });
+        }
+        for h in handles {
+            let _ = h.join();
+        }
+        drop(stop_tx);
+    });
+    if let Some(e) = failure.into_inner().ok().flatten() {
+        return Err(e.into());
+    }
+    Ok(results
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or((Err("the evaluation thread panicked".into()), 0.0))
+        })
+        .collect())
+}

@@ -1,0 +1,36 @@
+"""Opens an ammc study journal with Optuna and checks it agrees with ammc's best.json.
+
+usage: python check_optuna.py RUN_DIR/TUNE_NAME   (the directory with study.journal, best.json)
+"""
+import json
+import math
+import sys
+
+import optuna
+
+
+def main(path: str) -> int:
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(f"{path}/study.journal")
+    )
+    best = json.load(open(f"{path}/best.json"))
+    study = optuna.load_study(study_name=best["study"], storage=storage)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == best["complete"], (len(complete), best["complete"])
+    assert study.direction.name.lower() == best["direction"], study.direction
+    ours = best["best"]
+    assert math.isclose(study.best_value, ours["value"], rel_tol=0, abs_tol=0), (
+        study.best_value,
+        ours["value"],
+    )
+    assert study.best_trial.number == ours["number"], (study.best_trial.number, ours["number"])
+    assert study.best_params == ours["params"], (study.best_params, ours["params"])
+    print(
+        f"ok: {best['study']}: {len(study.trials)} trials ({len(complete)} complete), "
+        f"best value {study.best_value} at {study.best_params} (trial {study.best_trial.number})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

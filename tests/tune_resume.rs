@@ -1,0 +1,276 @@
+//! Journal storage and resume: a crashed study (torn journal, RUNNING trials) resumes to
+//! exactly the requested number of COMPLETE trials with the suggestions of an uninterrupted run.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ammc::tune::journal::Journal;
+use ammc::tune::*;
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ammc-tune-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn space() -> Space {
+    Space::new(vec![
+        Dimension {
+            name: "x".into(),
+            dist: Distribution::Float {
+                low: -5.0,
+                high: 10.0,
+                log: false,
+            },
+        },
+        Dimension {
+            name: "y".into(),
+            dist: Distribution::Float {
+                low: 0.0,
+                high: 15.0,
+                log: false,
+            },
+        },
+        Dimension {
+            name: "k".into(),
+            dist: Distribution::Choice(vec![ParamValue::Int(1), ParamValue::Int(2)]),
+        },
+    ])
+    .unwrap()
+}
+
+fn obj(p: &Params) -> Result<f64, String> {
+    let k = p[2].as_f64().unwrap();
+    Ok(branin(p[0].as_f64().unwrap(), p[1].as_f64().unwrap()) * k)
+}
+
+fn cfg(strategy: Strategy, journal: Option<PathBuf>, grace: u64) -> StudyConfig {
+    StudyConfig {
+        name: "s".into(),
+        space: space(),
+        strategy,
+        direction: Direction::Minimize,
+        seed: 11,
+        jobs: 2,
+        journal,
+        heartbeat_grace: Duration::from_secs(grace),
+        heartbeat_interval: Duration::from_secs(5),
+    }
+}
+
+fn complete_params(r: &StudyResult) -> Vec<(usize, Params, u64)> {
+    let mut v: Vec<_> = r
+        .trials
+        .iter()
+        .filter(|t| t.state == TrialState::Complete)
+        .map(|t| (t.slot, t.params.clone(), t.value.unwrap().to_bits()))
+        .collect();
+    v.sort_by_key(|t| t.0);
+    v
+}
+
+#[test]
+fn journal_round_trip_and_rerun_is_a_no_op() {
+    let d = dir("roundtrip");
+    let path = d.join("study.journal");
+    let strategy = Strategy::Bayes {
+        trials: 14,
+        init: 6,
+    };
+    let memory = run_study(&cfg(strategy.clone(), None, 60), &obj, &mut |_| {}).unwrap();
+    let first = run_study(
+        &cfg(strategy.clone(), Some(path.clone()), 60),
+        &obj,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(complete_params(&memory), complete_params(&first));
+    let replay = Journal::new(&path).replay().unwrap();
+    assert_eq!(replay.studies.len(), 1);
+    assert_eq!(replay.trials.len(), 14);
+    assert!(
+        replay
+            .trials
+            .iter()
+            .all(|t| t.state == TrialState::Complete)
+    );
+    // Categorical params are stored as the index, like Optuna.
+    assert!(
+        replay
+            .trials
+            .iter()
+            .all(|t| t.params["k"] == 0.0 || t.params["k"] == 1.0)
+    );
+    let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+    let mut ran = 0;
+    let again = run_study(&cfg(strategy, Some(path.clone()), 60), &obj, &mut |_| {
+        ran += 1
+    })
+    .unwrap();
+    assert_eq!(ran, 0, "a finished study runs nothing");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap().lines().count(),
+        lines
+    );
+    assert_eq!(complete_params(&again), complete_params(&first));
+    assert_eq!(
+        again.best_trial().unwrap().value,
+        first.best_trial().unwrap().value
+    );
+}
+
+#[test]
+fn resume_after_torn_journal() {
+    for strategy in [
+        Strategy::Random { trials: 20 },
+        Strategy::Bayes {
+            trials: 14,
+            init: 6,
+        },
+        Strategy::Genetic {
+            population: 5,
+            generations: 4,
+        },
+    ] {
+        let d = dir("torn");
+        let full_path = d.join("full.journal");
+        let full = run_study(
+            &cfg(strategy.clone(), Some(full_path.clone()), 60),
+            &obj,
+            &mut |_| {},
+        )
+        .unwrap();
+        let bytes = std::fs::read(&full_path).unwrap();
+        // Crash mid-write: cut in the middle of a line, 55% into the file.
+        let mut cut = bytes.len() * 55 / 100;
+        if bytes[cut - 1] == b'\n' {
+            cut -= 5;
+        }
+        let path = d.join("study.journal");
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        // The crash was long ago: grace 0 means any RUNNING trial is dead.
+        let resumed = run_study(
+            &cfg(strategy.clone(), Some(path.clone()), 0),
+            &obj,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(resumed.complete(), strategy.trials(), "{strategy:?}");
+        assert!(resumed.trials.iter().any(|t| t.resumed));
+        assert_eq!(
+            complete_params(&resumed),
+            complete_params(&full),
+            "{strategy:?}"
+        );
+        // The journal is clean again: it replays, and has exactly `trials` COMPLETE trials.
+        let replay = Journal::new(&path).replay().unwrap();
+        let complete = replay
+            .trials
+            .iter()
+            .filter(|t| t.state == TrialState::Complete)
+            .count();
+        assert_eq!(complete, strategy.trials());
+        assert!(replay.trials.iter().all(|t| t.state.is_finished()));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
+
+/// Appends a RUNNING trial for `slot` started at `start`.
+fn running_trial(path: &std::path::Path, slot: usize, start: &str) {
+    let dists: serde_json::Map<String, serde_json::Value> = space()
+        .dims
+        .iter()
+        .map(|d| {
+            (
+                d.name.clone(),
+                serde_json::json!(ammc::tune::study::optuna_distribution(&d.dist)),
+            )
+        })
+        .collect();
+    Journal::new(path)
+        .append(&[serde_json::json!({
+            "op_code": 4, "study_id": 0, "datetime_start": start, "state": 0,
+            "value": null, "values": null, "params": {"x": 1.0, "y": 2.0, "k": 0.0},
+            "distributions": dists, "user_attrs": {}, "system_attrs": {"ammc:slot": slot},
+            "intermediate_values": {},
+        })])
+        .unwrap();
+}
+
+#[test]
+fn stale_running_trial_is_failed_and_retried() {
+    let d = dir("stale");
+    let path = d.join("study.journal");
+    let partial = Strategy::Random { trials: 8 };
+    run_study(&cfg(partial, Some(path.clone()), 60), &obj, &mut |_| {}).unwrap();
+    // A run that died while evaluating slot 8 long ago.
+    running_trial(&path, 8, "2020-01-01T00:00:00.000000");
+    let strategy = Strategy::Random { trials: 16 };
+    let r = run_study(
+        &cfg(strategy.clone(), Some(path.clone()), 60),
+        &obj,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(r.complete(), 16);
+    assert_eq!(r.trials.len(), 17);
+    let stale = &r.trials[8];
+    assert_eq!(stale.state, TrialState::Fail);
+    assert!(stale.error.as_deref().unwrap().contains("heartbeat"));
+    // Same parameters for slot 8 as an uninterrupted study.
+    let fresh = run_study(&cfg(strategy, None, 60), &obj, &mut |_| {}).unwrap();
+    assert_eq!(complete_params(&r), complete_params(&fresh));
+    let replay = Journal::new(&path).replay().unwrap();
+    assert_eq!(replay.trials[8].state, TrialState::Fail);
+}
+
+#[test]
+fn live_running_trial_means_busy() {
+    let d = dir("busy");
+    let path = d.join("study.journal");
+    run_study(
+        &cfg(Strategy::Random { trials: 8 }, Some(path.clone()), 60),
+        &obj,
+        &mut |_| {},
+    )
+    .unwrap();
+    let now = ammc::tune::journal::iso_time(std::time::SystemTime::now());
+    running_trial(&path, 8, &now);
+    let err = run_study(
+        &cfg(Strategy::Random { trials: 16 }, Some(path), 60),
+        &obj,
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(matches!(err, StudyError::Busy { .. }), "{err}");
+}
+
+#[test]
+fn changed_space_is_a_mismatch() {
+    let d = dir("mismatch");
+    let path = d.join("study.journal");
+    run_study(
+        &cfg(Strategy::Random { trials: 4 }, Some(path.clone()), 60),
+        &obj,
+        &mut |_| {},
+    )
+    .unwrap();
+    let mut c = cfg(Strategy::Random { trials: 8 }, Some(path), 60);
+    c.space.dims[0].dist = Distribution::Float {
+        low: -4.0,
+        high: 10.0,
+        log: false,
+    };
+    let err = run_study(&c, &obj, &mut |_| {}).unwrap_err();
+    assert!(matches!(err, StudyError::Mismatch { .. }), "{err}");
+}
+
+#[test]
+fn iso_time_round_trips() {
+    let t = std::time::UNIX_EPOCH + Duration::from_micros(1_795_000_000_123_456);
+    let s = ammc::tune::journal::iso_time(t);
+    assert_eq!(s, "2026-11-18T11:06:40.123456");
+    let back = ammc::tune::journal::parse_iso_time(&s).unwrap();
+    assert!((back - 1_795_000_000.123_456).abs() < 1e-6);
+}
