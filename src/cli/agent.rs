@@ -68,12 +68,16 @@ pub(super) fn run_agent(
         Budget::Episodes(n) => format!("{n} episodes"),
         Budget::Steps(n) => format!("{n} steps"),
     };
-    let bins = crate::rl::bins_for(&setup.env, cfg)
-        .ok()
-        .flatten()
-        .map_or(String::new(), |b| format!(", bins {b:?}"));
+    let shape = match (&table, crate::rl::bins_for(&setup.env, cfg).ok().flatten()) {
+        (Some(t), _) => format!("{} states × {} actions", t.n_states, t.n_actions),
+        (None, Some(b)) => format!(
+            "bins {b:?} = {} states × 2 actions",
+            b.iter().map(|&n| n as u64).product::<u64>()
+        ),
+        (None, None) => String::new(),
+    };
     say!(
-        "agent {}: {} on `{}` ({}{bins}), {budget}, alpha {}, gamma {}, seed {}",
+        "agent {}: {} on `{}` ({}, {shape}), {budget}, alpha {}, gamma {}, seed {}",
         setup.name,
         cfg.algorithm.name(),
         setup.env_name,
