@@ -17,10 +17,31 @@ use crate::rl::render::{policy_map, window_size, window_table, windows};
 use crate::rl::{npy, program};
 use crate::source::SourceMap;
 
-/// Runs the RL checks of `ammc check` (maps, ranges, bins); prints diagnostics and
-/// returns the exit code they imply.
+/// `println!` that ignores a closed stdout (`ammc run … | head`) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that ignores a closed stdout.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// Runs the RL checks of `ammc check` (maps, bins); prints diagnostics and returns the
+/// exit code they imply. Range errors (`amm::rl::argument`) are left out here: the shape
+/// checker's range pass (`check::ranges`) reports the same mistakes as
+/// `amm::value::range`, and one mistake should give one diagnostic.
 pub(super) fn check_rl(out: &Output, program: &Program, sources: &SourceMap) -> u8 {
-    let diags = program::check(program);
+    let diags: Vec<_> = program::check(program)
+        .into_iter()
+        .filter(|d| d.code != "amm::rl::argument")
+        .collect();
     if diags.is_empty() {
         EXIT_OK
     } else {
@@ -47,12 +68,16 @@ pub(super) fn run_agent(
         Budget::Episodes(n) => format!("{n} episodes"),
         Budget::Steps(n) => format!("{n} steps"),
     };
-    let bins = crate::rl::bins_for(&setup.env, cfg)
-        .ok()
-        .flatten()
-        .map_or(String::new(), |b| format!(", bins {b:?}"));
-    println!(
-        "agent {}: {} on `{}` ({}{bins}), {budget}, alpha {}, gamma {}, seed {}",
+    let shape = match (&table, crate::rl::bins_for(&setup.env, cfg).ok().flatten()) {
+        (Some(t), _) => format!("{} states × {} actions", t.n_states, t.n_actions),
+        (None, Some(b)) => format!(
+            "bins {b:?} = {} states × 2 actions",
+            b.iter().map(|&n| n as u64).product::<u64>()
+        ),
+        (None, None) => String::new(),
+    };
+    say!(
+        "agent {}: {} on `{}` ({}, {shape}), {budget}, alpha {}, gamma {}, seed {}",
         setup.name,
         cfg.algorithm.name(),
         setup.env_name,
@@ -104,18 +129,22 @@ pub(super) fn run_agent(
     let learned = &result.learned;
     let size = window_size(cfg.window, learned.episodes);
     let rows = windows(&learned.records, size);
-    print!("{}", window_table(&rows));
+    say_raw!("{}", window_table(&rows));
     let e = &result.eval;
-    println!(
+    say!(
         "greedy evaluation over {} episodes: return {:.4} ± {:.4}, success rate {:.4}, mean length {:.1} steps",
-        e.episodes, e.mean_return, e.std_return, e.success_rate, e.mean_steps
+        e.episodes,
+        e.mean_return,
+        e.std_return,
+        e.success_rate,
+        e.mean_steps
     );
     if let Some(layout) = table.as_ref().and_then(|t| t.layout.as_ref()) {
-        println!("greedy policy:");
-        print!("{}", policy_map(layout, &learned.q, learned.n_actions));
+        say!("greedy policy:");
+        say_raw!("{}", policy_map(layout, &learned.q, learned.n_actions));
     }
     let steps_per_sec = learned.steps as f64 / result.train_seconds.max(1e-9);
-    println!(
+    say!(
         "{} episodes, {} steps in {:.2}s ({:.1}M steps/s)",
         learned.episodes,
         learned.steps,
@@ -165,7 +194,7 @@ pub(super) fn run_agent(
     });
     let text = serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n";
     write_atomic(&dir.join("summary.json"), text.as_bytes()).map_err(io)?;
-    println!(
+    say!(
         "wrote {}/{{returns.jsonl, qtable.npy, summary.json}}",
         dir.display()
     );
@@ -227,7 +256,7 @@ pub(super) fn inspect(
                 out.usage_error(&format!("env `{env}`: {e}"));
                 return EXIT_USAGE;
             }
-            println!(
+            say!(
                 "env {env}: {} (continuous observation [x, velocity, angle, angular velocity], 2 actions, time limit {})",
                 spec.kind(),
                 crate::rl::env::cartpole::MAX_STEPS
@@ -236,9 +265,9 @@ pub(super) fn inspect(
         }
     };
     if transitions {
-        print!("{}", table.transitions_json());
+        say_raw!("{}", table.transitions_json());
     } else {
-        println!(
+        say!(
             "env {env}: {} ({} states, {} actions, time limit {})",
             spec.kind(),
             table.n_states,

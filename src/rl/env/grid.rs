@@ -1,9 +1,9 @@
 //! `grid(map, …)`: a grid world drawn in the program. Cells: `S` start (exactly one), `G`
 //! goal (terminal), `H` hole (terminal), `#` wall, `.` floor. Actions 0 left, 1 down,
 //! 2 right, 3 up, as in FrozenLake. A move into a wall or off the map stays in place. With
-//! `slip` > 0 the intended move happens with probability 1 − slip and each perpendicular
-//! move with slip / 2 (outcomes listed perpendicular-left, intended, perpendicular-right,
-//! like FrozenLake; zero-probability outcomes are left out).
+//! `slip` in [0, 1) the intended move happens with probability 1 − slip and each
+//! perpendicular move with slip / 2 (outcomes listed perpendicular-left, intended,
+//! perpendicular-right, like FrozenLake; zero-probability outcomes are left out).
 //!
 //! Rewards: entering `G` gives `goal_reward`, entering `H` gives `hole_reward`, any other
 //! step `step_reward`. `G`, `H` and wall rows of the table are absorbing (wall cells are
@@ -30,8 +30,8 @@ pub fn build(spec: &GridSpec) -> Result<TabularEnv, RlError> {
     check_range(
         "slip",
         spec.slip,
-        (0.0..=1.0).contains(&spec.slip),
-        "in [0, 1]",
+        (0.0..1.0).contains(&spec.slip),
+        "in [0, 1)",
     )?;
     for (name, v) in [
         ("step_reward", spec.step_reward),
