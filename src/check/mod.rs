@@ -2,7 +2,7 @@
 //! shape of every layer's output, its parameter count and its forward cost, reporting shape
 //! mistakes at the layer at fault with the instantiation site as context.
 //!
-//! Invariant: a [`Checked`] program has a known, valid shape for every layer of every
+//! Invariant: a program that passes [`check`] has a known, valid shape for every layer of every
 //! trained model, so lowering never meets a shape error.
 
 mod ranges;
