@@ -2,6 +2,7 @@
 //! host machine code and checked against the reference executor.
 
 mod codegen;
+pub mod elementwise;
 pub mod error;
 pub mod gemm;
 pub mod module;
