@@ -3,6 +3,7 @@
 
 pub mod adam;
 mod codegen;
+pub mod dense;
 pub mod elementwise;
 pub mod error;
 pub mod gemm;
