@@ -1,7 +1,10 @@
 //! The Cranelift JIT backend: kernels specialised to the plan's static shapes, compiled to
 //! host machine code and checked against the reference executor.
 
+pub mod adam;
 mod codegen;
+pub mod dense;
+pub mod elementwise;
 pub mod error;
 pub mod gemm;
 pub mod module;
