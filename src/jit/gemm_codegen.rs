@@ -1,0 +1,498 @@
+//! Cranelift IR generator for [`GemmSpec`] kernels.
+//!
+//! Structure of the emitted function `(A, B, bias, C, scratch)`:
+//!
+//! ```text
+//! for each K block (kc rows of op(B)):            -- first block, then a runtime loop
+//!     pack op(B)[kb.., :] into scratch as ⌈N/8⌉ panels of kc×8 floats,
+//!         zero-padding the last panel
+//!     for each 4-row block of C (then the M tail):
+//!         for each 8-column panel (then the N tail panel):
+//!             micro-kernel: 4×8 accumulators in 8 f32x4 registers,
+//!             k loop unrolled, A broadcast straight from its storage,
+//!             B from the packed panel, fma; then store / accumulate /
+//!             bias / ReLU with partial-vector stores at the N tail
+//! ```
+//!
+//! All trip counts, strides and offsets are compile-time constants.
+
+use cranelift::codegen::ir::{MemFlagsData, condcodes::FloatCC, types};
+use cranelift::prelude::{FunctionBuilder, InstBuilder, Type, Value, Variable};
+
+use super::gemm::{Activation, GemmSpec, Transpose};
+use super::gemm_plan::{GemmPlan, LANES, MR, NR};
+
+const F32_BYTES: i64 = 4;
+
+/// What the micro-kernel does with its accumulators at the end.
+#[derive(Debug, Clone, Copy)]
+struct StoreMode {
+    /// Add the existing contents of C.
+    accumulate: bool,
+    /// Apply bias and activation (only on the last K block).
+    epilogue: bool,
+}
+
+/// Emits the body of a GEMM kernel into `fb` (positioned in the entry block).
+/// `params` are `[A, B, bias, C, scratch]`.
+pub(crate) fn emit_gemm(
+    fb: &mut FunctionBuilder<'_>,
+    params: &[Value],
+    ptr: Type,
+    spec: &GemmSpec,
+    plan: &GemmPlan,
+) {
+    let mut g = Gen {
+        fb,
+        spec,
+        plan,
+        ptr,
+        a: params[0],
+        b: params[1],
+        bias: params[2],
+        c: params[3],
+        ws: params[4],
+        // Every access is in bounds by construction (see gemm.rs), so loads
+        // and stores cannot trap. We do not claim alignment.
+        mem: MemFlagsData::new().with_notrap(),
+    };
+    g.emit();
+}
+
+struct Gen<'g, 'f> {
+    fb: &'g mut FunctionBuilder<'f>,
+    spec: &'g GemmSpec,
+    plan: &'g GemmPlan,
+    ptr: Type,
+    a: Value,
+    b: Value,
+    bias: Value,
+    c: Value,
+    ws: Value,
+    mem: MemFlagsData,
+}
+
+impl Gen<'_, '_> {
+    // ----- strides (bytes) -------------------------------------------------
+
+    /// Distance between op(A)[i, k] and op(A)[i+1, k].
+    fn a_row_stride(&self) -> i64 {
+        match self.spec.trans_a {
+            Transpose::No => self.spec.k as i64 * F32_BYTES,
+            Transpose::Yes => F32_BYTES,
+        }
+    }
+
+    /// Distance between op(A)[i, k] and op(A)[i, k+1].
+    fn a_k_stride(&self) -> i64 {
+        match self.spec.trans_a {
+            Transpose::No => F32_BYTES,
+            Transpose::Yes => self.spec.m as i64 * F32_BYTES,
+        }
+    }
+
+    /// Distance between op(B)[k, j] and op(B)[k+1, j].
+    fn b_k_stride(&self) -> i64 {
+        match self.spec.trans_b {
+            Transpose::No => self.spec.n as i64 * F32_BYTES,
+            Transpose::Yes => F32_BYTES,
+        }
+    }
+
+    /// Distance between op(B)[k, j] and op(B)[k, j+1].
+    fn b_col_stride(&self) -> i64 {
+        match self.spec.trans_b {
+            Transpose::No => F32_BYTES,
+            Transpose::Yes => self.spec.k as i64 * F32_BYTES,
+        }
+    }
+
+    fn c_row_stride(&self) -> i64 {
+        self.spec.n as i64 * F32_BYTES
+    }
+
+    /// Bytes of one packed B panel of `kc` rows.
+    fn panel_bytes(kc: usize) -> i64 {
+        (kc * NR) as i64 * F32_BYTES
+    }
+
+    // ----- small IR helpers ------------------------------------------------
+
+    fn offset(&mut self, base: Value, bytes: i64) -> Value {
+        if bytes == 0 {
+            base
+        } else {
+            self.fb.ins().iadd_imm_s(base, bytes)
+        }
+    }
+
+    fn pointer_var(&mut self, init: Value) -> Variable {
+        let var = self.fb.declare_var(self.ptr);
+        self.fb.def_var(var, init);
+        var
+    }
+
+    fn advance(&mut self, var: Variable, bytes: i64) {
+        let cur = self.fb.use_var(var);
+        let next = self.offset(cur, bytes);
+        self.fb.def_var(var, next);
+    }
+
+    fn load_f32(&mut self, base: Value, offset: i64) -> Value {
+        self.fb
+            .ins()
+            .load(types::F32, self.mem, base, offset as i32)
+    }
+
+    fn load_vec(&mut self, base: Value, offset: i64) -> Value {
+        self.fb
+            .ins()
+            .load(types::F32X4, self.mem, base, offset as i32)
+    }
+
+    fn store(&mut self, value: Value, base: Value, offset: i64) {
+        self.fb.ins().store(self.mem, value, base, offset as i32);
+    }
+
+    fn zero_vec(&mut self) -> Value {
+        let zero = self.fb.ins().f32const(0.0);
+        self.fb.ins().splat(types::F32X4, zero)
+    }
+
+    /// Emits `body` `trips` times: inline if `trips <= unroll_max`, otherwise
+    /// as a do-while loop with a down-counting trip counter.
+    fn repeat(&mut self, trips: usize, unroll_max: usize, mut body: impl FnMut(&mut Self)) {
+        if trips <= unroll_max.max(1) {
+            for _ in 0..trips {
+                body(self);
+            }
+            return;
+        }
+        let counter = self.fb.declare_var(types::I64);
+        let init = self.fb.ins().iconst(types::I64, trips as i64);
+        self.fb.def_var(counter, init);
+        let head = self.fb.create_block();
+        let exit = self.fb.create_block();
+        self.fb.ins().jump(head, &[]);
+        self.fb.switch_to_block(head);
+        body(self);
+        let cur = self.fb.use_var(counter);
+        let next = self.fb.ins().iadd_imm_s(cur, -1);
+        self.fb.def_var(counter, next);
+        self.fb.ins().brif(next, head, &[], exit, &[]);
+        self.fb.switch_to_block(exit);
+    }
+
+    /// Loads `lanes` (1..=4) consecutive floats into the low lanes of a
+    /// vector, zero in the rest, without touching memory past them.
+    fn load_partial(&mut self, base: Value, offset: i64, lanes: usize) -> Value {
+        if lanes == LANES {
+            return self.load_vec(base, offset);
+        }
+        let mut v = self.zero_vec();
+        for lane in 0..lanes {
+            let x = self.load_f32(base, offset + lane as i64 * F32_BYTES);
+            v = self.fb.ins().insertlane(v, x, lane as u8);
+        }
+        v
+    }
+
+    /// Stores the low `lanes` (1..=4) lanes of `v`.
+    fn store_partial(&mut self, v: Value, base: Value, offset: i64, lanes: usize) {
+        if lanes == LANES {
+            self.store(v, base, offset);
+            return;
+        }
+        for lane in 0..lanes {
+            let x = self.fb.ins().extractlane(v, lane as u8);
+            self.store(x, base, offset + lane as i64 * F32_BYTES);
+        }
+    }
+
+    /// `x > 0 ? x : 0` per lane; matches the `maxps` lowering rule.
+    fn relu(&mut self, x: Value) -> Value {
+        let zero = self.zero_vec();
+        let mask = self.fb.ins().fcmp(FloatCC::LessThan, zero, x);
+        let mask = self
+            .fb
+            .ins()
+            .bitcast(types::F32X4, MemFlagsData::new(), mask);
+        self.fb.ins().bitselect(mask, x, zero)
+    }
+
+    // ----- kernel structure ------------------------------------------------
+
+    fn emit(&mut self) {
+        let kb = self.plan.k_blocks;
+        let has_epilogue = self.spec.bias || self.spec.activation != Activation::Identity;
+        let (a, b) = (self.a, self.b);
+        self.emit_k_block(
+            a,
+            b,
+            kb.first,
+            StoreMode {
+                accumulate: self.spec.accumulate,
+                epilogue: kb.count == 1,
+            },
+        );
+        if kb.count < 2 {
+            return;
+        }
+        let a_off = kb.first as i64 * self.a_k_stride();
+        let b_off = kb.first as i64 * self.b_k_stride();
+        let a_init = self.offset(a, a_off);
+        let b_init = self.offset(b, b_off);
+        let a_var = self.pointer_var(a_init);
+        let b_var = self.pointer_var(b_init);
+        let a_step = kb.rest as i64 * self.a_k_stride();
+        let b_step = kb.rest as i64 * self.b_k_stride();
+        // Blocks after the first accumulate; the last one also applies the
+        // epilogue, so it is peeled off the loop when there is one.
+        let looped = if has_epilogue {
+            kb.count - 2
+        } else {
+            kb.count - 1
+        };
+        self.repeat(looped, 1, |g| {
+            let (a_kb, b_kb) = (g.fb.use_var(a_var), g.fb.use_var(b_var));
+            let mode = StoreMode {
+                accumulate: true,
+                epilogue: false,
+            };
+            g.emit_k_block(a_kb, b_kb, kb.rest, mode);
+            g.advance(a_var, a_step);
+            g.advance(b_var, b_step);
+        });
+        if has_epilogue {
+            let (a_kb, b_kb) = (self.fb.use_var(a_var), self.fb.use_var(b_var));
+            let mode = StoreMode {
+                accumulate: true,
+                epilogue: true,
+            };
+            self.emit_k_block(a_kb, b_kb, kb.rest, mode);
+        }
+    }
+
+    /// One K block: pack B, then sweep all C tiles.
+    fn emit_k_block(&mut self, a_kb: Value, b_kb: Value, kc: usize, mode: StoreMode) {
+        self.emit_pack_b(b_kb, kc);
+        let c = self.c;
+        let pa_row = self.pointer_var(a_kb);
+        let pc_row = self.pointer_var(c);
+        let a_step = MR as i64 * self.a_row_stride();
+        let c_step = MR as i64 * self.c_row_stride();
+        self.repeat(self.plan.m_full_blocks, 1, |g| {
+            let (pa, pc) = (g.fb.use_var(pa_row), g.fb.use_var(pc_row));
+            g.emit_row_block(MR, pa, pc, kc, mode);
+            g.advance(pa_row, a_step);
+            g.advance(pc_row, c_step);
+        });
+        if self.plan.m_tail > 0 {
+            let (pa, pc) = (self.fb.use_var(pa_row), self.fb.use_var(pc_row));
+            self.emit_row_block(self.plan.m_tail, pa, pc, kc, mode);
+        }
+    }
+
+    /// All column panels of one row block of `mr` rows.
+    fn emit_row_block(&mut self, mr: usize, pa: Value, pc: Value, kc: usize, mode: StoreMode) {
+        let (ws, bias) = (self.ws, self.bias);
+        let pb = self.pointer_var(ws);
+        let pcv = self.pointer_var(pc);
+        let pbias = self.pointer_var(bias);
+        let panel = Self::panel_bytes(kc);
+        let nr_bytes = NR as i64 * F32_BYTES;
+        self.repeat(self.plan.n_full_panels, 1, |g| {
+            let (b, c, bias) = (g.fb.use_var(pb), g.fb.use_var(pcv), g.fb.use_var(pbias));
+            g.emit_micro_kernel(mr, NR, pa, b, c, bias, kc, mode);
+            g.advance(pb, panel);
+            g.advance(pcv, nr_bytes);
+            g.advance(pbias, nr_bytes);
+        });
+        if self.plan.n_tail > 0 {
+            let (b, c, bias) = (
+                self.fb.use_var(pb),
+                self.fb.use_var(pcv),
+                self.fb.use_var(pbias),
+            );
+            self.emit_micro_kernel(mr, self.plan.n_tail, pa, b, c, bias, kc, mode);
+        }
+    }
+
+    /// The register-blocked `mr × ncols` tile (`mr ≤ 4`, `ncols ≤ 8`).
+    #[allow(clippy::too_many_arguments)]
+    fn emit_micro_kernel(
+        &mut self,
+        mr: usize,
+        ncols: usize,
+        pa: Value,
+        pb: Value,
+        pc: Value,
+        pbias: Value,
+        kc: usize,
+        mode: StoreMode,
+    ) {
+        let nv = ncols.div_ceil(LANES);
+        let zero = self.zero_vec();
+        let acc: Vec<Variable> = (0..mr * nv)
+            .map(|_| {
+                let v = self.fb.declare_var(types::F32X4);
+                self.fb.def_var(v, zero);
+                v
+            })
+            .collect();
+        let ka = self.pointer_var(pa);
+        let kb = self.pointer_var(pb);
+        let unroll = self.plan.k_unroll;
+        let a_step = unroll as i64 * self.a_k_stride();
+        let b_step = (unroll * NR) as i64 * F32_BYTES;
+        self.repeat(kc / unroll, 1, |g| {
+            let (a, b) = (g.fb.use_var(ka), g.fb.use_var(kb));
+            for u in 0..unroll {
+                g.emit_k_step(mr, nv, a, b, u, &acc);
+            }
+            g.advance(ka, a_step);
+            g.advance(kb, b_step);
+        });
+        let (a, b) = (self.fb.use_var(ka), self.fb.use_var(kb));
+        for u in 0..kc % unroll {
+            self.emit_k_step(mr, nv, a, b, u, &acc);
+        }
+
+        let c_row = self.c_row_stride();
+        for i in 0..mr {
+            for v in 0..nv {
+                let lanes = (ncols - v * LANES).min(LANES);
+                let col_bytes = (v * LANES) as i64 * F32_BYTES;
+                let off = i as i64 * c_row + col_bytes;
+                let mut x = self.fb.use_var(acc[i * nv + v]);
+                if mode.accumulate {
+                    let old = self.load_partial(pc, off, lanes);
+                    x = self.fb.ins().fadd(x, old);
+                }
+                if mode.epilogue && self.spec.bias {
+                    let bias = self.load_partial(pbias, col_bytes, lanes);
+                    x = self.fb.ins().fadd(x, bias);
+                }
+                if mode.epilogue && self.spec.activation == Activation::Relu {
+                    x = self.relu(x);
+                }
+                self.store_partial(x, pc, off, lanes);
+            }
+        }
+    }
+
+    /// One k step (`u` steps past `a`/`b`) of the micro-kernel: `nv` packed B
+    /// vectors, `mr` broadcasts of A, `mr·nv` fused multiply-adds.
+    fn emit_k_step(
+        &mut self,
+        mr: usize,
+        nv: usize,
+        a: Value,
+        b: Value,
+        u: usize,
+        acc: &[Variable],
+    ) {
+        let b_row = (u * NR) as i64 * F32_BYTES;
+        let bv: Vec<Value> = (0..nv)
+            .map(|v| self.load_vec(b, b_row + (v * LANES) as i64 * F32_BYTES))
+            .collect();
+        let a_k = u as i64 * self.a_k_stride();
+        for i in 0..mr {
+            let s = self.load_f32(a, i as i64 * self.a_row_stride() + a_k);
+            let splat = self.fb.ins().splat(types::F32X4, s);
+            for (v, &bvec) in bv.iter().enumerate() {
+                let var = acc[i * nv + v];
+                let sum = self.fb.use_var(var);
+                let next = self.fb.ins().fma(splat, bvec, sum);
+                self.fb.def_var(var, next);
+            }
+        }
+    }
+
+    // ----- packing ---------------------------------------------------------
+
+    /// Packs `op(B)[k0..k0+kc, :]` (starting at `b_kb`) into scratch as
+    /// panels `[p][k][0..8]`, zero-padding columns past N.
+    fn emit_pack_b(&mut self, b_kb: Value, kc: usize) {
+        match self.spec.trans_b {
+            Transpose::No => self.emit_pack_b_rows(b_kb, kc),
+            Transpose::Yes => self.emit_pack_b_cols(b_kb, kc),
+        }
+    }
+
+    /// B stored `K×N`: each k row of a panel is 8 contiguous floats.
+    fn emit_pack_b_rows(&mut self, b_kb: Value, kc: usize) {
+        let ws = self.ws;
+        let src_row = self.pointer_var(b_kb);
+        let dst_row = self.pointer_var(ws);
+        let b_k = self.b_k_stride();
+        let panel = Self::panel_bytes(kc);
+        let n_full = self.plan.n_full_panels;
+        let n_tail = self.plan.n_tail;
+        let vec_bytes = LANES as i64 * F32_BYTES;
+        self.repeat(kc, 1, |g| {
+            let (s, d) = (g.fb.use_var(src_row), g.fb.use_var(dst_row));
+            let sp = g.pointer_var(s);
+            let dp = g.pointer_var(d);
+            g.repeat(n_full, 4, |g| {
+                let (s, d) = (g.fb.use_var(sp), g.fb.use_var(dp));
+                let lo = g.load_vec(s, 0);
+                let hi = g.load_vec(s, vec_bytes);
+                g.store(lo, d, 0);
+                g.store(hi, d, vec_bytes);
+                g.advance(sp, 2 * vec_bytes);
+                g.advance(dp, panel);
+            });
+            if n_tail > 0 {
+                let (s, d) = (g.fb.use_var(sp), g.fb.use_var(dp));
+                g.emit_pack_tail_row(s, F32_BYTES, n_tail, d);
+            }
+            g.advance(src_row, b_k);
+            g.advance(dst_row, NR as i64 * F32_BYTES);
+        });
+    }
+
+    /// B stored `N×K`: gather each packed row from 8 source rows.
+    fn emit_pack_b_cols(&mut self, b_kb: Value, kc: usize) {
+        let ws = self.ws;
+        let src_panel = self.pointer_var(b_kb);
+        let dst_panel = self.pointer_var(ws);
+        let col = self.b_col_stride();
+        let panel = Self::panel_bytes(kc);
+        let n_full = self.plan.n_full_panels;
+        let n_tail = self.plan.n_tail;
+        let emit_panel = |g: &mut Self, width: usize| {
+            let (s, d) = (g.fb.use_var(src_panel), g.fb.use_var(dst_panel));
+            let sp = g.pointer_var(s);
+            let dp = g.pointer_var(d);
+            g.repeat(kc, 1, |g| {
+                let (s, d) = (g.fb.use_var(sp), g.fb.use_var(dp));
+                g.emit_pack_tail_row(s, col, width, d);
+                g.advance(sp, F32_BYTES);
+                g.advance(dp, NR as i64 * F32_BYTES);
+            });
+        };
+        self.repeat(n_full, 1, |g| {
+            emit_panel(g, NR);
+            g.advance(src_panel, NR as i64 * col);
+            g.advance(dst_panel, panel);
+        });
+        if n_tail > 0 {
+            emit_panel(self, n_tail);
+        }
+    }
+
+    /// Writes one packed row of 8 floats at `dst`: `width` values read at
+    /// `src + j·stride`, then zeros.
+    fn emit_pack_tail_row(&mut self, src: Value, stride: i64, width: usize, dst: Value) {
+        let mut zero = None;
+        for j in 0..NR {
+            let x = if j < width {
+                self.load_f32(src, j as i64 * stride)
+            } else {
+                *zero.get_or_insert_with(|| self.fb.ins().f32const(0.0))
+            };
+            self.store(x, dst, j as i64 * F32_BYTES);
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! Compile-time blocking decisions for a GEMM kernel: register tile, cache
+//! blocking over K, panel counts and tails. Everything here is a constant
+//! baked into the generated code.
+
+use super::error::JitError;
+use super::gemm::GemmSpec;
+
+/// Rows of C held in registers by the micro-kernel.
+pub(crate) const MR: usize = 4;
+/// Columns of C held in registers by the micro-kernel (two f32x4 vectors);
+/// also the width of a packed B panel.
+pub(crate) const NR: usize = 8;
+/// f32 lanes per SIMD vector (Cranelift's x64 backend lowers 128-bit vectors).
+pub(crate) const LANES: usize = 4;
+
+/// Tunable generator parameters. The defaults are the measured best on the
+/// development machine (see `docs/jit.md`); they are public so benchmarks can
+/// explore alternatives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GemmTuning {
+    /// Upper bound on the K extent of one cache block. The packed B block
+    /// (`kc × round_up(N, 8)` floats) and a 4-row sliver of A (`4 × kc`) are
+    /// sized from this.
+    pub kc_max: usize,
+    /// Upper bound on the packed B block in bytes; `kc` is reduced further so
+    /// that `kc × round_up(N, 8) × 4` stays below it (keeps the block in L2).
+    pub packed_b_max_bytes: usize,
+    /// How many k steps the micro-kernel's inner loop is unrolled by.
+    pub k_unroll: usize,
+}
+
+impl Default for GemmTuning {
+    fn default() -> Self {
+        GemmTuning {
+            kc_max: 256,
+            packed_b_max_bytes: 512 * 1024,
+            k_unroll: 4,
+        }
+    }
+}
+
+/// How K is split into cache blocks: one block of `first` followed by
+/// `count - 1` blocks of `rest` (`first ≤ rest`, `first + (count-1)·rest = K`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KBlocking {
+    pub first: usize,
+    pub rest: usize,
+    pub count: usize,
+}
+
+/// All loop trip counts and buffer sizes of one kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GemmPlan {
+    pub k_blocks: KBlocking,
+    /// Number of full 8-column panels of op(B)/C.
+    pub n_full_panels: usize,
+    /// Columns in the last, partial panel (0 if N is a multiple of 8).
+    pub n_tail: usize,
+    /// Number of full 4-row blocks of op(A)/C.
+    pub m_full_blocks: usize,
+    /// Rows in the last, partial row block (0 if M is a multiple of 4).
+    pub m_tail: usize,
+    /// Micro-kernel k-loop unroll factor.
+    pub k_unroll: usize,
+    /// Floats of scratch needed for one packed block of B.
+    pub packed_b_floats: usize,
+}
+
+impl GemmPlan {
+    /// Chooses blocking for `spec`; fails only on nonsensical tuning values.
+    pub(crate) fn new(spec: &GemmSpec, tuning: &GemmTuning) -> Result<Self, JitError> {
+        let bad = |reason: &str| JitError::InvalidShape {
+            m: spec.m,
+            k: spec.k,
+            n: spec.n,
+            reason: reason.to_owned(),
+        };
+        if tuning.kc_max == 0 || tuning.k_unroll == 0 || tuning.k_unroll > 16 {
+            return Err(bad("tuning needs kc_max >= 1 and 1 <= k_unroll <= 16"));
+        }
+        let n_panels = spec.n.div_ceil(NR);
+        let panel_row_bytes = n_panels * NR * 4;
+        let kc_cap = (tuning.packed_b_max_bytes / panel_row_bytes)
+            .clamp(16, tuning.kc_max.max(16))
+            .min(tuning.kc_max);
+        let count = spec.k.div_ceil(kc_cap);
+        let rest = spec.k.div_ceil(count);
+        // The first block absorbs the remainder; it is non-empty because
+        // count·rest − K < count ≤ rest whenever count ≥ 2 (rest ≥ K/count).
+        let first = spec
+            .k
+            .checked_sub((count - 1) * rest)
+            .filter(|&f| f >= 1)
+            .ok_or_else(|| bad("internal error: empty first K block"))?;
+        Ok(GemmPlan {
+            k_blocks: KBlocking { first, rest, count },
+            n_full_panels: spec.n / NR,
+            n_tail: spec.n % NR,
+            m_full_blocks: spec.m / MR,
+            m_tail: spec.m % MR,
+            k_unroll: tuning.k_unroll,
+            packed_b_floats: rest * n_panels * NR,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn k_blocks_cover_k_exactly() {
+        for k in 1..2000 {
+            let spec = GemmSpec::new(4, k, 40);
+            let plan = GemmPlan::new(&spec, &GemmTuning::default()).unwrap();
+            let kb = plan.k_blocks;
+            assert!(kb.first >= 1 && kb.first <= kb.rest, "k={k}: {kb:?}");
+            assert_eq!(kb.first + (kb.count - 1) * kb.rest, k, "k={k}: {kb:?}");
+            assert!(kb.rest <= 256);
+        }
+    }
+
+    #[test]
+    fn wide_n_shrinks_kc_to_keep_packed_b_in_budget() {
+        let spec = GemmSpec::new(64, 1024, 4096);
+        let tuning = GemmTuning::default();
+        let plan = GemmPlan::new(&spec, &tuning).unwrap();
+        assert!(plan.packed_b_floats * 4 <= tuning.packed_b_max_bytes);
+        assert_eq!(plan.k_blocks.rest, 32);
+    }
+}
