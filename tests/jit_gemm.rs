@@ -161,7 +161,7 @@ fn all_small_shapes_for_one_dimension_sweep() {
         GemmTuning::default(),
         JitOptions {
             verify: true,
-            keep_disassembly: false,
+            ..JitOptions::default()
         },
     )
     .unwrap();
@@ -169,4 +169,22 @@ fn all_small_shapes_for_one_dimension_sweep() {
     for (i, kernel) in kernels.iter().enumerate() {
         check_kernel(kernel, &mut ws, i as u64);
     }
+}
+
+/// Prints the backend disassembly of one kernel (for inspection; run with
+/// `cargo test --test jit_gemm dump_disassembly -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn dump_disassembly() {
+    let spec = GemmSpec::new(8, 64, 16);
+    let k = compile_gemms(
+        &[spec],
+        GemmTuning::default(),
+        JitOptions {
+            keep_disassembly: true,
+            ..JitOptions::default()
+        },
+    )
+    .unwrap();
+    println!("{}", k[0].info().disassembly.as_deref().unwrap_or("<none>"));
 }

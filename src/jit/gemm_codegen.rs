@@ -20,7 +20,7 @@ use cranelift::codegen::ir::{MemFlagsData, condcodes::FloatCC, types};
 use cranelift::prelude::{FunctionBuilder, InstBuilder, Type, Value, Variable};
 
 use super::gemm::{Activation, GemmSpec, Transpose};
-use super::gemm_plan::{GemmPlan, LANES, MR, NR};
+use super::gemm_plan::{GemmPlan, LANES};
 
 const F32_BYTES: i64 = 4;
 
@@ -112,8 +112,13 @@ impl Gen<'_, '_> {
     }
 
     /// Bytes of one packed B panel of `kc` rows.
-    fn panel_bytes(kc: usize) -> i64 {
-        (kc * NR) as i64 * F32_BYTES
+    fn panel_bytes(&self, kc: usize) -> i64 {
+        (kc * self.plan.nr) as i64 * F32_BYTES
+    }
+
+    /// Bytes of one row of a packed B panel.
+    fn panel_row_bytes(&self) -> i64 {
+        self.plan.nr as i64 * F32_BYTES
     }
 
     // ----- small IR helpers ------------------------------------------------
@@ -180,6 +185,40 @@ impl Gen<'_, '_> {
         let next = self.fb.ins().iadd_imm_s(cur, -1);
         self.fb.def_var(counter, next);
         self.fb.ins().brif(next, head, &[], exit, &[]);
+        self.fb.switch_to_block(exit);
+    }
+
+    /// Like [`Self::repeat`] but tests the counter at the top of the loop, so
+    /// that values leaving the loop are the header's block parameters rather
+    /// than results computed in the body. This matters for instruction
+    /// selection: Cranelift's x64 lowering only folds a load into its user
+    /// (`vbroadcastss xmm, [mem]`) when the load's result is used once,
+    /// *transitively through pure users*; in a bottom-tested loop the last
+    /// `fma` of each accumulator chain feeds both the back edge and the code
+    /// after the loop, which marks every load in the body as multiply used.
+    fn repeat_top_tested(&mut self, trips: usize, mut body: impl FnMut(&mut Self)) {
+        if trips <= 1 {
+            for _ in 0..trips {
+                body(self);
+            }
+            return;
+        }
+        let counter = self.fb.declare_var(types::I64);
+        let init = self.fb.ins().iconst(types::I64, trips as i64);
+        self.fb.def_var(counter, init);
+        let head = self.fb.create_block();
+        let body_block = self.fb.create_block();
+        let exit = self.fb.create_block();
+        self.fb.ins().jump(head, &[]);
+        self.fb.switch_to_block(head);
+        let cur = self.fb.use_var(counter);
+        self.fb.ins().brif(cur, body_block, &[], exit, &[]);
+        self.fb.switch_to_block(body_block);
+        body(self);
+        let cur = self.fb.use_var(counter);
+        let next = self.fb.ins().iadd_imm_s(cur, -1);
+        self.fb.def_var(counter, next);
+        self.fb.ins().jump(head, &[]);
         self.fb.switch_to_block(exit);
     }
 
@@ -279,11 +318,12 @@ impl Gen<'_, '_> {
         let c = self.c;
         let pa_row = self.pointer_var(a_kb);
         let pc_row = self.pointer_var(c);
-        let a_step = MR as i64 * self.a_row_stride();
-        let c_step = MR as i64 * self.c_row_stride();
+        let mr = self.plan.mr;
+        let a_step = mr as i64 * self.a_row_stride();
+        let c_step = mr as i64 * self.c_row_stride();
         self.repeat(self.plan.m_full_blocks, 1, |g| {
             let (pa, pc) = (g.fb.use_var(pa_row), g.fb.use_var(pc_row));
-            g.emit_row_block(MR, pa, pc, kc, mode);
+            g.emit_row_block(mr, pa, pc, kc, mode);
             g.advance(pa_row, a_step);
             g.advance(pc_row, c_step);
         });
@@ -299,11 +339,12 @@ impl Gen<'_, '_> {
         let pb = self.pointer_var(ws);
         let pcv = self.pointer_var(pc);
         let pbias = self.pointer_var(bias);
-        let panel = Self::panel_bytes(kc);
-        let nr_bytes = NR as i64 * F32_BYTES;
+        let panel = self.panel_bytes(kc);
+        let nr = self.plan.nr;
+        let nr_bytes = self.panel_row_bytes();
         self.repeat(self.plan.n_full_panels, 1, |g| {
             let (b, c, bias) = (g.fb.use_var(pb), g.fb.use_var(pcv), g.fb.use_var(pbias));
-            g.emit_micro_kernel(mr, NR, pa, b, c, bias, kc, mode);
+            g.emit_micro_kernel(mr, nr, pa, b, c, bias, kc, mode);
             g.advance(pb, panel);
             g.advance(pcv, nr_bytes);
             g.advance(pbias, nr_bytes);
@@ -344,8 +385,8 @@ impl Gen<'_, '_> {
         let kb = self.pointer_var(pb);
         let unroll = self.plan.k_unroll;
         let a_step = unroll as i64 * self.a_k_stride();
-        let b_step = (unroll * NR) as i64 * F32_BYTES;
-        self.repeat(kc / unroll, 1, |g| {
+        let b_step = unroll as i64 * self.panel_row_bytes();
+        self.repeat_top_tested(kc / unroll, |g| {
             let (a, b) = (g.fb.use_var(ka), g.fb.use_var(kb));
             for u in 0..unroll {
                 g.emit_k_step(mr, nv, a, b, u, &acc);
@@ -392,15 +433,26 @@ impl Gen<'_, '_> {
         u: usize,
         acc: &[Variable],
     ) {
-        let b_row = (u * NR) as i64 * F32_BYTES;
+        let b_row = u as i64 * self.panel_row_bytes();
         let bv: Vec<Value> = (0..nv)
             .map(|v| self.load_vec(b, b_row + (v * LANES) as i64 * F32_BYTES))
             .collect();
         let a_k = u as i64 * self.a_k_stride();
         for i in 0..mr {
-            let s = self.load_f32(a, i as i64 * self.a_row_stride() + a_k);
-            let splat = self.fb.ins().splat(types::F32X4, s);
+            let a_off = i as i64 * self.a_row_stride() + a_k;
+            let mut shared = None;
             for (v, &bvec) in bv.iter().enumerate() {
+                let splat = match shared {
+                    Some(s) => s,
+                    None => {
+                        let s = self.load_f32(a, a_off);
+                        let s = self.fb.ins().splat(types::F32X4, s);
+                        if !self.plan.broadcast_per_fma {
+                            shared = Some(s);
+                        }
+                        s
+                    }
+                };
                 let var = acc[i * nv + v];
                 let sum = self.fb.use_var(var);
                 let next = self.fb.ins().fma(splat, bvec, sum);
@@ -426,21 +478,23 @@ impl Gen<'_, '_> {
         let src_row = self.pointer_var(b_kb);
         let dst_row = self.pointer_var(ws);
         let b_k = self.b_k_stride();
-        let panel = Self::panel_bytes(kc);
+        let panel = self.panel_bytes(kc);
         let n_full = self.plan.n_full_panels;
         let n_tail = self.plan.n_tail;
         let vec_bytes = LANES as i64 * F32_BYTES;
+        let row_bytes = self.panel_row_bytes();
+        let nv = self.plan.nr / LANES;
         self.repeat(kc, 1, |g| {
             let (s, d) = (g.fb.use_var(src_row), g.fb.use_var(dst_row));
             let sp = g.pointer_var(s);
             let dp = g.pointer_var(d);
             g.repeat(n_full, 4, |g| {
                 let (s, d) = (g.fb.use_var(sp), g.fb.use_var(dp));
-                let lo = g.load_vec(s, 0);
-                let hi = g.load_vec(s, vec_bytes);
-                g.store(lo, d, 0);
-                g.store(hi, d, vec_bytes);
-                g.advance(sp, 2 * vec_bytes);
+                for v in 0..nv as i64 {
+                    let x = g.load_vec(s, v * vec_bytes);
+                    g.store(x, d, v * vec_bytes);
+                }
+                g.advance(sp, row_bytes);
                 g.advance(dp, panel);
             });
             if n_tail > 0 {
@@ -448,7 +502,7 @@ impl Gen<'_, '_> {
                 g.emit_pack_tail_row(s, F32_BYTES, n_tail, d);
             }
             g.advance(src_row, b_k);
-            g.advance(dst_row, NR as i64 * F32_BYTES);
+            g.advance(dst_row, row_bytes);
         });
     }
 
@@ -458,9 +512,10 @@ impl Gen<'_, '_> {
         let src_panel = self.pointer_var(b_kb);
         let dst_panel = self.pointer_var(ws);
         let col = self.b_col_stride();
-        let panel = Self::panel_bytes(kc);
+        let panel = self.panel_bytes(kc);
         let n_full = self.plan.n_full_panels;
         let n_tail = self.plan.n_tail;
+        let (nr, row_bytes) = (self.plan.nr, self.panel_row_bytes());
         let emit_panel = |g: &mut Self, width: usize| {
             let (s, d) = (g.fb.use_var(src_panel), g.fb.use_var(dst_panel));
             let sp = g.pointer_var(s);
@@ -469,12 +524,12 @@ impl Gen<'_, '_> {
                 let (s, d) = (g.fb.use_var(sp), g.fb.use_var(dp));
                 g.emit_pack_tail_row(s, col, width, d);
                 g.advance(sp, F32_BYTES);
-                g.advance(dp, NR as i64 * F32_BYTES);
+                g.advance(dp, row_bytes);
             });
         };
         self.repeat(n_full, 1, |g| {
-            emit_panel(g, NR);
-            g.advance(src_panel, NR as i64 * col);
+            emit_panel(g, nr);
+            g.advance(src_panel, nr as i64 * col);
             g.advance(dst_panel, panel);
         });
         if n_tail > 0 {
@@ -482,11 +537,11 @@ impl Gen<'_, '_> {
         }
     }
 
-    /// Writes one packed row of 8 floats at `dst`: `width` values read at
+    /// Writes one packed row of `nr` floats at `dst`: `width` values read at
     /// `src + j·stride`, then zeros.
     fn emit_pack_tail_row(&mut self, src: Value, stride: i64, width: usize, dst: Value) {
         let mut zero = None;
-        for j in 0..NR {
+        for j in 0..self.plan.nr {
             let x = if j < width {
                 self.load_f32(src, j as i64 * stride)
             } else {

@@ -5,11 +5,6 @@
 use super::error::JitError;
 use super::gemm::GemmSpec;
 
-/// Rows of C held in registers by the micro-kernel.
-pub(crate) const MR: usize = 4;
-/// Columns of C held in registers by the micro-kernel (two f32x4 vectors);
-/// also the width of a packed B panel.
-pub(crate) const NR: usize = 8;
 /// f32 lanes per SIMD vector (Cranelift's x64 backend lowers 128-bit vectors).
 pub(crate) const LANES: usize = 4;
 
@@ -18,12 +13,24 @@ pub(crate) const LANES: usize = 4;
 /// explore alternatives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GemmTuning {
+    /// Rows of C held in registers by the micro-kernel (1..=8).
+    pub mr: usize,
+    /// Columns of C held in registers by the micro-kernel, a multiple of 4
+    /// (4..=16); also the width of a packed B panel. `mr·nr/4` accumulators
+    /// plus `nr/4` B vectors must fit the 16 xmm registers.
+    pub nr: usize,
+    /// Broadcast A once per fused multiply-add instead of once per row.
+    /// Cranelift's x64 `fma` ties its destination to the first multiplicand,
+    /// so a shared broadcast costs a register copy per FMA and cannot fold
+    /// its load; a private one folds into `vbroadcastss xmm, [mem]` and dies
+    /// in the FMA.
+    pub broadcast_per_fma: bool,
     /// Upper bound on the K extent of one cache block. The packed B block
-    /// (`kc × round_up(N, 8)` floats) and a 4-row sliver of A (`4 × kc`) are
+    /// (`kc × round_up(N, nr)` floats) and an `mr`-row sliver of A (`mr × kc`) are
     /// sized from this.
     pub kc_max: usize,
     /// Upper bound on the packed B block in bytes; `kc` is reduced further so
-    /// that `kc × round_up(N, 8) × 4` stays below it (keeps the block in L2).
+    /// that `kc × round_up(N, nr) × 4` stays below it (keeps the block in L2).
     pub packed_b_max_bytes: usize,
     /// How many k steps the micro-kernel's inner loop is unrolled by.
     pub k_unroll: usize,
@@ -32,6 +39,9 @@ pub struct GemmTuning {
 impl Default for GemmTuning {
     fn default() -> Self {
         GemmTuning {
+            mr: 4,
+            nr: 8,
+            broadcast_per_fma: true,
             kc_max: 256,
             packed_b_max_bytes: 512 * 1024,
             k_unroll: 4,
@@ -51,14 +61,20 @@ pub(crate) struct KBlocking {
 /// All loop trip counts and buffer sizes of one kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct GemmPlan {
+    /// Register tile rows.
+    pub mr: usize,
+    /// Register tile columns (= packed panel width).
+    pub nr: usize,
+    /// See [`GemmTuning::broadcast_per_fma`].
+    pub broadcast_per_fma: bool,
     pub k_blocks: KBlocking,
-    /// Number of full 8-column panels of op(B)/C.
+    /// Number of full `nr`-column panels of op(B)/C.
     pub n_full_panels: usize,
-    /// Columns in the last, partial panel (0 if N is a multiple of 8).
+    /// Columns in the last, partial panel (0 if N is a multiple of `nr`).
     pub n_tail: usize,
-    /// Number of full 4-row blocks of op(A)/C.
+    /// Number of full `mr`-row blocks of op(A)/C.
     pub m_full_blocks: usize,
-    /// Rows in the last, partial row block (0 if M is a multiple of 4).
+    /// Rows in the last, partial row block (0 if M is a multiple of `mr`).
     pub m_tail: usize,
     /// Micro-kernel k-loop unroll factor.
     pub k_unroll: usize,
@@ -75,11 +91,18 @@ impl GemmPlan {
             n: spec.n,
             reason: reason.to_owned(),
         };
+        let (mr, nr) = (tuning.mr, tuning.nr);
         if tuning.kc_max == 0 || tuning.k_unroll == 0 || tuning.k_unroll > 16 {
             return Err(bad("tuning needs kc_max >= 1 and 1 <= k_unroll <= 16"));
         }
-        let n_panels = spec.n.div_ceil(NR);
-        let panel_row_bytes = n_panels * NR * 4;
+        if !(1..=8).contains(&mr) || nr % LANES != 0 || !(LANES..=16).contains(&nr) {
+            return Err(bad("tuning needs 1 <= mr <= 8 and nr in {4, 8, 12, 16}"));
+        }
+        if mr * (nr / LANES) > 14 {
+            return Err(bad("tuning needs mr·nr/4 <= 14 accumulators"));
+        }
+        let n_panels = spec.n.div_ceil(nr);
+        let panel_row_bytes = n_panels * nr * 4;
         let kc_cap = (tuning.packed_b_max_bytes / panel_row_bytes)
             .clamp(16, tuning.kc_max.max(16))
             .min(tuning.kc_max);
@@ -93,13 +116,16 @@ impl GemmPlan {
             .filter(|&f| f >= 1)
             .ok_or_else(|| bad("internal error: empty first K block"))?;
         Ok(GemmPlan {
+            mr,
+            nr,
+            broadcast_per_fma: tuning.broadcast_per_fma,
             k_blocks: KBlocking { first, rest, count },
-            n_full_panels: spec.n / NR,
-            n_tail: spec.n % NR,
-            m_full_blocks: spec.m / MR,
-            m_tail: spec.m % MR,
+            n_full_panels: spec.n / nr,
+            n_tail: spec.n % nr,
+            m_full_blocks: spec.m / mr,
+            m_tail: spec.m % mr,
             k_unroll: tuning.k_unroll,
-            packed_b_floats: rest * n_panels * NR,
+            packed_b_floats: rest * n_panels * nr,
         })
     }
 }

@@ -17,4 +17,6 @@ pub use gemm::{
     Activation, GemmArgs, GemmKernel, GemmSpec, GemmWorkspace, Transpose, compile_gemms,
 };
 pub use gemm_plan::GemmTuning;
-pub use module::{CompiledCode, FunctionInfo, FunctionSlot, JitOptions, KernelModule, RawEntry};
+pub use module::{
+    CompiledCode, FunctionInfo, FunctionSlot, JitOptions, KernelModule, OptLevel, RawEntry,
+};

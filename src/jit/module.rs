@@ -32,9 +32,32 @@ use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 
 use super::error::JitError;
 
+/// Cranelift optimisation level for generated kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptLevel {
+    /// No mid-end (e-graph) pass: instructions keep the order the generator
+    /// emitted them in. Best for hand-scheduled kernels (see `docs/jit.md`:
+    /// the e-graph sinks every pure `fma` to its last use and hoists all loads,
+    /// which makes the register allocator spill the accumulators).
+    None,
+    /// Cranelift's `speed` level: GVN, LICM, algebraic rewrites.
+    Speed,
+}
+
+impl OptLevel {
+    fn setting(self) -> &'static str {
+        match self {
+            OptLevel::None => "none",
+            OptLevel::Speed => "speed",
+        }
+    }
+}
+
 /// Knobs for building a [`KernelModule`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JitOptions {
+    /// Mid-end optimisation level.
+    pub opt_level: OptLevel,
     /// Run Cranelift's IR verifier on every function (catches generator bugs
     /// as errors instead of miscompiles; costs some compile time).
     pub verify: bool,
@@ -44,9 +67,11 @@ pub struct JitOptions {
 }
 
 impl Default for JitOptions {
-    /// Verifier on in debug builds, off in release builds; no disassembly.
+    /// Generator-ordered code (`OptLevel::None`), verifier on in debug builds
+    /// and off in release builds, no disassembly.
     fn default() -> Self {
         JitOptions {
+            opt_level: OptLevel::None,
             verify: cfg!(debug_assertions),
             keep_disassembly: false,
         }
@@ -77,8 +102,8 @@ struct PendingFunction {
     info: FunctionInfo,
 }
 
-/// A Cranelift JIT module specialised for ammc kernels: host ISA, `opt_level =
-/// speed`, functions taking only pointer parameters.
+/// A Cranelift JIT module specialised for ammc kernels: host ISA flags from
+/// `cranelift-native`, functions taking only pointer parameters.
 pub struct KernelModule {
     module: JITModule,
     ctx: Context,
@@ -94,7 +119,7 @@ impl KernelModule {
         let mut flags = settings::builder();
         let verifier = if options.verify { "true" } else { "false" };
         for (name, value) in [
-            ("opt_level", "speed"),
+            ("opt_level", options.opt_level.setting()),
             ("enable_verifier", verifier),
             // cranelift-jit requires both of these (see JITBuilder::with_flags).
             ("use_colocated_libcalls", "false"),
