@@ -99,20 +99,31 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-/// Best time per call over several batches, each lasting ~`budget/5`.
-fn time_best(budget: Duration, mut f: impl FnMut()) -> Duration {
-    f(); // warm caches and lazily allocated workspaces
-    let start = Instant::now();
-    f();
-    let one = start.elapsed().max(Duration::from_nanos(50));
-    let per_batch = ((budget.as_secs_f64() / 5.0) / one.as_secs_f64()).clamp(1.0, 1e6) as u32;
-    let mut best = Duration::MAX;
-    for _ in 0..5 {
-        let t = Instant::now();
-        for _ in 0..per_batch {
+/// Fastest single call of each function, measured in interleaved rounds
+/// (round-robin, 7 rounds of ~`budget/7` each). Timing calls one by one and
+/// keeping the minimum filters out preemption by other processes on a shared
+/// machine; interleaving makes slow phases hit all contenders alike.
+fn time_interleaved(budget: Duration, fs: &mut [&mut dyn FnMut()]) -> Vec<Duration> {
+    let rounds = 7;
+    let per_batch: Vec<u32> = fs
+        .iter_mut()
+        .map(|f| {
+            f(); // warm caches and lazily allocated workspaces
+            let start = Instant::now();
             f();
+            let one = start.elapsed().max(Duration::from_nanos(50));
+            ((budget.as_secs_f64() / rounds as f64) / one.as_secs_f64()).clamp(1.0, 1e6) as u32
+        })
+        .collect();
+    let mut best = vec![Duration::MAX; fs.len()];
+    for _ in 0..rounds {
+        for ((f, &n), best) in fs.iter_mut().zip(&per_batch).zip(&mut best) {
+            for _ in 0..n {
+                let t = Instant::now();
+                f();
+                *best = (*best).min(t.elapsed());
+            }
         }
-        best = best.min(t.elapsed() / per_batch);
     }
     best
 }
@@ -141,14 +152,49 @@ fn cpu_name() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Default tuning, overridable through `JIT_GEMM_{MR,NR,UNROLL,KC,PB_KIB,SERP,BPF}`
+/// environment variables for exploring the design space.
+fn tuning_from_env() -> GemmTuning {
+    let get = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+    };
+    let mut t = GemmTuning::default();
+    if let Some(v) = get("JIT_GEMM_MR") {
+        t.mr = v;
+    }
+    if let Some(v) = get("JIT_GEMM_NR") {
+        t.nr = v;
+    }
+    if let Some(v) = get("JIT_GEMM_UNROLL") {
+        t.k_unroll = v;
+    }
+    if let Some(v) = get("JIT_GEMM_KC") {
+        t.kc_max = v;
+    }
+    if let Some(v) = get("JIT_GEMM_PB_KIB") {
+        t.packed_b_max_bytes = v * 1024;
+    }
+    if let Some(v) = get("JIT_GEMM_SERP") {
+        t.serpentine = v != 0;
+    }
+    if let Some(v) = get("JIT_GEMM_BPF") {
+        t.broadcast_per_fma = v != 0;
+    }
+    t
+}
+
 fn main() {
     let quick = std::env::var_os("JIT_GEMM_QUICK").is_some();
     let filter = std::env::var("JIT_GEMM_FILTER").ok();
     let budget = Duration::from_millis(if quick { 150 } else { 600 });
+    let tuning = tuning_from_env();
     println!(
         "CPU: {}; one thread; GFLOP/s = 2·M·N·K / best time per call",
         cpu_name()
     );
+    println!("{tuning:?}");
     println!(
         "{:<14} {:>2} {:>16} {:>7} {:>7} {:>6} {:>7} {:>6} {:>9}",
         "case", "op", "M×K×N", "jit", "ndarray", "ratio", "mm", "ratio", "compile"
@@ -157,6 +203,7 @@ fn main() {
     let mut ws = GemmWorkspace::new();
     let options = JitOptions {
         verify: false,
+        keep_disassembly: std::env::var_os("JIT_GEMM_DISASM").is_some(),
         ..JitOptions::default()
     };
     for case in cases() {
@@ -167,11 +214,14 @@ fn main() {
             }
         }
         let t0 = Instant::now();
-        let kernel: GemmKernel = compile_gemms(&[spec], GemmTuning::default(), options)
+        let kernel: GemmKernel = compile_gemms(&[spec], tuning, options)
             .unwrap()
             .pop()
             .unwrap();
         let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
+        if let Some(text) = &kernel.info().disassembly {
+            println!("{text}");
+        }
 
         let a: Vec<f32> = (0..spec.a_len())
             .map(|_| rng.random_range(-1.0..1.0))
@@ -181,7 +231,11 @@ fn main() {
             .collect();
         let mut c = vec![0.0f32; spec.c_len()];
 
-        let t_jit = time_best(budget, || {
+        let av = op_view(&a, spec.m, spec.k, spec.trans_a);
+        let bv = op_view(&b, spec.k, spec.n, spec.trans_b);
+        let mut cn = Array2::<f32>::zeros((spec.m, spec.n));
+        let mut cm = vec![0.0f32; spec.c_len()];
+        let mut jit = || {
             let args = GemmArgs {
                 a: black_box(&a),
                 b: black_box(&b),
@@ -189,17 +243,9 @@ fn main() {
                 c: &mut c,
             };
             kernel.run(&mut ws, args).unwrap();
-        });
-
-        let av = op_view(&a, spec.m, spec.k, spec.trans_a);
-        let bv = op_view(&b, spec.k, spec.n, spec.trans_b);
-        let mut cn = Array2::<f32>::zeros((spec.m, spec.n));
-        let t_nd = time_best(budget, || {
-            general_mat_mul(1.0, black_box(&av), black_box(&bv), 0.0, &mut cn)
-        });
-
-        let mut cm = vec![0.0f32; spec.c_len()];
-        let t_mm = time_best(budget, || {
+        };
+        let mut nd = || general_mat_mul(1.0, black_box(&av), black_box(&bv), 0.0, &mut cn);
+        let mut mm = || {
             let args = GemmArgs {
                 a: black_box(&a),
                 b: black_box(&b),
@@ -207,7 +253,9 @@ fn main() {
                 c: &mut cm,
             };
             host_sgemm(&spec, args).unwrap();
-        });
+        };
+        let times = time_interleaved(budget, &mut [&mut jit, &mut nd, &mut mm]);
+        let (t_jit, t_nd, t_mm) = (times[0], times[1], times[2]);
 
         // Sanity: the three agree (catches a benchmark measuring garbage).
         let max_diff = c

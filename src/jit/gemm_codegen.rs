@@ -438,26 +438,30 @@ impl Gen<'_, '_> {
             .map(|v| self.load_vec(b, b_row + (v * LANES) as i64 * F32_BYTES))
             .collect();
         let a_k = u as i64 * self.a_k_stride();
-        for i in 0..mr {
-            let a_off = i as i64 * self.a_row_stride() + a_k;
-            let mut shared = None;
-            for (v, &bvec) in bv.iter().enumerate() {
-                let splat = match shared {
-                    Some(s) => s,
-                    None => {
-                        let s = self.load_f32(a, a_off);
-                        let s = self.fb.ins().splat(types::F32X4, s);
-                        if !self.plan.broadcast_per_fma {
-                            shared = Some(s);
-                        }
-                        s
+        let mut order: Vec<(usize, usize)> = (0..mr)
+            .flat_map(|i| (0..nv).map(move |v| (i, v)))
+            .collect();
+        if self.plan.serpentine && u % 2 == 1 {
+            order.reverse();
+        }
+        let mut shared: Option<(usize, Value)> = None;
+        for (i, v) in order {
+            let splat = match shared {
+                Some((row, s)) if row == i => s,
+                _ => {
+                    let a_off = i as i64 * self.a_row_stride() + a_k;
+                    let s = self.load_f32(a, a_off);
+                    let s = self.fb.ins().splat(types::F32X4, s);
+                    if !self.plan.broadcast_per_fma {
+                        shared = Some((i, s));
                     }
-                };
-                let var = acc[i * nv + v];
-                let sum = self.fb.use_var(var);
-                let next = self.fb.ins().fma(splat, bvec, sum);
-                self.fb.def_var(var, next);
-            }
+                    s
+                }
+            };
+            let var = acc[i * nv + v];
+            let sum = self.fb.use_var(var);
+            let next = self.fb.ins().fma(splat, bv[v], sum);
+            self.fb.def_var(var, next);
         }
     }
 

@@ -25,6 +25,12 @@ pub struct GemmTuning {
     /// its load; a private one folds into `vbroadcastss xmm, [mem]` and dies
     /// in the FMA.
     pub broadcast_per_fma: bool,
+    /// Visit the accumulators in reverse order on every other k step.
+    /// Because `fma` writes its result into the broadcast's register, each
+    /// pass over the accumulators shifts them by one register; a reversed
+    /// pass shifts them back, so the loop's back edge needs no register
+    /// shuffle (with an even unroll factor).
+    pub serpentine: bool,
     /// Upper bound on the K extent of one cache block. The packed B block
     /// (`kc × round_up(N, nr)` floats) and an `mr`-row sliver of A (`mr × kc`) are
     /// sized from this.
@@ -39,9 +45,10 @@ pub struct GemmTuning {
 impl Default for GemmTuning {
     fn default() -> Self {
         GemmTuning {
-            mr: 4,
+            mr: 6,
             nr: 8,
             broadcast_per_fma: true,
+            serpentine: true,
             kc_max: 256,
             packed_b_max_bytes: 512 * 1024,
             k_unroll: 4,
@@ -67,6 +74,8 @@ pub(crate) struct GemmPlan {
     pub nr: usize,
     /// See [`GemmTuning::broadcast_per_fma`].
     pub broadcast_per_fma: bool,
+    /// See [`GemmTuning::serpentine`].
+    pub serpentine: bool,
     pub k_blocks: KBlocking,
     /// Number of full `nr`-column panels of op(B)/C.
     pub n_full_panels: usize,
@@ -119,6 +128,7 @@ impl GemmPlan {
             mr,
             nr,
             broadcast_per_fma: tuning.broadcast_per_fma,
+            serpentine: tuning.serpentine,
             k_blocks: KBlocking { first, rest, count },
             n_full_panels: spec.n / nr,
             n_tail: spec.n % nr,
