@@ -152,7 +152,7 @@ fn cpu_name() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Default tuning, overridable through `JIT_GEMM_{MR,NR,UNROLL,KC,PB_KIB,SERP,BPF}`
+/// Default tuning, overridable through `JIT_GEMM_{MR,NR,UNROLL,KC,MC,PB_KIB,SERP,BPF}`
 /// environment variables for exploring the design space.
 fn tuning_from_env() -> GemmTuning {
     let get = |name: &str| {
@@ -175,6 +175,9 @@ fn tuning_from_env() -> GemmTuning {
     }
     if let Some(v) = get("JIT_GEMM_PB_KIB") {
         t.packed_b_max_bytes = v * 1024;
+    }
+    if let Some(v) = get("JIT_GEMM_MC") {
+        t.mc = v;
     }
     if let Some(v) = get("JIT_GEMM_SERP") {
         t.serpentine = v != 0;

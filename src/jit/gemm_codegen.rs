@@ -312,54 +312,66 @@ impl Gen<'_, '_> {
         }
     }
 
-    /// One K block: pack B, then sweep all C tiles.
+    /// One K block: pack B, then sweep C in blocks of `mc` rows.
     fn emit_k_block(&mut self, a_kb: Value, b_kb: Value, kc: usize, mode: StoreMode) {
         self.emit_pack_b(b_kb, kc);
-        let c = self.c;
-        let pa_row = self.pointer_var(a_kb);
-        let pc_row = self.pointer_var(c);
+        let (c, mc, m) = (self.c, self.plan.mc, self.spec.m);
+        let pa_blk = self.pointer_var(a_kb);
+        let pc_blk = self.pointer_var(c);
+        let a_step = mc as i64 * self.a_row_stride();
+        let c_step = mc as i64 * self.c_row_stride();
+        self.repeat(m / mc, 1, |g| {
+            let (pa, pc) = (g.fb.use_var(pa_blk), g.fb.use_var(pc_blk));
+            g.emit_m_block(mc, pa, pc, kc, mode);
+            g.advance(pa_blk, a_step);
+            g.advance(pc_blk, c_step);
+        });
+        if m % mc > 0 {
+            let (pa, pc) = (self.fb.use_var(pa_blk), self.fb.use_var(pc_blk));
+            self.emit_m_block(m % mc, pa, pc, kc, mode);
+        }
+    }
+
+    /// `rows` rows of C: for each packed B panel (kept in L1), every
+    /// `mr`-row block of A in turn (A's block stays in L2).
+    fn emit_m_block(&mut self, rows: usize, pa0: Value, pc0: Value, kc: usize, mode: StoreMode) {
+        let (ws, bias) = (self.ws, self.bias);
+        let pb = self.pointer_var(ws);
+        let pcol = self.pointer_var(pc0);
+        let pbias = self.pointer_var(bias);
+        let panel = self.panel_bytes(kc);
+        let nr_bytes = self.panel_row_bytes();
         let mr = self.plan.mr;
         let a_step = mr as i64 * self.a_row_stride();
         let c_step = mr as i64 * self.c_row_stride();
-        self.repeat(self.plan.m_full_blocks, 1, |g| {
-            let (pa, pc) = (g.fb.use_var(pa_row), g.fb.use_var(pc_row));
-            g.emit_row_block(mr, pa, pc, kc, mode);
-            g.advance(pa_row, a_step);
-            g.advance(pc_row, c_step);
-        });
-        if self.plan.m_tail > 0 {
-            let (pa, pc) = (self.fb.use_var(pa_row), self.fb.use_var(pc_row));
-            self.emit_row_block(self.plan.m_tail, pa, pc, kc, mode);
-        }
-    }
-
-    /// All column panels of one row block of `mr` rows.
-    fn emit_row_block(&mut self, mr: usize, pa: Value, pc: Value, kc: usize, mode: StoreMode) {
-        let (ws, bias) = (self.ws, self.bias);
-        let pb = self.pointer_var(ws);
-        let pcv = self.pointer_var(pc);
-        let pbias = self.pointer_var(bias);
-        let panel = self.panel_bytes(kc);
+        let column_panel = |g: &mut Self, ncols: usize| {
+            let (b, c0, bias) = (g.fb.use_var(pb), g.fb.use_var(pcol), g.fb.use_var(pbias));
+            let pa = g.pointer_var(pa0);
+            let pc = g.pointer_var(c0);
+            g.repeat(rows / mr, 1, |g| {
+                let (a, c) = (g.fb.use_var(pa), g.fb.use_var(pc));
+                g.emit_micro_kernel(mr, ncols, a, b, c, bias, kc, mode);
+                g.advance(pa, a_step);
+                g.advance(pc, c_step);
+            });
+            if rows % mr > 0 {
+                let (a, c) = (g.fb.use_var(pa), g.fb.use_var(pc));
+                g.emit_micro_kernel(rows % mr, ncols, a, b, c, bias, kc, mode);
+            }
+        };
         let nr = self.plan.nr;
-        let nr_bytes = self.panel_row_bytes();
         self.repeat(self.plan.n_full_panels, 1, |g| {
-            let (b, c, bias) = (g.fb.use_var(pb), g.fb.use_var(pcv), g.fb.use_var(pbias));
-            g.emit_micro_kernel(mr, nr, pa, b, c, bias, kc, mode);
+            column_panel(g, nr);
             g.advance(pb, panel);
-            g.advance(pcv, nr_bytes);
+            g.advance(pcol, nr_bytes);
             g.advance(pbias, nr_bytes);
         });
         if self.plan.n_tail > 0 {
-            let (b, c, bias) = (
-                self.fb.use_var(pb),
-                self.fb.use_var(pcv),
-                self.fb.use_var(pbias),
-            );
-            self.emit_micro_kernel(mr, self.plan.n_tail, pa, b, c, bias, kc, mode);
+            column_panel(self, self.plan.n_tail);
         }
     }
 
-    /// The register-blocked `mr × ncols` tile (`mr ≤ 4`, `ncols ≤ 8`).
+    /// The register-blocked `mr × ncols` tile (`mr ≤ plan.mr`, `ncols ≤ plan.nr`).
     #[allow(clippy::too_many_arguments)]
     fn emit_micro_kernel(
         &mut self,

@@ -31,6 +31,11 @@ pub struct GemmTuning {
     /// pass shifts them back, so the loop's back edge needs no register
     /// shuffle (with an even unroll factor).
     pub serpentine: bool,
+    /// Rows of C per M block: for each packed B panel the generated code
+    /// runs down `mc` rows before moving to the next panel, so one B panel
+    /// (`kc × nr`) stays in L1 and the A block (`mc × kc`) in L2. Rounded
+    /// down to a multiple of `mr`; `mr` itself gives a row-outer order.
+    pub mc: usize,
     /// Upper bound on the K extent of one cache block. The packed B block
     /// (`kc × round_up(N, nr)` floats) and an `mr`-row sliver of A (`mr × kc`) are
     /// sized from this.
@@ -49,6 +54,7 @@ impl Default for GemmTuning {
             nr: 8,
             broadcast_per_fma: true,
             serpentine: true,
+            mc: 96,
             kc_max: 256,
             packed_b_max_bytes: 512 * 1024,
             k_unroll: 4,
@@ -76,15 +82,14 @@ pub(crate) struct GemmPlan {
     pub broadcast_per_fma: bool,
     /// See [`GemmTuning::serpentine`].
     pub serpentine: bool,
+    /// Rows per M block (a multiple of `mr`, at least `mr`).
+    pub mc: usize,
+    /// How K is split into cache blocks.
     pub k_blocks: KBlocking,
     /// Number of full `nr`-column panels of op(B)/C.
     pub n_full_panels: usize,
     /// Columns in the last, partial panel (0 if N is a multiple of `nr`).
     pub n_tail: usize,
-    /// Number of full `mr`-row blocks of op(A)/C.
-    pub m_full_blocks: usize,
-    /// Rows in the last, partial row block (0 if M is a multiple of `mr`).
-    pub m_tail: usize,
     /// Micro-kernel k-loop unroll factor.
     pub k_unroll: usize,
     /// Floats of scratch needed for one packed block of B.
@@ -129,11 +134,10 @@ impl GemmPlan {
             nr,
             broadcast_per_fma: tuning.broadcast_per_fma,
             serpentine: tuning.serpentine,
+            mc: (tuning.mc / mr).max(1) * mr,
             k_blocks: KBlocking { first, rest, count },
             n_full_panels: spec.n / nr,
             n_tail: spec.n % nr,
-            m_full_blocks: spec.m / mr,
-            m_tail: spec.m % mr,
             k_unroll: tuning.k_unroll,
             packed_b_floats: rest * n_panels * nr,
         })
