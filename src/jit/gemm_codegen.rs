@@ -59,6 +59,19 @@ pub(crate) fn emit_gemm(
     g.emit();
 }
 
+/// Base pointers of one micro-kernel tile.
+#[derive(Debug, Clone, Copy)]
+struct TilePointers {
+    /// op(A)[row0, k0].
+    a: Value,
+    /// First k row of the B panel.
+    b: Value,
+    /// C[row0, col0].
+    c: Value,
+    /// bias[col0] (dangling when the kernel has no bias; never loaded then).
+    bias: Value,
+}
+
 struct Gen<'g, 'f> {
     fb: &'g mut FunctionBuilder<'f>,
     spec: &'g GemmSpec,
@@ -322,52 +335,73 @@ impl Gen<'_, '_> {
         let c_step = mc as i64 * self.c_row_stride();
         self.repeat(m / mc, 1, |g| {
             let (pa, pc) = (g.fb.use_var(pa_blk), g.fb.use_var(pc_blk));
-            g.emit_m_block(mc, pa, pc, kc, mode);
+            g.emit_m_block(mc, pa, b_kb, pc, kc, mode);
             g.advance(pa_blk, a_step);
             g.advance(pc_blk, c_step);
         });
         if m % mc > 0 {
             let (pa, pc) = (self.fb.use_var(pa_blk), self.fb.use_var(pc_blk));
-            self.emit_m_block(m % mc, pa, pc, kc, mode);
+            self.emit_m_block(m % mc, pa, b_kb, pc, kc, mode);
         }
     }
 
-    /// `rows` rows of C: for each packed B panel (kept in L1), every
-    /// `mr`-row block of A in turn (A's block stays in L2).
-    fn emit_m_block(&mut self, rows: usize, pa0: Value, pc0: Value, kc: usize, mode: StoreMode) {
+    /// `rows` rows of C: for each B panel (kept in L1), every `mr`-row block
+    /// of A in turn (A's block stays in L2).
+    #[allow(clippy::too_many_arguments)]
+    fn emit_m_block(
+        &mut self,
+        rows: usize,
+        pa0: Value,
+        b_kb: Value,
+        pc0: Value,
+        kc: usize,
+        mode: StoreMode,
+    ) {
         let (ws, bias) = (self.ws, self.bias);
-        let pb = self.pointer_var(ws);
+        // Full panels come from the packed block, or straight from B.
+        let (first_panel, panel_step, k_stride) = if self.plan.pack_b {
+            (ws, self.panel_bytes(kc), self.panel_row_bytes())
+        } else {
+            (b_kb, self.panel_row_bytes(), self.b_k_stride())
+        };
+        let pb = self.pointer_var(first_panel);
         let pcol = self.pointer_var(pc0);
         let pbias = self.pointer_var(bias);
-        let panel = self.panel_bytes(kc);
         let nr_bytes = self.panel_row_bytes();
         let mr = self.plan.mr;
         let a_step = mr as i64 * self.a_row_stride();
         let c_step = mr as i64 * self.c_row_stride();
-        let column_panel = |g: &mut Self, ncols: usize| {
-            let (b, c0, bias) = (g.fb.use_var(pb), g.fb.use_var(pcol), g.fb.use_var(pbias));
+        let column_panel = |g: &mut Self, ncols: usize, b: Value, b_k: i64| {
+            let (c0, bias) = (g.fb.use_var(pcol), g.fb.use_var(pbias));
             let pa = g.pointer_var(pa0);
             let pc = g.pointer_var(c0);
-            g.repeat(rows / mr, 1, |g| {
+            let tile = |g: &mut Self, rows: usize| {
                 let (a, c) = (g.fb.use_var(pa), g.fb.use_var(pc));
-                g.emit_micro_kernel(mr, ncols, a, b, c, bias, kc, mode);
+                let ptrs = TilePointers { a, b, c, bias };
+                g.emit_micro_kernel(rows, ncols, ptrs, b_k, kc, mode);
+            };
+            g.repeat(rows / mr, 1, |g| {
+                tile(g, mr);
                 g.advance(pa, a_step);
                 g.advance(pc, c_step);
             });
             if rows % mr > 0 {
-                let (a, c) = (g.fb.use_var(pa), g.fb.use_var(pc));
-                g.emit_micro_kernel(rows % mr, ncols, a, b, c, bias, kc, mode);
+                tile(g, rows % mr);
             }
         };
         let nr = self.plan.nr;
         self.repeat(self.plan.n_full_panels, 1, |g| {
-            column_panel(g, nr);
-            g.advance(pb, panel);
+            let b = g.fb.use_var(pb);
+            column_panel(g, nr, b, k_stride);
+            g.advance(pb, panel_step);
             g.advance(pcol, nr_bytes);
             g.advance(pbias, nr_bytes);
         });
         if self.plan.n_tail > 0 {
-            column_panel(self, self.plan.n_tail);
+            // The tail panel is always packed (zero-padded to `nr` columns):
+            // after the full panels when packing, at the start otherwise.
+            let b = if self.plan.pack_b { self.fb.use_var(pb) } else { ws };
+            column_panel(self, self.plan.n_tail, b, self.panel_row_bytes());
         }
     }
 
@@ -377,13 +411,17 @@ impl Gen<'_, '_> {
         &mut self,
         mr: usize,
         ncols: usize,
-        pa: Value,
-        pb: Value,
-        pc: Value,
-        pbias: Value,
+        ptrs: TilePointers,
+        b_k: i64,
         kc: usize,
         mode: StoreMode,
     ) {
+        let TilePointers {
+            a: pa,
+            b: pb,
+            c: pc,
+            bias: pbias,
+        } = ptrs;
         let nv = ncols.div_ceil(LANES);
         let zero = self.zero_vec();
         let acc: Vec<Variable> = (0..mr * nv)
@@ -397,18 +435,18 @@ impl Gen<'_, '_> {
         let kb = self.pointer_var(pb);
         let unroll = self.plan.k_unroll;
         let a_step = unroll as i64 * self.a_k_stride();
-        let b_step = unroll as i64 * self.panel_row_bytes();
+        let b_step = unroll as i64 * b_k;
         self.repeat_top_tested(kc / unroll, |g| {
             let (a, b) = (g.fb.use_var(ka), g.fb.use_var(kb));
             for u in 0..unroll {
-                g.emit_k_step(mr, nv, a, b, u, &acc);
+                g.emit_k_step(mr, nv, a, b, b_k, u, &acc);
             }
             g.advance(ka, a_step);
             g.advance(kb, b_step);
         });
         let (a, b) = (self.fb.use_var(ka), self.fb.use_var(kb));
         for u in 0..kc % unroll {
-            self.emit_k_step(mr, nv, a, b, u, &acc);
+            self.emit_k_step(mr, nv, a, b, b_k, u, &acc);
         }
 
         let c_row = self.c_row_stride();
@@ -434,18 +472,21 @@ impl Gen<'_, '_> {
         }
     }
 
-    /// One k step (`u` steps past `a`/`b`) of the micro-kernel: `nv` packed B
-    /// vectors, `mr` broadcasts of A, `mr·nv` fused multiply-adds.
+    /// One k step (`u` steps past `a`/`b`) of the micro-kernel: `nv` B
+    /// vectors (rows `b_k` bytes apart), `mr·nv` broadcasts of A and fused
+    /// multiply-adds.
+    #[allow(clippy::too_many_arguments)]
     fn emit_k_step(
         &mut self,
         mr: usize,
         nv: usize,
         a: Value,
         b: Value,
+        b_k: i64,
         u: usize,
         acc: &[Variable],
     ) {
-        let b_row = u as i64 * self.panel_row_bytes();
+        let b_row = u as i64 * b_k;
         let bv: Vec<Value> = (0..nv)
             .map(|v| self.load_vec(b, b_row + (v * LANES) as i64 * F32_BYTES))
             .collect();
@@ -482,10 +523,32 @@ impl Gen<'_, '_> {
     /// Packs `op(B)[k0..k0+kc, :]` (starting at `b_kb`) into scratch as
     /// panels `[p][k][0..8]`, zero-padding columns past N.
     fn emit_pack_b(&mut self, b_kb: Value, kc: usize) {
-        match self.spec.trans_b {
-            Transpose::No => self.emit_pack_b_rows(b_kb, kc),
-            Transpose::Yes => self.emit_pack_b_cols(b_kb, kc),
+        match (self.spec.trans_b, self.plan.pack_b) {
+            (Transpose::No, true) => self.emit_pack_b_rows(b_kb, kc),
+            (Transpose::No, false) => self.emit_pack_b_tail_only(b_kb, kc),
+            (Transpose::Yes, _) => self.emit_pack_b_cols(b_kb, kc),
         }
+    }
+
+    /// Direct-B mode (B stored `K×N`, read in place): only the partial last
+    /// panel is copied, zero-padded, to the start of scratch.
+    fn emit_pack_b_tail_only(&mut self, b_kb: Value, kc: usize) {
+        let n_tail = self.plan.n_tail;
+        if n_tail == 0 {
+            return;
+        }
+        let tail_col = (self.plan.n_full_panels * self.plan.nr) as i64 * F32_BYTES;
+        let src0 = self.offset(b_kb, tail_col);
+        let ws = self.ws;
+        let src = self.pointer_var(src0);
+        let dst = self.pointer_var(ws);
+        let (b_k, row_bytes) = (self.b_k_stride(), self.panel_row_bytes());
+        self.repeat(kc, 1, |g| {
+            let (s, d) = (g.fb.use_var(src), g.fb.use_var(dst));
+            g.emit_pack_tail_row(s, F32_BYTES, n_tail, d);
+            g.advance(src, b_k);
+            g.advance(dst, row_bytes);
+        });
     }
 
     /// B stored `K×N`: each k row of a panel is 8 contiguous floats.

@@ -3,7 +3,7 @@
 //! baked into the generated code.
 
 use super::error::JitError;
-use super::gemm::GemmSpec;
+use super::gemm::{GemmSpec, Transpose};
 
 /// f32 lanes per SIMD vector (Cranelift's x64 backend lowers 128-bit vectors).
 pub(crate) const LANES: usize = 4;
@@ -36,6 +36,14 @@ pub struct GemmTuning {
     /// (`kc × nr`) stays in L1 and the A block (`mc × kc`) in L2. Rounded
     /// down to a multiple of `mr`; `mr` itself gives a row-outer order.
     pub mc: usize,
+    /// When B is stored `K×N` (not transposed), pack it only if `M` is at
+    /// least this; below it the micro-kernel reads B in place (its rows are
+    /// already contiguous). Transposed B is always packed. The default,
+    /// `usize::MAX`, never packs untransposed B: on the development machine
+    /// reading in place was as fast or faster for every measured shape
+    /// (packing costs a pass over B per K block and the in-place panel of
+    /// `kc` rows still fits in L1).
+    pub pack_b_min_m: usize,
     /// Upper bound on the K extent of one cache block. The packed B block
     /// (`kc × round_up(N, nr)` floats) and an `mr`-row sliver of A (`mr × kc`) are
     /// sized from this.
@@ -55,6 +63,7 @@ impl Default for GemmTuning {
             broadcast_per_fma: true,
             serpentine: true,
             mc: 96,
+            pack_b_min_m: usize::MAX,
             kc_max: 256,
             packed_b_max_bytes: 512 * 1024,
             k_unroll: 4,
@@ -84,6 +93,8 @@ pub(crate) struct GemmPlan {
     pub serpentine: bool,
     /// Rows per M block (a multiple of `mr`, at least `mr`).
     pub mc: usize,
+    /// Copy full B panels into scratch (otherwise read B in place).
+    pub pack_b: bool,
     /// How K is split into cache blocks.
     pub k_blocks: KBlocking,
     /// Number of full `nr`-column panels of op(B)/C.
@@ -92,7 +103,7 @@ pub(crate) struct GemmPlan {
     pub n_tail: usize,
     /// Micro-kernel k-loop unroll factor.
     pub k_unroll: usize,
-    /// Floats of scratch needed for one packed block of B.
+    /// Floats of scratch: one packed block of B (or just its tail panel).
     pub packed_b_floats: usize,
 }
 
@@ -115,6 +126,7 @@ impl GemmPlan {
         if mr * (nr / LANES) > 14 {
             return Err(bad("tuning needs mr·nr/4 <= 14 accumulators"));
         }
+        let pack_b = spec.trans_b == Transpose::Yes || spec.m >= tuning.pack_b_min_m;
         let n_panels = spec.n.div_ceil(nr);
         let panel_row_bytes = n_panels * nr * 4;
         let kc_cap = (tuning.packed_b_max_bytes / panel_row_bytes)
@@ -135,11 +147,12 @@ impl GemmPlan {
             broadcast_per_fma: tuning.broadcast_per_fma,
             serpentine: tuning.serpentine,
             mc: (tuning.mc / mr).max(1) * mr,
+            pack_b,
             k_blocks: KBlocking { first, rest, count },
             n_full_panels: spec.n / nr,
             n_tail: spec.n % nr,
             k_unroll: tuning.k_unroll,
-            packed_b_floats: rest * n_panels * nr,
+            packed_b_floats: if pack_b { rest * n_panels * nr } else { rest * nr },
         })
     }
 }
