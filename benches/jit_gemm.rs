@@ -233,10 +233,10 @@ fn main() {
     };
     for case in cases() {
         let spec = case.spec;
-        if let Some(f) = &filter {
-            if !format!("{} {}", case.label, spec).contains(f.as_str()) {
-                continue;
-            }
+        if let Some(f) = &filter
+            && !format!("{} {}", case.label, spec).contains(f.as_str())
+        {
+            continue;
         }
         let t0 = Instant::now();
         let kernel: GemmKernel = compile_gemms(&[spec], tuning, options)

@@ -339,7 +339,7 @@ impl Gen<'_, '_> {
             g.advance(pa_blk, a_step);
             g.advance(pc_blk, c_step);
         });
-        if m % mc > 0 {
+        if !m.is_multiple_of(mc) {
             let (pa, pc) = (self.fb.use_var(pa_blk), self.fb.use_var(pc_blk));
             self.emit_m_block(m % mc, pa, b_kb, pc, kc, mode);
         }
@@ -385,7 +385,7 @@ impl Gen<'_, '_> {
                 g.advance(pa, a_step);
                 g.advance(pc, c_step);
             });
-            if rows % mr > 0 {
+            if !rows.is_multiple_of(mr) {
                 tile(g, rows % mr);
             }
         };
@@ -400,7 +400,11 @@ impl Gen<'_, '_> {
         if self.plan.n_tail > 0 {
             // The tail panel is always packed (zero-padded to `nr` columns):
             // after the full panels when packing, at the start otherwise.
-            let b = if self.plan.pack_b { self.fb.use_var(pb) } else { ws };
+            let b = if self.plan.pack_b {
+                self.fb.use_var(pb)
+            } else {
+                ws
+            };
             column_panel(self, self.plan.n_tail, b, self.panel_row_bytes());
         }
     }
@@ -491,9 +495,8 @@ impl Gen<'_, '_> {
             .map(|v| self.load_vec(b, b_row + (v * LANES) as i64 * F32_BYTES))
             .collect();
         let a_k = u as i64 * self.a_k_stride();
-        let mut order: Vec<(usize, usize)> = (0..mr)
-            .flat_map(|i| (0..nv).map(move |v| (i, v)))
-            .collect();
+        let mut order: Vec<(usize, usize)> =
+            (0..mr).flat_map(|i| (0..nv).map(move |v| (i, v))).collect();
         if self.plan.serpentine && u % 2 == 1 {
             order.reverse();
         }

@@ -152,7 +152,11 @@ impl GemmPlan {
             n_full_panels: spec.n / nr,
             n_tail: spec.n % nr,
             k_unroll: tuning.k_unroll,
-            packed_b_floats: if pack_b { rest * n_panels * nr } else { rest * nr },
+            packed_b_floats: if pack_b {
+                rest * n_panels * nr
+            } else {
+                rest * nr
+            },
         })
     }
 }
