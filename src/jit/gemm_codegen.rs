@@ -16,7 +16,7 @@
 //!
 //! All trip counts, strides and offsets are compile-time constants.
 
-use cranelift::codegen::ir::{MemFlagsData, condcodes::FloatCC, types};
+use cranelift::codegen::ir::{Endianness, MemFlagsData, condcodes::FloatCC, types};
 use cranelift::prelude::{FunctionBuilder, InstBuilder, Type, Value, Variable};
 
 use super::gemm::{Activation, GemmSpec, Transpose};
@@ -588,7 +588,10 @@ impl Gen<'_, '_> {
         });
     }
 
-    /// B stored `N×K`: gather each packed row from 8 source rows.
+    /// B stored `N×K`: every packed row gathers one element from each of
+    /// `nr` source rows. Full panels move 4×4 blocks with vector loads, an
+    /// in-register transpose and vector stores; the K remainder and the
+    /// partial last panel go element by element.
     fn emit_pack_b_cols(&mut self, b_kb: Value, kc: usize) {
         let ws = self.ws;
         let src_panel = self.pointer_var(b_kb);
@@ -598,11 +601,27 @@ impl Gen<'_, '_> {
         let n_full = self.plan.n_full_panels;
         let n_tail = self.plan.n_tail;
         let (nr, row_bytes) = (self.plan.nr, self.panel_row_bytes());
+        let vec_bytes = LANES as i64 * F32_BYTES;
         let emit_panel = |g: &mut Self, width: usize| {
             let (s, d) = (g.fb.use_var(src_panel), g.fb.use_var(dst_panel));
             let sp = g.pointer_var(s);
             let dp = g.pointer_var(d);
-            g.repeat(kc, 1, |g| {
+            let vector_steps = if width == nr { kc / LANES } else { 0 };
+            g.repeat(vector_steps, 1, |g| {
+                let (s, d) = (g.fb.use_var(sp), g.fb.use_var(dp));
+                for group in 0..(nr / LANES) as i64 {
+                    let rows: Vec<Value> = (0..LANES as i64)
+                        .map(|t| g.load_vec(s, (group * LANES as i64 + t) * col))
+                        .collect();
+                    let cols = g.transpose4([rows[0], rows[1], rows[2], rows[3]]);
+                    for (u, c) in cols.into_iter().enumerate() {
+                        g.store(c, d, u as i64 * row_bytes + group * vec_bytes);
+                    }
+                }
+                g.advance(sp, vec_bytes);
+                g.advance(dp, LANES as i64 * row_bytes);
+            });
+            g.repeat(kc - vector_steps * LANES, 1, |g| {
                 let (s, d) = (g.fb.use_var(sp), g.fb.use_var(dp));
                 g.emit_pack_tail_row(s, col, width, d);
                 g.advance(sp, F32_BYTES);
@@ -617,6 +636,36 @@ impl Gen<'_, '_> {
         if n_tail > 0 {
             emit_panel(self, n_tail);
         }
+    }
+
+    /// Transposes a 4×4 block held as four row vectors (unpcklps/unpckhps
+    /// then unpcklpd/unpckhpd on x86-64).
+    fn transpose4(&mut self, r: [Value; 4]) -> [Value; 4] {
+        // Byte-shuffle masks over the 32 bytes of (a, b).
+        const LO32: [u8; 16] = [0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23];
+        const HI32: [u8; 16] = [8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31];
+        const LO64: [u8; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+        const HI64: [u8; 16] = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
+        let t0 = self.shuffle(r[0], r[1], LO32);
+        let t1 = self.shuffle(r[0], r[1], HI32);
+        let t2 = self.shuffle(r[2], r[3], LO32);
+        let t3 = self.shuffle(r[2], r[3], HI32);
+        [
+            self.shuffle(t0, t2, LO64),
+            self.shuffle(t0, t2, HI64),
+            self.shuffle(t1, t3, LO64),
+            self.shuffle(t1, t3, HI64),
+        ]
+    }
+
+    /// `shuffle` on f32x4 values (Cranelift shuffles are defined on i8x16).
+    fn shuffle(&mut self, a: Value, b: Value, mask: [u8; 16]) -> Value {
+        let flags = MemFlagsData::new().with_endianness(Endianness::Little);
+        let a = self.fb.ins().bitcast(types::I8X16, flags, a);
+        let b = self.fb.ins().bitcast(types::I8X16, flags, b);
+        let mask = self.fb.func.dfg.immediates.push(mask.to_vec().into());
+        let x = self.fb.ins().shuffle(a, b, mask);
+        self.fb.ins().bitcast(types::F32X4, flags, x)
     }
 
     /// Writes one packed row of `nr` floats at `dst`: `width` values read at
