@@ -320,6 +320,21 @@ fn non_default_tunings_exercise_every_blocking_path() {
 }
 
 #[test]
+fn multiply_then_add_path_is_correct_too() {
+    // The path taken on hosts without FMA, forced here.
+    let specs = with_variants(&[(13, 45, 19), (7, 300, 9)]);
+    let options = JitOptions {
+        use_fma: false,
+        ..verified()
+    };
+    let kernels = compile_gemms(&specs, GemmTuning::default(), options).unwrap();
+    let mut ws = GemmWorkspace::new();
+    for (i, kernel) in kernels.iter().enumerate() {
+        check_kernel(kernel, &mut ws, 900 + i as u64);
+    }
+}
+
+#[test]
 fn host_sgemm_matches_reference() {
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     for (m, k, n) in [(1, 1, 1), (9, 37, 13), (64, 40, 12)] {

@@ -356,8 +356,9 @@ pub fn compile_gemms(
         spec.validate()?;
         let plan = GemmPlan::new(spec, &tuning)?;
         let name = format!("{}_{index}", spec.name());
+        let has_fma = module.has_fma();
         let slot = module.define_function(&name, 5, |fb, params, ptr| {
-            emit_gemm(fb, params, ptr, spec, &plan);
+            emit_gemm(fb, params, ptr, spec, &plan, has_fma);
             Ok(())
         })?;
         pending.push((*spec, plan.packed_b_floats, slot, name));

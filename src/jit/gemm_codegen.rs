@@ -41,8 +41,10 @@ pub(crate) fn emit_gemm(
     ptr: Type,
     spec: &GemmSpec,
     plan: &GemmPlan,
+    has_fma: bool,
 ) {
     let mut g = Gen {
+        has_fma,
         fb,
         spec,
         plan,
@@ -73,6 +75,8 @@ struct TilePointers {
 }
 
 struct Gen<'g, 'f> {
+    /// Emit `fma` (else `fmul` + `fadd`, see `KernelModule::has_fma`).
+    has_fma: bool,
     fb: &'g mut FunctionBuilder<'f>,
     spec: &'g GemmSpec,
     plan: &'g GemmPlan,
@@ -516,7 +520,12 @@ impl Gen<'_, '_> {
             };
             let var = acc[i * nv + v];
             let sum = self.fb.use_var(var);
-            let next = self.fb.ins().fma(splat, bv[v], sum);
+            let next = if self.has_fma {
+                self.fb.ins().fma(splat, bv[v], sum)
+            } else {
+                let product = self.fb.ins().fmul(splat, bv[v]);
+                self.fb.ins().fadd(product, sum)
+            };
             self.fb.def_var(var, next);
         }
     }

@@ -36,6 +36,10 @@ pub struct GemmTuning {
     /// (`kc × nr`) stays in L1 and the A block (`mc × kc`) in L2. Rounded
     /// down to a multiple of `mr`; `mr` itself gives a row-outer order.
     pub mc: usize,
+    /// If one K block of B (`kc × round_up(N, nr)` floats) is at most this
+    /// many bytes, ignore `mc` and sweep all M rows per panel: B is then
+    /// L1-resident anyway and longer sweeps measured faster (im2col shapes).
+    pub small_b_bytes: usize,
     /// When B is stored `K×N` (not transposed), pack it only if `M` is at
     /// least this; below it the micro-kernel reads B in place (its rows are
     /// already contiguous). Transposed B is always packed. The default,
@@ -63,6 +67,7 @@ impl Default for GemmTuning {
             broadcast_per_fma: true,
             serpentine: true,
             mc: 96,
+            small_b_bytes: 16 * 1024,
             pack_b_min_m: usize::MAX,
             kc_max: 256,
             packed_b_max_bytes: 512 * 1024,
@@ -91,7 +96,7 @@ pub(crate) struct GemmPlan {
     pub broadcast_per_fma: bool,
     /// See [`GemmTuning::serpentine`].
     pub serpentine: bool,
-    /// Rows per M block (a multiple of `mr`, at least `mr`).
+    /// Rows per M block (a multiple of `mr`, or all of M).
     pub mc: usize,
     /// Copy full B panels into scratch (otherwise read B in place).
     pub pack_b: bool,
@@ -146,7 +151,11 @@ impl GemmPlan {
             nr,
             broadcast_per_fma: tuning.broadcast_per_fma,
             serpentine: tuning.serpentine,
-            mc: (tuning.mc / mr).max(1) * mr,
+            mc: if rest * panel_row_bytes <= tuning.small_b_bytes {
+                spec.m
+            } else {
+                (tuning.mc / mr).max(1) * mr
+            },
             pack_b,
             k_blocks: KBlocking { first, rest, count },
             n_full_panels: spec.n / nr,

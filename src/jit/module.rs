@@ -61,6 +61,11 @@ pub struct JitOptions {
     /// Run Cranelift's IR verifier on every function (catches generator bugs
     /// as errors instead of miscompiles; costs some compile time).
     pub verify: bool,
+    /// Use fused multiply-add where the host has it. `false` makes
+    /// [`KernelModule::has_fma`] report `false`, forcing generators onto
+    /// their multiply-then-add path (which is how that path is tested on
+    /// FMA machines).
+    pub use_fma: bool,
     /// Keep the backend's disassembly (VCode text) of each function, for
     /// inspection and documentation.
     pub keep_disassembly: bool,
@@ -68,11 +73,12 @@ pub struct JitOptions {
 
 impl Default for JitOptions {
     /// Generator-ordered code (`OptLevel::None`), verifier on in debug builds
-    /// and off in release builds, no disassembly.
+    /// and off in release builds, FMA if available, no disassembly.
     fn default() -> Self {
         JitOptions {
             opt_level: OptLevel::None,
             verify: cfg!(debug_assertions),
+            use_fma: true,
             keep_disassembly: false,
         }
     }
@@ -110,6 +116,7 @@ pub struct KernelModule {
     fctx: FunctionBuilderContext,
     functions: Vec<PendingFunction>,
     options: JitOptions,
+    has_fma: bool,
 }
 
 impl KernelModule {
@@ -139,6 +146,14 @@ impl KernelModule {
             .map_err(|e| JitError::UnsupportedHost {
                 reason: e.to_string(),
             })?;
+        // x86-64 exposes FMA as an optional ISA flag; targets without such a
+        // flag (aarch64, riscv64 with D) always have fused multiply-add.
+        let has_fma = isa
+            .isa_flags()
+            .iter()
+            .find(|flag| flag.name == "has_fma")
+            .is_none_or(|flag| flag.as_bool().unwrap_or(false))
+            && options.use_fma;
         let module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
         let ctx = module.make_context();
         Ok(KernelModule {
@@ -147,7 +162,15 @@ impl KernelModule {
             fctx: FunctionBuilderContext::new(),
             functions: Vec::new(),
             options,
+            has_fma,
         })
+    }
+
+    /// Whether the target has a native fused multiply-add. Without it
+    /// Cranelift lowers vector `fma` to four libm calls, so generators should
+    /// emit `fmul` + `fadd` instead.
+    pub fn has_fma(&self) -> bool {
+        self.has_fma
     }
 
     /// The integer type of a pointer on the host (I64 on 64-bit targets).
