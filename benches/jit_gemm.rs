@@ -3,14 +3,16 @@
 //! called directly with the same contract), plus compile time per kernel.
 //!
 //! Run: `cargo bench --bench jit_gemm` (set `JIT_GEMM_QUICK=1` for a short
-//! run, `JIT_GEMM_FILTER=substring` to select shapes).
+//! run, `JIT_GEMM_FILTER=substring` to select shapes, `JIT_GEMM_OPT=speed`
+//! for Cranelift's optimiser, `JIT_GEMM_DISASM=1` to print the code).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use ammc::jit::host_sgemm::host_sgemm;
 use ammc::jit::{
-    GemmArgs, GemmKernel, GemmSpec, GemmTuning, GemmWorkspace, JitOptions, Transpose, compile_gemms,
+    GemmArgs, GemmKernel, GemmSpec, GemmTuning, GemmWorkspace, JitOptions, OptLevel, Transpose,
+    compile_gemms,
 };
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ShapeBuilder};
@@ -232,6 +234,11 @@ fn main() {
     let options = JitOptions {
         verify: false,
         keep_disassembly: std::env::var_os("JIT_GEMM_DISASM").is_some(),
+        opt_level: if std::env::var("JIT_GEMM_OPT").is_ok_and(|v| v == "speed") {
+            OptLevel::Speed
+        } else {
+            OptLevel::None
+        },
         ..JitOptions::default()
     };
     for case in cases() {

@@ -1,20 +1,26 @@
 //! Cranelift IR generator for [`GemmSpec`] kernels.
 //!
-//! Structure of the emitted function `(A, B, bias, C, scratch)`:
+//! Structure of the emitted function `(A, B, bias, C, scratch)` (defaults:
+//! `mr = 6`, `nr = 8`, `mc = 96`, `kc ≤ 256`; see `docs/jit.md`):
 //!
 //! ```text
-//! for each K block (kc rows of op(B)):            -- first block, then a runtime loop
-//!     pack op(B)[kb.., :] into scratch as ⌈N/8⌉ panels of kc×8 floats,
-//!         zero-padding the last panel
-//!     for each 4-row block of C (then the M tail):
-//!         for each 8-column panel (then the N tail panel):
-//!             micro-kernel: 4×8 accumulators in 8 f32x4 registers,
-//!             k loop unrolled, A broadcast straight from its storage,
-//!             B from the packed panel, fma; then store / accumulate /
-//!             bias / ReLU with partial-vector stores at the N tail
+//! for each K block of kc rows of op(B):       -- first block, runtime loop, last block
+//!     if B is transposed: pack op(B)[k0.., :] into scratch as ⌈N/nr⌉ panels
+//!         of kc×nr floats (4×4 vector transposes), zero-padding the last panel
+//!     else: read full panels of B in place, pack only the partial last panel
+//!     for each block of mc rows of C (all M rows if B's K block is small):
+//!         for each nr-column panel (then the N tail panel):
+//!             for each mr-row block (then the M tail rows):
+//!                 micro-kernel: mr×nr accumulators in mr·nr/4 f32x4 registers,
+//!                 k loop unrolled ×4, A broadcast straight from its storage
+//!                 (one broadcast per fma), B vectors from the panel, fma;
+//!                 then store / accumulate / bias / ReLU, partial stores at
+//!                 the N tail
 //! ```
 //!
-//! All trip counts, strides and offsets are compile-time constants.
+//! All trip counts, strides and offsets are compile-time constants. The
+//! module is compiled with `opt_level = none` so the instruction order below
+//! is the order that reaches the register allocator.
 
 use cranelift::codegen::ir::{Endianness, MemFlagsData, condcodes::FloatCC, types};
 use cranelift::prelude::{FunctionBuilder, InstBuilder, Type, Value, Variable};
