@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use ammc::jit::host_sgemm::host_sgemm;
 use ammc::jit::{
-    GemmArgs, GemmKernel, GemmSpec, GemmTuning, GemmWorkspace, JitOptions, OptLevel, Transpose,
-    compile_gemms,
+    Activation, GemmArgs, GemmKernel, GemmSpec, GemmTuning, GemmWorkspace, JitOptions, OptLevel,
+    Transpose, compile_gemms,
 };
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ShapeBuilder};
@@ -83,8 +83,16 @@ fn cases() -> Vec<Case> {
             spec: tn(128, 32, 64),
         },
         Case {
+            label: "fc1 +b+relu",
+            spec: nt(64, 400, 120).with_epilogue(true, Activation::Relu),
+        },
+        Case {
             label: "conv1 im2col",
             spec: nt(64 * 24 * 24, 25, 6),
+        },
+        Case {
+            label: "conv1 +b+relu",
+            spec: nt(64 * 24 * 24, 25, 6).with_epilogue(true, Activation::Relu),
         },
         Case {
             label: "conv2 im2col",
@@ -270,21 +278,33 @@ fn main() {
         let bv = op_view(&b, spec.k, spec.n, spec.trans_b);
         let mut cn = Array2::<f32>::zeros((spec.m, spec.n));
         let mut cm = vec![0.0f32; spec.c_len()];
+        let bias: Vec<f32> = (0..spec.n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let bias_arg = spec.bias.then_some(bias.as_slice());
+        let bias_row = ndarray::ArrayView1::from(&bias[..]);
         let mut jit = || {
             let args = GemmArgs {
                 a: black_box(&a),
                 b: black_box(&b),
-                bias: None,
+                bias: bias_arg,
                 c: &mut c,
             };
             kernel.run(&mut ws, args).unwrap();
         };
-        let mut nd = || general_mat_mul(1.0, black_box(&av), black_box(&bv), 0.0, &mut cn);
+        // ndarray has no fused epilogue: bias and ReLU are separate passes.
+        let mut nd = || {
+            general_mat_mul(1.0, black_box(&av), black_box(&bv), 0.0, &mut cn);
+            if spec.bias {
+                cn += &bias_row;
+            }
+            if spec.activation == Activation::Relu {
+                cn.mapv_inplace(|x| if x > 0.0 { x } else { 0.0 });
+            }
+        };
         let mut mm = || {
             let args = GemmArgs {
                 a: black_box(&a),
                 b: black_box(&b),
-                bias: None,
+                bias: bias_arg,
                 c: &mut cm,
             };
             host_sgemm(&spec, args).unwrap();
