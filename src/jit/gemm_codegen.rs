@@ -166,20 +166,29 @@ impl Gen<'_, '_> {
         self.fb.def_var(var, next);
     }
 
+    /// Splits a byte offset into (base, 32-bit immediate). Offsets are below
+    /// 2 GiB for every validated shape, but a wider one is still addressed
+    /// correctly instead of being truncated.
+    fn address(&mut self, base: Value, offset: i64) -> (Value, i32) {
+        match i32::try_from(offset) {
+            Ok(imm) => (base, imm),
+            Err(_) => (self.fb.ins().iadd_imm_s(base, offset), 0),
+        }
+    }
+
     fn load_f32(&mut self, base: Value, offset: i64) -> Value {
-        self.fb
-            .ins()
-            .load(types::F32, self.mem, base, offset as i32)
+        let (base, offset) = self.address(base, offset);
+        self.fb.ins().load(types::F32, self.mem, base, offset)
     }
 
     fn load_vec(&mut self, base: Value, offset: i64) -> Value {
-        self.fb
-            .ins()
-            .load(types::F32X4, self.mem, base, offset as i32)
+        let (base, offset) = self.address(base, offset);
+        self.fb.ins().load(types::F32X4, self.mem, base, offset)
     }
 
     fn store(&mut self, value: Value, base: Value, offset: i64) {
-        self.fb.ins().store(self.mem, value, base, offset as i32);
+        let (base, offset) = self.address(base, offset);
+        self.fb.ins().store(self.mem, value, base, offset);
     }
 
     fn zero_vec(&mut self) -> Value {
