@@ -564,12 +564,24 @@ fn uses_fused_multiply_add_when_the_host_has_it() {
             keep_disassembly: true,
             ..JitOptions::default()
         };
-        let k = compile_gemms(&[GemmSpec::new(8, 64, 16)], GemmTuning::default(), options).unwrap();
-        let text = k[0].info().disassembly.clone().unwrap_or_default();
-        assert!(k[0].info().code_bytes > 0);
-        if std::arch::is_x86_feature_detected!("fma") {
-            assert!(text.contains("vfmadd"), "no FMA in:\n{text}");
-            // Broadcasts fold their loads (no separate scalar load + shuffle).
+        let spec = GemmSpec::new(8, 64, 16);
+        let per_fma = GemmTuning {
+            mr: 6,
+            broadcast_per_fma: true,
+            ..GemmTuning::default()
+        };
+        let shared = compile_gemms(&[spec], GemmTuning::default(), options).unwrap();
+        let private = compile_gemms(&[spec], per_fma, options).unwrap();
+        for k in [&shared[0], &private[0]] {
+            assert!(k.info().code_bytes > 0);
+            if std::arch::is_x86_feature_detected!("fma") {
+                let text = k.info().disassembly.clone().unwrap_or_default();
+                assert!(text.contains("vfmadd"), "no FMA in:\n{text}");
+            }
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // A private broadcast folds its load into `vbroadcastss xmm, [mem]`.
+            let text = private[0].info().disassembly.clone().unwrap_or_default();
             assert!(
                 text.contains("vbroadcastss ("),
                 "unfolded broadcasts in:\n{text}"

@@ -20,10 +20,12 @@ pub struct GemmTuning {
     /// plus `nr/4` B vectors must fit the 16 xmm registers.
     pub nr: usize,
     /// Broadcast A once per fused multiply-add instead of once per row.
-    /// Cranelift's x64 `fma` ties its destination to the first multiplicand,
-    /// so a shared broadcast costs a register copy per FMA and cannot fold
-    /// its load; a private one folds into `vbroadcastss xmm, [mem]` and dies
-    /// in the FMA.
+    /// Cranelift's x64 `fma` writes its result over its first multiplicand,
+    /// so a broadcast shared by the `nr/4` FMAs of a row costs a register
+    /// copy per extra use and cannot fold its load (two loads + a shuffle);
+    /// a private one folds into one `vbroadcastss xmm, [mem]` and dies in
+    /// its FMA. Private broadcasts issue fewer instructions but more loads;
+    /// on Zen 4 the loads are the tighter limit, so the default is `false`.
     pub broadcast_per_fma: bool,
     /// Visit the accumulators in reverse order on every other k step.
     /// Because `fma` writes its result into the broadcast's register, each
@@ -62,9 +64,9 @@ pub struct GemmTuning {
 impl Default for GemmTuning {
     fn default() -> Self {
         GemmTuning {
-            mr: 6,
+            mr: 5,
             nr: 8,
-            broadcast_per_fma: true,
+            broadcast_per_fma: false,
             serpentine: true,
             mc: 96,
             small_b_bytes: 16 * 1024,
