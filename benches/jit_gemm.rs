@@ -181,7 +181,7 @@ fn cpu_name() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Default tuning, overridable through `JIT_GEMM_{MR,NR,UNROLL,KC,MC,SMALL_B_KIB,PB_KIB,PACK_MIN_M,SERP,BPF}`
+/// Default tuning, overridable through `JIT_GEMM_{MR,NR,UNROLL,KC,MC,PB_KIB,PACK_MIN_M,SERP,BPF}`
 /// environment variables for exploring the design space.
 fn tuning_from_env() -> GemmTuning {
     let get = |name: &str| {
@@ -207,9 +207,6 @@ fn tuning_from_env() -> GemmTuning {
     }
     if let Some(v) = get("JIT_GEMM_PACK_MIN_M") {
         t.pack_b_min_m = v;
-    }
-    if let Some(v) = get("JIT_GEMM_SMALL_B_KIB") {
-        t.small_b_bytes = v * 1024;
     }
     if let Some(v) = get("JIT_GEMM_MC") {
         t.mc = v;

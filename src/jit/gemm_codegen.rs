@@ -1,19 +1,19 @@
 //! Cranelift IR generator for [`GemmSpec`] kernels.
 //!
 //! Structure of the emitted function `(A, B, bias, C, scratch)` (defaults:
-//! `mr = 6`, `nr = 8`, `mc = 96`, `kc ≤ 256`; see `docs/jit.md`):
+//! `mr = 5`, `nr = 8`, `mc = mr`, `kc ≤ 256`; see `docs/jit.md`):
 //!
 //! ```text
 //! for each K block of kc rows of op(B):       -- first block, runtime loop, last block
 //!     if B is transposed: pack op(B)[k0.., :] into scratch as ⌈N/nr⌉ panels
 //!         of kc×nr floats (4×4 vector transposes), zero-padding the last panel
 //!     else: read full panels of B in place, pack only the partial last panel
-//!     for each block of mc rows of C (all M rows if B's K block is small):
+//!     for each block of mc rows of C:
 //!         for each nr-column panel (then the N tail panel):
 //!             for each mr-row block (then the M tail rows):
 //!                 micro-kernel: mr×nr accumulators in mr·nr/4 f32x4 registers,
 //!                 k loop unrolled ×4, A broadcast straight from its storage
-//!                 (one broadcast per fma), B vectors from the panel, fma;
+//!                 (once per row), B vectors from the panel, fma;
 //!                 then store / accumulate / bias / ReLU, partial stores at
 //!                 the N tail
 //! ```
