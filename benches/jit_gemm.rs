@@ -231,8 +231,8 @@ fn main() {
     );
     println!("{tuning:?}");
     println!(
-        "{:<14} {:>2} {:>16} {:>7} {:>7} {:>6} {:>7} {:>6} {:>9}",
-        "case", "op", "M×K×N", "jit", "ndarray", "ratio", "mm", "ratio", "compile"
+        "{:<14} {:>2} {:>16} {:>7} {:>7} {:>6} {:>7} {:>6} {:>9} {:>6}",
+        "case", "op", "M×K×N", "jit", "ndarray", "ratio", "mm", "ratio", "compile", "code"
     );
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let mut ws = GemmWorkspace::new();
@@ -328,7 +328,7 @@ fn main() {
         );
         let t = |t: Transpose| if t == Transpose::Yes { 'T' } else { 'N' };
         println!(
-            "{:<14} {}{} {:>16} {:>7.1} {:>7.1} {:>6.2} {:>7.1} {:>6.2} {:>7.2}ms",
+            "{:<14} {}{} {:>16} {:>7.1} {:>7.1} {:>6.2} {:>7.1} {:>6.2} {:>7.2}ms {:>5}B",
             case.label,
             t(spec.trans_a),
             t(spec.trans_b),
@@ -338,7 +338,8 @@ fn main() {
             g_jit / g_nd,
             g_mm,
             g_mm / g_nd,
-            compile_ms
+            compile_ms,
+            kernel.info().code_bytes
         );
     }
 }
