@@ -67,6 +67,39 @@ pub(crate) fn emit_gemm(
     g.emit();
 }
 
+/// How `rows` rows are cut into register tiles: `full` tiles of `mr` rows,
+/// then up to two smaller ones. A lone tail of fewer than half a tile is
+/// merged with the last full tile and re-split evenly (5 + 1 → 3 + 3), since
+/// a 1-row tile runs at a fraction of the speed of a 3-row one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RowSplit {
+    full: usize,
+    tails: Vec<usize>,
+}
+
+impl RowSplit {
+    fn new(rows: usize, mr: usize) -> Self {
+        let (full, tail) = (rows / mr, rows % mr);
+        if tail == 0 {
+            RowSplit {
+                full,
+                tails: Vec::new(),
+            }
+        } else if full >= 1 && 2 * tail < mr {
+            let merged = mr + tail;
+            RowSplit {
+                full: full - 1,
+                tails: vec![merged.div_ceil(2), merged / 2],
+            }
+        } else {
+            RowSplit {
+                full,
+                tails: vec![tail],
+            }
+        }
+    }
+}
+
 /// Base pointers of one micro-kernel tile.
 #[derive(Debug, Clone, Copy)]
 struct TilePointers {
@@ -399,13 +432,19 @@ impl Gen<'_, '_> {
                 let ptrs = TilePointers { a, b, c, bias };
                 g.emit_micro_kernel(rows, ncols, ptrs, b_k, kc, mode);
             };
-            g.repeat(rows / mr, 1, |g| {
+            let split = RowSplit::new(rows, mr);
+            g.repeat(split.full, 1, |g| {
                 tile(g, mr);
                 g.advance(pa, a_step);
                 g.advance(pc, c_step);
             });
-            if !rows.is_multiple_of(mr) {
-                tile(g, rows % mr);
+            for (i, &tail) in split.tails.iter().enumerate() {
+                if i > 0 {
+                    let prev = split.tails[i - 1] as i64;
+                    g.advance(pa, prev * g.a_row_stride());
+                    g.advance(pc, prev * g.c_row_stride());
+                }
+                tile(g, tail);
             }
         };
         let nr = self.plan.nr;
@@ -704,5 +743,41 @@ impl Gen<'_, '_> {
             };
             self.store(x, dst, j as i64 * F32_BYTES);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RowSplit;
+
+    #[test]
+    fn row_split_covers_rows_and_avoids_tiny_tails() {
+        for mr in 1..=8 {
+            for rows in 1..=60 {
+                let s = RowSplit::new(rows, mr);
+                assert_eq!(s.full * mr + s.tails.iter().sum::<usize>(), rows);
+                assert!(
+                    s.tails.iter().all(|&t| t >= 1 && t <= mr),
+                    "{rows} {mr} {s:?}"
+                );
+                if rows >= mr {
+                    assert!(s.tails.iter().all(|&t| 2 * t >= mr), "{rows} {mr} {s:?}");
+                }
+            }
+        }
+        assert_eq!(
+            RowSplit::new(16, 5),
+            RowSplit {
+                full: 2,
+                tails: vec![3, 3]
+            }
+        );
+        assert_eq!(
+            RowSplit::new(64, 5),
+            RowSplit {
+                full: 12,
+                tails: vec![4]
+            }
+        );
     }
 }
