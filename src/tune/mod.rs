@@ -1,0 +1,18 @@
+//! Hyperparameter tuning engine: search spaces, strategies (random, Bayesian optimisation
+//! with a Gaussian process, genetic), a parallel deterministic study runner with median
+//! pruning, an Optuna-compatible journal, and report helpers.
+//!
+//! See `docs/tune.md` for the design and guarantees.
+
+pub mod error;
+pub mod gp;
+pub mod lbfgs;
+pub mod linalg;
+pub mod sobol;
+pub mod space;
+pub mod special;
+pub mod value;
+
+pub use error::{ConfigError, JournalError, SpaceError, TuneError};
+pub use space::{Corner, DimKind, Distribution, ParamSpec, SearchSpace};
+pub use value::{ParamEntry, ParamValue, TrialParams};
