@@ -14,6 +14,9 @@
 //! length scale per categorical parameter gives (up to a factor 2 absorbed in `ℓ`), without
 //! pretending the one-hot coordinates can take fractional values.
 
+// Index loops mirror the matrix formulas; iterator chains would obscure them.
+#![allow(clippy::needless_range_loop)]
+
 use rand::Rng;
 
 use super::lbfgs::{self, LbfgsSettings};

@@ -7,6 +7,9 @@
 //! Cauchy-point machinery and more than accurate enough for the smooth, low-dimensional
 //! problems here.
 
+// Index loops mirror the matrix formulas; iterator chains would obscure them.
+#![allow(clippy::needless_range_loop)]
+
 /// Stopping rules.
 #[derive(Debug, Clone, Copy)]
 pub struct LbfgsSettings {

@@ -4,6 +4,9 @@
 //! Written by hand instead of pulling a LAPACK binding: matrices are tiny, plain loops
 //! are fast enough, and a fixed summation order keeps results bit-identical everywhere.
 
+// Index loops mirror the matrix formulas; iterator chains would obscure them.
+#![allow(clippy::needless_range_loop)]
+
 /// A square matrix stored row-major.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Matrix {
