@@ -6,11 +6,14 @@
 
 pub mod error;
 pub mod gp;
+pub mod journal;
 pub mod lbfgs;
 pub mod linalg;
 pub mod sobol;
 pub mod space;
 pub mod special;
+pub mod strategy;
+pub mod trial;
 pub mod value;
 
 pub use error::{ConfigError, JournalError, SpaceError, TuneError};
