@@ -249,16 +249,26 @@ pub enum TuneError {
         help("use `jobs = 1` to run trials one at a time")
     )]
     ZeroJobs,
-    /// A worker thread panicked while running the objective.
-    #[error("trial {trial} panicked: {message}")]
+    /// `tell` for a slot that was never asked or was already told.
+    #[error("slot {slot} is not pending")]
     #[diagnostic(
-        code(amm::tune::objective_panic),
-        help("the objective must return `Err(..)` instead of panicking")
+        code(amm::tune::unknown_slot),
+        help("tell each asked slot exactly once")
     )]
-    ObjectivePanic {
-        /// Trial number.
-        trial: usize,
-        /// Panic payload, if it was a string.
-        message: String,
+    UnknownSlot {
+        /// Slot number.
+        slot: usize,
+    },
+    /// No study of that name in the journal.
+    #[error("no study named `{study}` in journal {path}")]
+    #[diagnostic(
+        code(amm::tune::study_not_found),
+        help("check the journal path and the tune block name")
+    )]
+    StudyNotFound {
+        /// Study name.
+        study: String,
+        /// Journal path.
+        path: String,
     },
 }

@@ -86,6 +86,8 @@ pub struct TrialRecord {
     pub finished: Option<f64>,
     /// Trial number this one re-runs after a stale failure.
     pub retry_of: Option<usize>,
+    /// Failed because its worker stopped sending heartbeats (its slot was re-run).
+    pub stale: bool,
 }
 
 impl TrialRecord {

@@ -5,7 +5,7 @@
 //! |---------|--------------------------------|-------------------------|
 //! | 0       | create study                   | `study_name`, `directions` |
 //! | 2 / 3   | set study user / system attr   | `study_id`, `user_attr` / `system_attr` (one key) |
-//! | 4       | create trial                   | `study_id`, `datetime_start` |
+//! | 4       | create trial                   | `study_id`, `datetime_start`, `system_attrs` |
 //! | 5       | set trial param                | `trial_id`, `param_name`, `param_value_internal`, `distribution` |
 //! | 6       | set trial state and values     | `trial_id`, `state`, `values`, `datetime_complete` |
 //! | 7       | set trial intermediate value   | `trial_id`, `step`, `intermediate_value` |
@@ -84,12 +84,15 @@ pub enum Op {
         /// JSON value.
         value: Value,
     },
-    /// Op 4.
+    /// Op 4. `system_attrs` rides in the same line (Optuna's trial-template field) so a
+    /// trial and its slot number appear atomically.
     CreateTrial {
         /// Study id.
         study_id: usize,
         /// ISO start time.
         datetime_start: String,
+        /// Initial system attributes (omitted from the line when empty).
+        system_attrs: serde_json::Map<String, Value>,
     },
     /// Op 5.
     SetTrialParam {
@@ -164,6 +167,8 @@ struct CreateTrialLine<'a> {
     worker_id: &'a str,
     study_id: usize,
     datetime_start: &'a str,
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    system_attrs: &'a serde_json::Map<String, Value>,
 }
 
 #[derive(Serialize)]
@@ -250,11 +255,13 @@ impl Op {
             Op::CreateTrial {
                 study_id,
                 datetime_start,
+                system_attrs,
             } => pyjson::to_line(&CreateTrialLine {
                 op_code: code::CREATE_TRIAL,
                 worker_id,
                 study_id: *study_id,
                 datetime_start,
+                system_attrs,
             }),
             Op::SetTrialParam {
                 trial_id,
