@@ -16,19 +16,49 @@ fn one(d: Distribution) -> Result<SearchSpace, SpaceError> {
 #[test]
 fn validation_errors_have_stable_codes() {
     let cases = [
-        (one(Distribution::uniform(1.0, 1.0)), "amm::tune::empty_range"),
-        (one(Distribution::uniform(2.0, 1.0)), "amm::tune::empty_range"),
-        (one(Distribution::log_uniform(0.0, 1.0)), "amm::tune::log_nonpositive"),
-        (one(Distribution::log_uniform(-1.0, 1.0)), "amm::tune::log_nonpositive"),
-        (one(Distribution::int(5, 5)), "amm::tune::empty_range"),
-        (one(Distribution::int_with(0, 10, true, 1)), "amm::tune::log_nonpositive"),
-        (one(Distribution::int_with(1, 10, true, 2)), "amm::tune::bad_step"),
-        (one(Distribution::int_with(1, 10, false, 0)), "amm::tune::bad_step"),
-        (one(Distribution::int_with(0, 3, false, 5)), "amm::tune::empty_range"),
-        (one(Distribution::choice(vec![])), "amm::tune::empty_choice"),
-        (one(Distribution::uniform(f64::NAN, 1.0)), "amm::tune::non_finite_bound"),
         (
-            one(Distribution::choice(vec![ParamValue::Int(1), ParamValue::Int(1)])),
+            one(Distribution::uniform(1.0, 1.0)),
+            "amm::tune::empty_range",
+        ),
+        (
+            one(Distribution::uniform(2.0, 1.0)),
+            "amm::tune::empty_range",
+        ),
+        (
+            one(Distribution::log_uniform(0.0, 1.0)),
+            "amm::tune::log_nonpositive",
+        ),
+        (
+            one(Distribution::log_uniform(-1.0, 1.0)),
+            "amm::tune::log_nonpositive",
+        ),
+        (one(Distribution::int(5, 5)), "amm::tune::empty_range"),
+        (
+            one(Distribution::int_with(0, 10, true, 1)),
+            "amm::tune::log_nonpositive",
+        ),
+        (
+            one(Distribution::int_with(1, 10, true, 2)),
+            "amm::tune::bad_step",
+        ),
+        (
+            one(Distribution::int_with(1, 10, false, 0)),
+            "amm::tune::bad_step",
+        ),
+        (
+            one(Distribution::int_with(0, 3, false, 5)),
+            "amm::tune::empty_range",
+        ),
+        (one(Distribution::choice(vec![])), "amm::tune::empty_choice"),
+        (
+            one(Distribution::uniform(f64::NAN, 1.0)),
+            "amm::tune::non_finite_bound",
+        ),
+        (
+            one(Distribution::choice(vec![
+                ParamValue::Int(1),
+                ParamValue::Int(1),
+            ])),
             "amm::tune::duplicate_choice",
         ),
         (
@@ -63,7 +93,10 @@ fn validation_errors_have_stable_codes() {
 #[test]
 fn int_step_lowers_unreachable_upper_bound() {
     let s = one(Distribution::int_with(0, 10, false, 3)).unwrap();
-    assert_eq!(s.params()[0].distribution, Distribution::int_with(0, 9, false, 3));
+    assert_eq!(
+        s.params()[0].distribution,
+        Distribution::int_with(0, 9, false, 3)
+    );
     let mut seen: Vec<i64> = (0..100)
         .map(|i| s.decode(&[i as f64 / 99.0]).int("p").unwrap())
         .collect();
@@ -168,18 +201,25 @@ fn sobol_matches_scipy_unscrambled_points() {
     let got = [p[0], p[1], p[9], p[39], p[63]];
     assert_eq!(
         got,
-        [0.2197265625, 0.0966796875, 0.0693359375, 0.4794921875, 0.4462890625]
+        [
+            0.2197265625,
+            0.0966796875,
+            0.0693359375,
+            0.4794921875,
+            0.4462890625
+        ]
     );
     let p = s.point(777);
-    assert_eq!([p[20], p[50], p[62]], [0.2373046875, 0.0830078125, 0.1376953125]);
+    assert_eq!(
+        [p[20], p[50], p[62]],
+        [0.2373046875, 0.0830078125, 0.1376953125]
+    );
 }
 
 #[test]
 fn sobol_scrambling_is_seeded_and_keeps_stratification() {
     use rand::SeedableRng;
-    let mk = |seed| {
-        Sobol::scrambled(2, &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed)).unwrap()
-    };
+    let mk = |seed| Sobol::scrambled(2, &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed)).unwrap();
     let (a, b, c) = (mk(1), mk(1), mk(2));
     assert_eq!(a.point(5), b.point(5));
     assert_ne!(a.point(5), c.point(5));

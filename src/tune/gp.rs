@@ -114,7 +114,7 @@ pub struct GpFitSettings {
 impl Default for GpFitSettings {
     fn default() -> Self {
         GpFitSettings {
-            restarts: 2,
+            restarts: 1,
             max_iter: 60,
         }
     }
@@ -148,7 +148,9 @@ pub struct Posterior {
 /// Log marginal likelihood and (optionally) its gradient with respect to the hyperparameter
 /// vector `[ln ℓ_1 … ln ℓ_d, ln σ_f², ln σ_n²]`.
 ///
-/// `sq[d]` holds the pairwise squared coordinate differences of dimension `d` (row-major).
+/// `sq[d]` holds the squared coordinate differences of dimension `d` for every pair
+/// `i > j`, packed row by row (`(1,0), (2,0), (2,1), (3,0), …`); the kernel is symmetric
+/// with a constant diagonal, so only those pairs are needed.
 fn log_marginal_likelihood(
     sq: &[Vec<f64>],
     n: usize,
@@ -157,22 +159,36 @@ fn log_marginal_likelihood(
     grad: Option<&mut [f64]>,
 ) -> f64 {
     let d = sq.len();
+    let pairs = n * n.saturating_sub(1) / 2;
     let inv_ls2: Vec<f64> = theta[..d].iter().map(|l| (-2.0 * l).exp()).collect();
     let signal = theta[d].exp();
     let noise = theta[d + 1].exp();
-    let mut r2 = vec![0.0; n * n];
+    let mut r2 = vec![0.0; pairs];
     for (dim, s) in sq.iter().enumerate() {
         let w = inv_ls2[dim];
         for (r, v) in r2.iter_mut().zip(s) {
             *r += w * v;
         }
     }
+    // One exp per pair gives both the correlation and its r²-derivative factor.
+    let mut corr = vec![0.0; pairs];
+    let mut dcorr = vec![0.0; pairs];
+    for p in 0..pairs {
+        let r = r2[p].sqrt();
+        let e = (-SQRT5 * r).exp();
+        corr[p] = (1.0 + SQRT5 * r + 5.0 / 3.0 * r2[p]) * e;
+        dcorr[p] = 5.0 / 3.0 * (1.0 + SQRT5 * r) * e;
+    }
     let mut k = Matrix::zeros(n);
+    let mut p = 0;
     for i in 0..n {
-        for j in 0..n {
-            k.data[i * n + j] = signal * matern52(r2[i * n + j]);
+        for j in 0..i {
+            let v = signal * corr[p];
+            k.data[i * n + j] = v;
+            k.data[j * n + i] = v;
+            p += 1;
         }
-        k.data[i * n + i] += noise;
+        k.data[i * n + i] = signal + noise;
     }
     let Some(l) = cholesky(&k) else {
         return f64::NEG_INFINITY;
@@ -188,37 +204,48 @@ fn log_marginal_likelihood(
     }
     if let Some(g) = grad {
         let kinv = chol_inverse(&l);
-        // W = α αᵀ − K⁻¹; dLML/dθ = ½ Σ W ∘ ∂K/∂θ.
-        let mut w = vec![0.0; n * n];
-        for i in 0..n {
-            for j in 0..n {
-                w[i * n + j] = alpha[i] * alpha[j] - kinv.at(i, j);
-            }
-        }
+        // W = α αᵀ − K⁻¹; dLML/dθ = ½ Σ_ab W_ab ∂K_ab/∂θ, off-diagonal pairs counted twice.
         let mut g_signal = 0.0;
         let mut g_noise = 0.0;
-        let mut dk_common = vec![0.0; n * n];
+        let mut wd = vec![0.0; pairs];
+        let mut p = 0;
         for i in 0..n {
-            for j in 0..n {
-                let idx = i * n + j;
-                g_signal += w[idx] * signal * matern52(r2[idx]);
-                dk_common[idx] = w[idx] * signal * matern52_dr2(r2[idx]);
+            for j in 0..i {
+                let w = alpha[i] * alpha[j] - kinv.data[i * n + j];
+                g_signal += 2.0 * w * corr[p];
+                wd[p] = 2.0 * w * dcorr[p];
+                p += 1;
             }
-            g_noise += w[i * n + i] * noise;
+            let w = alpha[i] * alpha[i] - kinv.data[i * n + i];
+            g_signal += w;
+            g_noise += w;
         }
         for dim in 0..d {
-            let mut acc = 0.0;
-            for (c, v) in dk_common.iter().zip(&sq[dim]) {
-                acc += c * v;
-            }
             // ∂k/∂ln ℓ = σ² (5/3)(1+√5 r) e^{-√5 r} · Δ²/ℓ².
+            let acc = super::linalg::dot(&wd, &sq[dim]);
             let z = (theta[dim] - LS_PRIOR_MEAN) / LS_PRIOR_SD;
-            g[dim] = 0.5 * acc * inv_ls2[dim] - z / LS_PRIOR_SD;
+            g[dim] = 0.5 * signal * acc * inv_ls2[dim] - z / LS_PRIOR_SD;
         }
-        g[d] = 0.5 * g_signal;
-        g[d + 1] = 0.5 * g_noise;
+        g[d] = 0.5 * signal * g_signal;
+        g[d + 1] = 0.5 * noise * g_noise;
     }
     lml
+}
+
+/// Packed pairwise squared differences per dimension (see [`log_marginal_likelihood`]).
+fn pair_sq(kinds: &[DimKind], x: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let n = x.len();
+    (0..kinds.len())
+        .map(|dim| {
+            let mut s = Vec::with_capacity(n * n.saturating_sub(1) / 2);
+            for i in 0..n {
+                for j in 0..i {
+                    s.push(sq_diff(kinds[dim], x[i][dim], x[j][dim]));
+                }
+            }
+            s
+        })
+        .collect()
 }
 
 impl Gp {
@@ -234,17 +261,7 @@ impl Gp {
         let (ys, mean, std) = standardise(y);
         let n = x.len();
         let d = kinds.len();
-        let sq: Vec<Vec<f64>> = (0..d)
-            .map(|dim| {
-                let mut s = vec![0.0; n * n];
-                for i in 0..n {
-                    for j in 0..n {
-                        s[i * n + j] = sq_diff(kinds[dim], x[i][dim], x[j][dim]);
-                    }
-                }
-                s
-            })
-            .collect();
+        let sq = pair_sq(kinds, x);
         let mut lo = vec![LOG_LS_BOUNDS.0; d];
         let mut hi = vec![LOG_LS_BOUNDS.1; d];
         lo.extend([LOG_SIGNAL_BOUNDS.0, LOG_NOISE_BOUNDS.0]);
@@ -260,8 +277,10 @@ impl Gp {
         }
         let lbfgs_settings = LbfgsSettings {
             max_iter: settings.max_iter,
-            gtol: 1e-5,
-            ftol: 1e-9,
+            // Hyperparameters matter to ~1e-3 in log space; tighter tolerances only add
+            // likelihood evaluations (each O(n³)).
+            gtol: 1e-3,
+            ftol: 1e-8,
             ..Default::default()
         };
         let mut best: Option<(f64, Vec<f64>)> = None;
@@ -473,17 +492,7 @@ mod tests {
         ];
         let y = [0.3, -1.0, 0.5, 1.2, -0.4];
         let n = x.len();
-        let sq: Vec<Vec<f64>> = (0..2)
-            .map(|dim| {
-                let mut s = vec![0.0; n * n];
-                for i in 0..n {
-                    for j in 0..n {
-                        s[i * n + j] = sq_diff(kinds[dim], x[i][dim], x[j][dim]);
-                    }
-                }
-                s
-            })
-            .collect();
+        let sq = pair_sq(&kinds, &x);
         let theta = [-0.5, 0.3, 0.2, -3.0];
         let mut g = [0.0; 4];
         log_marginal_likelihood(&sq, n, &y, &theta, Some(&mut g));

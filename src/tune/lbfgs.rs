@@ -73,11 +73,18 @@ where
     let mut mem_s: Vec<Vec<f64>> = Vec::new();
     let mut mem_y: Vec<Vec<f64>> = Vec::new();
     let mut gn = vec![0.0; n];
+    let mut prev_active: Vec<bool> = vec![false; n];
     for _ in 0..s.max_iter {
         // Variables pinned at a bound with the gradient pushing outwards are inactive.
         let active: Vec<bool> = (0..n)
             .map(|i| (x[i] <= lo[i] && g[i] > 0.0) || (x[i] >= hi[i] && g[i] < 0.0))
             .collect();
+        // Curvature pairs gathered with another active set mislead the free subspace.
+        if active != prev_active {
+            mem_s.clear();
+            mem_y.clear();
+            prev_active.clone_from(&active);
+        }
         let gfree: Vec<f64> = (0..n).map(|i| if active[i] { 0.0 } else { g[i] }).collect();
         let pg = gfree.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         if pg < s.gtol {
@@ -138,7 +145,9 @@ where
         let Some((xn, fnew, step)) = accepted else {
             break;
         };
-        let yv: Vec<f64> = (0..n).map(|i| gn[i] - g[i]).collect();
+        let yv: Vec<f64> = (0..n)
+            .map(|i| if active[i] { 0.0 } else { gn[i] - g[i] })
+            .collect();
         let sy = dot(&step, &yv);
         if sy > 1e-12 * dot(&yv, &yv).max(1e-300) {
             if mem_s.len() == s.memory {

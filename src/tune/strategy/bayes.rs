@@ -44,7 +44,7 @@ impl BayesConfig {
             init,
             candidates: 512,
             local_starts: 5,
-            fit_restarts: 2,
+            fit_restarts: 1,
         }
     }
 }
