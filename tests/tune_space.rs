@@ -170,12 +170,21 @@ fn corners_vary_one_parameter_with_the_others_at_midpoints() {
             "lr=0.001, depth=1, width=16",
             "lr=0.001, depth=5, width=16",
             "lr=0.001, depth=3, width=8",
-            // width=16 with the others at midpoints repeats nothing new: dropped.
+            "lr=0.001, depth=3, width=16",
             "lr=0.001, depth=3, width=32",
         ]
     );
     assert_eq!(c[3].param, "depth");
     assert_eq!(c[3].value, ParamValue::Int(5));
+    // Identical configurations are listed once.
+    let s = SearchSpace::new(vec![
+        ParamSpec::new("a", Distribution::choice(vec![ParamValue::Int(1)])),
+        ParamSpec::new("b", Distribution::choice(vec![ParamValue::Str("x".into())])),
+    ])
+    .unwrap();
+    let c = s.corners();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].params.to_string(), "a=1, b=\"x\"");
 }
 
 #[test]
