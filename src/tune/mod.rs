@@ -11,6 +11,7 @@ pub mod lbfgs;
 pub mod linalg;
 pub mod optimizer;
 pub mod pruner;
+pub mod report;
 pub mod sobol;
 pub mod space;
 pub mod special;

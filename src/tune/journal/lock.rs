@@ -93,3 +93,42 @@ pub fn acquire(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ammc-lock-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir.join("j.journal")
+    }
+
+    #[test]
+    fn lock_is_exclusive_and_released_on_drop() {
+        let j = scratch("excl");
+        let g = acquire(&j, Duration::from_secs(30), Duration::from_secs(5)).unwrap();
+        assert!(lock_path_for(&j).exists());
+        let e = acquire(&j, Duration::from_secs(30), Duration::from_millis(50)).unwrap_err();
+        assert!(matches!(e, JournalError::LockTimeout { .. }));
+        drop(g);
+        assert!(!lock_path_for(&j).exists());
+        let _g = acquire(&j, Duration::from_secs(30), Duration::from_secs(5)).unwrap();
+    }
+
+    #[test]
+    fn abandoned_lock_is_broken_after_the_grace_period() {
+        let j = scratch("stale");
+        // A lock left behind by a dead worker.
+        fs::write(lock_path_for(&j), b"").unwrap();
+        let start = Instant::now();
+        let g = acquire(&j, Duration::from_millis(100), Duration::from_secs(5)).unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(100));
+        drop(g);
+        assert!(!lock_path_for(&j).exists());
+        // No `.rename` leftovers.
+        let dir = j.parent().unwrap();
+        assert_eq!(fs::read_dir(dir).unwrap().count(), 0);
+    }
+}
