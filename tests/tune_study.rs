@@ -369,10 +369,17 @@ fn resuming_with_other_settings_is_refused() {
 }
 
 #[test]
-fn zero_jobs_is_an_error() {
+fn bad_runner_settings_are_errors() {
     let mut c = StudyConfig::new("z", space(), StrategyConfig::random(3), Direction::Minimize);
     c.jobs = 0;
-    assert!(matches!(Study::new(c), Err(TuneError::ZeroJobs)));
+    assert!(matches!(Study::new(c.clone()), Err(TuneError::ZeroJobs)));
+    c.jobs = 1;
+    c.heartbeat.grace = c.heartbeat.interval;
+    let e = Study::new(c).err().unwrap();
+    assert_eq!(
+        e.code().map(|c| c.to_string()).as_deref(),
+        Some("amm::tune::setting_out_of_range")
+    );
 }
 
 #[test]

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
-use super::error::{JournalError, TuneError};
+use super::error::{ConfigError, JournalError, TuneError};
 use super::journal::ops::{direction_code, distribution_json, internal_repr};
 use super::journal::time::{format_iso, now_unix, parse_iso};
 use super::journal::{Journal, JournalState, LockSettings, Op, TrialEntry};
@@ -494,6 +494,14 @@ impl Study {
     pub fn new(config: StudyConfig) -> Result<Study, TuneError> {
         if config.jobs == 0 {
             return Err(TuneError::ZeroJobs);
+        }
+        if config.heartbeat.grace <= config.heartbeat.interval {
+            return Err(ConfigError::OutOfRange {
+                setting: "heartbeat.grace",
+                range: "above heartbeat.interval",
+                value: config.heartbeat.grace.as_secs_f64(),
+            }
+            .into());
         }
         let strategy = config.strategy.build(&config.space)?;
         let batch = config.batch.unwrap_or_else(|| strategy.default_batch());
