@@ -198,15 +198,28 @@ fn lml(data: &Data, ys: &[f64], h: &Hyper, want_grad: bool) -> Option<(f64, Vec<
         return Some((value, Vec::new()));
     }
     // K⁻¹ column by column.
+    // K⁻¹ = L⁻ᵀ L⁻¹: invert the triangle row by row (contiguous access), then multiply.
+    let mut linv = vec![0.0; n * n];
+    for i in 0..n {
+        linv[i * n + i] = 1.0 / l[i * n + i];
+        for j in 0..i {
+            let mut s = 0.0;
+            for k in j..i {
+                s += l[i * n + k] * linv[k * n + j];
+            }
+            linv[i * n + j] = -s / l[i * n + i];
+        }
+    }
     let mut kinv = vec![0.0; n * n];
-    let mut col = vec![0.0; n];
-    for c in 0..n {
-        col.iter_mut().for_each(|v| *v = 0.0);
-        col[c] = 1.0;
-        forward(&l, n, &mut col);
-        backward(&l, n, &mut col);
-        for r in 0..n {
-            kinv[r * n + c] = col[r];
+    for i in 0..n {
+        for j in 0..=i {
+            // (L⁻ᵀ L⁻¹)_ij = Σ_k L⁻¹_ki L⁻¹_kj over k ≥ max(i, j) = i.
+            let mut s = 0.0;
+            for k in i..n {
+                s += linv[k * n + i] * linv[k * n + j];
+            }
+            kinv[i * n + j] = s;
+            kinv[j * n + i] = s;
         }
     }
     let mut grad = vec![0.0; d + 2];
@@ -320,6 +333,8 @@ pub fn log_marginal_likelihood(data: &Data, h: &Hyper) -> Option<f64> {
 pub struct Gp {
     data: Data,
     hyper: Hyper,
+    /// 1 / length scale per dimension, precomputed for prediction.
+    inv_ls: Vec<f64>,
     chol: Vec<f64>,
     alpha: Vec<f64>,
     mean: f64,
@@ -354,8 +369,10 @@ impl Gp {
         let mut alpha = ys;
         forward(&chol, n, &mut alpha);
         backward(&chol, n, &mut alpha);
+        let inv_ls = hyper.log_ls.iter().map(|l| (-l).exp()).collect();
         Some(Gp {
             data,
+            inv_ls,
             hyper,
             chol,
             alpha,
@@ -372,11 +389,19 @@ impl Gp {
     /// Posterior at `x`.
     pub fn predict(&self, x: &[f64]) -> Prediction {
         let n = self.data.x.len();
+        let signal = self.hyper.log_signal.exp();
         let mut ks: Vec<f64> = self
             .data
             .x
             .iter()
-            .map(|xi| kernel(&self.data, &self.hyper, x, xi))
+            .map(|xi| {
+                let mut r2 = 0.0;
+                for m in 0..self.inv_ls.len() {
+                    let t = delta(x[m], xi[m], self.data.categorical[m]) * self.inv_ls[m];
+                    r2 += t * t;
+                }
+                signal * matern(r2.sqrt())
+            })
             .collect();
         let mean_s: f64 = ks.iter().zip(&self.alpha).map(|(a, b)| a * b).sum();
         forward(&self.chol, n, &mut ks);

@@ -453,6 +453,10 @@ fn apply(r: &mut Replay, v: &Json) -> Result<(), String> {
             if r.trials[id].state.is_finished() {
                 return Ok(());
             }
+            if v["system_attr"].as_object().is_none_or(|m| m.len() != 1) {
+                // Optuna asserts exactly one attribute per operation; keep the files it reads.
+                return Err("system_attr must hold exactly one attribute".into());
+            }
             if let Some(m) = v["system_attr"].as_object() {
                 for (k, x) in m {
                     r.trials[id].system_attrs.insert(k.clone(), x.clone());

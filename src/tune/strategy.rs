@@ -187,7 +187,7 @@ fn random_gp_point(space: &Space, rng: &mut ChaCha8Rng) -> Vec<f64> {
 /// Candidates scored before local search.
 const CANDIDATES: usize = 512;
 /// Local searches run from the best candidates.
-const STARTS: usize = 6;
+const STARTS: usize = 4;
 
 /// One Bayesian-optimisation step: fit the GP, maximise log EI, decode.
 fn bayes_step(space: &Space, history: &[Observation], rng: &mut ChaCha8Rng) -> Params {
@@ -200,8 +200,16 @@ fn bayes_step(space: &Space, history: &[Observation], rng: &mut ChaCha8Rng) -> P
         y: ok.iter().filter_map(|o| o.loss).collect(),
         categorical: space.dims.iter().map(|d| d.is_categorical()).collect(),
     };
-    let hyper = gp::fit_hyper(&data, &[Hyper::default_for(space.len())], 2, 40, rng)
-        .unwrap_or_else(|| Hyper::default_for(space.len()));
+    // Fewer random restarts once there is much data: each likelihood costs O(n³).
+    let (restarts, iters) = if ok.len() < 40 { (2, 30) } else { (1, 15) };
+    let hyper = gp::fit_hyper(
+        &data,
+        &[Hyper::default_for(space.len())],
+        restarts,
+        iters,
+        rng,
+    )
+    .unwrap_or_else(|| Hyper::default_for(space.len()));
     let best = data.y.iter().copied().fold(f64::INFINITY, f64::min);
     let Some(model) = Gp::fit(data.clone(), hyper) else {
         return space.sample(rng);
@@ -253,7 +261,7 @@ fn local_search(
 ) -> (f64, Vec<f64>) {
     let mut step = 0.05;
     let mut evals = 0;
-    while step > 1e-7 && evals < 2000 {
+    while step > 1e-7 && evals < 600 {
         let mut improved = false;
         for (m, d) in space.dims.iter().enumerate() {
             let k = d.categories();

@@ -306,7 +306,9 @@ pub fn run_study(
                         });
                     }
                     let msg = format!("no heartbeat for {age:.0}s: the run that owned it stopped");
-                    stale_ops.push(json!({"op_code": op::SET_TRIAL_SYSTEM_ATTR, "trial_id": t.trial_id, "system_attr": {ERROR: msg, "ammc:stale": true}}));
+                    stale_ops.push(json!({"op_code": op::SET_TRIAL_SYSTEM_ATTR, "trial_id": t.trial_id, "system_attr": {ERROR: msg}}));
+                    // Optuna accepts one attribute per operation.
+                    stale_ops.push(json!({"op_code": op::SET_TRIAL_SYSTEM_ATTR, "trial_id": t.trial_id, "system_attr": {"ammc:stale": true}}));
                     stale_ops.push(json!({"op_code": op::SET_TRIAL_STATE_VALUES, "trial_id": t.trial_id, "state": TrialState::Fail.code(), "values": null, "datetime_complete": iso_time(SystemTime::now())}));
                     state = TrialState::Fail;
                     error = Some(msg);
