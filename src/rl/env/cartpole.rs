@@ -93,7 +93,8 @@ impl CartPole {
         let theta = theta + TAU * theta_dot;
         let theta_dot = theta_dot + TAU * thetaacc;
         self.state = [x, x_dot, theta, theta_dot];
-        x < -X_THRESHOLD || x > X_THRESHOLD || theta < -THETA_THRESHOLD || theta > THETA_THRESHOLD
+        !(-X_THRESHOLD..=X_THRESHOLD).contains(&x)
+            || !(-THETA_THRESHOLD..=THETA_THRESHOLD).contains(&theta)
     }
 }
 
