@@ -133,8 +133,10 @@ fn write_all() -> PathBuf {
     .unwrap();
     std::fs::write(
         dir.join("manifest.json"),
-        serde_json::to_string_pretty(&json!({"tables": manifest, "cartpole": "cartpole_trajectories.json"}))
-            .unwrap(),
+        serde_json::to_string_pretty(
+            &json!({"tables": manifest, "cartpole": "cartpole_trajectories.json"}),
+        )
+        .unwrap(),
     )
     .unwrap();
     dir
@@ -156,7 +158,10 @@ fn dump_parity_files() {
             for (a, outs) in actions {
                 let outs = outs.as_array().unwrap();
                 let sum: f64 = outs.iter().map(|o| o[0].as_f64().unwrap()).sum();
-                assert!((sum - 1.0).abs() < 1e-12, "{stem} P[{s}][{a}] sums to {sum}");
+                assert!(
+                    (sum - 1.0).abs() < 1e-12,
+                    "{stem} P[{s}][{a}] sums to {sum}"
+                );
                 for o in outs {
                     assert!(o[1].as_u64().unwrap() < table.num_states() as u64);
                     assert!(o[3].is_boolean());
@@ -168,9 +173,16 @@ fn dump_parity_files() {
         &std::fs::read_to_string(dir.join("cartpole_trajectories.json")).unwrap(),
     )
     .unwrap();
-    let long = traj.as_array().unwrap().iter().filter(|t| t["controller"] == true);
+    let long = traj
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["controller"] == true);
     for t in long {
-        assert!(t["actions"].as_array().unwrap().len() > 100, "controller trajectory too short");
+        assert!(
+            t["actions"].as_array().unwrap().len() > 100,
+            "controller trajectory too short"
+        );
     }
 }
 

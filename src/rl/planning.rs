@@ -48,3 +48,38 @@ pub fn success_probability(table: &TransitionTable, horizon: u32) -> Vec<f64> {
 pub fn optimal_return(table: &TransitionTable, horizon: u32) -> Vec<f64> {
     finite_horizon_values(table, horizon, 1.0, |t| t.reward)
 }
+
+/// Probability that the fixed `policy` (one action per state) reaches a success outcome within
+/// `horizon` steps, for every state. `policy.len()` must equal the number of states and every
+/// action must exist (it comes from a Q-table of the same environment).
+pub fn policy_success_probability(
+    table: &TransitionTable,
+    policy: &[usize],
+    horizon: u32,
+) -> Vec<f64> {
+    let ns = table.num_states();
+    let mut v = vec![0.0; ns];
+    let mut next = vec![0.0; ns];
+    for _ in 0..horizon {
+        for (s, slot) in next.iter_mut().enumerate() {
+            *slot = table
+                .outcomes(s, policy[s])
+                .iter()
+                .map(|t| {
+                    let future = if t.terminated { 0.0 } else { v[t.next_state] };
+                    t.prob * (if t.success { 1.0 } else { 0.0 } + future)
+                })
+                .sum();
+        }
+        std::mem::swap(&mut v, &mut next);
+    }
+    v
+}
+
+/// The greedy policy of a Q-table (lowest action index among ties), one action per row.
+pub fn greedy_policy(q: &ndarray::Array2<f64>) -> Vec<usize> {
+    q.rows()
+        .into_iter()
+        .map(|row| crate::rl::agent::policy::greedy_action(&row.to_vec()))
+        .collect()
+}

