@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::OnceLock;
 
 use ammc::rl::env::{CartPole, EnvModel};
 use ammc::rl::rng::RlRng;
@@ -53,6 +54,12 @@ fn cases() -> Vec<(&'static str, &'static str, Value, EnvConfig)> {
             "FrozenLake8x8-v1",
             json!({"map_name": "8x8", "is_slippery": false}),
             fl("8x8", false),
+        ),
+        (
+            "frozen_lake_custom_slippery",
+            "FrozenLake-v1",
+            json!({"desc": ["SFFH", "FHFF", "FFFG"], "is_slippery": true}),
+            fl("SFFH\nFHFF\nFFFG", true),
         ),
         (
             "cliff_walking",
@@ -105,8 +112,14 @@ fn cartpole_trajectory(seed: u64, controller: bool) -> Value {
            "actions": actions, "states": states, "terminated": terminated})
 }
 
-/// Writes every file and returns the directory.
+/// Writes every file once per test process (tests run in parallel threads) and returns the
+/// directory.
 fn write_all() -> PathBuf {
+    static WRITTEN: OnceLock<PathBuf> = OnceLock::new();
+    WRITTEN.get_or_init(write_files).clone()
+}
+
+fn write_files() -> PathBuf {
     let dir = dump_dir();
     std::fs::create_dir_all(&dir).unwrap();
     let mut manifest = vec![];

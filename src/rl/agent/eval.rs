@@ -86,9 +86,12 @@ pub(crate) fn evaluate<E: StepEnv>(
     let na = env.num_actions();
     let limit = env.time_limit().unwrap_or(step_limit);
     let truncation_success = env.truncation_is_success();
-    let mut returns = Vec::with_capacity(episodes as usize);
+    // Welford's running mean/variance: no per-episode storage, whatever `episodes` is.
+    // The reported mean is `sum / n` (exact for 0/1 returns).
+    let (mut mean, mut m2, mut sum) = (0.0f64, 0.0f64, 0.0f64);
     let mut successes = 0u64;
     let mut length_sum = 0u64;
+    let mut count = 0u64;
     for _ in 0..episodes {
         let mut s = env.reset(rng);
         let mut ret = 0.0;
@@ -108,17 +111,19 @@ pub(crate) fn evaluate<E: StepEnv>(
                 success = truncation_success;
             }
         }
-        returns.push(ret);
+        count += 1;
+        sum += ret;
+        let delta = ret - mean;
+        mean += delta / count as f64;
+        m2 += delta * (ret - mean);
         successes += success as u64;
         length_sum += len as u64;
     }
     let n = episodes.max(1) as f64;
-    let mean = returns.iter().sum::<f64>() / n;
-    let var = returns.iter().map(|r| (r - mean) * (r - mean)).sum::<f64>() / n;
     EvalSummary {
         episodes,
-        mean_return: mean,
-        std_return: var.sqrt(),
+        mean_return: sum / n,
+        std_return: (m2 / n).sqrt(),
         success_rate: successes as f64 / n,
         mean_length: length_sum as f64 / n,
     }
