@@ -50,6 +50,41 @@ pub const CARTPOLE_DEFAULT_BINS: [BinSpec; 4] = [
     },
 ];
 
+/// Bin specs from `.amm`-style lists: `counts` per dimension and optional `(low, high)` ranges
+/// per dimension; without ranges, each dimension keeps the range of `defaults` (e.g.
+/// [`CARTPOLE_DEFAULT_BINS`]). Lengths must match `defaults`; the specs are validated when
+/// the agent is built.
+pub fn bins_from_lists(
+    counts: &[usize],
+    ranges: Option<&[(f64, f64)]>,
+    defaults: &[BinSpec],
+) -> Result<Vec<BinSpec>, RlError> {
+    if counts.len() != defaults.len() {
+        return Err(RlError::BadBins {
+            reason: format!(
+                "{} bin counts given for a {}-dimensional observation",
+                counts.len(),
+                defaults.len()
+            ),
+        });
+    }
+    if let Some(r) = ranges
+        && r.len() != counts.len()
+    {
+        return Err(RlError::BadBins {
+            reason: format!("{} ranges given for {} bin counts", r.len(), counts.len()),
+        });
+    }
+    Ok(counts
+        .iter()
+        .enumerate()
+        .map(|(i, &count)| {
+            let (low, high) = ranges.map_or((defaults[i].low, defaults[i].high), |r| r[i]);
+            BinSpec { count, low, high }
+        })
+        .collect())
+}
+
 /// Maps a continuous observation to a state index (mixed radix over the bins, first
 /// dimension most significant).
 #[derive(Debug, Clone, PartialEq)]
@@ -208,6 +243,18 @@ mod tests {
         assert_eq!(d.index(&[0.75, 0.0]), 3 + 1);
         assert_eq!(d.index(&[1.0, 1.0]), 5);
         assert_eq!(d.index(&[f64::NAN, 9.0]), 2);
+    }
+
+    #[test]
+    fn bins_from_lists_uses_default_ranges() {
+        let b = bins_from_lists(&[1, 2, 3, 4], None, &CARTPOLE_DEFAULT_BINS).unwrap();
+        assert_eq!(b[3].count, 4);
+        assert_eq!(b[3].high, CARTPOLE_DEFAULT_BINS[3].high);
+        let r = [(-1.0, 1.0); 4];
+        let b = bins_from_lists(&[1, 2, 3, 4], Some(&r), &CARTPOLE_DEFAULT_BINS).unwrap();
+        assert_eq!((b[0].low, b[0].high), (-1.0, 1.0));
+        assert!(bins_from_lists(&[1, 2], None, &CARTPOLE_DEFAULT_BINS).is_err());
+        assert!(bins_from_lists(&[1, 2, 3, 4], Some(&r[..2]), &CARTPOLE_DEFAULT_BINS).is_err());
     }
 
     #[test]

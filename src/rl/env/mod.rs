@@ -17,7 +17,9 @@ pub mod taxi;
 
 pub use cartpole::{CartPole, CartPoleConfig, CartPoleState};
 pub use cliff_walking::CliffWalkingConfig;
-pub use discretise::{BinSpec, CARTPOLE_DEFAULT_BINS, DiscretisedCartPole, Discretiser};
+pub use discretise::{
+    BinSpec, CARTPOLE_DEFAULT_BINS, DiscretisedCartPole, Discretiser, bins_from_lists,
+};
 pub use frozen_lake::FrozenLakeConfig;
 pub use grid::GridConfig;
 pub use map::{Cell, GridLayout, GridMap};
