@@ -84,7 +84,9 @@ pub enum DataError {
 
     /// The file ends before the data its header announces (or before the header itself).
     #[error(
-        "{file}: truncated at byte {offset}: {what} needs {needed} bytes, only {available} remain"
+        "{file}: truncated: {what} needs bytes {offset}..{}, but the data ends at byte {}",
+        .offset + .needed,
+        .offset + .available
     )]
     #[diagnostic(
         code(amm::data::truncated),

@@ -52,7 +52,9 @@ pub fn validate_fractions(fractions: &[f64]) -> Result<(), DataError> {
     }
     let sum: f64 = fractions.iter().sum();
     if (sum - 1.0).abs() > 1e-6 {
-        return Err(fail(format!("fractions sum to {sum}, not 1")));
+        let shown = format!("{sum:.9}");
+        let shown = shown.trim_end_matches('0').trim_end_matches('.');
+        return Err(fail(format!("fractions sum to {shown}, not 1")));
     }
     Ok(())
 }
