@@ -77,13 +77,13 @@ fn code(r: Result<ammc::data::Dataset, DataError>) -> String {
 fn csv_round_trip_plain_and_gz_through_prepare() {
     let dir = tempfile::tempdir().unwrap();
     let mut text = String::from("x0,x1,label,x2\n");
-    for i in 0..30 {
+    for i in 0..30i32 {
         text.push_str(&format!(
             "{},{},{},{}\n",
             i,
             i as f32 * 0.5,
             i % 3,
-            -(i as i32)
+            -i
         ));
     }
     write(dir.path(), "t.csv", text.as_bytes());
