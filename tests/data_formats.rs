@@ -78,13 +78,7 @@ fn csv_round_trip_plain_and_gz_through_prepare() {
     let dir = tempfile::tempdir().unwrap();
     let mut text = String::from("x0,x1,label,x2\n");
     for i in 0..30i32 {
-        text.push_str(&format!(
-            "{},{},{},{}\n",
-            i,
-            i as f32 * 0.5,
-            i % 3,
-            -i
-        ));
+        text.push_str(&format!("{},{},{},{}\n", i, i as f32 * 0.5, i % 3, -i));
     }
     write(dir.path(), "t.csv", text.as_bytes());
     write(dir.path(), "t.csv.gz", &gz(text.as_bytes()));
