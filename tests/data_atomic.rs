@@ -28,7 +28,7 @@ fn atomic_writer_child() {
     let start = Instant::now();
     let mut i = 0u64;
     while start.elapsed() < Duration::from_secs(30) {
-        write_atomic(&target, if i % 2 == 0 { &a } else { &b }).unwrap();
+        write_atomic(&target, if i.is_multiple_of(2) { &a } else { &b }).unwrap();
         i += 1;
     }
 }
