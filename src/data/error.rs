@@ -316,6 +316,23 @@ pub enum DataError {
         reason: String,
     },
 
+    /// A loader argument in a `data` block is unknown, missing, repeated or of the wrong type.
+    #[error(
+        "{loader}: {}{reason}",
+        if .arg.is_empty() { String::new() } else { format!("argument `{}`: ", .arg) }
+    )]
+    #[diagnostic(code(amm::data::arg), help("`{loader}` accepts: {accepted}"))]
+    Arg {
+        /// The loader called (e.g. `idx`).
+        loader: String,
+        /// The argument concerned (empty for a positional argument or the loader itself).
+        arg: String,
+        /// What is wrong.
+        reason: String,
+        /// The argument names the loader accepts.
+        accepted: String,
+    },
+
     /// A configuration value is invalid (batch size 0, zero classes, ...).
     #[error("invalid {what}: {reason}")]
     #[diagnostic(code(amm::data::config))]

@@ -6,6 +6,7 @@
 //! [`npy::write`]. Every error is a [`DataError`] with a stable `amm::data::*` code.
 //! `docs/data.md` describes the loaders, defaults and semantics.
 
+pub mod args;
 pub mod atomic;
 pub mod batch;
 pub mod csv;
@@ -24,6 +25,7 @@ pub mod source;
 pub mod split;
 pub mod synthetic;
 
+pub use args::{Arg, ArgValue, spec_from_args};
 pub use atomic::write_atomic;
 pub use batch::{Batch, BatchLabels, BatchLoader};
 pub use csv::CsvSource;
