@@ -199,3 +199,14 @@ fn scale_divides_by_training_max() {
     assert!((max - 1.0).abs() < 1e-6);
     assert!(divisor > 0.0);
 }
+
+#[test]
+fn empty_parts_are_an_error() {
+    let mut spec = DataSpec::new(Source::Synthetic(SyntheticSpec::new(vec![3], 2, 2, 0)));
+    spec.split = vec![0.8, 0.2];
+    let e = prepare(&spec, Path::new(".")).unwrap_err();
+    assert_eq!(e.code_str(), "amm::data::split");
+    assert!(e.to_string().contains("val part of 2 samples"), "{e}");
+    spec.split = vec![0.5, 0.5];
+    assert!(prepare(&spec, Path::new(".")).is_ok());
+}

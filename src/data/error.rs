@@ -185,7 +185,13 @@ pub enum DataError {
     },
 
     /// A class label is negative, not an integer, or not below the number of classes.
-    #[error("{file}: label {value} at {location} is not a class index in 0..{limit}")]
+    #[error(
+        "{file}: label {value} at {location} is not a class index ({})",
+        match .num_classes {
+            Some(k) => format!("an integer in 0..={}", k.saturating_sub(1)),
+            None => "a non-negative integer".to_string(),
+        }
+    )]
     #[diagnostic(
         code(amm::data::label_range),
         help(
@@ -199,8 +205,8 @@ pub enum DataError {
         location: String,
         /// The offending value as text.
         value: String,
-        /// The exclusive upper bound (number of classes), or `u32::MAX` when none was set.
-        limit: u64,
+        /// The number of classes, when it was given.
+        num_classes: Option<u32>,
     },
 
     /// A CSV field could not be parsed as a finite number.

@@ -91,7 +91,7 @@ pub(crate) fn build_labels(
                 file: raw.file.clone(),
                 location: locate(i),
                 value: format!("{v}"),
-                limit,
+                num_classes: options.num_classes,
             });
         }
         indices.push(v as u32);
@@ -105,7 +105,7 @@ pub(crate) fn build_labels(
                     file: raw.file.clone(),
                     location: "the largest label".into(),
                     value: format!("{}", u32::MAX),
-                    limit,
+                    num_classes: options.num_classes,
                 });
             }
             None => 1,

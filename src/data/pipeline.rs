@@ -128,11 +128,21 @@ pub fn prepare_dataset(data: Dataset, spec: &DataSpec) -> Result<PreparedData, D
             reason: "no training split".into(),
         });
     };
-    if train.is_empty() {
-        return Err(DataError::Split {
-            fractions: spec.split.clone(),
-            reason: format!("the training split of {} samples is empty", data.len()),
-        });
+    // An empty part would make every metric on it undefined; say so now, not mid-training.
+    for (name, part) in [
+        ("train", Some(&train)),
+        ("val", val.as_ref()),
+        ("test", test.as_ref()),
+    ] {
+        if part.is_some_and(|p| p.is_empty()) {
+            return Err(DataError::Split {
+                fractions: spec.split.clone(),
+                reason: format!(
+                    "the {name} part of {} samples would be empty; use more data or larger fractions",
+                    data.len()
+                ),
+            });
+        }
     }
     let normalizer = Normalizer::fit(spec.normalize, &train);
     normalizer.apply(&mut train);
