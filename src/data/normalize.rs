@@ -12,6 +12,7 @@
 //! inference on new inputs can apply the same transform. Labels are never normalised.
 
 use super::dataset::Dataset;
+use super::error::DataError;
 
 /// Which normalisation to apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -93,8 +94,9 @@ impl Normalizer {
         }
     }
 
-    /// Normalises one sample (or any number of consecutive samples) in place.
-    pub fn apply_slice(&self, values: &mut [f32]) {
+    /// Normalises one sample (or any number of consecutive samples) in place. For
+    /// `Standardize`, `values.len()` must be a multiple of the number of features fitted.
+    pub fn apply_slice(&self, values: &mut [f32]) -> Result<(), DataError> {
         match self {
             Normalizer::Identity => {}
             Normalizer::Scale { divisor } => {
@@ -103,29 +105,51 @@ impl Normalizer {
             }
             Normalizer::Standardize { mean, std } => {
                 let d = mean.len();
-                if d == 0 {
-                    return;
+                if d == 0 || !values.len().is_multiple_of(d) {
+                    return Err(DataError::Shape {
+                        context: "standardize".into(),
+                        reason: format!(
+                            "fitted on samples of {d} values, applied to {} values",
+                            values.len()
+                        ),
+                    });
                 }
-                for row in values.chunks_mut(d) {
+                for row in values.chunks_exact_mut(d) {
                     for ((v, m), s) in row.iter_mut().zip(mean).zip(std) {
                         *v = (*v - m) / s;
                     }
                 }
             }
         }
+        Ok(())
     }
 
-    /// Normalises every sample of `data` in place.
-    pub fn apply(&self, data: &mut Dataset) {
+    /// Normalises every sample of `data` in place. Fails (leaving `data` unchanged) when
+    /// `data`'s samples do not have the size the statistics were fitted on.
+    pub fn apply(&self, data: &mut Dataset) -> Result<(), DataError> {
+        if let Normalizer::Standardize { mean, .. } = self
+            && mean.len() != data.sample_len()
+        {
+            return Err(DataError::Shape {
+                context: "standardize".into(),
+                reason: format!(
+                    "fitted on samples of {} values, applied to samples of {}",
+                    mean.len(),
+                    data.sample_len()
+                ),
+            });
+        }
         let mut view = data.features_mut();
-        if let Some(slice) = view.as_slice_mut() {
-            self.apply_slice(slice);
-        } else {
-            // Unreachable for a Dataset (always contiguous), kept correct regardless.
-            for mut row in view.rows_mut() {
-                let mut tmp: Vec<f32> = row.to_vec();
-                self.apply_slice(&mut tmp);
-                row.iter_mut().zip(tmp).for_each(|(v, t)| *v = t);
+        match view.as_slice_mut() {
+            Some(slice) => self.apply_slice(slice),
+            // A Dataset is always contiguous; rows are handled one by one otherwise.
+            None => {
+                for mut row in view.rows_mut() {
+                    let mut tmp: Vec<f32> = row.to_vec();
+                    self.apply_slice(&mut tmp)?;
+                    row.iter_mut().zip(tmp).for_each(|(v, t)| *v = t);
+                }
+                Ok(())
             }
         }
     }
@@ -149,7 +173,7 @@ mod tests {
         let mut other = ds(array![[32., 2.]]);
         let n = Normalizer::fit(Normalize::Scale, &train);
         assert_eq!(n, Normalizer::Scale { divisor: 16.0 });
-        n.apply(&mut other);
+        n.apply(&mut other).unwrap();
         assert_eq!(other.features_slice(), &[2.0, 0.125]);
         let zero = ds(Array2::zeros((2, 2)));
         assert_eq!(
@@ -169,10 +193,15 @@ mod tests {
                 std: vec![1.0, 1.0]
             }
         );
-        n.apply(&mut train);
+        n.apply(&mut train).unwrap();
         assert_eq!(train.features_slice(), &[-1., 0., 1., 0.]);
         let mut test = ds(array![[4., 7.]]);
-        n.apply(&mut test);
+        n.apply(&mut test).unwrap();
+        let mut wrong = ds(array![[1., 2., 3.]]);
+        assert_eq!(
+            n.apply(&mut wrong).unwrap_err().code_str(),
+            "amm::data::shape"
+        );
         assert_eq!(test.features_slice(), &[2., 2.]);
     }
 }

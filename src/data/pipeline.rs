@@ -145,9 +145,9 @@ pub fn prepare_dataset(data: Dataset, spec: &DataSpec) -> Result<PreparedData, D
         }
     }
     let normalizer = Normalizer::fit(spec.normalize, &train);
-    normalizer.apply(&mut train);
+    normalizer.apply(&mut train)?;
     for part in [val.as_mut(), test.as_mut()].into_iter().flatten() {
-        normalizer.apply(part);
+        normalizer.apply(part)?;
     }
     Ok(PreparedData {
         train,
