@@ -38,7 +38,7 @@ fn data_layer_throughput() {
         Normalizer::fit(Normalize::Standardize, &train)
     });
     time("standardize: apply to 48,000 x 784", || {
-        norm.apply(&mut train)
+        norm.apply(&mut train).unwrap()
     });
 
     let mut loader = BatchLoader::shuffled(&train, 64, 1).unwrap();
