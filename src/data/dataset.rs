@@ -120,6 +120,12 @@ impl Dataset {
                 context: "dataset".into(),
                 reason: format!("sample shape {sample_shape:?} overflows"),
             })?;
+        if per_sample == 0 {
+            return Err(DataError::Shape {
+                context: "dataset".into(),
+                reason: format!("sample shape {sample_shape:?} holds no values"),
+            });
+        }
         if sample_shape.is_empty() || per_sample != features.ncols() {
             return Err(DataError::Shape {
                 context: "dataset".into(),
@@ -240,6 +246,8 @@ mod tests {
         assert!(Dataset::new(f.clone(), vec![2, 2], l.clone()).is_ok());
         assert!(Dataset::new(f.clone(), vec![3], l.clone()).is_err());
         assert!(Dataset::new(f.clone(), vec![], l.clone()).is_err());
+        let empty = Array2::<f32>::zeros((3, 0));
+        assert!(Dataset::new(empty, vec![0], l.clone()).is_err());
         let short = Labels::Classes(ClassLabels::new(vec![0, 1], 2).unwrap());
         assert!(Dataset::new(f, vec![4], short).is_err());
         assert!(ClassLabels::new(vec![0, 2], 2).is_err());

@@ -281,15 +281,10 @@ pub fn from_sources(
             context: images.name.to_string(),
             reason: e.to_string(),
         })?;
-    let shape = match &source.sample_shape {
-        Some(s) => s.clone(),
-        None => default_sample_shape(&img.dims[1..]),
-    };
     let ds = Dataset::new(features, default_sample_shape(&img.dims[1..]), labels)?;
-    if shape == ds.sample_shape() {
-        Ok(ds)
-    } else {
-        ds.reshape_samples(shape)
+    match &source.sample_shape {
+        Some(s) if s.as_slice() != ds.sample_shape() => ds.reshape_samples(s.clone()),
+        _ => Ok(ds),
     }
 }
 
