@@ -400,5 +400,23 @@ fn random_corruption_never_panics() {
             let _ = npy::parse::<f32>(&name, &b);
             let _ = ammc::data::safetensors::from_bytes(&name, &b);
         }
+        // Whole-pair loading with one corrupted side (labels or features).
+        let sb = |bytes: Vec<u8>| ammc::data::source::SourceBytes {
+            name: name.clone(),
+            bytes,
+        };
+        let mut corrupt = |base: &[u8]| {
+            let mut b = base.to_vec();
+            let i = rng.random_range(0..b.len());
+            b[i] = rng.random();
+            b
+        };
+        let idx_spec = idx_source("i".into(), "l".into());
+        let _ = idx::from_sources(&sb(corrupt(&images)), &sb(labels.clone()), &idx_spec);
+        let _ = idx::from_sources(&sb(images.clone()), &sb(corrupt(&labels)), &idx_spec);
+        let npy_y = i64_labels(&[0, 1, 2]);
+        let npy_spec = npy_source("x".into(), "y".into());
+        let _ = npy::from_sources(&sb(corrupt(&npy_x)), &sb(npy_y.clone()), &npy_spec);
+        let _ = npy::from_sources(&sb(npy_x.clone()), &sb(corrupt(&npy_y)), &npy_spec);
     }
 }

@@ -4,6 +4,11 @@ use ndarray::{Array2, Axis};
 
 use super::error::DataError;
 
+/// The largest number of classes a dataset may have (2^24). Per-class tables (counts,
+/// stratification, a classifier's output layer) are sized by the class count, so this bounds
+/// what a corrupt label file can make us allocate.
+pub const MAX_CLASSES: u32 = 1 << 24;
+
 /// Class labels: one class index per sample, all below `num_classes`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClassLabels {
@@ -20,10 +25,10 @@ pub struct ClassLabels {
 impl ClassLabels {
     /// Class labels with identity `source_classes`; fails if an index is `>= num_classes`.
     pub fn new(indices: Vec<u32>, num_classes: u32) -> Result<Self, DataError> {
-        if num_classes == 0 {
+        if num_classes == 0 || num_classes > MAX_CLASSES {
             return Err(DataError::Config {
                 what: "number of classes".into(),
-                reason: "must be at least 1".into(),
+                reason: format!("{num_classes} is not in 1..={MAX_CLASSES}"),
             });
         }
         if let Some((i, &c)) = indices.iter().enumerate().find(|&(_, &c)| c >= num_classes) {

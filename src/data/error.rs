@@ -189,7 +189,7 @@ pub enum DataError {
         "{file}: label {value} at {location} is not a class index ({})",
         match .num_classes {
             Some(k) => format!("an integer in 0..={}", k.saturating_sub(1)),
-            None => "a non-negative integer".to_string(),
+            None => format!("a non-negative integer below {}", super::dataset::MAX_CLASSES),
         }
     )]
     #[diagnostic(

@@ -2,7 +2,7 @@
 
 use ndarray::Array2;
 
-use super::dataset::{ClassLabels, Labels};
+use super::dataset::{ClassLabels, Labels, MAX_CLASSES};
 use super::error::{DataError, SourceName};
 
 /// How the label values of a file are to be interpreted.
@@ -74,16 +74,17 @@ pub(crate) fn build_labels(
             ),
         });
     }
-    let limit: u64 = options
-        .num_classes
-        .map(u64::from)
-        .unwrap_or(u32::MAX as u64);
-    if options.num_classes == Some(0) {
+    if let Some(k) = options.num_classes
+        && !(1..=MAX_CLASSES).contains(&k)
+    {
         return Err(DataError::Config {
-            what: "classes".into(),
-            reason: "the number of classes must be at least 1".into(),
+            what: "number of classes".into(),
+            reason: format!("{k} is not in 1..={MAX_CLASSES}"),
         });
     }
+    // Without an explicit count, a corrupt label must not imply billions of classes (every
+    // per-class table would be that large): labels are bounded by MAX_CLASSES.
+    let limit = options.num_classes.unwrap_or(MAX_CLASSES);
     let mut indices = Vec::with_capacity(n);
     for (i, &v) in raw.values.iter().enumerate() {
         if !is_class_value(v) || v >= limit as f64 {
@@ -98,18 +99,7 @@ pub(crate) fn build_labels(
     }
     let num_classes = match options.num_classes {
         Some(k) => k,
-        None => match indices.iter().max() {
-            Some(&m) if m < u32::MAX => m + 1,
-            Some(_) => {
-                return Err(DataError::LabelOutOfRange {
-                    file: raw.file.clone(),
-                    location: "the largest label".into(),
-                    value: format!("{}", u32::MAX),
-                    num_classes: options.num_classes,
-                });
-            }
-            None => 1,
-        },
+        None => indices.iter().max().map_or(1, |&m| m + 1),
     };
     Ok(Labels::Classes(ClassLabels::new(indices, num_classes)?))
 }
@@ -168,6 +158,20 @@ mod tests {
         let neg =
             build_labels(raw(vec![-1.], 1, true, &f), &LabelOptions::default(), &loc).unwrap_err();
         assert_eq!(neg.code_str(), "amm::data::label_range");
+        // A huge label without an explicit class count is rejected, not turned into 4e9 classes.
+        let huge = build_labels(
+            raw(vec![0., 4e9], 1, true, &f),
+            &LabelOptions::default(),
+            &loc,
+        )
+        .unwrap_err();
+        assert_eq!(huge.code_str(), "amm::data::label_range");
+        let too_many = LabelOptions {
+            kind: LabelKind::Classes,
+            num_classes: Some(u32::MAX),
+        };
+        let e = build_labels(raw(vec![0.], 1, true, &f), &too_many, &loc).unwrap_err();
+        assert_eq!(e.code_str(), "amm::data::config");
         let frac = LabelOptions {
             kind: LabelKind::Classes,
             num_classes: None,

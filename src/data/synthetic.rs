@@ -43,6 +43,10 @@ pub const DEFAULT_NOISE: f32 = 0.3;
 /// Default largest translation, as a fraction of each spatial axis.
 pub const DEFAULT_JITTER: f32 = 0.125;
 
+/// Largest dataset generated, in values (2^31 `f32` = 8 GiB): a typo such as
+/// `n = 60_000_000_000` must be an error, not an out-of-memory kill.
+pub const MAX_VALUES: usize = 1 << 31;
+
 /// What synthetic data to generate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyntheticSpec {
@@ -122,10 +126,13 @@ fn validate(spec: &SyntheticSpec) -> Result<usize, DataError> {
         .try_fold(1usize, |a, &x| a.checked_mul(x));
     let total = d.and_then(|d| d.checked_mul(spec.n));
     match (d, total) {
-        (Some(d), Some(t)) if t <= isize::MAX as usize / 4 => Ok(d),
+        (Some(d), Some(t)) if t <= MAX_VALUES => Ok(d),
         _ => Err(config_error(
             "size",
-            format!("{} samples of {:?} is too large", spec.n, spec.sample_shape),
+            format!(
+                "{} samples of {:?} exceed the limit of {MAX_VALUES} values (8 GiB)",
+                spec.n, spec.sample_shape
+            ),
         )),
     }
 }
@@ -430,6 +437,8 @@ mod tests {
         assert!(synthetic(&[3], 0, 10, 0).is_err());
         assert!(synthetic(&[3], 2, 0, 0).is_err());
         assert!(synthetic(&[usize::MAX, 2], 2, 10, 0).is_err());
+        assert!(synthetic(&[1, 28, 28], 10, 60_000_000_000, 0).is_err());
+        assert!(synthetic(&[1, 28, 28], 10, 3_000_000, 0).is_err());
         let mut s = SyntheticSpec::new(vec![2], 2, 2, 0);
         s.noise = f32::NAN;
         assert_eq!(generate(&s).unwrap_err().code_str(), "amm::data::config");
