@@ -121,41 +121,50 @@ pub fn split_indices(
         return Ok(parts);
     };
 
-    // alloc[c][p]: how many samples of class c go to part p. Row sums are the class counts,
-    // column sums the part sizes; entries are floor(n_c · f_p) plus leftovers.
-    let counts = classes.counts();
+    // Only classes that occur take part (a class count may be far larger than the data).
+    // alloc[r · parts + p]: how many samples of present class r go to part p. Row sums are the
+    // class counts, column sums the part sizes; entries are floor(n_c · f_p) plus leftovers.
+    let all_counts = classes.counts();
+    let present: Vec<usize> = (0..all_counts.len())
+        .filter(|&c| all_counts[c] > 0)
+        .collect();
+    let mut row_of = vec![usize::MAX; all_counts.len()];
+    for (r, &c) in present.iter().enumerate() {
+        row_of[c] = r;
+    }
+    let counts: Vec<usize> = present.iter().map(|&c| all_counts[c]).collect();
     let k = counts.len();
     let parts = fractions.len();
-    let mut alloc = vec![vec![0usize; parts]; k];
+    let mut alloc = vec![0usize; k * parts];
     let mut row_left = counts.clone();
     let mut col_need = sizes.clone();
     let mut remainders = Vec::with_capacity(k * parts);
-    for c in 0..k {
+    for r in 0..k {
         for p in 0..parts {
-            let q = counts[c] as f64 * fractions[p];
-            let base = (q.floor() as usize).min(row_left[c]).min(col_need[p]);
-            alloc[c][p] = base;
-            row_left[c] -= base;
+            let q = counts[r] as f64 * fractions[p];
+            let base = (q.floor() as usize).min(row_left[r]).min(col_need[p]);
+            alloc[r * parts + p] = base;
+            row_left[r] -= base;
             col_need[p] -= base;
-            remainders.push((q - q.floor(), c, p));
+            remainders.push((q - q.floor(), r, p));
         }
     }
     // Leftovers: largest remainders first, at most one extra per cell...
     remainders.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
-    for &(_, c, p) in &remainders {
-        if row_left[c] > 0 && col_need[p] > 0 {
-            alloc[c][p] += 1;
-            row_left[c] -= 1;
+    for &(_, r, p) in &remainders {
+        if row_left[r] > 0 && col_need[p] > 0 {
+            alloc[r * parts + p] += 1;
+            row_left[r] -= 1;
             col_need[p] -= 1;
         }
     }
     // ...then anything still unplaced (rare corner cases) wherever a part has room. Row and
     // column totals are equal, so this always places every sample.
-    for c in 0..k {
+    for r in 0..k {
         for p in 0..parts {
-            let m = row_left[c].min(col_need[p]);
-            alloc[c][p] += m;
-            row_left[c] -= m;
+            let m = row_left[r].min(col_need[p]);
+            alloc[r * parts + p] += m;
+            row_left[r] -= m;
             col_need[p] -= m;
         }
     }
@@ -165,12 +174,12 @@ pub fn split_indices(
     let mut seen = vec![0usize; k];
     let mut out: Vec<Vec<usize>> = sizes.iter().map(|&s| Vec::with_capacity(s)).collect();
     for &i in &perm {
-        let c = classes.indices[i] as usize;
-        let j = seen[c];
-        seen[c] += 1;
+        let r = row_of[classes.indices[i] as usize];
+        let j = seen[r];
+        seen[r] += 1;
         let mut cum = 0;
         for (p, part) in out.iter_mut().enumerate() {
-            cum += alloc[c][p];
+            cum += alloc[r * parts + p];
             if j < cum {
                 part.push(i);
                 break;
@@ -204,6 +213,20 @@ mod tests {
         for n in 0..50 {
             assert_eq!(apportion(n, &[0.33, 0.33, 0.34]).iter().sum::<usize>(), n);
         }
+    }
+
+    #[test]
+    fn sparse_class_ids_split_without_per_class_blowup() {
+        use crate::data::dataset::{ClassLabels, Labels};
+        use ndarray::Array2;
+        let labels = vec![0, 999_999, 5, 999_999, 0, 5, 0, 999_999];
+        let l = ClassLabels::new(labels, 1_000_000).unwrap();
+        let d = Dataset::new(Array2::zeros((8, 1)), vec![1], Labels::Classes(l)).unwrap();
+        let parts = split_indices(&d, &[0.5, 0.5], 1, Stratify::Auto).unwrap();
+        assert_eq!(parts[0].len() + parts[1].len(), 8);
+        let mut all = parts.concat();
+        all.sort();
+        assert_eq!(all, (0..8).collect::<Vec<_>>());
     }
 
     #[test]
