@@ -538,7 +538,7 @@ pub fn from_sources(
     }
 }
 
-/// An element type that [`write`] can store: `f32` (`<f4`) or `f64` (`<f8`).
+/// An element type that [`write()`] can store: `f32` (`<f4`) or `f64` (`<f8`).
 pub trait NpyWritable: Copy {
     /// The NPY `descr` string.
     const DESCR: &'static str;
