@@ -86,6 +86,7 @@ fn measure(m: usize, k: usize, n: usize, op: GemmOp, budget: Duration, reps: usi
     // The same kernel compiled with Cranelift's `speed` mid-end, for comparison.
     let mut jit_speed = JitModule::with_options(JitOptions {
         opt_level: OptLevel::Speed,
+        ..JitOptions::default()
     })
     .expect("host supported");
     let kernel_speed = GemmKernel::compile(&mut jit_speed, spec).expect("compiles");

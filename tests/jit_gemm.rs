@@ -275,6 +275,7 @@ fn kernels_outlive_the_module_handle() {
 fn speed_opt_level_computes_the_same() {
     let mut jit = JitModule::with_options(JitOptions {
         opt_level: OptLevel::Speed,
+        ..JitOptions::default()
     })
     .unwrap();
     for (i, op) in OPS.into_iter().enumerate() {

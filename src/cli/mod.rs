@@ -45,6 +45,22 @@ enum ColorChoice {
     Never,
 }
 
+/// `--backend` values.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum BackendChoice {
+    /// Cranelift-compiled kernels (default).
+    Jit,
+    /// The ndarray reference interpreter.
+    Reference,
+}
+
+/// `ammc emit` targets.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum EmitKind {
+    /// Cranelift IR of every generated kernel.
+    Clif,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Parse, resolve and check files without running anything.
@@ -80,6 +96,27 @@ enum Command {
         /// Only print results: no progress bar, no per-epoch lines.
         #[arg(long)]
         quiet: bool,
+        /// What executes training: Cranelift-compiled kernels or the ndarray reference.
+        #[arg(long, value_enum, default_value_t = BackendChoice::Jit)]
+        backend: BackendChoice,
+        /// Worker threads of the JIT backend (default: all cores). Results are identical
+        /// for any count.
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
+    },
+    /// Print generated code: `ammc emit clif FILE [TRAIN]` prints the Cranelift IR of every
+    /// kernel the JIT compiles for a train block.
+    Emit {
+        /// What to print.
+        #[arg(value_enum)]
+        what: EmitKind,
+        /// The .amm file.
+        file: PathBuf,
+        /// The train block (default: the first).
+        target: Option<String>,
+        /// Override a param: --set name=value (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
     },
     /// Describe an env block; `--transitions` prints its table as JSON (Gymnasium's P layout).
     Inspect {
@@ -127,7 +164,33 @@ pub fn main() -> ExitCode {
             set,
             out: out_dir,
             quiet,
-        } => run(&out, &file, target.as_deref(), &set, &out_dir, quiet),
+            backend,
+            threads,
+        } => {
+            let backend = match backend {
+                BackendChoice::Reference => crate::runtime::backend::BackendKind::Reference,
+                BackendChoice::Jit => crate::runtime::backend::BackendKind::Jit {
+                    threads: threads
+                        .unwrap_or_else(crate::runtime::backend::default_threads)
+                        .max(1),
+                },
+            };
+            run(
+                &out,
+                &file,
+                target.as_deref(),
+                &set,
+                &out_dir,
+                quiet,
+                backend,
+            )
+        }
+        Command::Emit {
+            what: EmitKind::Clif,
+            file,
+            target,
+            set,
+        } => emit_clif(&out, &file, target.as_deref(), &set),
         Command::Inspect {
             file,
             env,
@@ -251,6 +314,7 @@ fn run(
     set: &[String],
     out_dir: &Path,
     quiet: bool,
+    backend: crate::runtime::backend::BackendKind,
 ) -> u8 {
     let mut sources = SourceMap::new();
     let program = match load(out, file, set, &mut sources) {
@@ -302,6 +366,7 @@ fn run(
         out_dir,
         base_dir,
         quiet,
+        backend,
     };
     for id in chosen {
         let def = program.def(id);
@@ -342,5 +407,74 @@ fn run(
             }
         }
     }
+    EXIT_OK
+}
+
+/// `ammc emit clif`: compiles the plan of one train block and prints every function's IR.
+fn emit_clif(out: &Output, file: &Path, target: Option<&str>, set: &[String]) -> u8 {
+    let mut sources = SourceMap::new();
+    let program = match load(out, file, set, &mut sources) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let summaries = match crate::check::check(&program, &sources) {
+        Ok(s) => s,
+        Err(diags) => {
+            out.diags(&diags, &sources);
+            return EXIT_DIAGNOSTICS;
+        }
+    };
+    let model = match target {
+        Some(t) => summaries.iter().find(|s| s.train == t),
+        None => summaries.first(),
+    };
+    let Some(model) = model else {
+        let names: Vec<&str> = summaries.iter().map(|s| s.train.as_str()).collect();
+        out.usage_error(&format!(
+            "no train block {} in {}; train blocks: {}",
+            target.map_or(String::new(), |t| format!("`{t}`")),
+            file.display(),
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        ));
+        return EXIT_USAGE;
+    };
+    let plan = crate::lower::lower(model, model.spec.batch);
+    let options = crate::jit::JitOptions {
+        capture_ir: true,
+        ..crate::jit::JitOptions::default()
+    };
+    let ex = match crate::runtime::compiled::JitExecutor::with_options(&plan, 0, 1, options) {
+        Ok(ex) => ex,
+        Err(e) => {
+            out.usage_error(&format!("cannot compile `{}`: {e}", model.train));
+            return EXIT_USAGE;
+        }
+    };
+    let stats = ex.stats();
+    let mut text = format!(
+        "; train {}: batch {}, {} Cranelift functions for {} plan kernels, compiled in {:.1} ms\n",
+        model.train,
+        plan.batch,
+        stats.functions,
+        stats.compiled_kernels,
+        stats.time.as_secs_f64() * 1000.0
+    );
+    let fallback = ex.reference_kernels();
+    if !fallback.is_empty() {
+        text += &format!(
+            "; run by the reference ops (no generator yet): {}\n",
+            fallback.join(", ")
+        );
+    }
+    for f in ex.ir() {
+        text += &format!("\n; {}\n{}", f.symbol, f.text);
+    }
+    use std::io::Write;
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = std::io::stdout().write_all(text.as_bytes());
     EXIT_OK
 }

@@ -10,7 +10,7 @@ use crate::check::ModelSummary;
 use crate::data::atomic::write_atomic;
 use crate::data::safetensors::serialize;
 use crate::diag::Diag;
-use crate::runtime::train::{Progress, SplitMetrics, TrainError, train};
+use crate::runtime::train::{Progress, SplitMetrics, TrainError, train_with};
 
 /// Where and how to report.
 pub struct RunSettings<'a> {
@@ -20,6 +20,8 @@ pub struct RunSettings<'a> {
     pub base_dir: &'a Path,
     /// No progress bar or per-epoch lines.
     pub quiet: bool,
+    /// What executes training plans.
+    pub backend: crate::runtime::backend::BackendKind,
 }
 
 fn metrics_text(m: &SplitMetrics) -> String {
@@ -65,13 +67,19 @@ pub fn run_train(
             .map_or(String::new(), |t| format!(" / {} test", t.len()))
     );
     println!(
-        "train {}: model `{}` on `{}` ({sizes} samples), batch {}, {} epochs, {} parameters, reference backend",
+        "train {}: model `{}` on `{}` ({sizes} samples), batch {}, {} epochs, {} parameters, {} backend{}",
         model.train,
         model.model,
         spec.data.name,
         spec.batch,
         spec.epochs,
-        model.params()
+        model.params(),
+        settings.backend.name(),
+        match settings.backend {
+            crate::runtime::backend::BackendKind::Jit { threads } =>
+                format!(" ({threads} thread{})", if threads == 1 { "" } else { "s" }),
+            crate::runtime::backend::BackendKind::Reference => String::new(),
+        }
     );
     let bar_enabled = !settings.quiet && std::io::stderr().is_terminal();
     let mut bar: Option<ProgressBar> = None;
@@ -118,7 +126,7 @@ pub fn run_train(
         }
         _ => {}
     };
-    let result = train(model, &splits, &mut progress).map_err(|e| match e {
+    let result = train_with(settings.backend, model, &splits, &mut progress).map_err(|e| match e {
         TrainError::Diverged(d) => RunFailure::Diags(vec![
             Diag::new("amm::train::diverged", format!("the loss became {} at epoch {}, step {}", d.loss, d.epoch, d.step))
                 .primary(block_span, "while running this train block")
@@ -164,7 +172,8 @@ pub fn run_train(
         "batch": spec.batch,
         "seed": spec.seed,
         "parameters": model.params(),
-        "backend": crate::runtime::backend::BackendKind::Reference.name(),
+        "backend": settings.backend.name(),
+        "threads": settings.backend.threads(),
         "metrics": finals,
         "samples_per_sec": result.samples_per_sec,
         "wall_seconds": result.wall_seconds,

@@ -10,4 +10,6 @@ pub mod gemm;
 pub mod module;
 
 pub use error::JitError;
-pub use module::{Access, CompiledKernel, JitModule, JitOptions, KernelArg, OptLevel, ParamSpec};
+pub use module::{
+    Access, CompiledKernel, JitModule, JitOptions, KernelArg, KernelIr, OptLevel, ParamSpec,
+};

@@ -187,6 +187,17 @@ pub enum OptLevel {
 pub struct JitOptions {
     /// Cranelift optimisation level.
     pub opt_level: OptLevel,
+    /// Keep the Cranelift IR text of every compiled function (for `ammc emit clif`).
+    pub capture_ir: bool,
+}
+
+/// The Cranelift IR of one compiled function, as `ammc emit clif` prints it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelIr {
+    /// The function's symbol (`amm_<kernel>_<n>`).
+    pub symbol: String,
+    /// Cranelift's textual IR before code generation.
+    pub text: String,
 }
 
 /// The Cranelift JIT for the host ISA; the verifier runs in debug builds.
@@ -197,6 +208,8 @@ pub struct JitModule {
     pointer: ir::Type,
     frontend: cranelift::codegen::isa::TargetFrontendConfig,
     next_id: u64,
+    capture_ir: bool,
+    ir: Vec<KernelIr>,
 }
 
 impl std::fmt::Debug for JitModule {
@@ -266,7 +279,14 @@ impl JitModule {
             pointer,
             frontend,
             next_id: 0,
+            capture_ir: options.capture_ir,
+            ir: Vec::new(),
         })
+    }
+
+    /// The IR of every function compiled so far (empty unless [`JitOptions::capture_ir`]).
+    pub fn ir(&self) -> &[KernelIr] {
+        &self.ir
     }
 
     /// Number of functions compiled so far.
@@ -319,6 +339,12 @@ impl JitModule {
             b.ins().return_(&[]);
             b.seal_all_blocks();
             b.finalize(self.frontend);
+        }
+        if self.capture_ir {
+            self.ir.push(KernelIr {
+                symbol: symbol.clone(),
+                text: self.ctx.func.display().to_string(),
+            });
         }
         let id = module
             .declare_function(&symbol, Linkage::Local, &sig)

@@ -34,11 +34,29 @@ pub trait Backend {
 }
 
 /// Which backend executes plans.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendKind {
     /// The ndarray reference interpreter (slow, obviously right).
-    #[default]
     Reference,
+    /// Cranelift-compiled kernels on `threads` threads (results independent of the count).
+    Jit {
+        /// Worker threads (≥ 1).
+        threads: usize,
+    },
+}
+
+impl Default for BackendKind {
+    /// The JIT on every core.
+    fn default() -> Self {
+        BackendKind::Jit {
+            threads: default_threads(),
+        }
+    }
+}
+
+/// The number of cores available to this process (1 when unknown).
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 impl BackendKind {
@@ -46,14 +64,31 @@ impl BackendKind {
     pub fn name(self) -> &'static str {
         match self {
             BackendKind::Reference => "reference",
+            BackendKind::Jit { .. } => "jit",
         }
     }
 
-    /// Instantiates the backend for `plan`, initialising params from `seed`.
-    pub fn instantiate<'p>(self, plan: &'p Plan, seed: u64) -> Box<dyn Backend + 'p> {
+    /// Threads it runs on.
+    pub fn threads(self) -> usize {
         match self {
-            BackendKind::Reference => Box::new(super::reference::exec::Executor::new(plan, seed)),
+            BackendKind::Reference => 1,
+            BackendKind::Jit { threads } => threads,
         }
+    }
+
+    /// Instantiates the backend for `plan`, initialising params from `seed` (both backends
+    /// draw the same initial weights).
+    pub fn instantiate<'p>(
+        self,
+        plan: &'p Plan,
+        seed: u64,
+    ) -> Result<Box<dyn Backend + 'p>, BackendError> {
+        Ok(match self {
+            BackendKind::Reference => Box::new(super::reference::exec::Executor::new(plan, seed)),
+            BackendKind::Jit { threads } => {
+                Box::new(super::compiled::JitExecutor::new(plan, seed, threads)?)
+            }
+        })
     }
 }
 

@@ -2,5 +2,6 @@
 //! [`backend::Backend`] trait, and the training loop on top of it.
 
 pub mod backend;
+pub mod compiled;
 pub mod reference;
 pub mod train;

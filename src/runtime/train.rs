@@ -296,7 +296,7 @@ pub fn train_with(
     let start = Instant::now();
     let spec = &model.spec;
     let plan = lower(model, spec.batch);
-    let mut ex = backend.instantiate(&plan, spec.seed);
+    let mut ex = backend.instantiate(&plan, spec.seed).map_err(op_error)?;
     let ex = ex.as_mut();
     for (stage, path) in &model.pretrained {
         load_pretrained(ex, &plan, stage, path)?;

@@ -80,7 +80,7 @@ impl<'p> Executor<'p> {
     }
 
     /// The plan being executed.
-    pub fn plan(&self) -> &Plan {
+    pub fn plan(&self) -> &'p Plan {
         self.plan
     }
 
@@ -214,6 +214,26 @@ impl<'p> Executor<'p> {
             self.put(*g, v)?;
         }
         Ok(norm as f32)
+    }
+
+    /// Storage of every buffer, indexed by [`Plan::storage`] ids (views have empty vectors).
+    /// The JIT backend runs its compiled kernels directly on these arrays.
+    pub(crate) fn store_mut(&mut self) -> &mut [Vec<f32>] {
+        &mut self.store
+    }
+
+    /// Runs one kernel with the reference ops (the JIT backend's fallback for kernels it
+    /// does not compile). `lr`/`step` of updates are those of the last [`Self::update`].
+    pub(crate) fn run_kernel(
+        &mut self,
+        k: &Kernel,
+        training: bool,
+        lr: f32,
+        step: u64,
+    ) -> Result<(), OpError> {
+        self.lr = lr;
+        self.step = step;
+        self.run(k, training)
     }
 
     fn run(&mut self, k: &Kernel, training: bool) -> Result<(), OpError> {

@@ -1,0 +1,161 @@
+//! Work splitting for the compiled executor.
+//!
+//! Determinism rule: every output element is computed by one task with a fixed sequence of
+//! operations. Row-parallel work (forward layers, input gradients) may therefore be split
+//! by the thread count — the split changes who computes an element, not how. Reductions
+//! over the batch (weight and bias gradients of convolutions) are split into [`SHARDS`]
+//! fixed shards whose partial sums are added in shard order, a partition that depends only
+//! on the batch size. Results are bit-identical whatever `--threads` is.
+
+use std::ops::Range;
+
+use crate::jit::gemm::{GemmKernel, GemmSpec};
+use crate::jit::{JitError, JitModule};
+
+/// Fixed number of partial sums for batch reductions (independent of the thread count).
+pub const SHARDS: usize = 4;
+
+/// Splits `0..n` into `parts` contiguous near-equal ranges (fewer when `n < parts`).
+pub fn split(n: usize, parts: usize) -> Vec<Range<usize>> {
+    let parts = parts.clamp(1, n.max(1));
+    let (base, extra) = (n / parts, n % parts);
+    let mut out = Vec::with_capacity(parts);
+    let mut start = 0;
+    for i in 0..parts {
+        let len = base + usize::from(i < extra);
+        out.push(start..start + len);
+        start += len;
+    }
+    out
+}
+
+/// Splits `data` into consecutive mutable chunks of `row_len · range.len()` elements.
+pub fn chunks_mut<'a>(
+    mut data: &'a mut [f32],
+    ranges: &[Range<usize>],
+    row_len: usize,
+) -> Vec<&'a mut [f32]> {
+    let mut out = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        let (head, tail) = data.split_at_mut((r.len() * row_len).min(data.len()));
+        out.push(head);
+        data = tail;
+    }
+    out
+}
+
+/// Runs `tasks` on the pool (or inline when there is none or only one task) and returns
+/// the first error in task order.
+pub fn run_tasks<T, F>(
+    pool: Option<&rayon::ThreadPool>,
+    tasks: Vec<T>,
+    f: F,
+) -> Result<(), JitError>
+where
+    T: Send,
+    F: Fn(T) -> Result<(), JitError> + Sync,
+{
+    match pool {
+        Some(pool) if tasks.len() > 1 => {
+            let results: Vec<std::sync::Mutex<Option<JitError>>> =
+                tasks.iter().map(|_| std::sync::Mutex::new(None)).collect();
+            pool.scope(|s| {
+                for (task, slot) in tasks.into_iter().zip(&results) {
+                    let f = &f;
+                    s.spawn(move |_| {
+                        if let Err(e) = f(task)
+                            && let Ok(mut g) = slot.lock()
+                        {
+                            *g = Some(e);
+                        }
+                    });
+                }
+            });
+            for r in results {
+                if let Some(e) = r.into_inner().ok().flatten() {
+                    return Err(e);
+                }
+            }
+            Ok(())
+        }
+        _ => tasks.into_iter().try_for_each(f),
+    }
+}
+
+/// Compiles GEMMs once per distinct spec.
+#[derive(Default)]
+pub struct GemmCache {
+    kernels: std::collections::HashMap<GemmSpec, GemmKernel>,
+}
+
+impl GemmCache {
+    /// The kernel for `spec`, compiling it on first use.
+    pub fn get(&mut self, jit: &mut JitModule, spec: GemmSpec) -> Result<GemmKernel, JitError> {
+        if let Some(k) = self.kernels.get(&spec) {
+            return Ok(k.clone());
+        }
+        let k = GemmKernel::compile(jit, spec)?;
+        self.kernels.insert(spec, k.clone());
+        Ok(k)
+    }
+}
+
+/// One part of a row-split GEMM: its rows of A and C, its kernel and packing scratch.
+struct GemmPart {
+    rows: Range<usize>,
+    kernel: GemmKernel,
+    scratch: Vec<f32>,
+}
+
+/// A GEMM whose A is row-major `[M, K]` (`Nt`/`Nn`), split over the rows of A and C across
+/// tasks. Each element of C is computed by the same FMA chain as an unsplit product.
+pub struct SplitGemm {
+    spec: GemmSpec,
+    parts: Vec<GemmPart>,
+}
+
+impl SplitGemm {
+    /// Compiles the parts of `spec` split into `parts` row ranges.
+    pub fn new(
+        jit: &mut JitModule,
+        cache: &mut GemmCache,
+        spec: GemmSpec,
+        parts: usize,
+    ) -> Result<Self, JitError> {
+        let mut out = Vec::new();
+        for rows in split(spec.m, parts) {
+            let s = GemmSpec {
+                m: rows.len(),
+                ..spec
+            };
+            let kernel = cache.get(jit, s)?;
+            out.push(GemmPart {
+                rows,
+                kernel,
+                scratch: vec![0.0; s.scratch_len()],
+            });
+        }
+        Ok(Self { spec, parts: out })
+    }
+
+    /// `c ← op(a, b)` (plus bias/activation/accumulation as compiled).
+    pub fn run(
+        &mut self,
+        pool: Option<&rayon::ThreadPool>,
+        a: &[f32],
+        b: &[f32],
+        bias: Option<&[f32]>,
+        c: &mut [f32],
+    ) -> Result<(), JitError> {
+        let (k, n) = (self.spec.k, self.spec.n);
+        let ranges: Vec<Range<usize>> = self.parts.iter().map(|p| p.rows.clone()).collect();
+        let c_chunks = chunks_mut(c, &ranges, n);
+        let tasks: Vec<_> = self.parts.iter_mut().zip(c_chunks).collect();
+        run_tasks(pool, tasks, |(part, c)| {
+            let a = a
+                .get(part.rows.start * k..part.rows.end * k)
+                .unwrap_or_default();
+            part.kernel.run(a, b, bias, c, &mut part.scratch)
+        })
+    }
+}

@@ -1,0 +1,692 @@
+//! Plan kernels turned into executable steps: generated Cranelift kernels with their
+//! shapes fixed for one row count, or the reference op for kernels the generator does not
+//! cover (named in `ammc emit clif`).
+
+use std::ops::Range;
+
+use crate::check::Activation;
+use crate::jit::adam::{AdamKernel, AdamSpec};
+use crate::jit::gemm::{GemmKernel, GemmOp, GemmSpec};
+use crate::jit::{JitError, JitModule};
+use crate::lower::{BufferId, Kernel, Plan, Update, Window};
+
+use super::ExecError;
+use super::glue::{self, ConvGeom};
+use super::parallel::{GemmCache, SHARDS, SplitGemm, chunks_mut, run_tasks, split};
+use super::store::{Use, borrow};
+
+/// What a step needs from the executor while it runs.
+pub struct Ctx<'a> {
+    /// Buffer storage (by storage id).
+    pub store: &'a mut [Vec<f32>],
+    /// Unrolled convolution inputs saved by forward for backward, by slot.
+    pub cols: &'a mut [Vec<f32>],
+    /// The plan.
+    pub plan: &'a Plan,
+    /// Thread pool (`None`: run on the calling thread).
+    pub pool: Option<&'a rayon::ThreadPool>,
+    /// Learning rate and step of the current update.
+    pub lr: f32,
+    /// Optimizer step, from 1.
+    pub step: u64,
+}
+
+/// Everything the compiler of steps shares.
+pub struct Compiler<'a> {
+    /// The module functions are compiled into.
+    pub jit: &'a mut JitModule,
+    /// Dedupes GEMMs of equal shape.
+    pub gemms: &'a mut GemmCache,
+    /// The plan.
+    pub plan: &'a Plan,
+    /// Tasks row-parallel work is split into (the thread count).
+    pub threads: usize,
+    /// Saved-column slot of each convolution, by its output buffer.
+    pub col_slots: &'a [(BufferId, usize)],
+}
+
+impl Compiler<'_> {
+    fn per_row(&self, id: BufferId) -> usize {
+        let s = &self.plan.buffer(id).shape;
+        s.iter().skip(1).product()
+    }
+    fn len(&self, id: BufferId) -> usize {
+        self.plan.buffer(id).len()
+    }
+    fn col_slot(&self, y: BufferId) -> Option<usize> {
+        self.col_slots
+            .iter()
+            .find(|(b, _)| *b == y)
+            .map(|(_, s)| *s)
+    }
+    fn geom(&self, x: BufferId, w: BufferId, y: BufferId, window: &Window) -> ConvGeom {
+        let (xs, ys) = (&self.plan.buffer(x).shape, &self.plan.buffer(y).shape);
+        let dim = |s: &Vec<usize>, i: usize| s.get(i).copied().unwrap_or(1);
+        let _ = w;
+        ConvGeom {
+            channels: dim(xs, 1),
+            height: dim(xs, 2),
+            width: dim(xs, 3),
+            out_channels: dim(ys, 1),
+            out_h: dim(ys, 2),
+            out_w: dim(ys, 3),
+            kernel: window.kernel,
+            stride: window.stride,
+            pad: window.pad,
+            dilation: window.dilation,
+        }
+    }
+}
+
+/// A dense layer's forward product, bias and ReLU fused in the GEMM epilogue.
+pub struct DenseStep {
+    x: BufferId,
+    w: BufferId,
+    b: Option<BufferId>,
+    y: BufferId,
+    rows: usize,
+    inputs: usize,
+    outputs: usize,
+    gemm: SplitGemm,
+}
+
+/// A dense layer's backward: ReLU mask, `dx = g·W`, `dW = gᵀ·x`, `db = Σ_rows g`.
+pub struct DenseBackwardStep {
+    x: BufferId,
+    w: BufferId,
+    y: BufferId,
+    dy: BufferId,
+    relu: bool,
+    dx: Option<BufferId>,
+    dw: Option<BufferId>,
+    db: Option<BufferId>,
+    rows: usize,
+    inputs: usize,
+    outputs: usize,
+    g: Vec<f32>,
+    gt: Vec<f32>,
+    dx_gemm: Option<SplitGemm>,
+    dw_gemm: Option<SplitGemm>,
+}
+
+/// A convolution: per sample, unroll windows, one GEMM `W·col`, bias and ReLU.
+pub struct ConvStep {
+    x: BufferId,
+    w: BufferId,
+    b: Option<BufferId>,
+    y: BufferId,
+    relu: bool,
+    geom: ConvGeom,
+    rows: usize,
+    slot: usize,
+    gemm: GemmKernel,
+    scratch: Vec<Vec<f32>>,
+    threads: usize,
+}
+
+/// A convolution's backward.
+pub struct ConvBackwardStep {
+    w: BufferId,
+    y: BufferId,
+    dy: BufferId,
+    relu: bool,
+    dx: Option<BufferId>,
+    dw: Option<BufferId>,
+    db: Option<BufferId>,
+    geom: ConvGeom,
+    rows: usize,
+    slot: usize,
+    g: Vec<f32>,
+    /// `dcol = Wᵀ·g[n]`.
+    dcol_gemm: GemmKernel,
+    /// `dW (+)= g[n]·col[n]ᵀ` (first sample of a shard overwrites).
+    dw_first: GemmKernel,
+    dw_acc: GemmKernel,
+    /// Per task: GEMM scratch and a dcol buffer.
+    task_scratch: Vec<(Vec<f32>, Vec<f32>)>,
+    /// Per shard: GEMM scratch, partial dW, partial db.
+    shards: Vec<(Range<usize>, Vec<f32>, Vec<f32>, Vec<f32>)>,
+    threads: usize,
+}
+
+/// Adam/AdamW on one param.
+pub struct AdamStep {
+    param: BufferId,
+    grad: BufferId,
+    m: BufferId,
+    v: BufferId,
+    kernel: AdamKernel,
+}
+
+/// One executable step.
+pub enum Step {
+    /// Dense forward.
+    Dense(Box<DenseStep>),
+    /// Dense backward.
+    DenseBackward(Box<DenseBackwardStep>),
+    /// Convolution forward.
+    Conv(Box<ConvStep>),
+    /// Convolution backward.
+    ConvBackward(Box<ConvBackwardStep>),
+    /// Adam update.
+    Adam(Box<AdamStep>),
+    /// A kernel without a generator yet: runs the reference op.
+    Reference(Kernel),
+}
+
+impl Step {
+    /// True when this step runs generated code.
+    pub fn is_compiled(&self) -> bool {
+        !matches!(self, Step::Reference(_))
+    }
+
+    /// Compiles plan kernel `k` for `rows` rows.
+    pub fn compile(c: &mut Compiler<'_>, k: &Kernel, rows: usize) -> Result<Step, JitError> {
+        let relu_or_none = |a: &Option<Activation>| matches!(a, None | Some(Activation::Relu));
+        Ok(match k {
+            Kernel::Dense { x, w, b, y, act } if relu_or_none(act) => {
+                let (inputs, outputs) = (c.per_row(*x), c.per_row(*y));
+                let spec = GemmSpec {
+                    m: rows,
+                    n: outputs,
+                    k: inputs,
+                    op: GemmOp::Nt,
+                    bias: b.is_some(),
+                    relu: act.is_some(),
+                    accumulate: false,
+                };
+                let gemm = SplitGemm::new(c.jit, c.gemms, spec, c.threads)?;
+                Step::Dense(Box::new(DenseStep {
+                    x: *x,
+                    w: *w,
+                    b: *b,
+                    y: *y,
+                    rows,
+                    inputs,
+                    outputs,
+                    gemm,
+                }))
+            }
+            Kernel::DenseBackward {
+                x,
+                w,
+                y,
+                dy,
+                act,
+                dx,
+                dw,
+                db,
+            } if relu_or_none(act) => {
+                let (inputs, outputs) = (c.per_row(*x), c.per_row(*y));
+                let dx_gemm = match dx {
+                    Some(_) => Some(SplitGemm::new(
+                        c.jit,
+                        c.gemms,
+                        GemmSpec {
+                            m: rows,
+                            n: inputs,
+                            k: outputs,
+                            op: GemmOp::Nn,
+                            bias: false,
+                            relu: false,
+                            accumulate: false,
+                        },
+                        c.threads,
+                    )?),
+                    None => None,
+                };
+                let dw_gemm = match dw {
+                    Some(_) => Some(SplitGemm::new(
+                        c.jit,
+                        c.gemms,
+                        GemmSpec {
+                            m: outputs,
+                            n: inputs,
+                            k: rows,
+                            op: GemmOp::Nn,
+                            bias: false,
+                            relu: false,
+                            accumulate: false,
+                        },
+                        c.threads,
+                    )?),
+                    None => None,
+                };
+                Step::DenseBackward(Box::new(DenseBackwardStep {
+                    x: *x,
+                    w: *w,
+                    y: *y,
+                    dy: *dy,
+                    relu: act.is_some(),
+                    dx: *dx,
+                    dw: *dw,
+                    db: *db,
+                    rows,
+                    inputs,
+                    outputs,
+                    g: vec![0.0; rows * outputs],
+                    gt: vec![0.0; rows * outputs],
+                    dx_gemm,
+                    dw_gemm,
+                }))
+            }
+            Kernel::Conv {
+                x,
+                w,
+                b,
+                y,
+                window,
+                act,
+            } if relu_or_none(act) => {
+                let Some(slot) = c.col_slot(*y) else {
+                    return Ok(Step::Reference(k.clone()));
+                };
+                let geom = c.geom(*x, *w, *y, window);
+                let spec = GemmSpec {
+                    m: geom.out_channels,
+                    n: geom.plane(),
+                    k: geom.col_rows(),
+                    op: GemmOp::Nn,
+                    bias: false,
+                    relu: false,
+                    accumulate: false,
+                };
+                let gemm = c.gemms.get(c.jit, spec)?;
+                let tasks = split(rows, c.threads).len();
+                Step::Conv(Box::new(ConvStep {
+                    x: *x,
+                    w: *w,
+                    b: *b,
+                    y: *y,
+                    relu: act.is_some(),
+                    geom,
+                    rows,
+                    slot,
+                    gemm,
+                    scratch: vec![vec![0.0; spec.scratch_len()]; tasks],
+                    threads: c.threads,
+                }))
+            }
+            Kernel::ConvBackward {
+                x,
+                w,
+                y,
+                dy,
+                act,
+                window,
+                dx,
+                dw,
+                db,
+            } if relu_or_none(act) => {
+                let Some(slot) = c.col_slot(*y) else {
+                    return Ok(Step::Reference(k.clone()));
+                };
+                let geom = c.geom(*x, *w, *y, window);
+                let (o, p, ckk) = (geom.out_channels, geom.plane(), geom.col_rows());
+                let dcol_spec = GemmSpec {
+                    m: ckk,
+                    n: p,
+                    k: o,
+                    op: GemmOp::Tn,
+                    bias: false,
+                    relu: false,
+                    accumulate: false,
+                };
+                let dw_spec = GemmSpec {
+                    m: o,
+                    n: ckk,
+                    k: p,
+                    op: GemmOp::Nt,
+                    bias: false,
+                    relu: false,
+                    accumulate: false,
+                };
+                let dcol_gemm = c.gemms.get(c.jit, dcol_spec)?;
+                let dw_first = c.gemms.get(c.jit, dw_spec)?;
+                let dw_acc = c.gemms.get(
+                    c.jit,
+                    GemmSpec {
+                        accumulate: true,
+                        ..dw_spec
+                    },
+                )?;
+                let tasks = split(rows, c.threads).len();
+                let shards = split(rows, SHARDS)
+                    .into_iter()
+                    .map(|r| {
+                        (
+                            r,
+                            vec![0.0; dw_spec.scratch_len()],
+                            vec![0.0; o * ckk],
+                            vec![0.0; o],
+                        )
+                    })
+                    .collect();
+                Step::ConvBackward(Box::new(ConvBackwardStep {
+                    w: *w,
+                    y: *y,
+                    dy: *dy,
+                    relu: act.is_some(),
+                    dx: *dx,
+                    dw: *dw,
+                    db: *db,
+                    geom,
+                    rows,
+                    slot,
+                    g: vec![0.0; rows * geom.out_len()],
+                    dcol_gemm,
+                    dw_first,
+                    dw_acc,
+                    task_scratch: vec![
+                        (vec![0.0; dcol_spec.scratch_len()], vec![0.0; ckk * p]);
+                        tasks
+                    ],
+                    shards,
+                    threads: c.threads,
+                }))
+            }
+            Kernel::Update {
+                param,
+                grad,
+                rule:
+                    Update::Adam {
+                        beta1,
+                        beta2,
+                        eps,
+                        weight_decay,
+                        decoupled,
+                        m,
+                        v,
+                    },
+            } => {
+                let kernel = AdamKernel::compile(
+                    c.jit,
+                    AdamSpec {
+                        len: c.len(*param),
+                        beta1: *beta1,
+                        beta2: *beta2,
+                        eps: *eps,
+                        weight_decay: *weight_decay,
+                        decoupled: *decoupled,
+                    },
+                )?;
+                Step::Adam(Box::new(AdamStep {
+                    param: *param,
+                    grad: *grad,
+                    m: *m,
+                    v: *v,
+                    kernel,
+                }))
+            }
+            other => Step::Reference(other.clone()),
+        })
+    }
+
+    /// Runs a compiled step (reference steps are run by the executor).
+    pub fn run(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ExecError> {
+        match self {
+            Step::Dense(s) => s.run(ctx),
+            Step::DenseBackward(s) => s.run(ctx),
+            Step::Conv(s) => s.run(ctx),
+            Step::ConvBackward(s) => s.run(ctx),
+            Step::Adam(s) => s.run(ctx),
+            Step::Reference(_) => Ok(()),
+        }
+    }
+}
+
+fn uses(list: &[(BufferId, usize)]) -> Vec<Use> {
+    list.iter().map(|&(id, len)| Use { id, len }).collect()
+}
+
+impl DenseStep {
+    fn run(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ExecError> {
+        let mut reads = vec![
+            (self.x, self.rows * self.inputs),
+            (self.w, self.inputs * self.outputs),
+        ];
+        if let Some(b) = self.b {
+            reads.push((b, self.outputs));
+        }
+        let mut v = borrow(
+            ctx.store,
+            ctx.plan,
+            &uses(&reads),
+            &uses(&[(self.y, self.rows * self.outputs)]),
+        )?;
+        let y = v.writes.remove(0);
+        let bias = v.reads.get(2).copied();
+        self.gemm.run(ctx.pool, v.reads[0], v.reads[1], bias, y)?;
+        Ok(())
+    }
+}
+
+impl DenseBackwardStep {
+    fn run(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ExecError> {
+        let (r, i, o) = (self.rows, self.inputs, self.outputs);
+        let reads = [
+            (self.x, r * i),
+            (self.w, o * i),
+            (self.y, r * o),
+            (self.dy, r * o),
+        ];
+        let mut writes = Vec::new();
+        for (b, len) in [(self.dx, r * i), (self.dw, o * i), (self.db, o)] {
+            if let Some(b) = b {
+                writes.push((b, len));
+            }
+        }
+        let v = borrow(ctx.store, ctx.plan, &uses(&reads), &uses(&writes))?;
+        let (x, w, y, dy) = (v.reads[0], v.reads[1], v.reads[2], v.reads[3]);
+        let mut outs = v.writes.into_iter();
+        let g: &[f32] = if self.relu {
+            glue::relu_mask(y, dy, &mut self.g);
+            &self.g
+        } else {
+            dy
+        };
+        let dx = self.dx.and_then(|_| outs.next());
+        let dw = self.dw.and_then(|_| outs.next());
+        let db = self.db.and_then(|_| outs.next());
+        if dw.is_some() || db.is_some() {
+            glue::transpose(g, r, o, &mut self.gt);
+        }
+        if let (Some(dw), Some(gemm)) = (dw, self.dw_gemm.as_mut()) {
+            gemm.run(ctx.pool, &self.gt, x, None, dw)?;
+        }
+        if let Some(db) = db {
+            for (j, d) in db.iter_mut().enumerate() {
+                let mut s = 0.0f32;
+                for v in &self.gt[j * r..(j + 1) * r] {
+                    s += v;
+                }
+                *d = s;
+            }
+        }
+        if let (Some(dx), Some(gemm)) = (dx, self.dx_gemm.as_mut()) {
+            gemm.run(ctx.pool, g, w, None, dx)?;
+        }
+        Ok(())
+    }
+}
+
+impl ConvStep {
+    fn run(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ExecError> {
+        let g = self.geom;
+        let (r, o) = (self.rows, g.out_channels);
+        let mut reads = vec![(self.x, r * g.in_len()), (self.w, o * g.col_rows())];
+        if let Some(b) = self.b {
+            reads.push((b, o));
+        }
+        let mut v = borrow(
+            ctx.store,
+            ctx.plan,
+            &uses(&reads),
+            &uses(&[(self.y, r * g.out_len())]),
+        )?;
+        let y = v.writes.remove(0);
+        let (x, w, bias) = (v.reads[0], v.reads[1], v.reads.get(2).copied());
+        let col = ctx
+            .cols
+            .get_mut(self.slot)
+            .ok_or(ExecError::Internal("missing column slot"))?;
+        let ranges = split(r, self.threads);
+        let ys = chunks_mut(y, &ranges, g.out_len());
+        let cs = chunks_mut(&mut col[..], &ranges, g.col_len());
+        let tasks: Vec<_> = ranges
+            .iter()
+            .zip(ys)
+            .zip(cs)
+            .zip(self.scratch.iter_mut())
+            .map(|(((range, y), c), s)| (range.clone(), y, c, s))
+            .collect();
+        let (gemm, relu) = (&self.gemm, self.relu);
+        run_tasks(ctx.pool, tasks, |(range, y, col, scratch)| {
+            for (j, n) in range.enumerate() {
+                let xn = &x[n * g.in_len()..(n + 1) * g.in_len()];
+                let cn = &mut col[j * g.col_len()..(j + 1) * g.col_len()];
+                glue::im2col(&g, xn, cn);
+                let yn = &mut y[j * g.out_len()..(j + 1) * g.out_len()];
+                gemm.run(w, cn, None, yn, scratch)?;
+                glue::channel_bias_act(yn, bias, g.plane(), relu);
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+}
+
+impl ConvBackwardStep {
+    fn run(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ExecError> {
+        let geo = self.geom;
+        let (r, o, ckk) = (self.rows, geo.out_channels, geo.col_rows());
+        let reads = [
+            (self.w, o * ckk),
+            (self.y, r * geo.out_len()),
+            (self.dy, r * geo.out_len()),
+        ];
+        let mut writes = Vec::new();
+        for (b, len) in [
+            (self.dx, r * geo.in_len()),
+            (self.dw, o * ckk),
+            (self.db, o),
+        ] {
+            if let Some(b) = b {
+                writes.push((b, len));
+            }
+        }
+        let v = borrow(ctx.store, ctx.plan, &uses(&reads), &uses(&writes))?;
+        let (w, y, dy) = (v.reads[0], v.reads[1], v.reads[2]);
+        let mut outs = v.writes.into_iter();
+        let dx = self.dx.and_then(|_| outs.next());
+        let dw = self.dw.and_then(|_| outs.next());
+        let db = self.db.and_then(|_| outs.next());
+        let col = ctx
+            .cols
+            .get(self.slot)
+            .ok_or(ExecError::Internal("missing column slot"))?;
+        let ol = geo.out_len();
+        // Phase 1, row-parallel: g = act'(y)·dy, dx[n] = col2im(Wᵀ·g[n]).
+        let ranges = split(r, self.threads);
+        let gs = chunks_mut(&mut self.g, &ranges, ol);
+        let mut dxs: Vec<Option<&mut [f32]>> = match dx {
+            Some(dx) => chunks_mut(dx, &ranges, geo.in_len())
+                .into_iter()
+                .map(Some)
+                .collect(),
+            None => ranges.iter().map(|_| None).collect(),
+        };
+        let tasks: Vec<_> = ranges
+            .iter()
+            .zip(gs)
+            .zip(dxs.iter_mut().map(Option::take))
+            .zip(self.task_scratch.iter_mut())
+            .map(|(((range, g), dx), s)| (range.clone(), g, dx, s))
+            .collect();
+        let (relu, dcol_gemm) = (self.relu, &self.dcol_gemm);
+        run_tasks(ctx.pool, tasks, |(range, g, dx, (scratch, dcol))| {
+            let start = range.start;
+            let (ys, dys) = (
+                &y[start * ol..range.end * ol],
+                &dy[start * ol..range.end * ol],
+            );
+            if relu {
+                glue::relu_mask(ys, dys, g);
+            } else {
+                g.copy_from_slice(dys);
+            }
+            if let Some(dx) = dx {
+                for j in 0..range.len() {
+                    dcol_gemm.run(w, &g[j * ol..(j + 1) * ol], None, dcol, scratch)?;
+                    glue::col2im(
+                        &geo,
+                        dcol,
+                        &mut dx[j * geo.in_len()..(j + 1) * geo.in_len()],
+                    );
+                }
+            }
+            Ok(())
+        })?;
+        if dw.is_none() && db.is_none() {
+            return Ok(());
+        }
+        // Phase 2, fixed shards: partial dW/db per shard, summed in shard order.
+        let g = &self.g;
+        let (first, acc) = (&self.dw_first, &self.dw_acc);
+        let (want_dw, want_db) = (dw.is_some(), db.is_some());
+        let cl = geo.col_len();
+        let tasks: Vec<_> = self.shards.iter_mut().collect();
+        run_tasks(ctx.pool, tasks, |(range, scratch, pdw, pdb)| {
+            pdb.fill(0.0);
+            for (j, n) in range.clone().enumerate() {
+                let gn = &g[n * ol..(n + 1) * ol];
+                if want_dw {
+                    let kern = if j == 0 { first } else { acc };
+                    kern.run(gn, &col[n * cl..(n + 1) * cl], None, pdw, scratch)?;
+                }
+                if want_db {
+                    glue::channel_sums(gn, geo.plane(), pdb);
+                }
+            }
+            Ok(())
+        })?;
+        if let Some(dw) = dw {
+            sum_partials(dw, self.shards.iter().map(|s| &s.2[..]));
+        }
+        if let Some(db) = db {
+            sum_partials(db, self.shards.iter().map(|s| &s.3[..]));
+        }
+        Ok(())
+    }
+}
+
+/// `out = p0 + p1 + …` elementwise, in order.
+fn sum_partials<'a>(out: &mut [f32], mut parts: impl Iterator<Item = &'a [f32]>) {
+    match parts.next() {
+        Some(p) => out.copy_from_slice(p),
+        None => out.fill(0.0),
+    }
+    for p in parts {
+        for (o, v) in out.iter_mut().zip(p) {
+            *o += v;
+        }
+    }
+}
+
+impl AdamStep {
+    fn run(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ExecError> {
+        let n = self.kernel.spec().len;
+        let mut v = borrow(
+            ctx.store,
+            ctx.plan,
+            &uses(&[(self.grad, n)]),
+            &uses(&[(self.param, n), (self.m, n), (self.v, n)]),
+        )?;
+        let mut it = v.writes.drain(..);
+        let (Some(p), Some(m), Some(vv)) = (it.next(), it.next(), it.next()) else {
+            return Err(ExecError::Internal("adam buffers"));
+        };
+        self.kernel.run(p, v.reads[0], m, vv, ctx.lr, ctx.step)?;
+        Ok(())
+    }
+}
