@@ -15,6 +15,17 @@ use crate::jit::{JitError, JitModule};
 /// Fixed number of partial sums for batch reductions (independent of the thread count).
 pub const SHARDS: usize = 4;
 
+/// Least work (floating-point operations) worth a task of its own: below this, handing a
+/// task to another thread costs more than it saves (measured on the digits MLP, whose
+/// 0.5 MFLOP products ran 2× slower split in two).
+pub const MIN_TASK_FLOPS: f64 = 1.0e6;
+
+/// Tasks to split `flops` of row-parallel work into on `threads` threads.
+pub fn parts_for(threads: usize, flops: f64) -> usize {
+    let worth = (flops / MIN_TASK_FLOPS).floor().max(1.0) as usize;
+    threads.clamp(1, worth.max(1))
+}
+
 /// Splits `0..n` into `parts` contiguous near-equal ranges (fewer when `n < parts`).
 pub fn split(n: usize, parts: usize) -> Vec<Range<usize>> {
     let parts = parts.clamp(1, n.max(1));
@@ -123,7 +134,7 @@ impl SplitGemm {
         parts: usize,
     ) -> Result<Self, JitError> {
         let mut out = Vec::new();
-        for rows in split(spec.m, parts) {
+        for rows in split(spec.m, parts_for(parts, spec.flops())) {
             let s = GemmSpec {
                 m: rows.len(),
                 ..spec

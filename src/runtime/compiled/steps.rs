@@ -12,7 +12,7 @@ use crate::lower::{BufferId, Kernel, Plan, Update, Window};
 
 use super::ExecError;
 use super::glue::{self, ConvGeom};
-use super::parallel::{GemmCache, SHARDS, SplitGemm, chunks_mut, run_tasks, split};
+use super::parallel::{GemmCache, SHARDS, SplitGemm, chunks_mut, parts_for, run_tasks, split};
 use super::store::{Use, borrow};
 
 /// What a step needs from the executor while it runs.
@@ -292,7 +292,8 @@ impl Step {
                     accumulate: false,
                 };
                 let gemm = c.gemms.get(c.jit, spec)?;
-                let tasks = split(rows, c.threads).len();
+                let threads = parts_for(c.threads, spec.flops() * rows as f64);
+                let tasks = split(rows, threads).len();
                 Step::Conv(Box::new(ConvStep {
                     x: *x,
                     w: *w,
@@ -304,7 +305,7 @@ impl Step {
                     slot,
                     gemm,
                     scratch: vec![vec![0.0; spec.scratch_len()]; tasks],
-                    threads: c.threads,
+                    threads,
                 }))
             }
             Kernel::ConvBackward {
@@ -350,7 +351,8 @@ impl Step {
                         ..dw_spec
                     },
                 )?;
-                let tasks = split(rows, c.threads).len();
+                let threads = parts_for(c.threads, dcol_spec.flops() * rows as f64);
+                let tasks = split(rows, threads).len();
                 let shards = split(rows, SHARDS)
                     .into_iter()
                     .map(|r| {
@@ -382,7 +384,7 @@ impl Step {
                         tasks
                     ],
                     shards,
-                    threads: c.threads,
+                    threads,
                 }))
             }
             Kernel::Update {
