@@ -57,24 +57,46 @@ impl ConvGeom {
     }
 }
 
-/// Unrolls one sample `[C, H, W]` into `[C·k·k, OH·OW]` (the reference layout).
+/// The output columns `lo..hi` whose tap `t` falls inside an input axis of `len` (every
+/// other column reads padding), and the input index of column `lo`.
+fn valid_span(g: &ConvGeom, t: usize, len: usize, outs: usize) -> (usize, usize, usize) {
+    let mut lo = 0;
+    while lo < outs && g.source(lo, t, len).is_none() {
+        lo += 1;
+    }
+    let mut hi = lo;
+    while hi < outs && g.source(hi, t, len).is_some() {
+        hi += 1;
+    }
+    let first = g.source(lo, t, len).unwrap_or(0);
+    (lo, hi, first)
+}
+
+/// Unrolls one sample `[C, H, W]` into `[C·k·k, OH·OW]` (the reference layout). Each row
+/// segment is a contiguous copy (stride 1) or a strided gather between zero borders.
 pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
-    let (k, plane) = (g.kernel, g.plane());
+    let (k, plane, hw) = (g.kernel, g.plane(), g.height * g.width);
     for c in 0..g.channels {
-        let img = &x[c * g.height * g.width..(c + 1) * g.height * g.width];
+        let img = &x[c * hw..(c + 1) * hw];
         for i in 0..k {
             for j in 0..k {
                 let row = (c * k + i) * k + j;
                 let dst = &mut col[row * plane..(row + 1) * plane];
+                let (lo, hi, first) = valid_span(g, j, g.width, g.out_w);
                 for oh in 0..g.out_h {
                     let out = &mut dst[oh * g.out_w..(oh + 1) * g.out_w];
-                    match g.source(oh, i, g.height) {
-                        None => out.fill(0.0),
-                        Some(ih) => {
-                            let src = &img[ih * g.width..(ih + 1) * g.width];
-                            for (ow, o) in out.iter_mut().enumerate() {
-                                *o = g.source(ow, j, g.width).map_or(0.0, |iw| src[iw]);
-                            }
+                    let Some(ih) = g.source(oh, i, g.height) else {
+                        out.fill(0.0);
+                        continue;
+                    };
+                    let src = &img[ih * g.width..(ih + 1) * g.width];
+                    out[..lo].fill(0.0);
+                    out[hi..].fill(0.0);
+                    if g.stride == 1 {
+                        out[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
+                    } else {
+                        for (n, o) in out[lo..hi].iter_mut().enumerate() {
+                            *o = src[first + n * g.stride];
                         }
                     }
                 }
@@ -84,43 +106,34 @@ pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
 }
 
 /// Folds `[C·k·k, OH·OW]` back into `[C, H, W]`, summing overlapping windows (overwrites).
+/// Contributions are added in (c, i, j, oh, ow) order.
 pub fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
     dx.fill(0.0);
-    let (k, plane) = (g.kernel, g.plane());
+    let (k, plane, hw) = (g.kernel, g.plane(), g.height * g.width);
     for c in 0..g.channels {
-        let img = &mut dx[c * g.height * g.width..(c + 1) * g.height * g.width];
+        let img = &mut dx[c * hw..(c + 1) * hw];
         for i in 0..k {
             for j in 0..k {
                 let row = (c * k + i) * k + j;
                 let src = &col[row * plane..(row + 1) * plane];
+                let (lo, hi, first) = valid_span(g, j, g.width, g.out_w);
                 for oh in 0..g.out_h {
                     let Some(ih) = g.source(oh, i, g.height) else {
                         continue;
                     };
                     let line = &mut img[ih * g.width..(ih + 1) * g.width];
-                    for ow in 0..g.out_w {
-                        if let Some(iw) = g.source(ow, j, g.width) {
-                            line[iw] += src[oh * g.out_w + ow];
+                    let seg = &src[oh * g.out_w + lo..oh * g.out_w + hi];
+                    if g.stride == 1 {
+                        for (d, v) in line[first..first + seg.len()].iter_mut().zip(seg) {
+                            *d += v;
+                        }
+                    } else {
+                        for (n, v) in seg.iter().enumerate() {
+                            line[first + n * g.stride] += v;
                         }
                     }
                 }
             }
-        }
-    }
-}
-
-/// In place `y[c, p] = act(y[c, p] + bias[c])` for one sample; ReLU maps NaN to 0 like the
-/// reference.
-pub fn channel_bias_act(y: &mut [f32], bias: Option<&[f32]>, plane: usize, relu: bool) {
-    for (c, row) in y.chunks_exact_mut(plane).enumerate() {
-        let b = bias.map_or(0.0, |b| b[c]);
-        for v in row {
-            let s = *v + b;
-            *v = if relu {
-                if s > 0.0 { s } else { 0.0 }
-            } else {
-                s
-            };
         }
     }
 }

@@ -115,12 +115,15 @@ pub struct ConvStep {
     w: BufferId,
     b: Option<BufferId>,
     y: BufferId,
-    relu: bool,
     geom: ConvGeom,
     rows: usize,
     slot: usize,
+    /// `yᵀ[n] = col[n]ᵀ·Wᵀ (+ bias, ReLU)`: only the small Wᵀ is packed per call.
     gemm: GemmKernel,
-    scratch: Vec<Vec<f32>>,
+    /// Wᵀ `[C·k·k, O]`, refreshed every call.
+    wt: Vec<f32>,
+    /// Per task: GEMM scratch and the `[P, O]` product before it is transposed to `[O, P]`.
+    scratch: Vec<(Vec<f32>, Vec<f32>)>,
     threads: usize,
 }
 
@@ -144,8 +147,10 @@ pub struct ConvBackwardStep {
     dw_acc: GemmKernel,
     /// Per task: GEMM scratch and a dcol buffer.
     task_scratch: Vec<(Vec<f32>, Vec<f32>)>,
-    /// Per shard: GEMM scratch, partial dW, partial db.
+    /// Per shard: GEMM scratch, partial dWᵀ, partial db.
     shards: Vec<(Range<usize>, Vec<f32>, Vec<f32>, Vec<f32>)>,
+    /// Sum of the shards' dWᵀ.
+    dwt: Vec<f32>,
     threads: usize,
 }
 
@@ -283,12 +288,12 @@ impl Step {
                 };
                 let geom = c.geom(*x, *w, *y, window);
                 let spec = GemmSpec {
-                    m: geom.out_channels,
-                    n: geom.plane(),
+                    m: geom.plane(),
+                    n: geom.out_channels,
                     k: geom.col_rows(),
-                    op: GemmOp::Nn,
-                    bias: false,
-                    relu: false,
+                    op: GemmOp::Tn,
+                    bias: b.is_some(),
+                    relu: act.is_some(),
                     accumulate: false,
                 };
                 let gemm = c.gemms.get(c.jit, spec)?;
@@ -299,12 +304,12 @@ impl Step {
                     w: *w,
                     b: *b,
                     y: *y,
-                    relu: act.is_some(),
                     geom,
                     rows,
                     slot,
                     gemm,
-                    scratch: vec![vec![0.0; spec.scratch_len()]; tasks],
+                    wt: vec![0.0; geom.out_channels * geom.col_rows()],
+                    scratch: vec![(vec![0.0; spec.scratch_len()], vec![0.0; geom.out_len()]); tasks],
                     threads,
                 }))
             }
@@ -334,8 +339,8 @@ impl Step {
                     accumulate: false,
                 };
                 let dw_spec = GemmSpec {
-                    m: o,
-                    n: ckk,
+                    m: ckk,
+                    n: o,
                     k: p,
                     op: GemmOp::Nt,
                     bias: false,
@@ -384,6 +389,7 @@ impl Step {
                         tasks
                     ],
                     shards,
+                    dwt: vec![0.0; o * ckk],
                     threads,
                 }))
             }
@@ -542,15 +548,16 @@ impl ConvStep {
             .zip(self.scratch.iter_mut())
             .map(|(((range, y), c), s)| (range.clone(), y, c, s))
             .collect();
-        let (gemm, relu) = (&self.gemm, self.relu);
-        run_tasks(ctx.pool, tasks, |(range, y, col, scratch)| {
+        glue::transpose(w, o, g.col_rows(), &mut self.wt);
+        let (gemm, wt) = (&self.gemm, &self.wt[..]);
+        run_tasks(ctx.pool, tasks, |(range, y, col, (scratch, yt))| {
             for (j, n) in range.enumerate() {
                 let xn = &x[n * g.in_len()..(n + 1) * g.in_len()];
                 let cn = &mut col[j * g.col_len()..(j + 1) * g.col_len()];
                 glue::im2col(&g, xn, cn);
+                gemm.run(cn, wt, bias, yt, scratch)?;
                 let yn = &mut y[j * g.out_len()..(j + 1) * g.out_len()];
-                gemm.run(w, cn, None, yn, scratch)?;
-                glue::channel_bias_act(yn, bias, g.plane(), relu);
+                glue::transpose(yt, g.plane(), o, yn);
             }
             Ok(())
         })?;
@@ -644,7 +651,7 @@ impl ConvBackwardStep {
                 let gn = &g[n * ol..(n + 1) * ol];
                 if want_dw {
                     let kern = if j == 0 { first } else { acc };
-                    kern.run(gn, &col[n * cl..(n + 1) * cl], None, pdw, scratch)?;
+                    kern.run(&col[n * cl..(n + 1) * cl], gn, None, pdw, scratch)?;
                 }
                 if want_db {
                     glue::channel_sums(gn, geo.plane(), pdb);
@@ -653,7 +660,9 @@ impl ConvBackwardStep {
             Ok(())
         })?;
         if let Some(dw) = dw {
-            sum_partials(dw, self.shards.iter().map(|s| &s.2[..]));
+            // The shards hold dWᵀ `[C·k·k, O]`.
+            sum_partials(&mut self.dwt, self.shards.iter().map(|s| &s.2[..]));
+            glue::transpose(&self.dwt, ckk, o, dw);
         }
         if let Some(db) = db {
             sum_partials(db, self.shards.iter().map(|s| &s.3[..]));
