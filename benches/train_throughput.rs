@@ -49,7 +49,10 @@ fn run(name: &str, src: &str, backend: BackendKind, repeats: usize) -> Measured 
             train_ms: n / r.samples_per_sec * 1000.0,
             epoch_ms: epoch_secs.iter().sum::<f64>() * 1000.0 / epoch_secs.len().max(1) as f64,
         };
-        if best.as_ref().is_none_or(|b| meas.samples_per_sec > b.samples_per_sec) {
+        if best
+            .as_ref()
+            .is_none_or(|b| meas.samples_per_sec > b.samples_per_sec)
+        {
             best = Some(meas);
         }
     }
@@ -82,8 +85,16 @@ fn main() {
         .unwrap_or_else(|| "unknown CPU".into());
     println!("{cpu}; best of 3 runs each");
     let workloads = [
-        ("LeNet-5 [1,28,28] batch 64 SGD", "lenet.amm", lenet.to_string()),
-        ("digits MLP 64-128-64-10 Adam b32", "examples/quickstart.amm", mlp),
+        (
+            "LeNet-5 [1,28,28] batch 64 SGD",
+            "lenet.amm",
+            lenet.to_string(),
+        ),
+        (
+            "digits MLP 64-128-64-10 Adam b32",
+            "examples/quickstart.amm",
+            mlp,
+        ),
     ];
     for (label, name, src) in &workloads {
         println!("{label}:");

@@ -144,7 +144,12 @@ fn training_steps_track_the_reference_and_threads_do_not_change_bits() {
         let ref_losses = run(reference.as_mut(), &plan, 6);
         let mut results = Vec::new();
         for threads in [1, 2, 3] {
-            let mut jit = BackendKind::Jit { threads }.instantiate(&plan, 3).unwrap();
+            let mut jit = BackendKind::Jit {
+                threads,
+                gemm: ammc::runtime::compiled::GemmRoute::Auto,
+            }
+            .instantiate(&plan, 3)
+            .unwrap();
             let losses = run(jit.as_mut(), &plan, 6);
             let params: Vec<Vec<f32>> = plan
                 .params

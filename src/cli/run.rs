@@ -76,7 +76,7 @@ pub fn run_train(
         model.params(),
         settings.backend.name(),
         match settings.backend {
-            crate::runtime::backend::BackendKind::Jit { threads } =>
+            crate::runtime::backend::BackendKind::Jit { threads, .. } =>
                 format!(" ({threads} thread{})", if threads == 1 { "" } else { "s" }),
             crate::runtime::backend::BackendKind::Reference => String::new(),
         }

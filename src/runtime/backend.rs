@@ -42,6 +42,8 @@ pub enum BackendKind {
     Jit {
         /// Worker threads (≥ 1).
         threads: usize,
+        /// Which matrix products go to sgemm.
+        gemm: super::compiled::GemmRoute,
     },
 }
 
@@ -50,6 +52,7 @@ impl Default for BackendKind {
     fn default() -> Self {
         BackendKind::Jit {
             threads: default_threads(),
+            gemm: super::compiled::GemmRoute::default(),
         }
     }
 }
@@ -72,7 +75,7 @@ impl BackendKind {
     pub fn threads(self) -> usize {
         match self {
             BackendKind::Reference => 1,
-            BackendKind::Jit { threads } => threads,
+            BackendKind::Jit { threads, .. } => threads,
         }
     }
 
@@ -85,8 +88,16 @@ impl BackendKind {
     ) -> Result<Box<dyn Backend + 'p>, BackendError> {
         Ok(match self {
             BackendKind::Reference => Box::new(super::reference::exec::Executor::new(plan, seed)),
-            BackendKind::Jit { threads } => {
-                Box::new(super::compiled::JitExecutor::new(plan, seed, threads)?)
+            BackendKind::Jit { threads, gemm } => {
+                Box::new(super::compiled::JitExecutor::with_options(
+                    plan,
+                    seed,
+                    super::compiled::ExecOptions {
+                        threads,
+                        gemm,
+                        ..Default::default()
+                    },
+                )?)
             }
         })
     }

@@ -21,6 +21,7 @@ use crate::runtime::reference::OpError;
 use crate::runtime::reference::exec::Executor;
 
 use parallel::GemmCache;
+pub use parallel::GemmRoute;
 use steps::{Compiler, Ctx, Step};
 use store::Use;
 
@@ -80,6 +81,27 @@ struct Program {
     backward: Vec<Step>,
 }
 
+/// Settings of a [`JitExecutor`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecOptions {
+    /// Worker threads (results do not depend on it).
+    pub threads: usize,
+    /// Which products go to sgemm.
+    pub gemm: GemmRoute,
+    /// Code generation.
+    pub jit: JitOptions,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        Self {
+            threads: 1,
+            gemm: GemmRoute::default(),
+            jit: JitOptions::default(),
+        }
+    }
+}
+
 /// How much code generation cost.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct CompileStats {
@@ -132,17 +154,23 @@ impl<'p> JitExecutor<'p> {
     /// Prepares `plan` (params initialised from `seed` exactly as the reference backend
     /// does) on `threads` threads; compiles the update steps and the full-batch program.
     pub fn new(plan: &'p Plan, seed: u64, threads: usize) -> Result<Self, ExecError> {
-        Self::with_options(plan, seed, threads, JitOptions::default())
+        Self::with_options(
+            plan,
+            seed,
+            ExecOptions {
+                threads,
+                ..ExecOptions::default()
+            },
+        )
     }
 
-    /// Like [`Self::new`] with explicit code-generation options.
+    /// Like [`Self::new`] with explicit options.
     pub fn with_options(
         plan: &'p Plan,
         seed: u64,
-        threads: usize,
-        options: JitOptions,
+        options: ExecOptions,
     ) -> Result<Self, ExecError> {
-        let threads = threads.max(1);
+        let threads = options.threads.max(1);
         let pool = if threads > 1 {
             Some(
                 rayon::ThreadPoolBuilder::new()
@@ -173,8 +201,8 @@ impl<'p> JitExecutor<'p> {
         }
         let mut ex = Self {
             inner: Executor::new(plan, seed),
-            jit: JitModule::with_options(options)?,
-            gemms: GemmCache::default(),
+            jit: JitModule::with_options(options.jit)?,
+            gemms: GemmCache::new(options.gemm),
             programs: HashMap::new(),
             update: Vec::new(),
             cols,

@@ -10,6 +10,7 @@
 use std::ops::Range;
 
 use crate::jit::gemm::{GemmKernel, GemmSpec};
+
 use crate::jit::{JitError, JitModule};
 
 /// Fixed number of partial sums for batch reductions (independent of the thread count).
@@ -93,19 +94,157 @@ where
     }
 }
 
+/// Which implementation runs the plan's matrix products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum GemmRoute {
+    /// Products of at least [`SGEMM_MIN_FLOPS`] go to matrixmultiply's sgemm (through
+    /// ndarray), smaller ones are generated — the rule is a function of the shape only, so
+    /// runs stay deterministic.
+    #[default]
+    Auto,
+    /// Every product is a generated Cranelift kernel.
+    Cranelift,
+    /// Every product goes to sgemm.
+    Sgemm,
+}
+
+/// Products at least this large (2·M·N·K) run faster in matrixmultiply's 256-bit AVX2
+/// kernels than in our 128-bit Cranelift ones (`cargo bench --bench jit_gemm`: ~0.5× of
+/// sgemm for Cranelift at the training shapes).
+pub const SGEMM_MIN_FLOPS: f64 = 2.0e5;
+
+impl GemmRoute {
+    fn sgemm(self, spec: &GemmSpec) -> bool {
+        match self {
+            GemmRoute::Auto => spec.flops() >= SGEMM_MIN_FLOPS,
+            GemmRoute::Cranelift => false,
+            GemmRoute::Sgemm => true,
+        }
+    }
+}
+
+/// A matrix product ready to run: generated code, or a call into sgemm.
+#[derive(Clone, Debug)]
+pub enum Gemm {
+    /// A Cranelift kernel.
+    Jit(GemmKernel),
+    /// matrixmultiply's sgemm (via `ndarray::linalg::general_mat_mul`).
+    Sgemm(GemmSpec),
+}
+
+impl Gemm {
+    /// The product's shape and epilogue.
+    pub fn spec(&self) -> GemmSpec {
+        match self {
+            Gemm::Jit(k) => *k.spec(),
+            Gemm::Sgemm(s) => *s,
+        }
+    }
+
+    /// Scratch elements `run` needs.
+    pub fn scratch_len(&self) -> usize {
+        match self {
+            Gemm::Jit(k) => k.spec().scratch_len(),
+            Gemm::Sgemm(_) => 0,
+        }
+    }
+
+    /// `c ← act([c +] op(a)·op(b) [+ bias])`.
+    pub fn run(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        bias: Option<&[f32]>,
+        c: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), JitError> {
+        match self {
+            Gemm::Jit(k) => k.run(a, b, bias, c, scratch),
+            Gemm::Sgemm(spec) => sgemm(spec, a, b, bias, c),
+        }
+    }
+}
+
+fn sgemm(
+    spec: &GemmSpec,
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    c: &mut [f32],
+) -> Result<(), JitError> {
+    use crate::jit::gemm::GemmOp;
+    use ndarray::{ArrayView2, ArrayViewMut2};
+    let bad = |param: &str, problem: String| JitError::Argument {
+        kernel: format!("sgemm_{}x{}x{}", spec.m, spec.n, spec.k),
+        param: param.to_string(),
+        problem,
+    };
+    let shape = |what: &str, e: ndarray::ShapeError| bad(what, e.to_string());
+    let (m, n, k) = (spec.m, spec.n, spec.k);
+    let av = match spec.op {
+        GemmOp::Nt | GemmOp::Nn => ArrayView2::from_shape((m, k), a).map_err(|e| shape("a", e))?,
+        GemmOp::Tn => ArrayView2::from_shape((k, m), a)
+            .map_err(|e| shape("a", e))?
+            .reversed_axes(),
+    };
+    let bv = match spec.op {
+        GemmOp::Nt => ArrayView2::from_shape((n, k), b)
+            .map_err(|e| shape("b", e))?
+            .reversed_axes(),
+        GemmOp::Nn | GemmOp::Tn => ArrayView2::from_shape((k, n), b).map_err(|e| shape("b", e))?,
+    };
+    let mut cv = ArrayViewMut2::from_shape((m, n), c).map_err(|e| shape("c", e))?;
+    let beta = if spec.accumulate { 1.0 } else { 0.0 };
+    ndarray::linalg::general_mat_mul(1.0, &av, &bv, beta, &mut cv);
+    match (spec.bias, bias) {
+        (true, Some(bias)) if bias.len() == n => {
+            for row in cv.rows_mut() {
+                for (v, b) in row.into_iter().zip(bias) {
+                    *v += b;
+                }
+            }
+        }
+        (false, None) => {}
+        _ => {
+            return Err(bad(
+                "bias",
+                format!("must be given exactly when compiled with one, {n} values"),
+            ));
+        }
+    }
+    if spec.relu {
+        // NaN → 0, like the generated and reference ReLU.
+        cv.mapv_inplace(|v| if v > 0.0 { v } else { 0.0 });
+    }
+    Ok(())
+}
+
 /// Compiles GEMMs once per distinct spec.
 #[derive(Default)]
 pub struct GemmCache {
-    kernels: std::collections::HashMap<GemmSpec, GemmKernel>,
+    route: GemmRoute,
+    kernels: std::collections::HashMap<GemmSpec, Gemm>,
 }
 
 impl GemmCache {
-    /// The kernel for `spec`, compiling it on first use.
-    pub fn get(&mut self, jit: &mut JitModule, spec: GemmSpec) -> Result<GemmKernel, JitError> {
+    /// A cache routing products by `route`.
+    pub fn new(route: GemmRoute) -> Self {
+        Self {
+            route,
+            kernels: Default::default(),
+        }
+    }
+
+    /// The product for `spec`, compiling it on first use.
+    pub fn get(&mut self, jit: &mut JitModule, spec: GemmSpec) -> Result<Gemm, JitError> {
         if let Some(k) = self.kernels.get(&spec) {
             return Ok(k.clone());
         }
-        let k = GemmKernel::compile(jit, spec)?;
+        let k = if self.route.sgemm(&spec) {
+            Gemm::Sgemm(spec)
+        } else {
+            Gemm::Jit(GemmKernel::compile(jit, spec)?)
+        };
         self.kernels.insert(spec, k.clone());
         Ok(k)
     }
@@ -114,7 +253,7 @@ impl GemmCache {
 /// One part of a row-split GEMM: its rows of A and C, its kernel and packing scratch.
 struct GemmPart {
     rows: Range<usize>,
-    kernel: GemmKernel,
+    kernel: Gemm,
     scratch: Vec<f32>,
 }
 
@@ -140,10 +279,11 @@ impl SplitGemm {
                 ..spec
             };
             let kernel = cache.get(jit, s)?;
+            let scratch = vec![0.0; kernel.scratch_len()];
             out.push(GemmPart {
                 rows,
                 kernel,
-                scratch: vec![0.0; s.scratch_len()],
+                scratch,
             });
         }
         Ok(Self { spec, parts: out })

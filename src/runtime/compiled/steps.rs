@@ -6,13 +6,15 @@ use std::ops::Range;
 
 use crate::check::Activation;
 use crate::jit::adam::{AdamKernel, AdamSpec};
-use crate::jit::gemm::{GemmKernel, GemmOp, GemmSpec};
+use crate::jit::gemm::{GemmOp, GemmSpec};
 use crate::jit::{JitError, JitModule};
 use crate::lower::{BufferId, Kernel, Plan, Update, Window};
 
 use super::ExecError;
 use super::glue::{self, ConvGeom};
-use super::parallel::{GemmCache, SHARDS, SplitGemm, chunks_mut, parts_for, run_tasks, split};
+use super::parallel::{
+    Gemm, GemmCache, SHARDS, SplitGemm, chunks_mut, parts_for, run_tasks, split,
+};
 use super::store::{Use, borrow};
 
 /// What a step needs from the executor while it runs.
@@ -119,7 +121,7 @@ pub struct ConvStep {
     rows: usize,
     slot: usize,
     /// `yᵀ[n] = col[n]ᵀ·Wᵀ (+ bias, ReLU)`: only the small Wᵀ is packed per call.
-    gemm: GemmKernel,
+    gemm: Gemm,
     /// Wᵀ `[C·k·k, O]`, refreshed every call.
     wt: Vec<f32>,
     /// Per task: GEMM scratch and the `[P, O]` product before it is transposed to `[O, P]`.
@@ -141,10 +143,10 @@ pub struct ConvBackwardStep {
     slot: usize,
     g: Vec<f32>,
     /// `dcol = Wᵀ·g[n]`.
-    dcol_gemm: GemmKernel,
+    dcol_gemm: Gemm,
     /// `dW (+)= g[n]·col[n]ᵀ` (first sample of a shard overwrites).
-    dw_first: GemmKernel,
-    dw_acc: GemmKernel,
+    dw_first: Gemm,
+    dw_acc: Gemm,
     /// Per task: GEMM scratch and a dcol buffer.
     task_scratch: Vec<(Vec<f32>, Vec<f32>)>,
     /// Per shard: GEMM scratch, partial dWᵀ, partial db.
@@ -297,6 +299,7 @@ impl Step {
                     accumulate: false,
                 };
                 let gemm = c.gemms.get(c.jit, spec)?;
+                let gemm_scratch = gemm.scratch_len();
                 let threads = parts_for(c.threads, spec.flops() * rows as f64);
                 let tasks = split(rows, threads).len();
                 Step::Conv(Box::new(ConvStep {
@@ -309,7 +312,7 @@ impl Step {
                     slot,
                     gemm,
                     wt: vec![0.0; geom.out_channels * geom.col_rows()],
-                    scratch: vec![(vec![0.0; spec.scratch_len()], vec![0.0; geom.out_len()]); tasks],
+                    scratch: vec![(vec![0.0; gemm_scratch], vec![0.0; geom.out_len()]); tasks],
                     threads,
                 }))
             }
@@ -348,6 +351,7 @@ impl Step {
                     accumulate: false,
                 };
                 let dcol_gemm = c.gemms.get(c.jit, dcol_spec)?;
+                let dcol_scratch = dcol_gemm.scratch_len();
                 let dw_first = c.gemms.get(c.jit, dw_spec)?;
                 let dw_acc = c.gemms.get(
                     c.jit,
@@ -363,7 +367,7 @@ impl Step {
                     .map(|r| {
                         (
                             r,
-                            vec![0.0; dw_spec.scratch_len()],
+                            vec![0.0; dw_first.scratch_len()],
                             vec![0.0; o * ckk],
                             vec![0.0; o],
                         )
@@ -384,10 +388,7 @@ impl Step {
                     dcol_gemm,
                     dw_first,
                     dw_acc,
-                    task_scratch: vec![
-                        (vec![0.0; dcol_spec.scratch_len()], vec![0.0; ckk * p]);
-                        tasks
-                    ],
+                    task_scratch: vec![(vec![0.0; dcol_scratch], vec![0.0; ckk * p]); tasks],
                     shards,
                     dwt: vec![0.0; o * ckk],
                     threads,
