@@ -164,3 +164,71 @@ pub fn transpose(src: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
         }
     }
 }
+
+/// Geometry of a max pooling over one plane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolGeom {
+    /// Input height.
+    pub height: usize,
+    /// Input width.
+    pub width: usize,
+    /// Output height.
+    pub out_h: usize,
+    /// Output width.
+    pub out_w: usize,
+    /// Square window.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Padding (never selected: windows are clipped to the input).
+    pub pad: usize,
+}
+
+impl PoolGeom {
+    /// In-bounds input range of output coordinate `o` along an axis of `len`.
+    fn window(&self, o: usize, len: usize) -> std::ops::Range<usize> {
+        let start = (o * self.stride).saturating_sub(self.pad);
+        let end = (o * self.stride + self.kernel)
+            .saturating_sub(self.pad)
+            .min(len);
+        start..end.max(start)
+    }
+}
+
+/// Max pooling of one plane: the maximum and its plane-local flat index (as f32), with the
+/// reference's (PyTorch's) rules: first maximum wins ties, NaN propagates.
+pub fn maxpool_plane(g: &PoolGeom, x: &[f32], y: &mut [f32], argmax: &mut [f32]) {
+    for oh in 0..g.out_h {
+        let rows = g.window(oh, g.height);
+        for ow in 0..g.out_w {
+            let cols = g.window(ow, g.width);
+            let mut best = f32::NEG_INFINITY;
+            let mut at = rows.start * g.width + cols.start;
+            for ih in rows.clone() {
+                let line = &x[ih * g.width..(ih + 1) * g.width];
+                for iw in cols.clone() {
+                    let v = line[iw];
+                    // Branch-free select: on random data the comparison is unpredictable
+                    // and a branch mispredicts on about half the elements.
+                    let take = v > best || v.is_nan();
+                    best = if take { v } else { best };
+                    at = if take { ih * g.width + iw } else { at };
+                }
+            }
+            y[oh * g.out_w + ow] = best;
+            argmax[oh * g.out_w + ow] = at as f32;
+        }
+    }
+}
+
+/// Backward of [`maxpool_plane`]: `dx` zeroed, then each `dy` added at its argmax.
+pub fn maxpool_backward_plane(dy: &[f32], argmax: &[f32], dx: &mut [f32]) {
+    dx.fill(0.0);
+    for (d, a) in dy.iter().zip(argmax) {
+        // Indices were written by `maxpool_plane` for this plane, so they are in bounds;
+        // `get_mut` keeps a corrupted value from panicking.
+        if let Some(slot) = dx.get_mut(*a as usize) {
+            *slot += d;
+        }
+    }
+}

@@ -61,6 +61,19 @@ impl Compiler<'_> {
             .find(|(b, _)| *b == y)
             .map(|(_, s)| *s)
     }
+    fn pool_geom(&self, x: BufferId, y: BufferId, window: &Window) -> glue::PoolGeom {
+        let (xs, ys) = (&self.plan.buffer(x).shape, &self.plan.buffer(y).shape);
+        let dim = |s: &Vec<usize>, i: usize| s.get(i).copied().unwrap_or(1);
+        glue::PoolGeom {
+            height: dim(xs, 2),
+            width: dim(xs, 3),
+            out_h: dim(ys, 2),
+            out_w: dim(ys, 3),
+            kernel: window.kernel,
+            stride: window.stride,
+            pad: window.pad,
+        }
+    }
     fn geom(&self, x: BufferId, w: BufferId, y: BufferId, window: &Window) -> ConvGeom {
         let (xs, ys) = (&self.plan.buffer(x).shape, &self.plan.buffer(y).shape);
         let dim = |s: &Vec<usize>, i: usize| s.get(i).copied().unwrap_or(1);
@@ -156,6 +169,29 @@ pub struct ConvBackwardStep {
     threads: usize,
 }
 
+/// Max pooling over every plane of the batch (row-parallel).
+pub struct MaxPoolStep {
+    x: BufferId,
+    y: BufferId,
+    argmax: BufferId,
+    geom: glue::PoolGeom,
+    /// Planes per sample.
+    channels: usize,
+    rows: usize,
+    threads: usize,
+}
+
+/// Max pooling backward (row-parallel).
+pub struct MaxPoolBackwardStep {
+    dy: BufferId,
+    argmax: BufferId,
+    dx: BufferId,
+    geom: glue::PoolGeom,
+    channels: usize,
+    rows: usize,
+    threads: usize,
+}
+
 /// Adam/AdamW on one param.
 pub struct AdamStep {
     param: BufferId,
@@ -175,6 +211,10 @@ pub enum Step {
     Conv(Box<ConvStep>),
     /// Convolution backward.
     ConvBackward(Box<ConvBackwardStep>),
+    /// Max pooling.
+    MaxPool(Box<MaxPoolStep>),
+    /// Max pooling backward.
+    MaxPoolBackward(Box<MaxPoolBackwardStep>),
     /// Adam update.
     Adam(Box<AdamStep>),
     /// A kernel without a generator yet: runs the reference op.
@@ -427,6 +467,39 @@ impl Step {
                     kernel,
                 }))
             }
+            Kernel::MaxPool {
+                x,
+                y,
+                argmax,
+                window,
+            } => {
+                let geom = c.pool_geom(*x, *y, window);
+                let channels = c.plan.buffer(*x).shape.get(1).copied().unwrap_or(1);
+                let work = (rows * channels * geom.out_h * geom.out_w * window.kernel * window.kernel) as f64;
+                Step::MaxPool(Box::new(MaxPoolStep {
+                    x: *x,
+                    y: *y,
+                    argmax: *argmax,
+                    geom,
+                    channels,
+                    rows,
+                    threads: parts_for(c.threads, work),
+                }))
+            }
+            Kernel::MaxPoolBackward { dy, argmax, dx } => {
+                let geom = c.pool_geom(*dx, *dy, &Window { kernel: 1, stride: 1, pad: 0, dilation: 1 });
+                let channels = c.plan.buffer(*dx).shape.get(1).copied().unwrap_or(1);
+                let work = (rows * channels * geom.height * geom.width) as f64;
+                Step::MaxPoolBackward(Box::new(MaxPoolBackwardStep {
+                    dy: *dy,
+                    argmax: *argmax,
+                    dx: *dx,
+                    geom,
+                    channels,
+                    rows,
+                    threads: parts_for(c.threads, work),
+                }))
+            }
             other => Step::Reference(other.clone()),
         })
     }
@@ -439,6 +512,8 @@ impl Step {
             Step::Conv(s) => s.run(ctx),
             Step::ConvBackward(s) => s.run(ctx),
             Step::Adam(s) => s.run(ctx),
+            Step::MaxPool(s) => s.run(ctx),
+            Step::MaxPoolBackward(s) => s.run(ctx),
             Step::Reference(_) => Ok(()),
         }
     }
@@ -699,6 +774,86 @@ impl AdamStep {
             return Err(ExecError::Internal("adam buffers"));
         };
         self.kernel.run(p, v.reads[0], m, vv, ctx.lr, ctx.step)?;
+        Ok(())
+    }
+}
+
+impl MaxPoolStep {
+    fn run(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ExecError> {
+        let g = self.geom;
+        let (r, c) = (self.rows, self.channels);
+        let (inp, outp) = (g.height * g.width, g.out_h * g.out_w);
+        let v = borrow(
+            ctx.store,
+            ctx.plan,
+            &uses(&[(self.x, r * c * inp)]),
+            &uses(&[(self.y, r * c * outp), (self.argmax, r * c * outp)]),
+        )?;
+        let x = v.reads[0];
+        let mut w = v.writes.into_iter();
+        let (Some(y), Some(am)) = (w.next(), w.next()) else {
+            return Err(ExecError::Internal("maxpool buffers"));
+        };
+        let ranges = split(r, self.threads);
+        let tasks: Vec<_> = ranges
+            .iter()
+            .cloned()
+            .zip(chunks_mut(y, &ranges, c * outp))
+            .zip(chunks_mut(am, &ranges, c * outp))
+            .collect();
+        run_tasks(ctx.pool, tasks, |((range, y), am)| {
+            for (j, n) in range.enumerate() {
+                for ch in 0..c {
+                    let plane = n * c + ch;
+                    let o = (j * c + ch) * outp;
+                    glue::maxpool_plane(
+                        &g,
+                        &x[plane * inp..(plane + 1) * inp],
+                        &mut y[o..o + outp],
+                        &mut am[o..o + outp],
+                    );
+                }
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+}
+
+impl MaxPoolBackwardStep {
+    fn run(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ExecError> {
+        let g = self.geom;
+        let (r, c) = (self.rows, self.channels);
+        let (inp, outp) = (g.height * g.width, g.out_h * g.out_w);
+        let mut v = borrow(
+            ctx.store,
+            ctx.plan,
+            &uses(&[(self.dy, r * c * outp), (self.argmax, r * c * outp)]),
+            &uses(&[(self.dx, r * c * inp)]),
+        )?;
+        let (dy, am) = (v.reads[0], v.reads[1]);
+        let dx = v.writes.remove(0);
+        let ranges = split(r, self.threads);
+        let tasks: Vec<_> = ranges
+            .iter()
+            .cloned()
+            .zip(chunks_mut(dx, &ranges, c * inp))
+            .collect();
+        run_tasks(ctx.pool, tasks, |(range, dx)| {
+            for (j, n) in range.enumerate() {
+                for ch in 0..c {
+                    let plane = n * c + ch;
+                    let o = plane * outp;
+                    let d = (j * c + ch) * inp;
+                    glue::maxpool_backward_plane(
+                        &dy[o..o + outp],
+                        &am[o..o + outp],
+                        &mut dx[d..d + inp],
+                    );
+                }
+            }
+            Ok(())
+        })?;
         Ok(())
     }
 }
