@@ -197,26 +197,38 @@ impl PoolGeom {
 
 /// Max pooling of one plane: the maximum and its plane-local flat index (as f32), with the
 /// reference's (PyTorch's) rules: first maximum wins ties, NaN propagates.
+///
+/// A whole output row is updated per window tap (rows top to bottom, taps left to right —
+/// each window still sees its elements in row-major order), so the inner loop runs over
+/// independent outputs instead of one serial compare chain per window.
 pub fn maxpool_plane(g: &PoolGeom, x: &[f32], y: &mut [f32], argmax: &mut [f32]) {
     for oh in 0..g.out_h {
+        let best = &mut y[oh * g.out_w..(oh + 1) * g.out_w];
+        let at = &mut argmax[oh * g.out_w..(oh + 1) * g.out_w];
         let rows = g.window(oh, g.height);
-        for ow in 0..g.out_w {
-            let cols = g.window(ow, g.width);
-            let mut best = f32::NEG_INFINITY;
-            let mut at = rows.start * g.width + cols.start;
-            for ih in rows.clone() {
-                let line = &x[ih * g.width..(ih + 1) * g.width];
-                for iw in cols.clone() {
+        for (ow, (b, a)) in best.iter_mut().zip(at.iter_mut()).enumerate() {
+            *b = f32::NEG_INFINITY;
+            *a = (rows.start * g.width + g.window(ow, g.width).start) as f32;
+        }
+        for ih in rows {
+            let line = &x[ih * g.width..(ih + 1) * g.width];
+            for kj in 0..g.kernel {
+                for (ow, (b, a)) in best.iter_mut().zip(at.iter_mut()).enumerate() {
+                    let Some(iw) = (ow * g.stride + kj)
+                        .checked_sub(g.pad)
+                        .filter(|&i| i < g.width)
+                    else {
+                        continue;
+                    };
                     let v = line[iw];
-                    // Branch-free select: on random data the comparison is unpredictable
-                    // and a branch mispredicts on about half the elements.
-                    let take = v > best || v.is_nan();
-                    best = if take { v } else { best };
-                    at = if take { ih * g.width + iw } else { at };
+                    // Bitwise select: on random data the comparison is unpredictable, and
+                    // the compiler turns `if` selects into branches that mispredict.
+                    let mask = 0u32.wrapping_sub(u32::from(v > *b || v.is_nan()));
+                    let idx = (ih * g.width + iw) as f32;
+                    *b = f32::from_bits((v.to_bits() & mask) | (b.to_bits() & !mask));
+                    *a = f32::from_bits((idx.to_bits() & mask) | (a.to_bits() & !mask));
                 }
             }
-            y[oh * g.out_w + ow] = best;
-            argmax[oh * g.out_w + ow] = at as f32;
         }
     }
 }
