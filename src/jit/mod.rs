@@ -10,6 +10,7 @@ pub mod elementwise;
 pub mod error;
 pub mod gemm;
 pub mod module;
+pub mod pool;
 
 pub use bits::F32Bits;
 pub use error::JitError;
