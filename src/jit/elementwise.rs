@@ -136,8 +136,9 @@ impl ElementwiseKernel {
 }
 
 /// `out[i] = f(in_0[i], in_1[i], …)` for `i in 0..len`: f32x4 body, scalar tail. `f`
-/// receives the loaded values and the width (4 or 1).
-fn emit_map(
+/// receives the loaded values and the width (4 or 1). `out` may be one of the inputs (the
+/// element is loaded before it is stored).
+pub(crate) fn emit_map(
     b: &mut FunctionBuilder<'_>,
     len: usize,
     inputs: &[ir::Value],

@@ -2,13 +2,17 @@
 //! host machine code and checked against the reference executor.
 
 pub mod adam;
+pub mod bits;
 mod codegen;
+pub mod conv;
 pub mod dense;
 pub mod elementwise;
 pub mod error;
 pub mod gemm;
 pub mod module;
+pub mod pool;
 
+pub use bits::F32Bits;
 pub use error::JitError;
 pub use module::{
     Access, CompiledKernel, JitModule, JitOptions, KernelArg, KernelIr, OptLevel, ParamSpec,
