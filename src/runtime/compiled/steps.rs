@@ -6,6 +6,8 @@ use std::ops::Range;
 
 use crate::check::Activation;
 use crate::jit::adam::{AdamKernel, AdamSpec};
+use crate::jit::conv::{Col2imKernel, Im2colKernel, Im2colSpec};
+use crate::jit::pool::{MaxPoolBackwardKernel, MaxPoolKernel, PoolSpec};
 use crate::jit::gemm::{GemmOp, GemmSpec};
 use crate::jit::{JitError, JitModule};
 use crate::lower::{BufferId, Kernel, Plan, Update, Window};
@@ -135,6 +137,8 @@ pub struct ConvStep {
     slot: usize,
     /// `yᵀ[n] = col[n]ᵀ·Wᵀ (+ bias, ReLU)`: only the small Wᵀ is packed per call.
     gemm: Gemm,
+    /// Unrolls one sample.
+    im2col: Im2colKernel,
     /// Wᵀ `[C·k·k, O]`, refreshed every call.
     wt: Vec<f32>,
     /// Per task: GEMM scratch and the `[P, O]` product before it is transposed to `[O, P]`.
@@ -157,6 +161,8 @@ pub struct ConvBackwardStep {
     g: Vec<f32>,
     /// `dcol = Wᵀ·g[n]`.
     dcol_gemm: Gemm,
+    /// Folds one sample's `dcol` into `dx`.
+    col2im: Col2imKernel,
     /// `dW (+)= g[n]·col[n]ᵀ` (first sample of a shard overwrites).
     dw_first: Gemm,
     dw_acc: Gemm,
@@ -178,7 +184,8 @@ pub struct MaxPoolStep {
     /// Planes per sample.
     channels: usize,
     rows: usize,
-    threads: usize,
+    /// Per task: its samples and the kernel for that many planes.
+    parts: Vec<(Range<usize>, MaxPoolKernel)>,
 }
 
 /// Max pooling backward (row-parallel).
@@ -189,7 +196,8 @@ pub struct MaxPoolBackwardStep {
     geom: glue::PoolGeom,
     channels: usize,
     rows: usize,
-    threads: usize,
+    /// Per task: its samples and the kernel for that many planes.
+    parts: Vec<(Range<usize>, MaxPoolBackwardKernel)>,
 }
 
 /// Adam/AdamW on one param.
@@ -351,6 +359,7 @@ impl Step {
                     rows,
                     slot,
                     gemm,
+                    im2col: Im2colKernel::compile(c.jit, im2col_spec(&geom))?,
                     wt: vec![0.0; geom.out_channels * geom.col_rows()],
                     scratch: vec![(vec![0.0; gemm_scratch], vec![0.0; geom.out_len()]); tasks],
                     threads,
@@ -426,6 +435,7 @@ impl Step {
                     slot,
                     g: vec![0.0; rows * geom.out_len()],
                     dcol_gemm,
+                    col2im: Col2imKernel::compile(c.jit, im2col_spec(&geom))?,
                     dw_first,
                     dw_acc,
                     task_scratch: vec![(vec![0.0; dcol_scratch], vec![0.0; ckk * p]); tasks],
@@ -476,6 +486,11 @@ impl Step {
                 let geom = c.pool_geom(*x, *y, window);
                 let channels = c.plan.buffer(*x).shape.get(1).copied().unwrap_or(1);
                 let work = (rows * channels * geom.out_h * geom.out_w * window.kernel * window.kernel) as f64;
+                let mut parts = Vec::new();
+                for r in split(rows, parts_for(c.threads, work)) {
+                    let spec = pool_spec(&geom, r.len() * channels);
+                    parts.push((r, MaxPoolKernel::compile(c.jit, spec)?));
+                }
                 Step::MaxPool(Box::new(MaxPoolStep {
                     x: *x,
                     y: *y,
@@ -483,13 +498,25 @@ impl Step {
                     geom,
                     channels,
                     rows,
-                    threads: parts_for(c.threads, work),
+                    parts,
                 }))
             }
             Kernel::MaxPoolBackward { dy, argmax, dx } => {
-                let geom = c.pool_geom(*dx, *dy, &Window { kernel: 1, stride: 1, pad: 0, dilation: 1 });
+                // The window is that of the forward kernel that wrote `argmax`.
+                let Some(window) = c.plan.forward.iter().find_map(|f| match f {
+                    Kernel::MaxPool { argmax: a, window, .. } if a == argmax => Some(*window),
+                    _ => None,
+                }) else {
+                    return Ok(Step::Reference(k.clone()));
+                };
+                let geom = c.pool_geom(*dx, *dy, &window);
                 let channels = c.plan.buffer(*dx).shape.get(1).copied().unwrap_or(1);
                 let work = (rows * channels * geom.height * geom.width) as f64;
+                let mut parts = Vec::new();
+                for r in split(rows, parts_for(c.threads, work)) {
+                    let spec = pool_spec(&geom, r.len() * channels);
+                    parts.push((r, MaxPoolBackwardKernel::compile(c.jit, spec)?));
+                }
                 Step::MaxPoolBackward(Box::new(MaxPoolBackwardStep {
                     dy: *dy,
                     argmax: *argmax,
@@ -497,7 +524,7 @@ impl Step {
                     geom,
                     channels,
                     rows,
-                    threads: parts_for(c.threads, work),
+                    parts,
                 }))
             }
             other => Step::Reference(other.clone()),
@@ -625,12 +652,12 @@ impl ConvStep {
             .map(|(((range, y), c), s)| (range.clone(), y, c, s))
             .collect();
         glue::transpose(w, o, g.col_rows(), &mut self.wt);
-        let (gemm, wt) = (&self.gemm, &self.wt[..]);
+        let (gemm, wt, im2col) = (&self.gemm, &self.wt[..], &self.im2col);
         run_tasks(ctx.pool, tasks, |(range, y, col, (scratch, yt))| {
             for (j, n) in range.enumerate() {
                 let xn = &x[n * g.in_len()..(n + 1) * g.in_len()];
                 let cn = &mut col[j * g.col_len()..(j + 1) * g.col_len()];
-                glue::im2col(&g, xn, cn);
+                im2col.run(xn, cn)?;
                 gemm.run(cn, wt, bias, yt, scratch)?;
                 let yn = &mut y[j * g.out_len()..(j + 1) * g.out_len()];
                 glue::transpose(yt, g.plane(), o, yn);
@@ -688,7 +715,7 @@ impl ConvBackwardStep {
             .zip(self.task_scratch.iter_mut())
             .map(|(((range, g), dx), s)| (range.clone(), g, dx, s))
             .collect();
-        let (relu, dcol_gemm) = (self.relu, &self.dcol_gemm);
+        let (relu, dcol_gemm, col2im) = (self.relu, &self.dcol_gemm, &self.col2im);
         run_tasks(ctx.pool, tasks, |(range, g, dx, (scratch, dcol))| {
             let start = range.start;
             let (ys, dys) = (
@@ -703,11 +730,7 @@ impl ConvBackwardStep {
             if let Some(dx) = dx {
                 for j in 0..range.len() {
                     dcol_gemm.run(w, &g[j * ol..(j + 1) * ol], None, dcol, scratch)?;
-                    glue::col2im(
-                        &geo,
-                        dcol,
-                        &mut dx[j * geo.in_len()..(j + 1) * geo.in_len()],
-                    );
+                    col2im.run(dcol, &mut dx[j * geo.in_len()..(j + 1) * geo.in_len()])?;
                 }
             }
             Ok(())
@@ -782,39 +805,27 @@ impl MaxPoolStep {
     fn run(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ExecError> {
         let g = self.geom;
         let (r, c) = (self.rows, self.channels);
-        let (inp, outp) = (g.height * g.width, g.out_h * g.out_w);
+        let (inp, outp) = (c * g.height * g.width, c * g.out_h * g.out_w);
         let v = borrow(
             ctx.store,
             ctx.plan,
-            &uses(&[(self.x, r * c * inp)]),
-            &uses(&[(self.y, r * c * outp), (self.argmax, r * c * outp)]),
+            &uses(&[(self.x, r * inp)]),
+            &uses(&[(self.y, r * outp), (self.argmax, r * outp)]),
         )?;
         let x = v.reads[0];
         let mut w = v.writes.into_iter();
         let (Some(y), Some(am)) = (w.next(), w.next()) else {
             return Err(ExecError::Internal("maxpool buffers"));
         };
-        let ranges = split(r, self.threads);
-        let tasks: Vec<_> = ranges
+        let ranges: Vec<Range<usize>> = self.parts.iter().map(|p| p.0.clone()).collect();
+        let tasks: Vec<_> = self
+            .parts
             .iter()
-            .cloned()
-            .zip(chunks_mut(y, &ranges, c * outp))
-            .zip(chunks_mut(am, &ranges, c * outp))
+            .zip(chunks_mut(y, &ranges, outp))
+            .zip(chunks_mut(am, &ranges, outp))
             .collect();
-        run_tasks(ctx.pool, tasks, |((range, y), am)| {
-            for (j, n) in range.enumerate() {
-                for ch in 0..c {
-                    let plane = n * c + ch;
-                    let o = (j * c + ch) * outp;
-                    glue::maxpool_plane(
-                        &g,
-                        &x[plane * inp..(plane + 1) * inp],
-                        &mut y[o..o + outp],
-                        &mut am[o..o + outp],
-                    );
-                }
-            }
-            Ok(())
+        run_tasks(ctx.pool, tasks, |(((range, kernel), y), am)| {
+            kernel.run(&x[range.start * inp..range.end * inp], y, am)
         })?;
         Ok(())
     }
@@ -824,36 +835,51 @@ impl MaxPoolBackwardStep {
     fn run(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ExecError> {
         let g = self.geom;
         let (r, c) = (self.rows, self.channels);
-        let (inp, outp) = (g.height * g.width, g.out_h * g.out_w);
+        let (inp, outp) = (c * g.height * g.width, c * g.out_h * g.out_w);
         let mut v = borrow(
             ctx.store,
             ctx.plan,
-            &uses(&[(self.dy, r * c * outp), (self.argmax, r * c * outp)]),
-            &uses(&[(self.dx, r * c * inp)]),
+            &uses(&[(self.dy, r * outp), (self.argmax, r * outp)]),
+            &uses(&[(self.dx, r * inp)]),
         )?;
         let (dy, am) = (v.reads[0], v.reads[1]);
         let dx = v.writes.remove(0);
-        let ranges = split(r, self.threads);
-        let tasks: Vec<_> = ranges
+        let ranges: Vec<Range<usize>> = self.parts.iter().map(|p| p.0.clone()).collect();
+        let tasks: Vec<_> = self
+            .parts
             .iter()
-            .cloned()
-            .zip(chunks_mut(dx, &ranges, c * inp))
+            .zip(chunks_mut(dx, &ranges, inp))
             .collect();
-        run_tasks(ctx.pool, tasks, |(range, dx)| {
-            for (j, n) in range.enumerate() {
-                for ch in 0..c {
-                    let plane = n * c + ch;
-                    let o = plane * outp;
-                    let d = (j * c + ch) * inp;
-                    glue::maxpool_backward_plane(
-                        &dy[o..o + outp],
-                        &am[o..o + outp],
-                        &mut dx[d..d + inp],
-                    );
-                }
-            }
-            Ok(())
+        run_tasks(ctx.pool, tasks, |((range, kernel), dx)| {
+            let o = range.start * outp..range.end * outp;
+            kernel.run(&dy[o.clone()], &am[o], dx)
         })?;
         Ok(())
+    }
+}
+
+/// The generated im2col/col2im geometry of one sample of a convolution.
+fn im2col_spec(g: &ConvGeom) -> Im2colSpec {
+    Im2colSpec {
+        channels: g.channels,
+        height: g.height,
+        width: g.width,
+        kernel: g.kernel,
+        stride: g.stride,
+        pad: g.pad,
+        dilation: g.dilation,
+        samples: 1,
+    }
+}
+
+/// The generated pooling geometry over `planes` planes.
+fn pool_spec(g: &glue::PoolGeom, planes: usize) -> PoolSpec {
+    PoolSpec {
+        planes,
+        height: g.height,
+        width: g.width,
+        kernel: g.kernel,
+        stride: g.stride,
+        pad: g.pad,
     }
 }
