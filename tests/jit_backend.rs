@@ -108,9 +108,12 @@ fn one_step_matches_the_reference_on_every_buffer() {
     for (name, src) in MODELS {
         let plan = plan_of(src, name);
         let mut reference = BackendKind::Reference.instantiate(&plan, 7).unwrap();
-        let mut jit = BackendKind::Jit { threads: 2, gemm: ammc::runtime::compiled::GemmRoute::Auto }
-            .instantiate(&plan, 7)
-            .unwrap();
+        let mut jit = BackendKind::Jit {
+            threads: 2,
+            gemm: ammc::runtime::compiled::GemmRoute::Auto,
+        }
+        .instantiate(&plan, 7)
+        .unwrap();
         // Same initial weights.
         for p in &plan.params {
             assert_eq!(reference.data(p.buffer), jit.data(p.buffer), "{name}");

@@ -6,9 +6,12 @@ use std::ops::Range;
 
 use crate::check::Activation;
 use crate::jit::adam::{AdamKernel, AdamSpec};
-use crate::jit::conv::{Col2imKernel, Im2colKernel, Im2colSpec};
-use crate::jit::pool::{MaxPoolBackwardKernel, MaxPoolKernel, PoolSpec};
+use crate::jit::conv::{
+    ChannelSumKernel, ChannelSumSpec, Col2imKernel, ColumnSumKernel, ColumnSumSpec, Im2colKernel,
+    Im2colSpec, ReluMaskKernel, ReluMaskSpec,
+};
 use crate::jit::gemm::{GemmOp, GemmSpec};
+use crate::jit::pool::{MaxPoolBackwardKernel, MaxPoolKernel, PoolSpec};
 use crate::jit::{JitError, JitModule};
 use crate::lower::{BufferId, Kernel, Plan, Update, Window};
 
@@ -107,23 +110,24 @@ pub struct DenseStep {
     gemm: SplitGemm,
 }
 
-/// A dense layer's backward: ReLU mask, `dx = g·W`, `dW = gᵀ·x`, `db = Σ_rows g`.
+/// A dense layer's backward: ReLU mask applied to `dy` in place (as the reference does),
+/// `dx = g·W` (row-parallel), `dW = gᵀ·x`, `db = Σ_rows g`.
 pub struct DenseBackwardStep {
     x: BufferId,
     w: BufferId,
     y: BufferId,
     dy: BufferId,
-    relu: bool,
     dx: Option<BufferId>,
     dw: Option<BufferId>,
     db: Option<BufferId>,
     rows: usize,
     inputs: usize,
     outputs: usize,
-    g: Vec<f32>,
-    gt: Vec<f32>,
+    mask: Option<ReluMaskKernel>,
+    db_sum: ColumnSumKernel,
     dx_gemm: Option<SplitGemm>,
-    dw_gemm: Option<SplitGemm>,
+    dw_gemm: Option<Gemm>,
+    dw_scratch: Vec<f32>,
 }
 
 /// A convolution: per sample, unroll windows, one GEMM `W·col`, bias and ReLU.
@@ -146,33 +150,50 @@ pub struct ConvStep {
     threads: usize,
 }
 
-/// A convolution's backward.
+/// A convolution's backward: ReLU mask on `dy` in place, then per sample
+/// `dx[n] = col2im(Wᵀ·g[n])` (row-parallel), and `dW`, `db` as fixed shards of the batch
+/// whose partial sums are added in shard order.
 pub struct ConvBackwardStep {
     w: BufferId,
     y: BufferId,
     dy: BufferId,
-    relu: bool,
     dx: Option<BufferId>,
     dw: Option<BufferId>,
     db: Option<BufferId>,
     geom: ConvGeom,
     rows: usize,
     slot: usize,
-    g: Vec<f32>,
     /// `dcol = Wᵀ·g[n]`.
     dcol_gemm: Gemm,
     /// Folds one sample's `dcol` into `dx`.
     col2im: Col2imKernel,
-    /// `dW (+)= g[n]·col[n]ᵀ` (first sample of a shard overwrites).
+    /// `dWᵀ (+)= col[n]·g[n]ᵀ` (first sample of a shard overwrites).
     dw_first: Gemm,
     dw_acc: Gemm,
-    /// Per task: GEMM scratch and a dcol buffer.
-    task_scratch: Vec<(Vec<f32>, Vec<f32>)>,
-    /// Per shard: GEMM scratch, partial dWᵀ, partial db.
-    shards: Vec<(Range<usize>, Vec<f32>, Vec<f32>, Vec<f32>)>,
+    /// Per task: its samples, the ReLU mask for them (absent without ReLU), GEMM scratch
+    /// and a dcol buffer.
+    tasks: Vec<ConvBackwardTask>,
+    /// Per shard: its samples, GEMM scratch, partial dWᵀ, partial db, db kernel.
+    shards: Vec<ConvShard>,
     /// Sum of the shards' dWᵀ.
     dwt: Vec<f32>,
-    threads: usize,
+}
+
+/// Row-parallel part of a convolution backward.
+pub struct ConvBackwardTask {
+    range: Range<usize>,
+    mask: Option<ReluMaskKernel>,
+    scratch: Vec<f32>,
+    dcol: Vec<f32>,
+}
+
+/// One fixed shard of a convolution's weight and bias gradients.
+pub struct ConvShard {
+    range: Range<usize>,
+    scratch: Vec<f32>,
+    dwt: Vec<f32>,
+    db: Vec<f32>,
+    db_sum: ChannelSumKernel,
 }
 
 /// Max pooling over every plane of the batch (row-parallel).
@@ -291,38 +312,54 @@ impl Step {
                     None => None,
                 };
                 let dw_gemm = match dw {
-                    Some(_) => Some(SplitGemm::new(
+                    Some(_) => Some(c.gemms.get(
                         c.jit,
-                        c.gemms,
                         GemmSpec {
                             m: outputs,
                             n: inputs,
                             k: rows,
-                            op: GemmOp::Nn,
+                            op: GemmOp::Tn,
                             bias: false,
                             relu: false,
                             accumulate: false,
                         },
-                        c.threads,
                     )?),
                     None => None,
                 };
+                let mask = match act {
+                    Some(_) => Some(ReluMaskKernel::compile(
+                        c.jit,
+                        ReluMaskSpec {
+                            len: rows * outputs,
+                        },
+                    )?),
+                    None => None,
+                };
+                let db_sum = ColumnSumKernel::compile(
+                    c.jit,
+                    ColumnSumSpec {
+                        rows,
+                        cols: outputs,
+                        accumulate: false,
+                    },
+                )?;
+                let dw_scratch = vec![0.0; dw_gemm.as_ref().map_or(0, Gemm::scratch_len)];
                 Step::DenseBackward(Box::new(DenseBackwardStep {
                     x: *x,
                     w: *w,
                     y: *y,
                     dy: *dy,
-                    relu: act.is_some(),
                     dx: *dx,
                     dw: *dw,
                     db: *db,
                     rows,
                     inputs,
                     outputs,
-                    g: vec![0.0; rows * outputs],
-                    gt: vec![0.0; rows * outputs],
+                    mask,
+                    db_sum,
                     dx_gemm,
                     dw_gemm,
+                    dw_scratch,
                 }))
             }
             Kernel::Conv {
@@ -400,7 +437,6 @@ impl Step {
                     accumulate: false,
                 };
                 let dcol_gemm = c.gemms.get(c.jit, dcol_spec)?;
-                let dcol_scratch = dcol_gemm.scratch_len();
                 let dw_first = c.gemms.get(c.jit, dw_spec)?;
                 let dw_acc = c.gemms.get(
                     c.jit,
@@ -410,38 +446,62 @@ impl Step {
                     },
                 )?;
                 let threads = parts_for(c.threads, dcol_spec.flops() * rows as f64);
-                let tasks = split(rows, threads).len();
-                let shards = split(rows, SHARDS)
-                    .into_iter()
-                    .map(|r| {
-                        (
-                            r,
-                            vec![0.0; dw_first.scratch_len()],
-                            vec![0.0; o * ckk],
-                            vec![0.0; o],
-                        )
-                    })
-                    .collect();
+                let ol = geom.out_len();
+                let mut tasks = Vec::new();
+                for range in split(rows, threads) {
+                    let mask = match act {
+                        Some(_) => Some(ReluMaskKernel::compile(
+                            c.jit,
+                            ReluMaskSpec {
+                                len: range.len() * ol,
+                            },
+                        )?),
+                        None => None,
+                    };
+                    tasks.push(ConvBackwardTask {
+                        range,
+                        mask,
+                        scratch: vec![0.0; dcol_gemm.scratch_len()],
+                        dcol: vec![0.0; ckk * p],
+                    });
+                }
+                let mut shards = Vec::new();
+                for range in split(rows, SHARDS) {
+                    let db_sum = ChannelSumKernel::compile(
+                        c.jit,
+                        ChannelSumSpec {
+                            samples: range.len(),
+                            channels: o,
+                            height: geom.out_h,
+                            width: geom.out_w,
+                            accumulate: false,
+                        },
+                    )?;
+                    shards.push(ConvShard {
+                        range,
+                        scratch: vec![0.0; dw_first.scratch_len()],
+                        dwt: vec![0.0; o * ckk],
+                        db: vec![0.0; o],
+                        db_sum,
+                    });
+                }
                 Step::ConvBackward(Box::new(ConvBackwardStep {
                     w: *w,
                     y: *y,
                     dy: *dy,
-                    relu: act.is_some(),
                     dx: *dx,
                     dw: *dw,
                     db: *db,
                     geom,
                     rows,
                     slot,
-                    g: vec![0.0; rows * geom.out_len()],
-                    dcol_gemm,
                     col2im: Col2imKernel::compile(c.jit, im2col_spec(&geom))?,
+                    dcol_gemm,
                     dw_first,
                     dw_acc,
-                    task_scratch: vec![(vec![0.0; dcol_scratch], vec![0.0; ckk * p]); tasks],
+                    tasks,
                     shards,
                     dwt: vec![0.0; o * ckk],
-                    threads,
                 }))
             }
             Kernel::Update {
@@ -485,7 +545,9 @@ impl Step {
             } => {
                 let geom = c.pool_geom(*x, *y, window);
                 let channels = c.plan.buffer(*x).shape.get(1).copied().unwrap_or(1);
-                let work = (rows * channels * geom.out_h * geom.out_w * window.kernel * window.kernel) as f64;
+                let work =
+                    (rows * channels * geom.out_h * geom.out_w * window.kernel * window.kernel)
+                        as f64;
                 let mut parts = Vec::new();
                 for r in split(rows, parts_for(c.threads, work)) {
                     let spec = pool_spec(&geom, r.len() * channels);
@@ -504,7 +566,9 @@ impl Step {
             Kernel::MaxPoolBackward { dy, argmax, dx } => {
                 // The window is that of the forward kernel that wrote `argmax`.
                 let Some(window) = c.plan.forward.iter().find_map(|f| match f {
-                    Kernel::MaxPool { argmax: a, window, .. } if a == argmax => Some(*window),
+                    Kernel::MaxPool {
+                        argmax: a, window, ..
+                    } if a == argmax => Some(*window),
                     _ => None,
                 }) else {
                     return Ok(Step::Reference(k.clone()));
@@ -575,44 +639,29 @@ impl DenseStep {
 impl DenseBackwardStep {
     fn run(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ExecError> {
         let (r, i, o) = (self.rows, self.inputs, self.outputs);
-        let reads = [
-            (self.x, r * i),
-            (self.w, o * i),
-            (self.y, r * o),
-            (self.dy, r * o),
-        ];
-        let mut writes = Vec::new();
+        let reads = [(self.x, r * i), (self.w, o * i), (self.y, r * o)];
+        let mut writes = vec![(self.dy, r * o)];
         for (b, len) in [(self.dx, r * i), (self.dw, o * i), (self.db, o)] {
             if let Some(b) = b {
                 writes.push((b, len));
             }
         }
         let v = borrow(ctx.store, ctx.plan, &uses(&reads), &uses(&writes))?;
-        let (x, w, y, dy) = (v.reads[0], v.reads[1], v.reads[2], v.reads[3]);
+        let (x, w, y) = (v.reads[0], v.reads[1], v.reads[2]);
         let mut outs = v.writes.into_iter();
-        let g: &[f32] = if self.relu {
-            glue::relu_mask(y, dy, &mut self.g);
-            &self.g
-        } else {
-            dy
-        };
+        let g = outs.next().ok_or(ExecError::Internal("dense dy"))?;
+        if let Some(mask) = &self.mask {
+            mask.run(y, g)?;
+        }
+        let g: &[f32] = g;
         let dx = self.dx.and_then(|_| outs.next());
         let dw = self.dw.and_then(|_| outs.next());
         let db = self.db.and_then(|_| outs.next());
-        if dw.is_some() || db.is_some() {
-            glue::transpose(g, r, o, &mut self.gt);
-        }
-        if let (Some(dw), Some(gemm)) = (dw, self.dw_gemm.as_mut()) {
-            gemm.run(ctx.pool, &self.gt, x, None, dw)?;
+        if let (Some(dw), Some(gemm)) = (dw, self.dw_gemm.as_ref()) {
+            gemm.run(g, x, None, dw, &mut self.dw_scratch)?;
         }
         if let Some(db) = db {
-            for (j, d) in db.iter_mut().enumerate() {
-                let mut s = 0.0f32;
-                for v in &self.gt[j * r..(j + 1) * r] {
-                    s += v;
-                }
-                *d = s;
-            }
+            self.db_sum.run(g, db)?;
         }
         if let (Some(dx), Some(gemm)) = (dx, self.dx_gemm.as_mut()) {
             gemm.run(ctx.pool, g, w, None, dx)?;
@@ -672,12 +721,9 @@ impl ConvBackwardStep {
     fn run(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ExecError> {
         let geo = self.geom;
         let (r, o, ckk) = (self.rows, geo.out_channels, geo.col_rows());
-        let reads = [
-            (self.w, o * ckk),
-            (self.y, r * geo.out_len()),
-            (self.dy, r * geo.out_len()),
-        ];
-        let mut writes = Vec::new();
+        let ol = geo.out_len();
+        let reads = [(self.w, o * ckk), (self.y, r * ol)];
+        let mut writes = vec![(self.dy, r * ol)];
         for (b, len) in [
             (self.dx, r * geo.in_len()),
             (self.dw, o * ckk),
@@ -688,8 +734,9 @@ impl ConvBackwardStep {
             }
         }
         let v = borrow(ctx.store, ctx.plan, &uses(&reads), &uses(&writes))?;
-        let (w, y, dy) = (v.reads[0], v.reads[1], v.reads[2]);
+        let (w, y) = (v.reads[0], v.reads[1]);
         let mut outs = v.writes.into_iter();
+        let g = outs.next().ok_or(ExecError::Internal("conv dy"))?;
         let dx = self.dx.and_then(|_| outs.next());
         let dw = self.dw.and_then(|_| outs.next());
         let db = self.db.and_then(|_| outs.next());
@@ -697,10 +744,9 @@ impl ConvBackwardStep {
             .cols
             .get(self.slot)
             .ok_or(ExecError::Internal("missing column slot"))?;
-        let ol = geo.out_len();
-        // Phase 1, row-parallel: g = act'(y)·dy, dx[n] = col2im(Wᵀ·g[n]).
-        let ranges = split(r, self.threads);
-        let gs = chunks_mut(&mut self.g, &ranges, ol);
+        // Phase 1, row-parallel: g = act'(y)·dy in place, dx[n] = col2im(Wᵀ·g[n]).
+        let ranges: Vec<Range<usize>> = self.tasks.iter().map(|t| t.range.clone()).collect();
+        let gs = chunks_mut(&mut *g, &ranges, ol);
         let mut dxs: Vec<Option<&mut [f32]>> = match dx {
             Some(dx) => chunks_mut(dx, &ranges, geo.in_len())
                 .into_iter()
@@ -708,29 +754,31 @@ impl ConvBackwardStep {
                 .collect(),
             None => ranges.iter().map(|_| None).collect(),
         };
-        let tasks: Vec<_> = ranges
-            .iter()
+        let work: Vec<_> = self
+            .tasks
+            .iter_mut()
             .zip(gs)
             .zip(dxs.iter_mut().map(Option::take))
-            .zip(self.task_scratch.iter_mut())
-            .map(|(((range, g), dx), s)| (range.clone(), g, dx, s))
+            .map(|((t, g), dx)| (t, g, dx))
             .collect();
-        let (relu, dcol_gemm, col2im) = (self.relu, &self.dcol_gemm, &self.col2im);
-        run_tasks(ctx.pool, tasks, |(range, g, dx, (scratch, dcol))| {
-            let start = range.start;
-            let (ys, dys) = (
-                &y[start * ol..range.end * ol],
-                &dy[start * ol..range.end * ol],
-            );
-            if relu {
-                glue::relu_mask(ys, dys, g);
-            } else {
-                g.copy_from_slice(dys);
+        let (dcol_gemm, col2im) = (&self.dcol_gemm, &self.col2im);
+        run_tasks(ctx.pool, work, |(task, g, dx)| {
+            if let Some(mask) = &task.mask {
+                mask.run(&y[task.range.start * ol..task.range.end * ol], g)?;
             }
             if let Some(dx) = dx {
-                for j in 0..range.len() {
-                    dcol_gemm.run(w, &g[j * ol..(j + 1) * ol], None, dcol, scratch)?;
-                    col2im.run(dcol, &mut dx[j * geo.in_len()..(j + 1) * geo.in_len()])?;
+                for j in 0..task.range.len() {
+                    dcol_gemm.run(
+                        w,
+                        &g[j * ol..(j + 1) * ol],
+                        None,
+                        &mut task.dcol,
+                        &mut task.scratch,
+                    )?;
+                    col2im.run(
+                        &task.dcol,
+                        &mut dx[j * geo.in_len()..(j + 1) * geo.in_len()],
+                    )?;
                 }
             }
             Ok(())
@@ -738,33 +786,39 @@ impl ConvBackwardStep {
         if dw.is_none() && db.is_none() {
             return Ok(());
         }
-        // Phase 2, fixed shards: partial dW/db per shard, summed in shard order.
-        let g = &self.g;
+        // Phase 2, fixed shards: partial dWᵀ/db per shard, summed in shard order.
+        let g: &[f32] = g;
         let (first, acc) = (&self.dw_first, &self.dw_acc);
         let (want_dw, want_db) = (dw.is_some(), db.is_some());
         let cl = geo.col_len();
-        let tasks: Vec<_> = self.shards.iter_mut().collect();
-        run_tasks(ctx.pool, tasks, |(range, scratch, pdw, pdb)| {
-            pdb.fill(0.0);
-            for (j, n) in range.clone().enumerate() {
-                let gn = &g[n * ol..(n + 1) * ol];
-                if want_dw {
+        let shards: Vec<_> = self.shards.iter_mut().collect();
+        run_tasks(ctx.pool, shards, |sh| {
+            if want_dw {
+                for (j, n) in sh.range.clone().enumerate() {
                     let kern = if j == 0 { first } else { acc };
-                    kern.run(&col[n * cl..(n + 1) * cl], gn, None, pdw, scratch)?;
+                    let gn = &g[n * ol..(n + 1) * ol];
+                    kern.run(
+                        &col[n * cl..(n + 1) * cl],
+                        gn,
+                        None,
+                        &mut sh.dwt,
+                        &mut sh.scratch,
+                    )?;
                 }
-                if want_db {
-                    glue::channel_sums(gn, geo.plane(), pdb);
-                }
+            }
+            if want_db {
+                sh.db_sum
+                    .run(&g[sh.range.start * ol..sh.range.end * ol], &mut sh.db)?;
             }
             Ok(())
         })?;
         if let Some(dw) = dw {
             // The shards hold dWᵀ `[C·k·k, O]`.
-            sum_partials(&mut self.dwt, self.shards.iter().map(|s| &s.2[..]));
+            sum_partials(&mut self.dwt, self.shards.iter().map(|s| &s.dwt[..]));
             glue::transpose(&self.dwt, ckk, o, dw);
         }
         if let Some(db) = db {
-            sum_partials(db, self.shards.iter().map(|s| &s.3[..]));
+            sum_partials(db, self.shards.iter().map(|s| &s.db[..]));
         }
         Ok(())
     }
