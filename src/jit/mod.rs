@@ -9,6 +9,8 @@ pub mod dense;
 pub mod elementwise;
 pub mod error;
 pub mod gemm;
+pub mod loss;
+mod math;
 pub mod module;
 pub mod pool;
 
