@@ -194,12 +194,7 @@ pub(crate) fn tanh(b: &mut FunctionBuilder<'_>, x: ir::Value) -> ir::Value {
     // Small branch: odd polynomial.
     let z = b.ins().fmul(x, x);
     let mut p = k(b, ty, -5.704_988_7e-3);
-    for c in [
-        2.063_909e-2,
-        -5.373_971_6e-2,
-        1.333_144_2e-1,
-        -3.333_328e-1,
-    ] {
+    for c in [2.063_909e-2, -5.373_971_6e-2, 1.333_144_2e-1, -3.333_328e-1] {
         let cv = k(b, ty, c);
         p = b.ins().fma(p, z, cv);
     }

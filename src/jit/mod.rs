@@ -13,6 +13,7 @@ pub mod loss;
 mod math;
 pub mod module;
 pub mod pool;
+pub mod sgd;
 
 pub use bits::F32Bits;
 pub use error::JitError;
