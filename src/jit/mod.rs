@@ -9,8 +9,11 @@ pub mod dense;
 pub mod elementwise;
 pub mod error;
 pub mod gemm;
+pub mod loss;
+mod math;
 pub mod module;
 pub mod pool;
+pub mod sgd;
 
 pub use bits::F32Bits;
 pub use error::JitError;
