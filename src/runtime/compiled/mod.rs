@@ -339,7 +339,11 @@ impl<'p> JitExecutor<'p> {
                         lr,
                         step,
                     };
-                    compiled.run(&mut ctx)?;
+                    if let Step::Clip(c) = compiled {
+                        self.norm = Some(c.run_norm(&mut ctx)?);
+                    } else {
+                        compiled.run(&mut ctx)?;
+                    }
                 }
             }
         }

@@ -5,13 +5,20 @@
 use std::ops::Range;
 
 use crate::check::Activation;
+use crate::jit::F32Bits;
 use crate::jit::adam::{AdamKernel, AdamSpec};
 use crate::jit::conv::{
     ChannelSumKernel, ChannelSumSpec, Col2imKernel, ColumnSumKernel, ColumnSumSpec, Im2colKernel,
     Im2colSpec, ReluMaskKernel, ReluMaskSpec,
 };
+use crate::jit::elementwise::{ElementwiseKernel, ElementwiseSpec};
 use crate::jit::gemm::{GemmOp, GemmSpec};
+use crate::jit::loss::{
+    CrossEntropyKernel, CrossEntropySpec, LossMeanKernel, LossMeanSpec, RegressionLoss,
+    RegressionLossKernel, RegressionLossSpec,
+};
 use crate::jit::pool::{MaxPoolBackwardKernel, MaxPoolKernel, PoolSpec};
+use crate::jit::sgd::{SgdKernel, SgdSpec};
 use crate::jit::{JitError, JitModule};
 use crate::lower::{BufferId, Kernel, Plan, Update, Window};
 
@@ -56,6 +63,18 @@ impl Compiler<'_> {
     fn per_row(&self, id: BufferId) -> usize {
         let s = &self.plan.buffer(id).shape;
         s.iter().skip(1).product()
+    }
+    fn map(
+        &mut self,
+        spec: ElementwiseSpec,
+        inputs: &[(BufferId, usize)],
+        output: (BufferId, usize),
+    ) -> Result<Step, JitError> {
+        Ok(Step::Map(Box::new(MapStep {
+            inputs: inputs.to_vec(),
+            output,
+            kernel: ElementwiseKernel::compile(self.jit, spec)?,
+        })))
     }
     fn len(&self, id: BufferId) -> usize {
         self.plan.buffer(id).len()
@@ -221,6 +240,50 @@ pub struct MaxPoolBackwardStep {
     parts: Vec<(Range<usize>, MaxPoolBackwardKernel)>,
 }
 
+/// A fused loss: per-row losses and the output gradient, then their mean.
+pub struct LossStep {
+    y: BufferId,
+    target: BufferId,
+    loss: BufferId,
+    dy: BufferId,
+    /// Elements of `y` (and of `target` for regression; rows for classification).
+    len: usize,
+    target_len: usize,
+    kind: LossKernel,
+    mean: LossMeanKernel,
+    row_loss: Vec<f32>,
+}
+
+/// The per-row part of a loss.
+pub enum LossKernel {
+    /// Softmax cross-entropy.
+    CrossEntropy(CrossEntropyKernel),
+    /// MSE or MAE.
+    Regression(RegressionLossKernel),
+}
+
+/// One elementwise kernel over whole buffers (prefixes of the current rows).
+pub struct MapStep {
+    inputs: Vec<(BufferId, usize)>,
+    output: (BufferId, usize),
+    kernel: ElementwiseKernel,
+}
+
+/// SGD on one param.
+pub struct SgdStep {
+    param: BufferId,
+    grad: BufferId,
+    velocity: Option<BufferId>,
+    kernel: SgdKernel,
+}
+
+/// Gradient clipping by the global norm: Σx² per gradient (f64), combined in order, then
+/// a scale of every gradient when the norm exceeds the limit (the reference's rule).
+pub struct ClipStep {
+    grads: Vec<(BufferId, ElementwiseKernel, ElementwiseKernel)>,
+    max_norm: f32,
+}
+
 /// Adam/AdamW on one param.
 pub struct AdamStep {
     param: BufferId,
@@ -246,6 +309,14 @@ pub enum Step {
     MaxPoolBackward(Box<MaxPoolBackwardStep>),
     /// Adam update.
     Adam(Box<AdamStep>),
+    /// SGD update.
+    Sgd(Box<SgdStep>),
+    /// Fused loss.
+    Loss(Box<LossStep>),
+    /// Elementwise kernel.
+    Map(Box<MapStep>),
+    /// Gradient clipping.
+    Clip(Box<ClipStep>),
     /// A kernel without a generator yet: runs the reference op.
     Reference(Kernel),
 }
@@ -591,6 +662,188 @@ impl Step {
                     parts,
                 }))
             }
+            Kernel::Update {
+                param,
+                grad,
+                rule:
+                    Update::Sgd {
+                        momentum,
+                        nesterov,
+                        weight_decay,
+                        velocity,
+                    },
+            } => {
+                let spec = SgdSpec {
+                    len: c.len(*param),
+                    momentum: F32Bits::new(*momentum),
+                    dampening: F32Bits::new(0.0),
+                    nesterov: *nesterov,
+                    weight_decay: F32Bits::new(*weight_decay),
+                };
+                if spec.has_velocity() != velocity.is_some() {
+                    return Ok(Step::Reference(k.clone()));
+                }
+                Step::Sgd(Box::new(SgdStep {
+                    param: *param,
+                    grad: *grad,
+                    velocity: *velocity,
+                    kernel: SgdKernel::compile(c.jit, spec)?,
+                }))
+            }
+            Kernel::SoftmaxCrossEntropy {
+                logits,
+                target,
+                loss,
+                dlogits,
+                smoothing,
+            } => {
+                let classes = c.per_row(*logits);
+                let kernel = CrossEntropyKernel::compile(
+                    c.jit,
+                    CrossEntropySpec {
+                        rows,
+                        classes,
+                        batch: rows,
+                        smoothing: F32Bits::new(*smoothing),
+                    },
+                )?;
+                Step::Loss(Box::new(LossStep {
+                    y: *logits,
+                    target: *target,
+                    loss: *loss,
+                    dy: *dlogits,
+                    len: rows * classes,
+                    target_len: rows,
+                    kind: LossKernel::CrossEntropy(kernel),
+                    mean: LossMeanKernel::compile(
+                        c.jit,
+                        LossMeanSpec {
+                            rows,
+                            divisor: rows,
+                        },
+                    )?,
+                    row_loss: vec![0.0; rows],
+                }))
+            }
+            Kernel::Mse {
+                y,
+                target,
+                loss,
+                dy,
+            }
+            | Kernel::Mae {
+                y,
+                target,
+                loss,
+                dy,
+            } => {
+                let features = c.per_row(*y);
+                let kind = if matches!(k, Kernel::Mse { .. }) {
+                    RegressionLoss::Mse
+                } else {
+                    RegressionLoss::Mae
+                };
+                let kernel = RegressionLossKernel::compile(
+                    c.jit,
+                    RegressionLossSpec {
+                        rows,
+                        features,
+                        batch: rows,
+                        kind,
+                    },
+                )?;
+                Step::Loss(Box::new(LossStep {
+                    y: *y,
+                    target: *target,
+                    loss: *loss,
+                    dy: *dy,
+                    len: rows * features,
+                    target_len: rows * features,
+                    kind: LossKernel::Regression(kernel),
+                    mean: LossMeanKernel::compile(
+                        c.jit,
+                        LossMeanSpec {
+                            rows,
+                            divisor: rows * features,
+                        },
+                    )?,
+                    row_loss: vec![0.0; rows],
+                }))
+            }
+            Kernel::Add { a, b, y } => {
+                let len = rows * c.per_row(*y);
+                c.map(
+                    ElementwiseSpec::Add { len },
+                    &[(*a, len), (*b, len)],
+                    (*y, len),
+                )?
+            }
+            Kernel::Accumulate { src, dst } => {
+                let len = rows_len(c, *dst, rows);
+                c.map(
+                    ElementwiseSpec::Accumulate { len },
+                    &[(*src, len)],
+                    (*dst, len),
+                )?
+            }
+            Kernel::DropoutBackward { dy, mask, dx } => {
+                let len = rows * c.per_row(*dx);
+                c.map(
+                    ElementwiseSpec::Mul { len },
+                    &[(*dy, len), (*mask, len)],
+                    (*dx, len),
+                )?
+            }
+            Kernel::Act { x, y, act } => {
+                let len = rows * c.per_row(*y);
+                let spec = match act {
+                    Activation::Relu => ElementwiseSpec::Relu { len },
+                    Activation::LeakyRelu(s) => ElementwiseSpec::LeakyRelu {
+                        len,
+                        slope: F32Bits::new(*s),
+                    },
+                    Activation::Sigmoid => ElementwiseSpec::Sigmoid { len },
+                    Activation::Tanh => ElementwiseSpec::Tanh { len },
+                    Activation::Gelu | Activation::Softmax => {
+                        return Ok(Step::Reference(k.clone()));
+                    }
+                };
+                c.map(spec, &[(*x, len)], (*y, len))?
+            }
+            Kernel::ActBackward { x, y, dy, dx, act } => {
+                let len = rows * c.per_row(*dx);
+                let (spec, first) = match act {
+                    Activation::Relu => (ElementwiseSpec::ReluBackward { len }, *y),
+                    Activation::LeakyRelu(s) => (
+                        ElementwiseSpec::LeakyReluBackward {
+                            len,
+                            slope: F32Bits::new(*s),
+                        },
+                        *x,
+                    ),
+                    Activation::Sigmoid => (ElementwiseSpec::SigmoidBackward { len }, *y),
+                    Activation::Tanh => (ElementwiseSpec::TanhBackward { len }, *y),
+                    Activation::Gelu | Activation::Softmax => {
+                        return Ok(Step::Reference(k.clone()));
+                    }
+                };
+                c.map(spec, &[(first, len), (*dy, len)], (*dx, len))?
+            }
+            Kernel::ClipNorm { grads, max_norm } => {
+                let mut list = Vec::new();
+                for g in grads {
+                    let len = c.len(*g);
+                    list.push((
+                        *g,
+                        ElementwiseKernel::compile(c.jit, ElementwiseSpec::SumSquares { len })?,
+                        ElementwiseKernel::compile(c.jit, ElementwiseSpec::Scale { len })?,
+                    ));
+                }
+                Step::Clip(Box::new(ClipStep {
+                    grads: list,
+                    max_norm: *max_norm,
+                }))
+            }
             other => Step::Reference(other.clone()),
         })
     }
@@ -603,6 +856,10 @@ impl Step {
             Step::Conv(s) => s.run(ctx),
             Step::ConvBackward(s) => s.run(ctx),
             Step::Adam(s) => s.run(ctx),
+            Step::Sgd(s) => s.run(ctx),
+            Step::Loss(s) => s.run(ctx),
+            Step::Map(s) => s.run(ctx),
+            Step::Clip(s) => s.run(ctx),
             Step::MaxPool(s) => s.run(ctx),
             Step::MaxPoolBackward(s) => s.run(ctx),
             Step::Reference(_) => Ok(()),
@@ -935,5 +1192,111 @@ fn pool_spec(g: &glue::PoolGeom, planes: usize) -> PoolSpec {
         kernel: g.kernel,
         stride: g.stride,
         pad: g.pad,
+    }
+}
+
+/// Elements of `id` used with `rows` rows (all of it when it is not batched).
+fn rows_len(c: &Compiler<'_>, id: BufferId, rows: usize) -> usize {
+    let b = c.plan.buffer(id);
+    if b.batched {
+        rows * c.per_row(id)
+    } else {
+        b.len()
+    }
+}
+
+impl LossStep {
+    fn run(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ExecError> {
+        let v = borrow(
+            ctx.store,
+            ctx.plan,
+            &uses(&[(self.y, self.len), (self.target, self.target_len)]),
+            &uses(&[(self.dy, self.len), (self.loss, 1)]),
+        )?;
+        let (y, t) = (v.reads[0], v.reads[1]);
+        let mut w = v.writes.into_iter();
+        let (Some(dy), Some(loss)) = (w.next(), w.next()) else {
+            return Err(ExecError::Internal("loss buffers"));
+        };
+        match &self.kind {
+            LossKernel::CrossEntropy(k) => k.run(y, t, &mut self.row_loss, dy)?,
+            LossKernel::Regression(k) => k.run(y, t, &mut self.row_loss, dy)?,
+        }
+        self.mean.run(&self.row_loss, loss)?;
+        Ok(())
+    }
+}
+
+impl MapStep {
+    fn run(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ExecError> {
+        let mut v = borrow(
+            ctx.store,
+            ctx.plan,
+            &uses(&self.inputs),
+            &uses(&[self.output]),
+        )?;
+        let out = v.writes.remove(0);
+        self.kernel.run(&v.reads, out)?;
+        Ok(())
+    }
+}
+
+impl SgdStep {
+    fn run(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ExecError> {
+        let n = self.kernel.spec().len;
+        let mut writes = vec![(self.param, n)];
+        if let Some(vel) = self.velocity {
+            writes.push((vel, n));
+        }
+        let v = borrow(
+            ctx.store,
+            ctx.plan,
+            &uses(&[(self.grad, n)]),
+            &uses(&writes),
+        )?;
+        let mut w = v.writes.into_iter();
+        let p = w.next().ok_or(ExecError::Internal("sgd param"))?;
+        // The momentum buffer starts as the first step's gradient (PyTorch, reference).
+        self.kernel
+            .run(p, v.reads[0], w.next(), ctx.lr, ctx.step <= 1)?;
+        Ok(())
+    }
+}
+
+impl ClipStep {
+    /// Returns the global norm before clipping.
+    pub fn run_norm(&mut self, ctx: &mut Ctx<'_>) -> Result<f32, ExecError> {
+        let lens: Vec<(BufferId, usize)> = self
+            .grads
+            .iter()
+            .map(|(g, _, _)| (*g, ctx.plan.buffer(*g).len()))
+            .collect();
+        let mut v = borrow(ctx.store, ctx.plan, &[], &uses(&lens))?;
+        let mut sum = 0f64;
+        for ((_, sq, _), g) in self.grads.iter().zip(&v.writes) {
+            sum += sq.sum_squares(g)?;
+        }
+        let norm = sum.sqrt();
+        if !norm.is_finite() {
+            return Err(ExecError::Op(
+                crate::runtime::reference::OpError::NonFinite {
+                    op: "clip_grad_norm",
+                    what: "global gradient norm",
+                    value: norm,
+                },
+            ));
+        }
+        let coef = f64::from(self.max_norm) / (norm + 1e-6);
+        if coef < 1.0 {
+            let c = [coef as f32];
+            for ((_, _, scale), g) in self.grads.iter().zip(v.writes.iter_mut()) {
+                scale.run(&[&c], g)?;
+            }
+        }
+        Ok(norm as f32)
+    }
+
+    fn run(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ExecError> {
+        self.run_norm(ctx).map(|_| ())
     }
 }
