@@ -41,6 +41,13 @@ const MODELS: &[(&str, &str)] = &[
          model m = b -> classifier(classes = 3)
          train t { model = m data = d loss = cross_entropy optimizer = sgd(lr = 0.1, nesterov = true, momentum = 0.5, weight_decay = 0.001) epochs = 1 batch = 10 }",
     ),
+    (
+        "global_pool_gelu",
+        "data d = synthetic(shape = [2, 5, 5], classes = 3, n = 60, split = [0.8, 0.2], seed = 5)
+         backbone b { conv(4, kernel = 3, pad = 1) relu global_avgpool flatten dense(6) gelu }
+         model m = b -> classifier(classes = 3)
+         train t { model = m data = d loss = cross_entropy optimizer = adam(lr = 0.01) epochs = 1 batch = 8 }",
+    ),
 ];
 
 fn plan_of(src: &str, name: &str) -> Plan {
@@ -182,5 +189,36 @@ fn training_steps_track_the_reference_and_threads_do_not_change_bits() {
             "{name}: losses {ref_losses:?} vs {:?}",
             results[0].0
         );
+    }
+}
+
+/// Trains an example file end to end with a backend; returns the final metrics.
+fn train_example(path: &str, backend: BackendKind) -> Vec<(String, f64)> {
+    let bytes = std::fs::read(path).unwrap();
+    let fe = front_end(path, &bytes, Some(std::path::Path::new(path)), &[]);
+    let program = fe.program.unwrap_or_else(|_| panic!("{path} resolves"));
+    let models = ammc::check::check(&program, &fe.sources).unwrap_or_else(|_| panic!("checks"));
+    let base = std::path::Path::new(path).parent().unwrap();
+    let splits = ammc::data::load(&models[0].spec.data, base).unwrap();
+    let r = ammc::runtime::train::train_with(backend, &models[0], &splits, &mut |_| {}).unwrap();
+    r.finals
+        .iter()
+        .map(|(s, m)| (s.clone(), m.mse.or(m.accuracy).unwrap_or(m.loss)))
+        .collect()
+}
+
+#[test]
+fn regression_example_with_mse_dropout_and_gelu_tracks_the_reference() {
+    let reference = train_example("examples/regression.amm", BackendKind::Reference);
+    let jit = train_example(
+        "examples/regression.amm",
+        BackendKind::Jit {
+            threads: 2,
+            gemm: ammc::runtime::compiled::GemmRoute::Auto,
+        },
+    );
+    assert_eq!(reference.len(), jit.len());
+    for ((s, a), (_, b)) in reference.iter().zip(&jit) {
+        assert!((a - b).abs() <= 1e-3 * a.abs().max(1e-3), "{s}: {a} vs {b}");
     }
 }

@@ -17,7 +17,10 @@ use crate::jit::loss::{
     CrossEntropyKernel, CrossEntropySpec, LossMeanKernel, LossMeanSpec, RegressionLoss,
     RegressionLossKernel, RegressionLossSpec,
 };
-use crate::jit::pool::{MaxPoolBackwardKernel, MaxPoolKernel, PoolSpec};
+use crate::jit::pool::{
+    AvgPoolBackwardKernel, AvgPoolKernel, GlobalAvgPoolBackwardKernel, GlobalAvgPoolKernel,
+    GlobalPoolSpec, MaxPoolBackwardKernel, MaxPoolKernel, PoolSpec,
+};
 use crate::jit::sgd::{SgdKernel, SgdSpec};
 use crate::jit::{JitError, JitModule};
 use crate::lower::{BufferId, Kernel, Plan, Update, Window};
@@ -63,6 +66,18 @@ impl Compiler<'_> {
     fn per_row(&self, id: BufferId) -> usize {
         let s = &self.plan.buffer(id).shape;
         s.iter().skip(1).product()
+    }
+    fn unary(
+        &self,
+        kernel: UnaryKernel,
+        input: (BufferId, usize),
+        output: (BufferId, usize),
+    ) -> Step {
+        Step::Unary(Box::new(UnaryStep {
+            input,
+            output,
+            kernel,
+        }))
     }
     fn map(
         &mut self,
@@ -269,6 +284,25 @@ pub struct MapStep {
     kernel: ElementwiseKernel,
 }
 
+/// A one-input, one-output kernel over whole planes (average poolings).
+pub struct UnaryStep {
+    input: (BufferId, usize),
+    output: (BufferId, usize),
+    kernel: UnaryKernel,
+}
+
+/// The kernels of [`UnaryStep`].
+pub enum UnaryKernel {
+    /// Average pooling (padding counted).
+    AvgPool(AvgPoolKernel),
+    /// Its backward.
+    AvgPoolBackward(AvgPoolBackwardKernel),
+    /// Mean over H and W.
+    GlobalAvgPool(GlobalAvgPoolKernel),
+    /// Its backward.
+    GlobalAvgPoolBackward(GlobalAvgPoolBackwardKernel),
+}
+
 /// SGD on one param.
 pub struct SgdStep {
     param: BufferId,
@@ -317,6 +351,8 @@ pub enum Step {
     Map(Box<MapStep>),
     /// Gradient clipping.
     Clip(Box<ClipStep>),
+    /// Average poolings.
+    Unary(Box<UnaryStep>),
     /// A kernel without a generator yet: runs the reference op.
     Reference(Kernel),
 }
@@ -844,6 +880,49 @@ impl Step {
                     max_norm: *max_norm,
                 }))
             }
+            Kernel::AvgPool { x, y, window } => {
+                let g = c.pool_geom(*x, *y, window);
+                let planes = rows * c.plan.buffer(*x).shape.get(1).copied().unwrap_or(1);
+                let kernel =
+                    UnaryKernel::AvgPool(AvgPoolKernel::compile(c.jit, pool_spec(&g, planes))?);
+                c.unary(
+                    kernel,
+                    (*x, rows_len(c, *x, rows)),
+                    (*y, rows_len(c, *y, rows)),
+                )
+            }
+            Kernel::AvgPoolBackward { dy, dx, window } => {
+                let g = c.pool_geom(*dx, *dy, window);
+                let planes = rows * c.plan.buffer(*dx).shape.get(1).copied().unwrap_or(1);
+                let kernel = UnaryKernel::AvgPoolBackward(AvgPoolBackwardKernel::compile(
+                    c.jit,
+                    pool_spec(&g, planes),
+                )?);
+                c.unary(
+                    kernel,
+                    (*dy, rows_len(c, *dy, rows)),
+                    (*dx, rows_len(c, *dx, rows)),
+                )
+            }
+            Kernel::GlobalAvgPool { x, y } | Kernel::GlobalAvgPoolBackward { dy: y, dx: x } => {
+                let xs = &c.plan.buffer(*x).shape;
+                let spec = GlobalPoolSpec {
+                    planes: rows * xs.get(1).copied().unwrap_or(1),
+                    height: xs.get(2).copied().unwrap_or(1),
+                    width: xs.get(3).copied().unwrap_or(1),
+                };
+                let (xl, yl) = (rows_len(c, *x, rows), rows_len(c, *y, rows));
+                if matches!(k, Kernel::GlobalAvgPool { .. }) {
+                    let kernel =
+                        UnaryKernel::GlobalAvgPool(GlobalAvgPoolKernel::compile(c.jit, spec)?);
+                    c.unary(kernel, (*x, xl), (*y, yl))
+                } else {
+                    let kernel = UnaryKernel::GlobalAvgPoolBackward(
+                        GlobalAvgPoolBackwardKernel::compile(c.jit, spec)?,
+                    );
+                    c.unary(kernel, (*y, yl), (*x, xl))
+                }
+            }
             other => Step::Reference(other.clone()),
         })
     }
@@ -860,6 +939,7 @@ impl Step {
             Step::Loss(s) => s.run(ctx),
             Step::Map(s) => s.run(ctx),
             Step::Clip(s) => s.run(ctx),
+            Step::Unary(s) => s.run(ctx),
             Step::MaxPool(s) => s.run(ctx),
             Step::MaxPoolBackward(s) => s.run(ctx),
             Step::Reference(_) => Ok(()),
@@ -1298,5 +1378,24 @@ impl ClipStep {
 
     fn run(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ExecError> {
         self.run_norm(ctx).map(|_| ())
+    }
+}
+
+impl UnaryStep {
+    fn run(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ExecError> {
+        let mut v = borrow(
+            ctx.store,
+            ctx.plan,
+            &uses(&[self.input]),
+            &uses(&[self.output]),
+        )?;
+        let (x, y) = (v.reads[0], v.writes.remove(0));
+        match &self.kernel {
+            UnaryKernel::AvgPool(k) => k.run(x, y)?,
+            UnaryKernel::AvgPoolBackward(k) => k.run(x, y)?,
+            UnaryKernel::GlobalAvgPool(k) => k.run(x, y)?,
+            UnaryKernel::GlobalAvgPoolBackward(k) => k.run(x, y)?,
+        }
+        Ok(())
     }
 }
