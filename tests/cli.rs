@@ -106,3 +106,71 @@ fn invalid_utf8_file_is_a_diagnostic() {
     assert_eq!(code, 1);
     assert!(err.contains("amm::io::utf8"), "{err}");
 }
+
+#[test]
+fn backends_and_threads_are_selectable_and_recorded() {
+    let dir = std::env::temp_dir().join(format!("ammc-cli-backend-{}", std::process::id()));
+    let out = dir.to_str().unwrap();
+    let mut accuracy = Vec::new();
+    for args in [
+        &["--backend", "reference"][..],
+        &["--backend", "jit", "--threads", "1"][..],
+        &["--threads", "2", "--gemm", "cranelift"][..],
+    ] {
+        let mut all = vec!["run", "examples/quickstart.amm", "--quiet", "--out", out];
+        all.extend_from_slice(args);
+        let (code, stdout, err) = ammc(&all);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("fit/summary.json")).unwrap())
+                .unwrap();
+        let want = if args[1] == "reference" {
+            "reference"
+        } else {
+            "jit"
+        };
+        assert_eq!(summary["backend"], want, "{stdout}");
+        accuracy.push(summary["metrics"]["test"]["accuracy"].as_f64().unwrap());
+    }
+    // Different backends, same training run up to rounding: the test accuracy (on 270
+    // samples) agrees within a couple of samples.
+    for a in &accuracy {
+        assert!((a - accuracy[0]).abs() <= 0.01, "{accuracy:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let (code, _, err) = ammc(&["run", "examples/quickstart.amm", "--threads", "0"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = ammc(&["run", "examples/quickstart.amm", "--backend", "gpu"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn emit_clif_prints_every_generated_kernel() {
+    let (code, out, err) = ammc(&["emit", "clif", "examples/lenet5.amm"]);
+    assert_eq!(code, 0, "{err}");
+    let header = out.lines().next().unwrap();
+    assert!(header.starts_with("; train fit: batch 64, "), "{header}");
+    let functions = out.matches("\nfunction %amm_").count();
+    let declared: usize = header
+        .split(", ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert_eq!(functions, declared, "{header}");
+    // The GEMMs are vectorised with fused multiply-adds, the convolution unrolled.
+    assert!(
+        out.contains("fma.f32x4") || out.contains(" fma "),
+        "no fma in the IR"
+    );
+    assert!(out.contains("function %amm_im2col_"));
+    assert!(out.contains("function %amm_maxpool_"));
+    assert!(
+        !out.contains("run by the reference ops"),
+        "LeNet is fully generated"
+    );
+    let (code, _, err) = ammc(&["emit", "clif", "examples/lenet5.amm", "nope"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, _) = ammc(&["emit", "clif", "examples/missing.amm"]);
+    assert_eq!(code, 2);
+}

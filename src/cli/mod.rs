@@ -112,8 +112,8 @@ enum Command {
         backend: BackendChoice,
         /// Worker threads of the JIT backend (default: all cores). Results are identical
         /// for any count.
-        #[arg(long, value_name = "N")]
-        threads: Option<usize>,
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        threads: Option<u16>,
         /// Which matrix products of the JIT go to matrixmultiply's sgemm: large ones
         /// (auto), none (cranelift) or all (sgemm).
         #[arg(long, value_enum, default_value_t = GemmChoice::Auto)]
@@ -193,6 +193,7 @@ pub fn main() -> ExitCode {
                 BackendChoice::Reference => crate::runtime::backend::BackendKind::Reference,
                 BackendChoice::Jit => crate::runtime::backend::BackendKind::Jit {
                     threads: threads
+                        .map(usize::from)
                         .unwrap_or_else(crate::runtime::backend::default_threads)
                         .max(1),
                     gemm,

@@ -353,6 +353,13 @@ pub enum Step {
     Clip(Box<ClipStep>),
     /// Average poolings.
     Unary(Box<UnaryStep>),
+    /// `dst = src`: a plain memory copy.
+    Copy {
+        /// Source and its used length.
+        src: (BufferId, usize),
+        /// Destination.
+        dst: BufferId,
+    },
     /// A kernel without a generator yet: runs the reference op.
     Reference(Kernel),
 }
@@ -923,6 +930,10 @@ impl Step {
                     c.unary(kernel, (*y, yl), (*x, xl))
                 }
             }
+            Kernel::Copy { src, dst } => Step::Copy {
+                src: (*src, rows_len(c, *src, rows)),
+                dst: *dst,
+            },
             other => Step::Reference(other.clone()),
         })
     }
@@ -940,6 +951,11 @@ impl Step {
             Step::Map(s) => s.run(ctx),
             Step::Clip(s) => s.run(ctx),
             Step::Unary(s) => s.run(ctx),
+            Step::Copy { src, dst } => {
+                let mut v = borrow(ctx.store, ctx.plan, &uses(&[*src]), &uses(&[(*dst, src.1)]))?;
+                v.writes[0].copy_from_slice(v.reads[0]);
+                Ok(())
+            }
             Step::MaxPool(s) => s.run(ctx),
             Step::MaxPoolBackward(s) => s.run(ctx),
             Step::Reference(_) => Ok(()),
