@@ -1,5 +1,5 @@
 //! `ammc run` on tune blocks: formula objectives, train targets with failing configurations,
-//! report files, and the unavailable agent target.
+//! report files, and agent targets.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -184,16 +184,101 @@ fn train_target_with_failing_configurations() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
+/// The trial table without the seconds column (wall time differs between runs).
+fn table_rows(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| l.contains(" COMPLETE ") || l.contains(" FAIL ") || l.contains(" PRUNED "))
+        .map(|l| {
+            let mut w: Vec<&str> = l.split_whitespace().collect();
+            w.pop();
+            w.join(" ")
+        })
+        .collect()
+}
+
+/// `examples/tune_agent.amm` with a smaller budget and the given `jobs`.
+fn small_agent_tune(dir: &std::path::Path, jobs: usize) -> PathBuf {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tune_agent.amm"),
+    )
+    .unwrap();
+    let text = text
+        .replace("episodes = 5_000", "episodes = 1_500")
+        .replace(
+            "population = 8, generations = 5",
+            "population = 4, generations = 3",
+        )
+        .replace("jobs = 2", &format!("jobs = {jobs}"));
+    assert!(text.contains("generations = 3") && text.contains(&format!("jobs = {jobs}")));
+    let file = dir.join(format!("agent{jobs}.amm"));
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
 #[test]
-fn agent_target_is_not_available_yet() {
+fn agent_target_runs_and_jobs_do_not_change_results() {
     let out = out_dir("agent");
+    std::fs::create_dir_all(&out).unwrap();
+    let mut tables = Vec::new();
+    let mut bests = Vec::new();
+    for jobs in [1, 2] {
+        let file = small_agent_tune(&out, jobs);
+        let runs = out.join(format!("runs{jobs}"));
+        let (code, stdout, stderr) = ammc(&[
+            "run",
+            file.to_str().unwrap(),
+            "evolve",
+            "--out",
+            runs.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains("best params: --set alpha="), "{stdout}");
+        let rows = table_rows(&stdout);
+        assert_eq!(rows.len(), 12, "{stdout}");
+        assert!(rows.iter().all(|r| r.ends_with("COMPLETE")), "{stdout}");
+        let best: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(runs.join("evolve/best.json")).unwrap())
+                .unwrap();
+        // A success rate; on slippery 4x4 FrozenLake a tabular agent reaches well above 0.3.
+        let v = best["best"]["value"].as_f64().unwrap();
+        assert!((0.3..=1.0).contains(&v), "{v}");
+        let alpha = best["best"]["params"]["alpha"].as_f64().unwrap();
+        assert!((0.01..=0.5).contains(&alpha), "{alpha}");
+        tables.push(rows);
+        bests.push(best["best"].clone());
+    }
+    assert_eq!(tables[0], tables[1]);
+    assert_eq!(bests[0], bests[1]);
+    // The trials really ran the agent with their params: different params, different values.
+    let values: std::collections::BTreeSet<&str> = tables[0]
+        .iter()
+        .map(|r| r.split_whitespace().rev().nth(1).unwrap())
+        .collect();
+    assert!(values.len() > 1, "{:?}", tables[0]);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn agent_objective_metric_is_checked_before_the_study() {
+    let out = out_dir("agent-metric");
+    std::fs::create_dir_all(&out).unwrap();
+    let file = small_agent_tune(&out, 1);
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("maximize(eval.success)", "maximize(eval.accuracy)");
+    std::fs::write(&file, text).unwrap();
     let (code, _, stderr) = ammc(&[
         "run",
-        "examples/tune_agent.amm",
+        file.to_str().unwrap(),
         "evolve",
         "--out",
-        out.to_str().unwrap(),
+        out.join("runs").to_str().unwrap(),
     ]);
-    assert_eq!(code, 2);
-    assert!(stderr.contains("run = agent not available yet"), "{stderr}");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("amm::tune::metric"), "{stderr}");
+    assert!(stderr.contains("eval.success"), "{stderr}");
+    assert!(!out.join("runs/evolve/study.journal").exists());
+    let _ = std::fs::remove_dir_all(&out);
 }

@@ -6,10 +6,12 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::check::ModelSummary;
 use crate::data::atomic::write_atomic;
 use crate::diag::Diag;
 use crate::front::front_end;
 use crate::resolve::{DefId, DefKind, ModuleId, Override, Program, Value};
+use crate::runtime::train::SplitMetrics;
 use crate::syntax::ast::{Call, Expr, ExprKind, ItemKind, TuneDecl};
 use crate::tune::report;
 use crate::tune::{
@@ -314,12 +316,79 @@ impl Objective for FormulaObjective {
     }
 }
 
-/// Objective of a tune block with `run = <train block>`: re-resolve, check and train.
-struct TrainObjective<'a> {
+/// The tune file re-resolved per trial with the trial's params as `--set` overrides (after
+/// any given on the command line), the way a user would rerun it by hand.
+struct TrialFile<'a> {
     file: &'a Path,
     bytes: Vec<u8>,
     base: Vec<Override>,
     space: &'a Space,
+}
+
+impl TrialFile<'_> {
+    /// The program with the trial's params, and the shape checker's model summaries; a
+    /// configuration the checker rejects is an error carrying its diagnostics.
+    fn program(&self, params: &Params) -> Result<(Program, Vec<ModelSummary>), String> {
+        let mut overrides = self.base.clone();
+        for (d, v) in self.space.dims.iter().zip(params) {
+            overrides.push(Override {
+                name: d.name.clone(),
+                value: v.source_text(),
+            });
+        }
+        let name = self.file.display().to_string();
+        let fe = front_end(&name, &self.bytes, Some(self.file), &overrides);
+        let program = fe.program.map_err(|d| diag_text(&d))?;
+        let summaries = crate::check::check(&program, &fe.sources).map_err(|d| diag_text(&d))?;
+        Ok((program, summaries))
+    }
+}
+
+/// The objective's variable values: params from the trial, metrics from `metric`.
+fn var_values(
+    vars: &[Var],
+    params: &Params,
+    metric: &dyn Fn(&str, &str) -> Result<f64, String>,
+) -> Result<Vec<f64>, String> {
+    vars.iter()
+        .map(|v| match v {
+            Var::Param(i) => params
+                .get(*i)
+                .and_then(ParamValue::as_f64)
+                .ok_or_else(|| "a non-numeric param in the objective".to_string()),
+            Var::Metric(split, name) => metric(split, name),
+        })
+        .collect()
+}
+
+/// A metric of a train run's final evaluation.
+fn train_metric(finals: &[(String, SplitMetrics)], split: &str, name: &str) -> Result<f64, String> {
+    let m = finals
+        .iter()
+        .find(|(s, _)| s == split)
+        .map(|(_, m)| m)
+        .ok_or_else(|| format!("the run reports no `{split}` split"))?;
+    split_metric(m, name).ok_or_else(|| format!("the run reports no metric `{split}.{name}`"))
+}
+
+fn split_metric(m: &SplitMetrics, name: &str) -> Option<f64> {
+    match name {
+        "loss" => Some(m.loss),
+        "accuracy" => m.accuracy,
+        "mse" => m.mse,
+        "mae" => m.mae,
+        _ => None,
+    }
+}
+
+/// Metrics a train target offers: final metrics of these splits (and per epoch on `val`).
+const TRAIN_SPLITS: [&str; 2] = ["train", "val"];
+/// Metric names of a train target's splits.
+const TRAIN_METRICS: [&str; 4] = ["loss", "accuracy", "mse", "mae"];
+
+/// Objective of a tune block with `run = <train block>`: re-resolve, check and train.
+struct TrainObjective<'a> {
+    trial: TrialFile<'a>,
     target: String,
     formula: Formula,
     vars: Vec<Var>,
@@ -336,17 +405,7 @@ fn diag_text(diags: &[Diag]) -> String {
 
 impl Objective for TrainObjective<'_> {
     fn evaluate(&self, params: &Params) -> Result<f64, String> {
-        let mut overrides = self.base.clone();
-        for (d, v) in self.space.dims.iter().zip(params) {
-            overrides.push(Override {
-                name: d.name.clone(),
-                value: v.source_text(),
-            });
-        }
-        let name = self.file.display().to_string();
-        let fe = front_end(&name, &self.bytes, Some(self.file), &overrides);
-        let program = fe.program.map_err(|d| diag_text(&d))?;
-        let summaries = crate::check::check(&program, &fe.sources).map_err(|d| diag_text(&d))?;
+        let (_, summaries) = self.trial.program(params)?;
         let model = summaries
             .iter()
             .find(|s| s.train == self.target)
@@ -355,34 +414,153 @@ impl Objective for TrainObjective<'_> {
             .map_err(|e| format!("cannot load `{}`: {e}", model.spec.data.name))?;
         let result = crate::runtime::train::train(model, &splits, &mut |_| {})
             .map_err(|e| format!("training failed: {e:?}"))?;
-        let values = self
-            .vars
-            .iter()
-            .map(|v| match v {
-                Var::Param(i) => params
-                    .get(*i)
-                    .and_then(ParamValue::as_f64)
-                    .ok_or_else(|| "a non-numeric param in the objective".to_string()),
-                Var::Metric(split, metric) => {
-                    let m = result
-                        .finals
-                        .iter()
-                        .find(|(s, _)| s == split)
-                        .map(|(_, m)| m)
-                        .ok_or_else(|| format!("the run reports no `{split}` split"))?;
-                    match metric.as_str() {
-                        "loss" => Some(m.loss),
-                        "accuracy" => m.accuracy,
-                        "mse" => m.mse,
-                        "mae" => m.mae,
-                        _ => None,
-                    }
-                    .ok_or_else(|| format!("the run reports no metric `{split}.{metric}`"))
-                }
-            })
-            .collect::<Result<Vec<f64>, String>>()?;
+        let values = var_values(&self.vars, params, &|split, name| {
+            train_metric(&result.finals, split, name)
+        })?;
         self.formula.eval(&values).map_err(|e| e.to_string())
     }
+}
+
+/// The metrics an agent run offers a tune objective, with what they mean: the greedy
+/// evaluation after training (`eval.`) and the last window of training episodes (`train.`,
+/// the last row of the run's progress table).
+pub const AGENT_METRICS: [(&str, &str, &str); 6] = [
+    (
+        "eval",
+        "success",
+        "fraction of greedy evaluation episodes that reach the goal",
+    ),
+    (
+        "eval",
+        "mean_return",
+        "mean undiscounted return of the greedy evaluation",
+    ),
+    (
+        "eval",
+        "std_return",
+        "standard deviation of the evaluation returns",
+    ),
+    (
+        "eval",
+        "mean_steps",
+        "mean length of the evaluation episodes",
+    ),
+    (
+        "train",
+        "mean_return",
+        "mean return over the last window of training episodes",
+    ),
+    (
+        "train",
+        "success",
+        "success rate over the last window of training episodes",
+    ),
+];
+
+/// A metric of a finished agent run (see [`AGENT_METRICS`]).
+fn agent_metric(
+    result: &crate::rl::RunResult,
+    window: Option<u64>,
+    split: &str,
+    name: &str,
+) -> Option<f64> {
+    let e = &result.eval;
+    let last = || {
+        let learned = &result.learned;
+        let size = crate::rl::render::window_size(window, learned.episodes);
+        crate::rl::render::windows(&learned.records, size)
+            .last()
+            .copied()
+    };
+    match (split, name) {
+        ("eval", "success") => Some(e.success_rate),
+        ("eval", "mean_return") => Some(e.mean_return),
+        ("eval", "std_return") => Some(e.std_return),
+        ("eval", "mean_steps") => Some(e.mean_steps),
+        ("train", "mean_return") => last().map(|w| w.mean_return),
+        ("train", "success") => last().map(|w| w.success_rate),
+        _ => None,
+    }
+}
+
+/// Objective of a tune block with `run = <agent block>`: re-resolve with the trial's params,
+/// check, train the agent and evaluate its greedy policy.
+struct AgentObjective<'a> {
+    trial: TrialFile<'a>,
+    target: String,
+    formula: Formula,
+    vars: Vec<Var>,
+}
+
+impl Objective for AgentObjective<'_> {
+    fn evaluate(&self, params: &Params) -> Result<f64, String> {
+        let (program, _) = self.trial.program(params)?;
+        let rl = crate::rl::program::check(&program);
+        if !rl.is_empty() {
+            return Err(diag_text(&rl));
+        }
+        let id = program
+            .lookup(ModuleId(0), &self.target)
+            .ok_or_else(|| format!("no agent `{}`", self.target))?;
+        let setup = crate::rl::program::agent(&program, id).map_err(|d| diag_text(&[d]))?;
+        let result = crate::rl::run(&setup.env, &setup.config, &mut |_| {})
+            .map_err(|e| format!("agent `{}`: {e}", self.target))?;
+        let values = var_values(&self.vars, params, &|split, name| {
+            agent_metric(&result, setup.config.window, split, name)
+                .ok_or_else(|| format!("the agent run reports no metric `{split}.{name}`"))
+        })?;
+        self.formula.eval(&values).map_err(|e| e.to_string())
+    }
+}
+
+/// Reports an objective metric the target can never produce before any trial runs.
+fn check_metrics(
+    t: &TuneDecl,
+    vars: &[Var],
+    target: &str,
+    kind: Option<DefKind>,
+) -> Result<(), RunFailure> {
+    let span = field(t, "objective").map_or(t.name.span, |e| e.span);
+    for v in vars {
+        let Var::Metric(split, name) = v else {
+            continue;
+        };
+        let (known, offered): (bool, Vec<String>) = if kind == Some(DefKind::Agent) {
+            (
+                AGENT_METRICS
+                    .iter()
+                    .any(|(s, n, _)| s == split && n == name),
+                AGENT_METRICS
+                    .iter()
+                    .map(|(s, n, _)| format!("{s}.{n}"))
+                    .collect(),
+            )
+        } else {
+            (
+                TRAIN_SPLITS.contains(&split.as_str()) && TRAIN_METRICS.contains(&name.as_str()),
+                TRAIN_SPLITS
+                    .iter()
+                    .flat_map(|s| TRAIN_METRICS.iter().map(move |m| format!("{s}.{m}")))
+                    .collect(),
+            )
+        };
+        if !known {
+            let noun = if kind == Some(DefKind::Agent) {
+                "agent"
+            } else {
+                "train"
+            };
+            return Err(RunFailure::Diags(vec![
+                Diag::new(
+                    "amm::tune::metric",
+                    format!("`{noun} {target}` reports no metric `{split}.{name}`"),
+                )
+                .primary(span, "in this objective")
+                .help(format!("{noun} blocks report: {}", offered.join(", "))),
+            ]));
+        }
+    }
+    Ok(())
 }
 
 /// Runs one tune block.
@@ -427,31 +605,37 @@ pub fn run_tune(
         heartbeat_grace: Duration::from_secs(60),
         heartbeat_interval: Duration::from_secs(10),
     };
-    let bytes;
     let objective: Box<dyn Objective + '_> = match &run_target {
         None => Box::new(FormulaObjective { formula, vars }),
         Some(target) => {
             let kind = program
                 .lookup(ModuleId(0), target)
                 .map(|d| program.def(d).kind);
-            if kind == Some(DefKind::Agent) {
-                return Err(RunFailure::Io(format!(
-                    "tune `{}`: run = agent not available yet in this version of ammc (the file checks without errors)",
-                    def.name
-                )));
-            }
-            bytes = std::fs::read(file)
+            check_metrics(t, &vars, target, kind)?;
+            let bytes = std::fs::read(file)
                 .map_err(|e| RunFailure::Io(format!("cannot read `{}`: {e}", file.display())))?;
-            Box::new(TrainObjective {
+            let trial = TrialFile {
                 file,
                 bytes,
                 base: set.to_vec(),
                 space: &space,
-                target: target.clone(),
-                formula,
-                vars,
-                base_dir: settings.base_dir,
-            })
+            };
+            if kind == Some(DefKind::Agent) {
+                Box::new(AgentObjective {
+                    trial,
+                    target: target.clone(),
+                    formula,
+                    vars,
+                })
+            } else {
+                Box::new(TrainObjective {
+                    trial,
+                    target: target.clone(),
+                    formula,
+                    vars,
+                    base_dir: settings.base_dir,
+                })
+            }
         }
     };
     if t.fields.iter().any(|f| f.key.name == "prune") && !settings.quiet {
