@@ -282,3 +282,108 @@ fn agent_objective_metric_is_checked_before_the_study() {
     assert!(!out.join("runs/evolve/study.journal").exists());
     let _ = std::fs::remove_dir_all(&out);
 }
+
+const PRUNE_TUNE: &str = r#"
+use std.heads.{classifier}
+
+param lr = 1e-2
+
+data digits = builtin.digits(split = [0.7, 0.15, 0.15], seed = 0, normalize = "scale")
+
+backbone mlp {
+    flatten
+    dense(16) relu
+}
+
+model net = mlp -> classifier(classes = 10)
+
+train fit {
+    model = net
+    data = digits
+    loss = cross_entropy
+    optimizer = sgd(lr = lr)
+    epochs = 4
+    batch = 64
+}
+
+tune search {
+    run = fit
+    space {
+        lr ~ log_uniform(1e-5, 1.0)
+    }
+    strategy = random(trials = 16)
+    objective = maximize(val.accuracy)
+    prune = median(warmup = 1)
+    jobs = 2
+    seed = 3
+}
+"#;
+
+#[test]
+fn median_pruning_stops_bad_learning_rates() {
+    let out = out_dir("prune");
+    std::fs::create_dir_all(&out).unwrap();
+    let mut runs = Vec::new();
+    for (name, text) in [
+        ("pruned", PRUNE_TUNE.to_string()),
+        (
+            "plain",
+            PRUNE_TUNE.replace("prune = median(warmup = 1)\n", ""),
+        ),
+    ] {
+        let file = out.join(format!("{name}.amm"));
+        std::fs::write(&file, &text).unwrap();
+        let dir = out.join(name);
+        let (code, stdout, stderr) = ammc(&[
+            "run",
+            file.to_str().unwrap(),
+            "search",
+            "--out",
+            dir.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        let best: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("search/best.json")).unwrap())
+                .unwrap();
+        let journal = std::fs::read_to_string(dir.join("search/study.journal")).unwrap();
+        runs.push((stdout, best, journal));
+    }
+    let (pruned_out, pruned_best, journal) = &runs[0];
+    let (plain_out, plain_best, _) = &runs[1];
+    let n_pruned = pruned_best["pruned"].as_u64().unwrap();
+    assert!(n_pruned > 0, "{pruned_out}");
+    assert_eq!(table_rows(pruned_out).len(), 16);
+    assert_eq!(
+        pruned_out
+            .lines()
+            .filter(|l| l.contains(" PRUNED "))
+            .count() as u64,
+        n_pruned
+    );
+    assert!(
+        pruned_out.contains(&format!("{n_pruned} trial")),
+        "{pruned_out}"
+    );
+    assert_eq!(plain_best["pruned"], 0);
+    assert!(!plain_out.contains(" PRUNED "));
+    // The best configuration trains to the end either way: same trial, same value.
+    assert_eq!(pruned_best["best"], plain_best["best"]);
+    // Optuna's records: per-epoch intermediate values (steps 0–3) and PRUNED = 2.
+    let ops: Vec<serde_json::Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let steps: std::collections::BTreeSet<u64> = ops
+        .iter()
+        .filter(|o| o["op_code"] == 7)
+        .map(|o| o["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, (0..4).collect());
+    let pruned_states = ops
+        .iter()
+        .filter(|o| o["op_code"] == 6 && o["state"] == 2)
+        .count() as u64;
+    assert_eq!(pruned_states, n_pruned);
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -11,12 +11,13 @@ use crate::data::atomic::write_atomic;
 use crate::diag::Diag;
 use crate::front::front_end;
 use crate::resolve::{DefId, DefKind, ModuleId, Override, Program, Value};
-use crate::runtime::train::SplitMetrics;
+use crate::runtime::backend::BackendKind;
+use crate::runtime::train::{EpochRecord, SplitMetrics, train_until};
 use crate::syntax::ast::{Call, Expr, ExprKind, ItemKind, TuneDecl};
 use crate::tune::report;
 use crate::tune::{
-    Dimension, Direction, Distribution, Formula, Objective, ParamValue, Params, Space, Strategy,
-    StudyConfig, TrialState, run_study,
+    Dimension, Direction, Distribution, Formula, MedianPruner, Monitor, Objective, ParamValue,
+    Params, Space, Strategy, StudyConfig, TrialState, run_study,
 };
 
 use super::run::{RunFailure, RunSettings};
@@ -227,6 +228,37 @@ fn build_strategy(program: &Program, t: &TuneDecl) -> Result<Strategy, RunFailur
     })
 }
 
+/// The `prune` field: `median(warmup = 1)`.
+fn build_pruner(program: &Program, t: &TuneDecl) -> Result<Option<MedianPruner>, RunFailure> {
+    let Some(e) = field(t, "prune") else {
+        return Ok(None);
+    };
+    let call = as_call(e)
+        .filter(|c| c.dotted() == "median")
+        .ok_or_else(|| {
+            diag(
+                e.span,
+                "amm::tune::prune",
+                "expected `median(warmup)`".into(),
+            )
+        })?;
+    let warmup = match args(call, &["warmup"]).iter().find(|(k, _)| k == "warmup") {
+        Some((_, e)) => constant(program, e)
+            .map_err(|d| RunFailure::Diags(vec![d]))?
+            .as_i64()
+            .and_then(|w| usize::try_from(w).ok())
+            .ok_or_else(|| {
+                diag(
+                    e.span,
+                    "amm::tune::type",
+                    "`warmup` must be an int of at least 0".into(),
+                )
+            })?,
+        None => 1,
+    };
+    Ok(Some(MedianPruner::new(warmup)))
+}
+
 /// The objective: direction, formula and what its variables mean.
 fn build_objective(
     program: &Program,
@@ -403,8 +435,42 @@ fn diag_text(diags: &[Diag]) -> String {
         .join("; ")
 }
 
+/// A monitor that records nothing and never stops a trial.
+struct Unmonitored;
+
+impl Monitor for Unmonitored {
+    fn report(&mut self, _step: usize, _value: f64) -> bool {
+        false
+    }
+}
+
+impl TrainObjective<'_> {
+    /// The objective after an epoch, from its validation metrics and mean training loss
+    /// (`train.loss`); `None` when it reads a metric not measured per epoch.
+    fn epoch_value(&self, params: &Params, record: &EpochRecord) -> Option<f64> {
+        let values = var_values(&self.vars, params, &|split, name| {
+            match (split, name) {
+                ("train", "loss") => Some(record.train_loss),
+                ("val", name) => record.val.as_ref().and_then(|m| split_metric(m, name)),
+                _ => None,
+            }
+            .ok_or_else(String::new)
+        })
+        .ok()?;
+        self.formula.eval(&values).ok()
+    }
+}
+
 impl Objective for TrainObjective<'_> {
     fn evaluate(&self, params: &Params) -> Result<f64, String> {
+        self.evaluate_monitored(params, &mut Unmonitored)
+    }
+
+    fn evaluate_monitored(
+        &self,
+        params: &Params,
+        monitor: &mut dyn Monitor,
+    ) -> Result<f64, String> {
         let (_, summaries) = self.trial.program(params)?;
         let model = summaries
             .iter()
@@ -412,8 +478,19 @@ impl Objective for TrainObjective<'_> {
             .ok_or_else(|| format!("`train {}` cannot run in this version of ammc", self.target))?;
         let splits = crate::data::load(&model.spec.data, self.base_dir)
             .map_err(|e| format!("cannot load `{}`: {e}", model.spec.data.name))?;
-        let result = crate::runtime::train::train(model, &splits, &mut |_| {})
-            .map_err(|e| format!("training failed: {e:?}"))?;
+        // Epoch e is Optuna step e − 1.
+        let mut stop = |record: &EpochRecord| {
+            self.epoch_value(params, record)
+                .is_some_and(|v| monitor.report(record.epoch - 1, v))
+        };
+        let result = train_until(
+            BackendKind::Reference,
+            model,
+            &splits,
+            &mut |_| {},
+            &mut stop,
+        )
+        .map_err(|e| format!("training failed: {e:?}"))?;
         let values = var_values(&self.vars, params, &|split, name| {
             train_metric(&result.finals, split, name)
         })?;
@@ -563,6 +640,13 @@ fn check_metrics(
     Ok(())
 }
 
+/// The kind of the `run` target.
+fn objective_kind(program: &Program, target: Option<&str>) -> Option<DefKind> {
+    target
+        .and_then(|t| program.lookup(ModuleId(0), t))
+        .map(|d| program.def(d).kind)
+}
+
 /// Runs one tune block.
 pub fn run_tune(
     program: &Program,
@@ -604,6 +688,7 @@ pub fn run_tune(
         journal: Some(dir.join("study.journal")),
         heartbeat_grace: Duration::from_secs(60),
         heartbeat_interval: Duration::from_secs(10),
+        prune: build_pruner(program, t)?,
     };
     let objective: Box<dyn Objective + '_> = match &run_target {
         None => Box::new(FormulaObjective { formula, vars }),
@@ -638,11 +723,23 @@ pub fn run_tune(
             }
         }
     };
-    if t.fields.iter().any(|f| f.key.name == "prune") && !settings.quiet {
-        println!(
-            "tune {}: note: `prune` is not applied yet; every trial runs to the end",
-            def.name
-        );
+    let trains = run_target.is_some()
+        && objective_kind(program, run_target.as_deref()) == Some(DefKind::Train);
+    if let Some(p) = cfg.prune.filter(|_| !settings.quiet) {
+        if trains {
+            println!(
+                "tune {}: median pruning after {} warm-up epoch{} once {} trials completed",
+                def.name,
+                p.warmup,
+                if p.warmup == 1 { "" } else { "s" },
+                p.startup_trials
+            );
+        } else {
+            println!(
+                "tune {}: note: `prune` has no effect here: only train targets report per-epoch values",
+                def.name
+            );
+        }
     }
     println!(
         "tune {}: {} trials, {jobs} job{}, seed {seed}, journal {}",
@@ -683,16 +780,11 @@ pub fn run_tune(
         }
         None => println!("no trial completed"),
     }
-    let failed = result
-        .trials
-        .iter()
-        .filter(|t| t.state == TrialState::Fail)
-        .count();
-    if failed > 0 {
-        println!(
-            "{failed} trial{} failed",
-            if failed == 1 { "" } else { "s" }
-        );
+    for (state, verb) in [(TrialState::Fail, "failed"), (TrialState::Pruned, "pruned")] {
+        let n = result.trials.iter().filter(|t| t.state == state).count();
+        if n > 0 {
+            println!("{n} trial{} {verb}", if n == 1 { "" } else { "s" });
+        }
     }
     let io = |e: std::io::Error| RunFailure::Io(format!("cannot write {}: {e}", dir.display()));
     write_atomic(
