@@ -20,7 +20,7 @@ pub use formula::{Formula, FormulaError};
 pub use journal::TrialState;
 pub use prune::{Intermediate, MedianPruner};
 pub use space::{Dimension, Distribution, ParamValue, Params, Space, SpaceError};
-pub use strategy::{Observation, Strategy};
+pub use strategy::{Observation, SearchState, Strategy};
 pub use study::{
     Direction, Monitor, Objective, StudyConfig, StudyError, StudyResult, Trial, run_study,
 };

@@ -12,7 +12,7 @@ use serde_json::{Value as Json, json};
 use super::journal::{self, Journal, JournalError, TrialState, iso_time, now_seconds, op};
 use super::prune::{Intermediate, MedianPruner};
 use super::space::{Distribution, ParamValue, Params, Space};
-use super::strategy::{Observation, Strategy};
+use super::strategy::{Observation, SearchState, Strategy};
 use super::worker::{self, Pending, Recorder};
 
 /// Whether to minimise or maximise.
@@ -386,10 +386,13 @@ pub fn run_study(
         rec.write(&stale_ops)?;
     }
     let mut history: Vec<Observation> = Vec::new();
+    let mut search = SearchState::default();
     for batch in cfg.strategy.batches() {
-        let suggestions = cfg
-            .strategy
-            .suggest(space, cfg.seed, &history, batch.clone());
+        // Asked even when every slot of the batch is finished: the strategy's state must
+        // follow the same sequence as in an uninterrupted run.
+        let suggestions =
+            cfg.strategy
+                .suggest(space, cfg.seed, &history, batch.clone(), &mut search);
         // Slots still to run, with their journal trial ids.
         let mut pending: Vec<Pending> = Vec::new();
         let mut create = Vec::new();
