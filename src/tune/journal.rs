@@ -250,7 +250,7 @@ impl Journal {
     pub fn new(path: &Path) -> Journal {
         Journal {
             path: path.to_path_buf(),
-            worker_id: format!("ammc-{}", std::process::id()),
+            worker_id: super::liveness::worker_id(),
         }
     }
 
@@ -279,14 +279,23 @@ impl Journal {
                 .create_new(true)
                 .open(&lock)
             {
-                Ok(_) => return Ok(LockGuard(lock)),
+                Ok(mut f) => {
+                    // The owner, so that a run after a crash can see the lock is abandoned
+                    // (Optuna never reads the lock file's contents).
+                    let _ = f.write_all(self.worker_id.as_bytes());
+                    return Ok(LockGuard(lock));
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    // A lock left by a crashed writer is broken after the grace period.
-                    let stale = std::fs::metadata(&lock)
-                        .and_then(|m| m.modified())
-                        .ok()
-                        .and_then(|t| t.elapsed().ok())
-                        .is_some_and(|age| age > LOCK_GRACE);
+                    // A lock left by a crashed writer is broken at once when its owner is
+                    // known to be gone, otherwise after the grace period.
+                    let owner_gone = std::fs::read_to_string(&lock)
+                        .is_ok_and(|owner| super::liveness::is_dead(owner.trim()));
+                    let stale = owner_gone
+                        || std::fs::metadata(&lock)
+                            .and_then(|m| m.modified())
+                            .ok()
+                            .and_then(|t| t.elapsed().ok())
+                            .is_some_and(|age| age > LOCK_GRACE);
                     if stale {
                         let _ = std::fs::remove_file(&lock);
                         continue;

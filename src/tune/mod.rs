@@ -7,6 +7,7 @@ pub mod acquisition;
 pub mod formula;
 pub mod gp;
 pub mod journal;
+pub mod liveness;
 pub mod prune;
 pub mod report;
 pub mod rng;

@@ -1,7 +1,8 @@
-//! Running a study: ask a batch of suggestions, evaluate them ([`worker`](super::worker),
-//! in parallel threads when `jobs > 1`), record every step in the journal, repeat. Resuming replays the journal first:
-//! finished trials are kept, trials left RUNNING by a crashed run (no heartbeat within the
-//! grace period) are marked FAIL and their slot is run again.
+//! Running a study: ask a batch of suggestions, evaluate them ([`worker`](super::worker), in
+//! parallel threads when `jobs > 1`), record every step in the journal, repeat. Resuming
+//! replays the journal first: finished trials are kept, trials left RUNNING by a crashed run
+//! (its process is known to be gone, or no heartbeat within the grace period) are marked FAIL
+//! and their slot is run again.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value as Json, json};
 
 use super::journal::{self, Journal, JournalError, TrialState, iso_time, now_seconds, op};
+use super::liveness;
 use super::prune::{Intermediate, MedianPruner};
 use super::space::{Distribution, ParamValue, Params, Space};
 use super::strategy::{Observation, SearchState, Strategy};
@@ -317,6 +319,7 @@ pub fn run_study(
                     .and_then(Json::as_str)
                     .map(String::from);
                 if state == TrialState::Running || state == TrialState::Waiting {
+                    let owner_gone = t.worker_id.as_deref().is_some_and(liveness::is_dead);
                     let beat = t
                         .system_attrs
                         .get(HEARTBEAT)
@@ -325,13 +328,17 @@ pub fn run_study(
                         .and_then(journal::parse_iso_time)
                         .unwrap_or(0.0);
                     let age = now - beat;
-                    if age < cfg.heartbeat_grace.as_secs_f64() {
+                    if !owner_gone && age < cfg.heartbeat_grace.as_secs_f64() {
                         return Err(StudyError::Busy {
                             name: cfg.name.clone(),
                             age,
                         });
                     }
-                    let msg = format!("no heartbeat for {age:.0}s: the run that owned it stopped");
+                    let msg = if owner_gone {
+                        "the run that owned it is no longer running (killed or crashed)".to_string()
+                    } else {
+                        format!("no heartbeat for {age:.0}s: the run that owned it stopped")
+                    };
                     stale_ops.push(json!({"op_code": op::SET_TRIAL_SYSTEM_ATTR, "trial_id": t.trial_id, "system_attr": {ERROR: msg}}));
                     // Optuna accepts one attribute per operation.
                     stale_ops.push(json!({"op_code": op::SET_TRIAL_SYSTEM_ATTR, "trial_id": t.trial_id, "system_attr": {"ammc:stale": true}}));
