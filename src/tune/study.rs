@@ -1,4 +1,4 @@
-//! Running a study: ask a batch of suggestions, evaluate them ([`worker`](super::worker), in
+//! Running a study: ask a batch of suggestions, evaluate them (`worker.rs`, in
 //! parallel threads when `jobs > 1`), record every step in the journal, repeat. Resuming
 //! replays the journal first: finished trials are kept, trials left RUNNING by a crashed run
 //! (its process is known to be gone, or no heartbeat within the grace period) are marked FAIL
