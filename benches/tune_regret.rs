@@ -36,6 +36,7 @@ fn regret(strategy: &Strategy, seed: u64) -> f64 {
         journal: None,
         heartbeat_grace: Duration::from_secs(60),
         heartbeat_interval: Duration::from_secs(10),
+        prune: None,
     };
     let r = run_study(&cfg, &objective, &mut |_| {}).expect("in-memory study");
     r.best_trial()
@@ -51,6 +52,14 @@ fn quantiles(mut v: Vec<f64>) -> (f64, f64, f64) {
 }
 
 fn main() {
+    // `cargo bench --bench tune_regret -- step` times only the suggestion step.
+    if !std::env::args().any(|a| a == "step") {
+        regret_table();
+    }
+    step_time();
+}
+
+fn regret_table() {
     let seeds = 20u64;
     println!("Branin simple regret over {seeds} seeds (median, quartiles), minimum 0.397887");
     println!(
@@ -85,6 +94,9 @@ fn main() {
             s.trials()
         );
     }
+}
+
+fn step_time() {
     // Suggestion time with 100 finished trials: the history of a 100-trial study.
     let strategy = Strategy::Bayes {
         trials: 101,
@@ -92,16 +104,57 @@ fn main() {
     };
     let sp = space();
     let mut history = Vec::new();
-    for slot in 0..100 {
-        let p = strategy.suggest(&sp, 0, &history, slot..slot + 1).remove(0);
-        let loss = objective(&p).ok();
-        history.push(Observation { params: p, loss });
+    let mut state = SearchState::default();
+    for batch in strategy.batches().into_iter().take_while(|b| b.start < 100) {
+        let ps = strategy.suggest(&sp, 0, &history, batch, &mut state);
+        for p in ps {
+            let loss = objective(&p).ok();
+            history.push(Observation { params: p, loss });
+        }
     }
+    assert_eq!(history.len(), 100);
     let reps = 5;
     let start = Instant::now();
     for _ in 0..reps {
-        std::hint::black_box(strategy.suggest(&sp, 0, &history, 100..101));
+        // The state each step starts from: the one after step 99.
+        let mut s = state.clone();
+        std::hint::black_box(strategy.suggest(&sp, 0, &history, 100..101, &mut s));
     }
     let ms = start.elapsed().as_secs_f64() * 1e3 / reps as f64;
     println!("bayes suggestion with 100 finished trials: {ms:.1} ms per step");
+    // Where the time goes: a from-scratch hyperparameter fit, and GP predictions (the
+    // acquisition search costs a few thousand of them).
+    let data = gp::Data {
+        x: history.iter().map(|o| sp.to_unit(&o.params)).collect(),
+        y: history.iter().map(|o| o.loss.unwrap_or(f64::NAN)).collect(),
+        categorical: vec![false, false],
+    };
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
+    let start = Instant::now();
+    let mut hyper = gp::Hyper::default_for(2);
+    for _ in 0..reps {
+        hyper = gp::fit_hyper(&data, &[gp::Hyper::default_for(2)], 1, 15, &mut rng)
+            .expect("a valid fit");
+    }
+    let fit_ms = start.elapsed().as_secs_f64() * 1e3 / reps as f64;
+    let warm = state.hyper().expect("a fitted step").clone();
+    let start = Instant::now();
+    for _ in 0..reps {
+        let probes = [gp::Hyper::default_for(2), gp::Hyper::random(2, &mut rng)];
+        std::hint::black_box(gp::refit_hyper(&data, &warm, &probes, 15, 1e-3));
+    }
+    let refit_ms = start.elapsed().as_secs_f64() * 1e3 / reps as f64;
+    let model = gp::Gp::fit(data, hyper).expect("a valid GP");
+    let n_pred = 3000;
+    let start = Instant::now();
+    let mut acc = 0.0;
+    for i in 0..n_pred {
+        let u = i as f64 / n_pred as f64;
+        acc += model.predict(&[u, 1.0 - u]).mean;
+    }
+    std::hint::black_box(acc);
+    let pred_us = start.elapsed().as_secs_f64() * 1e6 / n_pred as f64;
+    println!(
+        "  hyperparameter fit from scratch (2 starts, 15 iterations): {fit_ms:.1} ms; warm refit: {refit_ms:.1} ms; one prediction: {pred_us:.2} µs"
+    );
 }

@@ -1,5 +1,5 @@
 //! `ammc run` on tune blocks: formula objectives, train targets with failing configurations,
-//! report files, and the unavailable agent target.
+//! report files, and agent targets.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -184,16 +184,206 @@ fn train_target_with_failing_configurations() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
+/// The trial table without the seconds column (wall time differs between runs).
+fn table_rows(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| l.contains(" COMPLETE ") || l.contains(" FAIL ") || l.contains(" PRUNED "))
+        .map(|l| {
+            let mut w: Vec<&str> = l.split_whitespace().collect();
+            w.pop();
+            w.join(" ")
+        })
+        .collect()
+}
+
+/// `examples/tune_agent.amm` with a smaller budget and the given `jobs`.
+fn small_agent_tune(dir: &std::path::Path, jobs: usize) -> PathBuf {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tune_agent.amm"),
+    )
+    .unwrap();
+    let text = text
+        .replace("episodes = 5_000", "episodes = 1_500")
+        .replace(
+            "population = 8, generations = 5",
+            "population = 4, generations = 3",
+        )
+        .replace("jobs = 2", &format!("jobs = {jobs}"));
+    assert!(text.contains("generations = 3") && text.contains(&format!("jobs = {jobs}")));
+    let file = dir.join(format!("agent{jobs}.amm"));
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
 #[test]
-fn agent_target_is_not_available_yet() {
+fn agent_target_runs_and_jobs_do_not_change_results() {
     let out = out_dir("agent");
+    std::fs::create_dir_all(&out).unwrap();
+    let mut tables = Vec::new();
+    let mut bests = Vec::new();
+    for jobs in [1, 2] {
+        let file = small_agent_tune(&out, jobs);
+        let runs = out.join(format!("runs{jobs}"));
+        let (code, stdout, stderr) = ammc(&[
+            "run",
+            file.to_str().unwrap(),
+            "evolve",
+            "--out",
+            runs.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains("best params: --set alpha="), "{stdout}");
+        let rows = table_rows(&stdout);
+        assert_eq!(rows.len(), 12, "{stdout}");
+        assert!(rows.iter().all(|r| r.ends_with("COMPLETE")), "{stdout}");
+        let best: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(runs.join("evolve/best.json")).unwrap())
+                .unwrap();
+        // A success rate; on slippery 4x4 FrozenLake a tabular agent reaches well above 0.3.
+        let v = best["best"]["value"].as_f64().unwrap();
+        assert!((0.3..=1.0).contains(&v), "{v}");
+        let alpha = best["best"]["params"]["alpha"].as_f64().unwrap();
+        assert!((0.01..=0.5).contains(&alpha), "{alpha}");
+        tables.push(rows);
+        bests.push(best["best"].clone());
+    }
+    assert_eq!(tables[0], tables[1]);
+    assert_eq!(bests[0], bests[1]);
+    // The trials really ran the agent with their params: different params, different values.
+    let values: std::collections::BTreeSet<&str> = tables[0]
+        .iter()
+        .map(|r| r.split_whitespace().rev().nth(1).unwrap())
+        .collect();
+    assert!(values.len() > 1, "{:?}", tables[0]);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn agent_objective_metric_is_checked_before_the_study() {
+    let out = out_dir("agent-metric");
+    std::fs::create_dir_all(&out).unwrap();
+    let file = small_agent_tune(&out, 1);
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("maximize(eval.success)", "maximize(eval.accuracy)");
+    std::fs::write(&file, text).unwrap();
     let (code, _, stderr) = ammc(&[
         "run",
-        "examples/tune_agent.amm",
+        file.to_str().unwrap(),
         "evolve",
         "--out",
-        out.to_str().unwrap(),
+        out.join("runs").to_str().unwrap(),
     ]);
-    assert_eq!(code, 2);
-    assert!(stderr.contains("run = agent not available yet"), "{stderr}");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("amm::tune::metric"), "{stderr}");
+    assert!(stderr.contains("eval.success"), "{stderr}");
+    assert!(!out.join("runs/evolve/study.journal").exists());
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+const PRUNE_TUNE: &str = r#"
+use std.heads.{classifier}
+
+param lr = 1e-2
+
+data digits = builtin.digits(split = [0.7, 0.15, 0.15], seed = 0, normalize = "scale")
+
+backbone mlp {
+    flatten
+    dense(16) relu
+}
+
+model net = mlp -> classifier(classes = 10)
+
+train fit {
+    model = net
+    data = digits
+    loss = cross_entropy
+    optimizer = sgd(lr = lr)
+    epochs = 4
+    batch = 64
+}
+
+tune search {
+    run = fit
+    space {
+        lr ~ log_uniform(1e-5, 1.0)
+    }
+    strategy = random(trials = 16)
+    objective = maximize(val.accuracy)
+    prune = median(warmup = 1)
+    jobs = 2
+    seed = 3
+}
+"#;
+
+#[test]
+fn median_pruning_stops_bad_learning_rates() {
+    let out = out_dir("prune");
+    std::fs::create_dir_all(&out).unwrap();
+    let mut runs = Vec::new();
+    for (name, text) in [
+        ("pruned", PRUNE_TUNE.to_string()),
+        (
+            "plain",
+            PRUNE_TUNE.replace("prune = median(warmup = 1)\n", ""),
+        ),
+    ] {
+        let file = out.join(format!("{name}.amm"));
+        std::fs::write(&file, &text).unwrap();
+        let dir = out.join(name);
+        let (code, stdout, stderr) = ammc(&[
+            "run",
+            file.to_str().unwrap(),
+            "search",
+            "--out",
+            dir.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        let best: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("search/best.json")).unwrap())
+                .unwrap();
+        let journal = std::fs::read_to_string(dir.join("search/study.journal")).unwrap();
+        runs.push((stdout, best, journal));
+    }
+    let (pruned_out, pruned_best, journal) = &runs[0];
+    let (plain_out, plain_best, _) = &runs[1];
+    let n_pruned = pruned_best["pruned"].as_u64().unwrap();
+    assert!(n_pruned > 0, "{pruned_out}");
+    assert_eq!(table_rows(pruned_out).len(), 16);
+    assert_eq!(
+        pruned_out
+            .lines()
+            .filter(|l| l.contains(" PRUNED "))
+            .count() as u64,
+        n_pruned
+    );
+    assert!(
+        pruned_out.contains(&format!("{n_pruned} trial")),
+        "{pruned_out}"
+    );
+    assert_eq!(plain_best["pruned"], 0);
+    assert!(!plain_out.contains(" PRUNED "));
+    // The best configuration trains to the end either way: same trial, same value.
+    assert_eq!(pruned_best["best"], plain_best["best"]);
+    // Optuna's records: per-epoch intermediate values (steps 0–3) and PRUNED = 2.
+    let ops: Vec<serde_json::Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let steps: std::collections::BTreeSet<u64> = ops
+        .iter()
+        .filter(|o| o["op_code"] == 7)
+        .map(|o| o["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, (0..4).collect());
+    let pruned_states = ops
+        .iter()
+        .filter(|o| o["op_code"] == 6 && o["state"] == 2)
+        .count() as u64;
+    assert_eq!(pruned_states, n_pruned);
+    let _ = std::fs::remove_dir_all(&out);
 }

@@ -56,6 +56,7 @@ fn cfg(strategy: Strategy, journal: Option<PathBuf>, grace: u64) -> StudyConfig 
         journal,
         heartbeat_grace: Duration::from_secs(grace),
         heartbeat_interval: Duration::from_secs(5),
+        prune: None,
     }
 }
 
@@ -273,4 +274,175 @@ fn iso_time_round_trips() {
     assert_eq!(s, "2026-11-18T11:06:40.123456");
     let back = ammc::tune::journal::parse_iso_time(&s).unwrap();
     assert!((back - 1_795_000_000.123_456).abs() < 1e-6);
+}
+
+/// A train-block study whose trials take a while (a few hundredths of a second per epoch).
+const KILL_TUNE: &str = r#"
+use std.heads.{classifier}
+
+param lr = 1e-2
+
+data digits = builtin.digits(split = [0.7, 0.15, 0.15], seed = 0, normalize = "scale")
+
+backbone mlp {
+    flatten
+    dense(64) relu
+}
+
+model net = mlp -> classifier(classes = 10)
+
+train fit {
+    model = net
+    data = digits
+    loss = cross_entropy
+    optimizer = adam(lr = lr)
+    epochs = 20
+    batch = 32
+}
+
+tune search {
+    run = fit
+    space {
+        lr ~ log_uniform(1e-4, 1e-1)
+    }
+    strategy = random(trials = 8)
+    objective = maximize(val.accuracy)
+    jobs = JOBS
+}
+"#;
+
+/// A trial as the journal tells it: slot, final state (`None`: still RUNNING), exact value.
+#[derive(Debug, Clone, PartialEq)]
+struct Recorded {
+    slot: u64,
+    state: Option<i64>,
+    value: Option<String>,
+    stale: bool,
+}
+
+fn recorded(journal: &std::path::Path) -> Vec<Recorded> {
+    let text = std::fs::read_to_string(journal).unwrap_or_default();
+    let mut trials: Vec<Recorded> = Vec::new();
+    // Only whole lines: a SIGKILL may cut the last one short.
+    let whole = &text[..text.rfind('\n').map_or(0, |p| p + 1)];
+    for line in whole.lines() {
+        let o: serde_json::Value = serde_json::from_str(line).unwrap();
+        let id = o["trial_id"].as_u64().map(|i| i as usize);
+        match o["op_code"].as_i64().unwrap() {
+            4 => trials.push(Recorded {
+                slot: o["system_attrs"]["ammc:slot"].as_u64().unwrap(),
+                state: None,
+                value: None,
+                stale: false,
+            }),
+            6 => {
+                let t = &mut trials[id.unwrap()];
+                t.state.get_or_insert(o["state"].as_i64().unwrap());
+            }
+            9 => {
+                let t = &mut trials[id.unwrap()];
+                if let Some(v) = o["system_attr"]["ammc:value"].as_str() {
+                    t.value = Some(v.to_string());
+                }
+                if o["system_attr"]["ammc:stale"] == true {
+                    t.stale = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    trials
+}
+
+fn complete_by_slot(trials: &[Recorded]) -> Vec<(u64, String)> {
+    let mut v: Vec<(u64, String)> = trials
+        .iter()
+        .filter(|t| t.state == Some(1))
+        .map(|t| (t.slot, t.value.clone().unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn sigkill_mid_study_then_rerun_completes_the_same_study() {
+    let d = dir("sigkill");
+    let run = |jobs: usize, out: &str| {
+        let file = d.join(format!("kill{jobs}.amm"));
+        std::fs::write(&file, KILL_TUNE.replace("JOBS", &jobs.to_string())).unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ammc"));
+        cmd.args(["run", file.to_str().unwrap(), "search", "--quiet", "--out"])
+            .arg(d.join(out))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd
+    };
+    // The reference: one uninterrupted study.
+    let o = run(1, "whole").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let whole = recorded(&d.join("whole/search/study.journal"));
+    assert_eq!(whole.len(), 8);
+    // The same study, killed with SIGKILL once two trials have finished.
+    let journal = d.join("killed/search/study.journal");
+    let mut child = run(2, "killed").spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let done = recorded(&journal)
+            .iter()
+            .filter(|t| t.state.is_some())
+            .count();
+        if done >= 2 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the study ended before it could be killed"
+        );
+        assert!(std::time::Instant::now() < deadline, "no trial finished");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL on unix
+    child.wait().unwrap();
+    let before = recorded(&journal);
+    let finished_before: Vec<&Recorded> = before.iter().filter(|t| t.state.is_some()).collect();
+    assert!(
+        finished_before.len() < 8 && before.iter().any(|t| t.state.is_none()),
+        "the kill must leave RUNNING trials: {before:?}"
+    );
+    // Rerun at once: the killed run's process is gone, so its RUNNING trials are stale now
+    // (no waiting for the heartbeat grace period), failed, and their slots run again.
+    let o = run(2, "killed").output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("resumed: "), "{stdout}");
+    let after = recorded(&journal);
+    // Finished trials are kept, not run again: the journal still starts with the same trials,
+    // and each of their slots has exactly one trial.
+    for (a, b) in after.iter().zip(&before) {
+        assert_eq!(a.slot, b.slot);
+        if b.state.is_some() {
+            assert_eq!(a, b);
+        }
+    }
+    for t in &finished_before {
+        assert_eq!(after.iter().filter(|a| a.slot == t.slot).count(), 1);
+    }
+    // Each trial left RUNNING is now FAIL (marked stale) and its slot COMPLETE in a new trial.
+    for (i, t) in before.iter().enumerate().filter(|(_, t)| t.state.is_none()) {
+        assert_eq!(after[i].state, Some(3), "{:?}", after[i]);
+        assert!(after[i].stale);
+        assert!(
+            after[i + 1..]
+                .iter()
+                .any(|a| a.slot == t.slot && a.state == Some(1))
+        );
+    }
+    // The same COMPLETE trials, bit for bit, as the uninterrupted study.
+    assert_eq!(complete_by_slot(&after).len(), 8);
+    assert_eq!(complete_by_slot(&after), complete_by_slot(&whole));
+    let _ = std::fs::remove_dir_all(&d);
 }

@@ -6,15 +6,18 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::check::ModelSummary;
 use crate::data::atomic::write_atomic;
 use crate::diag::Diag;
 use crate::front::front_end;
 use crate::resolve::{DefId, DefKind, ModuleId, Override, Program, Value};
+use crate::runtime::backend::BackendKind;
+use crate::runtime::train::{EpochRecord, SplitMetrics, train_until};
 use crate::syntax::ast::{Call, Expr, ExprKind, ItemKind, TuneDecl};
 use crate::tune::report;
 use crate::tune::{
-    Dimension, Direction, Distribution, Formula, Objective, ParamValue, Params, Space, Strategy,
-    StudyConfig, TrialState, run_study,
+    Dimension, Direction, Distribution, Formula, MedianPruner, Monitor, Objective, ParamValue,
+    Params, Space, Strategy, StudyConfig, TrialState, run_study,
 };
 
 use super::run::{RunFailure, RunSettings};
@@ -225,6 +228,37 @@ fn build_strategy(program: &Program, t: &TuneDecl) -> Result<Strategy, RunFailur
     })
 }
 
+/// The `prune` field: `median(warmup = 1)`.
+fn build_pruner(program: &Program, t: &TuneDecl) -> Result<Option<MedianPruner>, RunFailure> {
+    let Some(e) = field(t, "prune") else {
+        return Ok(None);
+    };
+    let call = as_call(e)
+        .filter(|c| c.dotted() == "median")
+        .ok_or_else(|| {
+            diag(
+                e.span,
+                "amm::tune::prune",
+                "expected `median(warmup)`".into(),
+            )
+        })?;
+    let warmup = match args(call, &["warmup"]).iter().find(|(k, _)| k == "warmup") {
+        Some((_, e)) => constant(program, e)
+            .map_err(|d| RunFailure::Diags(vec![d]))?
+            .as_i64()
+            .and_then(|w| usize::try_from(w).ok())
+            .ok_or_else(|| {
+                diag(
+                    e.span,
+                    "amm::tune::type",
+                    "`warmup` must be an int of at least 0".into(),
+                )
+            })?,
+        None => 1,
+    };
+    Ok(Some(MedianPruner::new(warmup)))
+}
+
 /// The objective: direction, formula and what its variables mean.
 fn build_objective(
     program: &Program,
@@ -314,12 +348,79 @@ impl Objective for FormulaObjective {
     }
 }
 
-/// Objective of a tune block with `run = <train block>`: re-resolve, check and train.
-struct TrainObjective<'a> {
+/// The tune file re-resolved per trial with the trial's params as `--set` overrides (after
+/// any given on the command line), the way a user would rerun it by hand.
+struct TrialFile<'a> {
     file: &'a Path,
     bytes: Vec<u8>,
     base: Vec<Override>,
     space: &'a Space,
+}
+
+impl TrialFile<'_> {
+    /// The program with the trial's params, and the shape checker's model summaries; a
+    /// configuration the checker rejects is an error carrying its diagnostics.
+    fn program(&self, params: &Params) -> Result<(Program, Vec<ModelSummary>), String> {
+        let mut overrides = self.base.clone();
+        for (d, v) in self.space.dims.iter().zip(params) {
+            overrides.push(Override {
+                name: d.name.clone(),
+                value: v.source_text(),
+            });
+        }
+        let name = self.file.display().to_string();
+        let fe = front_end(&name, &self.bytes, Some(self.file), &overrides);
+        let program = fe.program.map_err(|d| diag_text(&d))?;
+        let summaries = crate::check::check(&program, &fe.sources).map_err(|d| diag_text(&d))?;
+        Ok((program, summaries))
+    }
+}
+
+/// The objective's variable values: params from the trial, metrics from `metric`.
+fn var_values(
+    vars: &[Var],
+    params: &Params,
+    metric: &dyn Fn(&str, &str) -> Result<f64, String>,
+) -> Result<Vec<f64>, String> {
+    vars.iter()
+        .map(|v| match v {
+            Var::Param(i) => params
+                .get(*i)
+                .and_then(ParamValue::as_f64)
+                .ok_or_else(|| "a non-numeric param in the objective".to_string()),
+            Var::Metric(split, name) => metric(split, name),
+        })
+        .collect()
+}
+
+/// A metric of a train run's final evaluation.
+fn train_metric(finals: &[(String, SplitMetrics)], split: &str, name: &str) -> Result<f64, String> {
+    let m = finals
+        .iter()
+        .find(|(s, _)| s == split)
+        .map(|(_, m)| m)
+        .ok_or_else(|| format!("the run reports no `{split}` split"))?;
+    split_metric(m, name).ok_or_else(|| format!("the run reports no metric `{split}.{name}`"))
+}
+
+fn split_metric(m: &SplitMetrics, name: &str) -> Option<f64> {
+    match name {
+        "loss" => Some(m.loss),
+        "accuracy" => m.accuracy,
+        "mse" => m.mse,
+        "mae" => m.mae,
+        _ => None,
+    }
+}
+
+/// Metrics a train target offers: final metrics of these splits (and per epoch on `val`).
+const TRAIN_SPLITS: [&str; 2] = ["train", "val"];
+/// Metric names of a train target's splits.
+const TRAIN_METRICS: [&str; 4] = ["loss", "accuracy", "mse", "mae"];
+
+/// Objective of a tune block with `run = <train block>`: re-resolve, check and train.
+struct TrainObjective<'a> {
+    trial: TrialFile<'a>,
     target: String,
     formula: Formula,
     vars: Vec<Var>,
@@ -334,55 +435,216 @@ fn diag_text(diags: &[Diag]) -> String {
         .join("; ")
 }
 
+/// A monitor that records nothing and never stops a trial.
+struct Unmonitored;
+
+impl Monitor for Unmonitored {
+    fn report(&mut self, _step: usize, _value: f64) -> bool {
+        false
+    }
+}
+
+impl TrainObjective<'_> {
+    /// The objective after an epoch, from its validation metrics and mean training loss
+    /// (`train.loss`); `None` when it reads a metric not measured per epoch.
+    fn epoch_value(&self, params: &Params, record: &EpochRecord) -> Option<f64> {
+        let values = var_values(&self.vars, params, &|split, name| {
+            match (split, name) {
+                ("train", "loss") => Some(record.train_loss),
+                ("val", name) => record.val.as_ref().and_then(|m| split_metric(m, name)),
+                _ => None,
+            }
+            .ok_or_else(String::new)
+        })
+        .ok()?;
+        self.formula.eval(&values).ok()
+    }
+}
+
 impl Objective for TrainObjective<'_> {
     fn evaluate(&self, params: &Params) -> Result<f64, String> {
-        let mut overrides = self.base.clone();
-        for (d, v) in self.space.dims.iter().zip(params) {
-            overrides.push(Override {
-                name: d.name.clone(),
-                value: v.source_text(),
-            });
-        }
-        let name = self.file.display().to_string();
-        let fe = front_end(&name, &self.bytes, Some(self.file), &overrides);
-        let program = fe.program.map_err(|d| diag_text(&d))?;
-        let summaries = crate::check::check(&program, &fe.sources).map_err(|d| diag_text(&d))?;
+        self.evaluate_monitored(params, &mut Unmonitored)
+    }
+
+    fn evaluate_monitored(
+        &self,
+        params: &Params,
+        monitor: &mut dyn Monitor,
+    ) -> Result<f64, String> {
+        let (_, summaries) = self.trial.program(params)?;
         let model = summaries
             .iter()
             .find(|s| s.train == self.target)
             .ok_or_else(|| format!("`train {}` cannot run in this version of ammc", self.target))?;
         let splits = crate::data::load(&model.spec.data, self.base_dir)
             .map_err(|e| format!("cannot load `{}`: {e}", model.spec.data.name))?;
-        let result = crate::runtime::train::train(model, &splits, &mut |_| {})
-            .map_err(|e| format!("training failed: {e:?}"))?;
-        let values = self
-            .vars
-            .iter()
-            .map(|v| match v {
-                Var::Param(i) => params
-                    .get(*i)
-                    .and_then(ParamValue::as_f64)
-                    .ok_or_else(|| "a non-numeric param in the objective".to_string()),
-                Var::Metric(split, metric) => {
-                    let m = result
-                        .finals
-                        .iter()
-                        .find(|(s, _)| s == split)
-                        .map(|(_, m)| m)
-                        .ok_or_else(|| format!("the run reports no `{split}` split"))?;
-                    match metric.as_str() {
-                        "loss" => Some(m.loss),
-                        "accuracy" => m.accuracy,
-                        "mse" => m.mse,
-                        "mae" => m.mae,
-                        _ => None,
-                    }
-                    .ok_or_else(|| format!("the run reports no metric `{split}.{metric}`"))
-                }
-            })
-            .collect::<Result<Vec<f64>, String>>()?;
+        // Epoch e is Optuna step e − 1.
+        let mut stop = |record: &EpochRecord| {
+            self.epoch_value(params, record)
+                .is_some_and(|v| monitor.report(record.epoch - 1, v))
+        };
+        let result = train_until(
+            BackendKind::Reference,
+            model,
+            &splits,
+            &mut |_| {},
+            &mut stop,
+        )
+        .map_err(|e| format!("training failed: {e:?}"))?;
+        let values = var_values(&self.vars, params, &|split, name| {
+            train_metric(&result.finals, split, name)
+        })?;
         self.formula.eval(&values).map_err(|e| e.to_string())
     }
+}
+
+/// The metrics an agent run offers a tune objective, with what they mean: the greedy
+/// evaluation after training (`eval.`) and the last window of training episodes (`train.`,
+/// the last row of the run's progress table).
+pub const AGENT_METRICS: [(&str, &str, &str); 6] = [
+    (
+        "eval",
+        "success",
+        "fraction of greedy evaluation episodes that reach the goal",
+    ),
+    (
+        "eval",
+        "mean_return",
+        "mean undiscounted return of the greedy evaluation",
+    ),
+    (
+        "eval",
+        "std_return",
+        "standard deviation of the evaluation returns",
+    ),
+    (
+        "eval",
+        "mean_steps",
+        "mean length of the evaluation episodes",
+    ),
+    (
+        "train",
+        "mean_return",
+        "mean return over the last window of training episodes",
+    ),
+    (
+        "train",
+        "success",
+        "success rate over the last window of training episodes",
+    ),
+];
+
+/// A metric of a finished agent run (see [`AGENT_METRICS`]).
+fn agent_metric(
+    result: &crate::rl::RunResult,
+    window: Option<u64>,
+    split: &str,
+    name: &str,
+) -> Option<f64> {
+    let e = &result.eval;
+    let last = || {
+        let learned = &result.learned;
+        let size = crate::rl::render::window_size(window, learned.episodes);
+        crate::rl::render::windows(&learned.records, size)
+            .last()
+            .copied()
+    };
+    match (split, name) {
+        ("eval", "success") => Some(e.success_rate),
+        ("eval", "mean_return") => Some(e.mean_return),
+        ("eval", "std_return") => Some(e.std_return),
+        ("eval", "mean_steps") => Some(e.mean_steps),
+        ("train", "mean_return") => last().map(|w| w.mean_return),
+        ("train", "success") => last().map(|w| w.success_rate),
+        _ => None,
+    }
+}
+
+/// Objective of a tune block with `run = <agent block>`: re-resolve with the trial's params,
+/// check, train the agent and evaluate its greedy policy.
+struct AgentObjective<'a> {
+    trial: TrialFile<'a>,
+    target: String,
+    formula: Formula,
+    vars: Vec<Var>,
+}
+
+impl Objective for AgentObjective<'_> {
+    fn evaluate(&self, params: &Params) -> Result<f64, String> {
+        let (program, _) = self.trial.program(params)?;
+        let rl = crate::rl::program::check(&program);
+        if !rl.is_empty() {
+            return Err(diag_text(&rl));
+        }
+        let id = program
+            .lookup(ModuleId(0), &self.target)
+            .ok_or_else(|| format!("no agent `{}`", self.target))?;
+        let setup = crate::rl::program::agent(&program, id).map_err(|d| diag_text(&[d]))?;
+        let result = crate::rl::run(&setup.env, &setup.config, &mut |_| {})
+            .map_err(|e| format!("agent `{}`: {e}", self.target))?;
+        let values = var_values(&self.vars, params, &|split, name| {
+            agent_metric(&result, setup.config.window, split, name)
+                .ok_or_else(|| format!("the agent run reports no metric `{split}.{name}`"))
+        })?;
+        self.formula.eval(&values).map_err(|e| e.to_string())
+    }
+}
+
+/// Reports an objective metric the target can never produce before any trial runs.
+fn check_metrics(
+    t: &TuneDecl,
+    vars: &[Var],
+    target: &str,
+    kind: Option<DefKind>,
+) -> Result<(), RunFailure> {
+    let span = field(t, "objective").map_or(t.name.span, |e| e.span);
+    for v in vars {
+        let Var::Metric(split, name) = v else {
+            continue;
+        };
+        let (known, offered): (bool, Vec<String>) = if kind == Some(DefKind::Agent) {
+            (
+                AGENT_METRICS
+                    .iter()
+                    .any(|(s, n, _)| s == split && n == name),
+                AGENT_METRICS
+                    .iter()
+                    .map(|(s, n, _)| format!("{s}.{n}"))
+                    .collect(),
+            )
+        } else {
+            (
+                TRAIN_SPLITS.contains(&split.as_str()) && TRAIN_METRICS.contains(&name.as_str()),
+                TRAIN_SPLITS
+                    .iter()
+                    .flat_map(|s| TRAIN_METRICS.iter().map(move |m| format!("{s}.{m}")))
+                    .collect(),
+            )
+        };
+        if !known {
+            let noun = if kind == Some(DefKind::Agent) {
+                "agent"
+            } else {
+                "train"
+            };
+            return Err(RunFailure::Diags(vec![
+                Diag::new(
+                    "amm::tune::metric",
+                    format!("`{noun} {target}` reports no metric `{split}.{name}`"),
+                )
+                .primary(span, "in this objective")
+                .help(format!("{noun} blocks report: {}", offered.join(", "))),
+            ]));
+        }
+    }
+    Ok(())
+}
+
+/// The kind of the `run` target.
+fn objective_kind(program: &Program, target: Option<&str>) -> Option<DefKind> {
+    target
+        .and_then(|t| program.lookup(ModuleId(0), t))
+        .map(|d| program.def(d).kind)
 }
 
 /// Runs one tune block.
@@ -426,39 +688,58 @@ pub fn run_tune(
         journal: Some(dir.join("study.journal")),
         heartbeat_grace: Duration::from_secs(60),
         heartbeat_interval: Duration::from_secs(10),
+        prune: build_pruner(program, t)?,
     };
-    let bytes;
     let objective: Box<dyn Objective + '_> = match &run_target {
         None => Box::new(FormulaObjective { formula, vars }),
         Some(target) => {
             let kind = program
                 .lookup(ModuleId(0), target)
                 .map(|d| program.def(d).kind);
-            if kind == Some(DefKind::Agent) {
-                return Err(RunFailure::Io(format!(
-                    "tune `{}`: run = agent not available yet in this version of ammc (the file checks without errors)",
-                    def.name
-                )));
-            }
-            bytes = std::fs::read(file)
+            check_metrics(t, &vars, target, kind)?;
+            let bytes = std::fs::read(file)
                 .map_err(|e| RunFailure::Io(format!("cannot read `{}`: {e}", file.display())))?;
-            Box::new(TrainObjective {
+            let trial = TrialFile {
                 file,
                 bytes,
                 base: set.to_vec(),
                 space: &space,
-                target: target.clone(),
-                formula,
-                vars,
-                base_dir: settings.base_dir,
-            })
+            };
+            if kind == Some(DefKind::Agent) {
+                Box::new(AgentObjective {
+                    trial,
+                    target: target.clone(),
+                    formula,
+                    vars,
+                })
+            } else {
+                Box::new(TrainObjective {
+                    trial,
+                    target: target.clone(),
+                    formula,
+                    vars,
+                    base_dir: settings.base_dir,
+                })
+            }
         }
     };
-    if t.fields.iter().any(|f| f.key.name == "prune") && !settings.quiet {
-        println!(
-            "tune {}: note: `prune` is not applied yet; every trial runs to the end",
-            def.name
-        );
+    let trains = run_target.is_some()
+        && objective_kind(program, run_target.as_deref()) == Some(DefKind::Train);
+    if let Some(p) = cfg.prune.filter(|_| !settings.quiet) {
+        if trains {
+            println!(
+                "tune {}: median pruning after {} warm-up epoch{} once {} trials completed",
+                def.name,
+                p.warmup,
+                if p.warmup == 1 { "" } else { "s" },
+                p.startup_trials
+            );
+        } else {
+            println!(
+                "tune {}: note: `prune` has no effect here: only train targets report per-epoch values",
+                def.name
+            );
+        }
     }
     println!(
         "tune {}: {} trials, {jobs} job{}, seed {seed}, journal {}",
@@ -499,16 +780,11 @@ pub fn run_tune(
         }
         None => println!("no trial completed"),
     }
-    let failed = result
-        .trials
-        .iter()
-        .filter(|t| t.state == TrialState::Fail)
-        .count();
-    if failed > 0 {
-        println!(
-            "{failed} trial{} failed",
-            if failed == 1 { "" } else { "s" }
-        );
+    for (state, verb) in [(TrialState::Fail, "failed"), (TrialState::Pruned, "pruned")] {
+        let n = result.trials.iter().filter(|t| t.state == state).count();
+        if n > 0 {
+            println!("{n} trial{} {verb}", if n == 1 { "" } else { "s" });
+        }
     }
     let io = |e: std::io::Error| RunFailure::Io(format!("cannot write {}: {e}", dir.display()));
     write_atomic(

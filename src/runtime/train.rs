@@ -293,6 +293,18 @@ pub fn train_with(
     splits: &Splits,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<TrainResult, TrainError> {
+    train_until(backend, model, splits, progress, &mut |_| false)
+}
+
+/// [`train_with`] that asks `stop` after each epoch whether to end training there (early
+/// stopping, a tuning pruner); the final evaluation then runs on the weights reached.
+pub fn train_until(
+    backend: BackendKind,
+    model: &ModelSummary,
+    splits: &Splits,
+    progress: &mut dyn FnMut(Progress),
+    stop: &mut dyn FnMut(&EpochRecord) -> bool,
+) -> Result<TrainResult, TrainError> {
     let start = Instant::now();
     let spec = &model.spec;
     let plan = lower(model, spec.batch);
@@ -353,7 +365,11 @@ pub fn train_with(
             record: &record,
             seconds: t0.elapsed().as_secs_f64(),
         });
+        let stopped = stop(&record);
         epochs.push(record);
+        if stopped {
+            break;
+        }
     }
     let mut finals = vec![("train".to_string(), evaluate(ex, &splits.train)?)];
     if let Some(v) = &splits.val {
@@ -377,10 +393,11 @@ pub fn train_with(
             data: ex.data(BufferId(i as u32)).to_vec(),
         })
         .collect();
+    let trained = epochs.len();
     Ok(TrainResult {
         epochs,
         finals,
-        samples_per_sec: (n * spec.epochs) as f64 / train_seconds.max(1e-9),
+        samples_per_sec: (n * trained) as f64 / train_seconds.max(1e-9),
         wall_seconds: start.elapsed().as_secs_f64(),
         tensors,
     })

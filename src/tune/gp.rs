@@ -63,7 +63,8 @@ impl Hyper {
         b
     }
 
-    fn random(dims: usize, rng: &mut ChaCha8Rng) -> Hyper {
+    /// A random point of the hyperparameter box (small noise).
+    pub fn random(dims: usize, rng: &mut ChaCha8Rng) -> Hyper {
         let v: Vec<f64> = Hyper::bounds(dims)
             .iter()
             .enumerate()
@@ -253,8 +254,9 @@ fn project(v: &mut [f64], bounds: &[(f64, f64)]) {
     }
 }
 
-/// Projected gradient ascent with an adaptive step from one start.
-fn ascend(data: &Data, ys: &[f64], start: &Hyper, iters: usize) -> Option<(f64, Hyper)> {
+/// Projected gradient ascent with an adaptive step from one start; stops after `iters`
+/// iterations, at a stationary point, or once an iteration gains less than `tol`.
+fn ascend(data: &Data, ys: &[f64], start: &Hyper, iters: usize, tol: f64) -> Option<(f64, Hyper)> {
     let bounds = Hyper::bounds(data.dims());
     let mut theta = start.to_vec();
     project(&mut theta, &bounds);
@@ -288,8 +290,12 @@ fn ascend(data: &Data, ys: &[f64], start: &Hyper, iters: usize) -> Option<(f64, 
         step = (step * 2.0).min(2.0);
         match lml(data, ys, &Hyper::from_vec(&theta), true) {
             Some((v, g)) => {
+                let gain = v - value;
                 value = v;
                 grad = g;
+                if gain < tol {
+                    break;
+                }
             }
             None => break,
         }
@@ -313,13 +319,42 @@ pub fn fit_hyper(
     }
     let mut best: Option<(f64, Hyper)> = None;
     for s in &all {
-        if let Some((v, h)) = ascend(data, &ys, s, iters)
+        if let Some((v, h)) = ascend(data, &ys, s, iters, 0.0)
             && best.as_ref().is_none_or(|(bv, _)| v > *bv)
         {
             best = Some((v, h));
         }
     }
     best.map(|(_, h)| h)
+}
+
+/// Refits hyperparameters starting from a previous fit: the likelihood is evaluated (without
+/// gradient, one Cholesky each) at `warm` and at every probe, and only the best of them is
+/// ascended, for at most `iters` iterations and until an iteration gains less than `tol`.
+/// Consecutive Bayesian-optimisation steps differ by one observation, so the previous optimum
+/// is an excellent start and this costs a fraction of [`fit_hyper`]; the probes (the neutral
+/// start, a random point) keep a fit that drifted into a poor basin from staying there.
+pub fn refit_hyper(
+    data: &Data,
+    warm: &Hyper,
+    probes: &[Hyper],
+    iters: usize,
+    tol: f64,
+) -> Option<Hyper> {
+    let (ys, _, _) = data.standardised();
+    let bounds = Hyper::bounds(data.dims());
+    let start = std::iter::once(warm)
+        .chain(probes)
+        .filter(|h| h.log_ls.len() == data.dims())
+        .filter_map(|h| {
+            let mut v = h.to_vec();
+            project(&mut v, &bounds);
+            let h = Hyper::from_vec(&v);
+            lml(data, &ys, &h, false).map(|(value, _)| (value, h))
+        })
+        // The first best wins ties: the warm start unless a probe is strictly better.
+        .reduce(|a, b| if b.0 > a.0 { b } else { a })?;
+    ascend(data, &ys, &start.1, iters, tol).map(|(_, h)| h)
 }
 
 /// The log marginal likelihood of the standardised data (for tests and diagnostics).

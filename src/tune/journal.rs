@@ -1,6 +1,6 @@
 //! Study storage in Optuna's `JournalStorage` file format: one JSON operation per line
-//! (`op_code` 0 = create study, 4 = create trial, 6 = set state and values, 9 = set system
-//! attributes), appended under Optuna's lock-file protocol (`<path>.lock` created exclusively,
+//! (`op_code` 0 = create study, 4 = create trial, 6 = set state and values, 7 = set an
+//! intermediate value, 9 = set system attributes), appended under Optuna's lock-file protocol (`<path>.lock` created exclusively,
 //! retried with backoff), so `optuna.storages.JournalStorage(JournalFileBackend(path))` reads
 //! our studies and we read what we wrote before a crash.
 
@@ -19,6 +19,8 @@ pub mod op {
     pub const CREATE_TRIAL: i64 = 4;
     /// `SET_TRIAL_STATE_VALUES`
     pub const SET_TRIAL_STATE_VALUES: i64 = 6;
+    /// `SET_TRIAL_INTERMEDIATE_VALUE`
+    pub const SET_TRIAL_INTERMEDIATE_VALUE: i64 = 7;
     /// `SET_TRIAL_SYSTEM_ATTR`
     pub const SET_TRIAL_SYSTEM_ATTR: i64 = 9;
 }
@@ -148,6 +150,10 @@ pub struct TrialRecord {
     pub distributions: BTreeMap<String, String>,
     /// Objective value(s).
     pub values: Option<Vec<f64>>,
+    /// Intermediate values by step.
+    pub intermediate_values: BTreeMap<usize, f64>,
+    /// The worker that created the trial.
+    pub worker_id: Option<String>,
     /// System attributes.
     pub system_attrs: serde_json::Map<String, Json>,
     /// Start time (ISO 8601, local-naive like Optuna).
@@ -244,7 +250,7 @@ impl Journal {
     pub fn new(path: &Path) -> Journal {
         Journal {
             path: path.to_path_buf(),
-            worker_id: format!("ammc-{}", std::process::id()),
+            worker_id: super::liveness::worker_id(),
         }
     }
 
@@ -273,14 +279,23 @@ impl Journal {
                 .create_new(true)
                 .open(&lock)
             {
-                Ok(_) => return Ok(LockGuard(lock)),
+                Ok(mut f) => {
+                    // The owner, so that a run after a crash can see the lock is abandoned
+                    // (Optuna never reads the lock file's contents).
+                    let _ = f.write_all(self.worker_id.as_bytes());
+                    return Ok(LockGuard(lock));
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    // A lock left by a crashed writer is broken after the grace period.
-                    let stale = std::fs::metadata(&lock)
-                        .and_then(|m| m.modified())
-                        .ok()
-                        .and_then(|t| t.elapsed().ok())
-                        .is_some_and(|age| age > LOCK_GRACE);
+                    // A lock left by a crashed writer is broken at once when its owner is
+                    // known to be gone, otherwise after the grace period.
+                    let owner_gone = std::fs::read_to_string(&lock)
+                        .is_ok_and(|owner| super::liveness::is_dead(owner.trim()));
+                    let stale = owner_gone
+                        || std::fs::metadata(&lock)
+                            .and_then(|m| m.modified())
+                            .ok()
+                            .and_then(|t| t.elapsed().ok())
+                            .is_some_and(|age| age > LOCK_GRACE);
                     if stale {
                         let _ = std::fs::remove_file(&lock);
                         continue;
@@ -424,6 +439,8 @@ fn apply(r: &mut Replay, v: &Json) -> Result<(), String> {
                 params,
                 distributions,
                 values,
+                intermediate_values: BTreeMap::new(),
+                worker_id: v["worker_id"].as_str().map(String::from),
                 system_attrs: v["system_attrs"].as_object().cloned().unwrap_or_default(),
                 datetime_start: v["datetime_start"].as_str().map(String::from),
                 datetime_complete: v["datetime_complete"].as_str().map(String::from),
@@ -463,7 +480,19 @@ fn apply(r: &mut Replay, v: &Json) -> Result<(), String> {
                 }
             }
         }
-        // Other operations (user attributes, intermediate values, deletions) do not affect
+        op::SET_TRIAL_INTERMEDIATE_VALUE => {
+            let id = trial(r)?;
+            if r.trials[id].state.is_finished() {
+                return Ok(());
+            }
+            let step = v["step"].as_u64().ok_or("no step")? as usize;
+            // Optuna writes NaN as a bare `NaN`, which is not JSON; ammc never reports one.
+            let value = v["intermediate_value"]
+                .as_f64()
+                .ok_or("no intermediate_value")?;
+            r.trials[id].intermediate_values.insert(step, value);
+        }
+        // Other operations (user attributes, deletions) do not affect
         // what ammc resumes from.
         _ => {}
     }

@@ -1,24 +1,30 @@
 //! Hyperparameter tuning: search spaces, strategies (random, Bayesian optimisation with a
-//! Gaussian process, genetic), objective formulas, an Optuna-compatible study journal with
-//! resume, and the report files. The CLI (`ammc run` on a `tune` block) builds a
+//! Gaussian process, genetic), objective formulas, the median pruner, an Optuna-compatible
+//! study journal with resume, and the report files. The CLI (`ammc run` on a `tune` block) builds a
 //! [`StudyConfig`] from the program and calls [`run_study`].
 
 pub mod acquisition;
 pub mod formula;
 pub mod gp;
 pub mod journal;
+pub mod liveness;
+pub mod prune;
 pub mod report;
 pub mod rng;
 pub mod sobol;
 pub mod space;
 pub mod strategy;
 pub mod study;
+mod worker;
 
 pub use formula::{Formula, FormulaError};
 pub use journal::TrialState;
+pub use prune::{Intermediate, MedianPruner};
 pub use space::{Dimension, Distribution, ParamValue, Params, Space, SpaceError};
-pub use strategy::{Observation, Strategy};
-pub use study::{Direction, Objective, StudyConfig, StudyError, StudyResult, Trial, run_study};
+pub use strategy::{Observation, SearchState, Strategy};
+pub use study::{
+    Direction, Monitor, Objective, StudyConfig, StudyError, StudyResult, Trial, run_study,
+};
 
 /// The Branin–Hoo function, the standard test objective (global minimum 0.397887 at
 /// (−π, 12.275), (π, 2.275) and (9.42478, 2.475)).

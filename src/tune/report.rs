@@ -104,6 +104,7 @@ pub fn best_json(name: &str, space: &Space, direction: Direction, result: &Study
         "trials": result.trials.len(),
         "complete": result.complete(),
         "failed": result.trials.iter().filter(|t| t.state == TrialState::Fail).count(),
+        "pruned": result.trials.iter().filter(|t| t.state == TrialState::Pruned).count(),
         "best": best,
     });
     serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
@@ -115,6 +116,7 @@ pub fn svg(name: &str, direction: Direction, result: &StudyResult) -> String {
     let pts: Vec<(f64, f64)> = result
         .trials
         .iter()
+        .filter(|t| t.state == TrialState::Complete)
         .filter_map(|t| t.value.map(|v| (t.number as f64, v)))
         .collect();
     let mut s = format!(

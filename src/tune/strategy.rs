@@ -1,6 +1,8 @@
-//! Search strategies as pure functions of (seed, slot, history): the `slot`-th trial's
-//! parameters depend only on the study seed and the results of earlier batches. That makes
-//! parallel runs (`jobs = K`) and resumed studies give exactly the suggestions of a serial run.
+//! Search strategies as deterministic functions of (seed, slot, history of earlier batches,
+//! [`SearchState`]): the `slot`-th trial's parameters depend only on the study seed and the
+//! results of earlier batches, and the state is itself rebuilt from those batches by asking
+//! them in order. That makes parallel runs (`jobs = K`) and resumed studies give exactly the
+//! suggestions of a serial run.
 //!
 //! Trials are asked in fixed batches ([`Strategy::batches`]); a batch is suggested from the
 //! history of all earlier batches, evaluated (in parallel or not), then told.
@@ -49,6 +51,22 @@ pub enum Strategy {
     },
 }
 
+/// What a strategy carries from one batch to the next: the Gaussian process's last fitted
+/// hyperparameters, the warm start of the next fit. A study asks every batch in order, the
+/// finished ones of a resumed study included (their results come from the journal), so the
+/// state after batch `b` is the same in serial, parallel and resumed runs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SearchState {
+    hyper: Option<Hyper>,
+}
+
+impl SearchState {
+    /// The Gaussian process's last fitted hyperparameters, if a Bayesian step ran.
+    pub fn hyper(&self) -> Option<&Hyper> {
+        self.hyper.as_ref()
+    }
+}
+
 /// Random trials asked per batch (a fixed number, so results do not depend on `jobs`).
 const RANDOM_BATCH: usize = 8;
 
@@ -95,13 +113,15 @@ impl Strategy {
     }
 
     /// Suggests the parameters of `slots` given the finished trials of all earlier slots
-    /// (`history[i]` is slot `i`).
+    /// (`history[i]` is slot `i`), updating `state`. Batches must be asked in the order of
+    /// [`Strategy::batches`], starting from `SearchState::default()`.
     pub fn suggest(
         &self,
         space: &Space,
         seed: u64,
         history: &[Observation],
         slots: Range<usize>,
+        state: &mut SearchState,
     ) -> Vec<Params> {
         match self {
             Strategy::Random { .. } => slots
@@ -115,7 +135,7 @@ impl Strategy {
                         let mut extra = stream(seed, P_SOBOL, 1 + s as u64);
                         space.from_unit(&sobol.point(s as u64, &mut extra))
                     } else {
-                        bayes_step(space, history, &mut stream(seed, P_GP, s as u64))
+                        bayes_step(space, history, state, &mut stream(seed, P_GP, s as u64))
                     }
                 })
                 .collect(),
@@ -189,8 +209,18 @@ const CANDIDATES: usize = 512;
 /// Local searches run from the best candidates.
 const STARTS: usize = 4;
 
+/// Below this many observations a step fits the hyperparameters from scratch (cheap at that
+/// size, and the early fits decide where the search goes); from here on it refits from the
+/// previous step's hyperparameters.
+const WARM_FROM: usize = 30;
+
 /// One Bayesian-optimisation step: fit the GP, maximise log EI, decode.
-fn bayes_step(space: &Space, history: &[Observation], rng: &mut ChaCha8Rng) -> Params {
+fn bayes_step(
+    space: &Space,
+    history: &[Observation],
+    state: &mut SearchState,
+    rng: &mut ChaCha8Rng,
+) -> Params {
     let ok: Vec<&Observation> = history.iter().filter(|o| o.loss.is_some()).collect();
     if ok.len() < 2 {
         return space.sample(rng);
@@ -200,16 +230,24 @@ fn bayes_step(space: &Space, history: &[Observation], rng: &mut ChaCha8Rng) -> P
         y: ok.iter().filter_map(|o| o.loss).collect(),
         categorical: space.dims.iter().map(|d| d.is_categorical()).collect(),
     };
-    // Fewer random restarts once there is much data: each likelihood costs O(n³).
-    let (restarts, iters) = if ok.len() < 40 { (2, 30) } else { (1, 15) };
-    let hyper = gp::fit_hyper(
-        &data,
-        &[Hyper::default_for(space.len())],
-        restarts,
-        iters,
-        rng,
-    )
-    .unwrap_or_else(|| Hyper::default_for(space.len()));
+    let neutral = Hyper::default_for(space.len());
+    let fitted = match &state.hyper {
+        // Each likelihood costs O(n³): with much data, start from the last optimum, probing
+        // the neutral start and one random point in case a better basin appeared.
+        Some(warm) if ok.len() >= WARM_FROM => {
+            let probe = Hyper::random(space.len(), rng);
+            gp::refit_hyper(&data, warm, &[neutral.clone(), probe], 15, 1e-3)
+        }
+        warm => {
+            let mut starts = vec![neutral.clone()];
+            starts.extend(warm.iter().cloned());
+            gp::fit_hyper(&data, &starts, 2, 30, rng)
+        }
+    };
+    if let Some(h) = &fitted {
+        state.hyper = Some(h.clone());
+    }
+    let hyper = fitted.unwrap_or(neutral);
     let best = data.y.iter().copied().fold(f64::INFINITY, f64::min);
     let Some(model) = Gp::fit(data.clone(), hyper) else {
         return space.sample(rng);

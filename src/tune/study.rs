@@ -1,19 +1,21 @@
-//! Running a study: ask a batch of suggestions, evaluate them (in parallel threads when
-//! `jobs > 1`), record every step in the journal, repeat. Resuming replays the journal first:
-//! finished trials are kept, trials left RUNNING by a crashed run (no heartbeat within the
-//! grace period) are marked FAIL and their slot is run again.
+//! Running a study: ask a batch of suggestions, evaluate them (`worker.rs`, in
+//! parallel threads when `jobs > 1`), record every step in the journal, repeat. Resuming
+//! replays the journal first: finished trials are kept, trials left RUNNING by a crashed run
+//! (its process is known to be gone, or no heartbeat within the grace period) are marked FAIL
+//! and their slot is run again.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Value as Json, json};
 
 use super::journal::{self, Journal, JournalError, TrialState, iso_time, now_seconds, op};
+use super::liveness;
+use super::prune::{Intermediate, MedianPruner};
 use super::space::{Distribution, ParamValue, Params, Space};
-use super::strategy::{Observation, Strategy};
+use super::strategy::{Observation, SearchState, Strategy};
+use super::worker::{self, Pending, Recorder};
 
 /// Whether to minimise or maximise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,12 +65,34 @@ pub struct StudyConfig {
     pub heartbeat_grace: Duration,
     /// How often running trials record a heartbeat.
     pub heartbeat_interval: Duration,
+    /// Early stopping of trials that report intermediate values (`None`: every trial runs to
+    /// the end).
+    pub prune: Option<MedianPruner>,
+}
+
+/// A running trial's line to the study: intermediate values go in, stop decisions come out.
+pub trait Monitor {
+    /// Records the objective's value after `step` (0-based epoch). `true` means the trial is
+    /// pruned: the objective should stop and return at once (its result is then ignored).
+    fn report(&mut self, step: usize, value: f64) -> bool;
 }
 
 /// What evaluates a trial. Implementations must be callable from several threads.
 pub trait Objective: Sync {
     /// The objective value at `params`, or a message saying why the trial failed.
     fn evaluate(&self, params: &Params) -> Result<f64, String>;
+
+    /// [`Objective::evaluate`], reporting intermediate values (per epoch) to `monitor` and
+    /// stopping when it says so. Objectives without intermediate results keep the default,
+    /// which reports nothing.
+    fn evaluate_monitored(
+        &self,
+        params: &Params,
+        monitor: &mut dyn Monitor,
+    ) -> Result<f64, String> {
+        let _ = monitor;
+        self.evaluate(params)
+    }
 }
 
 impl<F: Fn(&Params) -> Result<f64, String> + Sync> Objective for F {
@@ -86,7 +110,8 @@ pub struct Trial {
     pub slot: usize,
     /// Parameters.
     pub params: Params,
-    /// Objective value (COMPLETE trials).
+    /// Objective value (COMPLETE trials; the last intermediate value for PRUNED ones, as
+    /// Optuna records it).
     pub value: Option<f64>,
     /// Final state.
     pub state: TrialState,
@@ -94,6 +119,8 @@ pub struct Trial {
     pub seconds: f64,
     /// Why it failed.
     pub error: Option<String>,
+    /// Intermediate objective values by step (0-based epoch).
+    pub intermediate: Intermediate,
     /// Whether it was read from the journal rather than run now.
     pub resumed: bool,
 }
@@ -200,14 +227,17 @@ fn external(d: &Distribution, x: f64) -> Option<ParamValue> {
 }
 
 const SLOT: &str = "ammc:slot";
-const ERROR: &str = "ammc:error";
-const HEARTBEAT: &str = "ammc:heartbeat";
+pub(super) const ERROR: &str = "ammc:error";
+pub(super) const HEARTBEAT: &str = "ammc:heartbeat";
 /// Exact float params and values as text: JSON numbers read back through serde_json may be off
 /// by one unit in the last place, and a resumed study must see bit-identical history.
 const EXACT: &str = "ammc:exact";
-const EXACT_VALUE: &str = "ammc:value";
+pub(super) const EXACT_VALUE: &str = "ammc:value";
+/// Exact intermediate values, `{step: text}`, written when the trial ends.
+pub(super) const EXACT_INTERMEDIATE: &str = "ammc:intermediate";
 
-fn exact(x: f64) -> String {
+/// Shortest text that parses back to exactly `x`.
+pub(super) fn exact(x: f64) -> String {
     format!("{x:?}")
 }
 
@@ -220,20 +250,18 @@ fn exact_param(t: &journal::TrialRecord, name: &str) -> Option<f64> {
         .or_else(|| t.params.get(name).copied())
 }
 
-/// Journal bookkeeping shared by the worker threads.
-struct Recorder {
-    journal: Option<Journal>,
-    study_id: usize,
-    next_trial_id: usize,
-    next_number: usize,
-}
-
-impl Recorder {
-    fn write(&self, ops: &[Json]) -> Result<(), JournalError> {
-        match &self.journal {
-            Some(j) => j.append(ops),
-            None => Ok(()),
-        }
+/// Intermediate values of a recorded trial, exact when the trial finished.
+fn exact_intermediate(t: &journal::TrialRecord) -> Intermediate {
+    match t
+        .system_attrs
+        .get(EXACT_INTERMEDIATE)
+        .and_then(Json::as_object)
+    {
+        Some(m) => m
+            .iter()
+            .filter_map(|(k, v)| Some((k.parse().ok()?, v.as_str()?.parse().ok()?)))
+            .collect(),
+        None => t.intermediate_values.clone(),
     }
 }
 
@@ -291,6 +319,7 @@ pub fn run_study(
                     .and_then(Json::as_str)
                     .map(String::from);
                 if state == TrialState::Running || state == TrialState::Waiting {
+                    let owner_gone = t.worker_id.as_deref().is_some_and(liveness::is_dead);
                     let beat = t
                         .system_attrs
                         .get(HEARTBEAT)
@@ -299,13 +328,17 @@ pub fn run_study(
                         .and_then(journal::parse_iso_time)
                         .unwrap_or(0.0);
                     let age = now - beat;
-                    if age < cfg.heartbeat_grace.as_secs_f64() {
+                    if !owner_gone && age < cfg.heartbeat_grace.as_secs_f64() {
                         return Err(StudyError::Busy {
                             name: cfg.name.clone(),
                             age,
                         });
                     }
-                    let msg = format!("no heartbeat for {age:.0}s: the run that owned it stopped");
+                    let msg = if owner_gone {
+                        "the run that owned it is no longer running (killed or crashed)".to_string()
+                    } else {
+                        format!("no heartbeat for {age:.0}s: the run that owned it stopped")
+                    };
                     stale_ops.push(json!({"op_code": op::SET_TRIAL_SYSTEM_ATTR, "trial_id": t.trial_id, "system_attr": {ERROR: msg}}));
                     // Optuna accepts one attribute per operation.
                     stale_ops.push(json!({"op_code": op::SET_TRIAL_SYSTEM_ATTR, "trial_id": t.trial_id, "system_attr": {"ammc:stale": true}}));
@@ -333,6 +366,7 @@ pub fn run_study(
                         _ => 0.0,
                     },
                     error,
+                    intermediate: exact_intermediate(t),
                     resumed: true,
                 });
                 if !stale && state.is_finished() {
@@ -359,12 +393,15 @@ pub fn run_study(
         rec.write(&stale_ops)?;
     }
     let mut history: Vec<Observation> = Vec::new();
+    let mut search = SearchState::default();
     for batch in cfg.strategy.batches() {
-        let suggestions = cfg
-            .strategy
-            .suggest(space, cfg.seed, &history, batch.clone());
+        // Asked even when every slot of the batch is finished: the strategy's state must
+        // follow the same sequence as in an uninterrupted run.
+        let suggestions =
+            cfg.strategy
+                .suggest(space, cfg.seed, &history, batch.clone(), &mut search);
         // Slots still to run, with their journal trial ids.
-        let mut pending: Vec<(usize, Params, usize, usize)> = Vec::new();
+        let mut pending: Vec<Pending> = Vec::new();
         let mut create = Vec::new();
         for (slot, params) in batch.clone().zip(suggestions) {
             if done.contains_key(&slot) {
@@ -401,28 +438,38 @@ pub fn run_study(
                 "system_attrs": {SLOT: slot, EXACT: exact_map},
                 "intermediate_values": {},
             }));
-            pending.push((slot, params, trial_id, number));
-        }
-        rec.write(&create)?;
-        let results = evaluate(cfg, objective, &rec, &pending)?;
-        for ((slot, params, _, number), (outcome, seconds)) in pending.into_iter().zip(results) {
-            let (value, state, error) = match outcome {
-                Ok(v) => (Some(v), TrialState::Complete, None),
-                Err(e) => (None, TrialState::Fail, Some(e)),
-            };
-            let t = Trial {
-                number,
+            pending.push(Pending {
                 slot,
                 params,
-                value,
-                state,
-                seconds,
-                error,
+                trial_id,
+                number,
+            });
+        }
+        rec.write(&create)?;
+        // The pruner compares with COMPLETE trials of earlier batches only: what it sees does
+        // not depend on the order in which trials of this batch finish, so `jobs` cannot
+        // change a decision.
+        let completed: Vec<Intermediate> = (0..batch.start)
+            .filter_map(|slot| done.get(&slot).map(|&i| &trials[i]))
+            .filter(|t| t.state == TrialState::Complete)
+            .map(|t| t.intermediate.clone())
+            .collect();
+        let results = worker::evaluate(cfg, objective, &rec, &pending, &completed)?;
+        for (p, f) in pending.into_iter().zip(results) {
+            let t = Trial {
+                number: p.number,
+                slot: p.slot,
+                params: p.params,
+                value: f.value,
+                state: f.state,
+                seconds: f.seconds,
+                error: f.error,
+                intermediate: f.intermediate,
                 resumed: false,
             };
             report(&t);
             trials.push(t);
-            done.insert(slot, trials.len() - 1);
+            done.insert(p.slot, trials.len() - 1);
         }
         for slot in batch {
             if let Some(&i) = done.get(&slot) {
@@ -442,99 +489,4 @@ pub fn run_study(
         .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
         .map(|(i, _)| i);
     Ok(StudyResult { trials, best })
-}
-
-type Outcome = (Result<f64, String>, f64);
-
-/// Evaluates the pending trials of a batch on up to `jobs` threads, recording each result as
-/// it arrives, and heartbeats for the ones still running.
-fn evaluate(
-    cfg: &StudyConfig,
-    objective: &dyn Objective,
-    rec: &Recorder,
-    pending: &[(usize, Params, usize, usize)],
-) -> Result<Vec<Outcome>, StudyError> {
-    let results: Vec<Mutex<Option<Outcome>>> = pending.iter().map(|_| Mutex::new(None)).collect();
-    let running: Vec<AtomicBool> = pending.iter().map(|_| AtomicBool::new(false)).collect();
-    let next = AtomicUsize::new(0);
-    // Dropping the sender wakes the heartbeat thread at once when the batch is done.
-    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
-    let failure: Mutex<Option<JournalError>> = Mutex::new(None);
-    let record_error = |e: JournalError| {
-        if let Ok(mut f) = failure.lock() {
-            f.get_or_insert(e);
-        }
-    };
-    std::thread::scope(|s| {
-        let worker = || {
-            loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some((_, params, trial_id, _)) = pending.get(i) else {
-                    break;
-                };
-                running[i].store(true, Ordering::SeqCst);
-                let start = Instant::now();
-                let outcome = objective.evaluate(params);
-                let seconds = start.elapsed().as_secs_f64();
-                running[i].store(false, Ordering::SeqCst);
-                let now = iso_time(SystemTime::now());
-                let ops = match &outcome {
-                    Ok(v) => vec![
-                        json!({"op_code": op::SET_TRIAL_SYSTEM_ATTR, "trial_id": trial_id, "system_attr": {EXACT_VALUE: exact(*v)}}),
-                        json!({"op_code": op::SET_TRIAL_STATE_VALUES, "trial_id": trial_id, "state": TrialState::Complete.code(), "values": [v], "datetime_complete": now}),
-                    ],
-                    Err(e) => vec![
-                        json!({"op_code": op::SET_TRIAL_SYSTEM_ATTR, "trial_id": trial_id, "system_attr": {ERROR: e}}),
-                        json!({"op_code": op::SET_TRIAL_STATE_VALUES, "trial_id": trial_id, "state": TrialState::Fail.code(), "values": null, "datetime_complete": now}),
-                    ],
-                };
-                if let Err(e) = rec.write(&ops) {
-                    record_error(e);
-                }
-                if let Ok(mut r) = results[i].lock() {
-                    *r = Some((outcome, seconds));
-                }
-            }
-        };
-        let jobs = cfg.jobs.clamp(1, pending.len().max(1));
-        let handles: Vec<_> = (0..jobs).map(|_| s.spawn(worker)).collect();
-        if rec.journal.is_some() {
-            let running = &running;
-            let record_error = &record_error;
-            s.spawn(move || {
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    stop_rx.recv_timeout(cfg.heartbeat_interval)
-                {
-                    let now = iso_time(SystemTime::now());
-                    let ops: Vec<Json> = pending
-                        .iter()
-                        .zip(running.iter())
-                        .filter(|(_, r)| r.load(Ordering::SeqCst))
-                        .map(|((_, _, id, _), _)| json!({"op_code": op::SET_TRIAL_SYSTEM_ATTR, "trial_id": id, "system_attr": {HEARTBEAT: now}}))
-                        .collect();
-                    if !ops.is_empty()
-                        && let Err(e) = rec.write(&ops)
-                    {
-                        record_error(e);
-                    }
-                }
-            });
-        }
-        for h in handles {
-            let _ = h.join();
-        }
-        drop(stop_tx);
-    });
-    if let Some(e) = failure.into_inner().ok().flatten() {
-        return Err(e.into());
-    }
-    Ok(results
-        .into_iter()
-        .map(|m| {
-            m.into_inner()
-                .ok()
-                .flatten()
-                .unwrap_or((Err("the evaluation thread panicked".into()), 0.0))
-        })
-        .collect())
 }

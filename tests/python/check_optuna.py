@@ -1,6 +1,9 @@
 """Opens an ammc study journal with Optuna and checks it agrees with ammc's best.json.
 
 usage: python check_optuna.py RUN_DIR/TUNE_NAME   (the directory with study.journal, best.json)
+
+Pruned trials (if any) must be PRUNED in Optuna too, carry the intermediate values ammc
+reported, and have their last intermediate value as value (Optuna's own convention).
 """
 import json
 import math
@@ -15,8 +18,15 @@ def main(path: str) -> int:
     )
     best = json.load(open(f"{path}/best.json"))
     study = optuna.load_study(study_name=best["study"], storage=storage)
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    states = optuna.trial.TrialState
+    complete = [t for t in study.trials if t.state == states.COMPLETE]
     assert len(complete) == best["complete"], (len(complete), best["complete"])
+    pruned = [t for t in study.trials if t.state == states.PRUNED]
+    assert len(pruned) == best.get("pruned", 0), (len(pruned), best.get("pruned"))
+    for t in pruned:
+        assert t.intermediate_values, t
+        last = t.intermediate_values[max(t.intermediate_values)]
+        assert t.value == last, (t.number, t.value, last)
     assert study.direction.name.lower() == best["direction"], study.direction
     ours = best["best"]
     assert math.isclose(study.best_value, ours["value"], rel_tol=0, abs_tol=0), (
@@ -26,8 +36,9 @@ def main(path: str) -> int:
     assert study.best_trial.number == ours["number"], (study.best_trial.number, ours["number"])
     assert study.best_params == ours["params"], (study.best_params, ours["params"])
     print(
-        f"ok: {best['study']}: {len(study.trials)} trials ({len(complete)} complete), "
-        f"best value {study.best_value} at {study.best_params} (trial {study.best_trial.number})"
+        f"ok: {best['study']}: {len(study.trials)} trials ({len(complete)} complete, "
+        f"{len(pruned)} pruned), best value {study.best_value} at {study.best_params} "
+        f"(trial {study.best_trial.number})"
     )
     return 0
 
