@@ -425,6 +425,9 @@ struct TrainObjective<'a> {
     formula: Formula,
     vars: Vec<Var>,
     base_dir: &'a Path,
+    /// Trials run on the JIT with one thread each (`jobs` run them side by side); results
+    /// do not depend on the thread count.
+    backend: BackendKind,
 }
 
 fn diag_text(diags: &[Diag]) -> String {
@@ -483,14 +486,8 @@ impl Objective for TrainObjective<'_> {
             self.epoch_value(params, record)
                 .is_some_and(|v| monitor.report(record.epoch - 1, v))
         };
-        let result = train_until(
-            BackendKind::Reference,
-            model,
-            &splits,
-            &mut |_| {},
-            &mut stop,
-        )
-        .map_err(|e| format!("training failed: {e:?}"))?;
+        let result = train_until(self.backend, model, &splits, &mut |_| {}, &mut stop)
+            .map_err(|e| format!("training failed: {e:?}"))?;
         let values = var_values(&self.vars, params, &|split, name| {
             train_metric(&result.finals, split, name)
         })?;
@@ -719,6 +716,10 @@ pub fn run_tune(
                     formula,
                     vars,
                     base_dir: settings.base_dir,
+                    backend: match settings.backend {
+                        BackendKind::Jit { gemm, .. } => BackendKind::Jit { threads: 1, gemm },
+                        other => other,
+                    },
                 })
             }
         }
