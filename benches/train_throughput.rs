@@ -9,8 +9,12 @@ use std::time::Instant;
 
 use ammc::front::front_end;
 use ammc::runtime::backend::BackendKind;
-use ammc::runtime::compiled::JitExecutor;
+use ammc::runtime::compiled::{GemmRoute, JitExecutor};
 use ammc::runtime::train::{Progress, train_with};
+
+fn jit(threads: usize, gemm: GemmRoute) -> BackendKind {
+    BackendKind::Jit { threads, gemm }
+}
 
 /// One measured training run.
 #[derive(Clone, Copy)]
@@ -101,8 +105,10 @@ fn main() {
         let base = run(name, src, BackendKind::Reference, 3);
         for (what, backend) in [
             ("reference", BackendKind::Reference),
-            ("jit 1 thread", BackendKind::Jit { threads: 1 }),
-            ("jit 2 threads", BackendKind::Jit { threads: 2 }),
+            ("jit 1 thread", jit(1, GemmRoute::Auto)),
+            ("jit 2 threads", jit(2, GemmRoute::Auto)),
+            ("jit 1t, all-Cranelift GEMM", jit(1, GemmRoute::Cranelift)),
+            ("jit 2t, all-Cranelift GEMM", jit(2, GemmRoute::Cranelift)),
         ] {
             let m = if backend == BackendKind::Reference {
                 base
@@ -110,7 +116,7 @@ fn main() {
                 run(name, src, backend, 3)
             };
             println!(
-                "  {what:<14} {:>9.0} samples/s  {:>7.2} ms/epoch training  {:>7.2} ms/epoch with validation  {:>5.2}x reference",
+                "  {what:<27} {:>9.0} samples/s  {:>7.2} ms/epoch training  {:>7.2} ms/epoch with validation  {:>5.2}x reference",
                 m.samples_per_sec,
                 m.train_ms,
                 m.epoch_ms,
