@@ -12,7 +12,7 @@ use ammc::runtime::reference::{
     Conv2dSpec, Hw, col2im, conv2d_backward, conv2d_forward, dense_backward, im2col, relu_backward,
     relu_forward, window_output_len,
 };
-use ndarray::{Array1, Array2, Array3, Array4, ArrayView1, ArrayView2, ArrayView3, ArrayView4};
+use ndarray::{Array1, Array2, Array3, Array4, ArrayView1, ArrayView2, ArrayView4};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -430,5 +430,27 @@ fn bad_specs_and_buffers_are_errors() {
         .is_err()
     );
     assert!(ReluMaskKernel::compile(&mut jit, ReluMaskSpec { len: 0 }).is_err());
-    let _ = ArrayView3::<f32>::from_shape((1, 1, 1), &[0.0]).unwrap();
+}
+
+/// The executor shares compiled kernels between worker threads.
+#[test]
+fn kernels_are_send_and_sync() {
+    fn check<T: Send + Sync + Clone>() {}
+    check::<Im2colKernel>();
+    check::<Col2imKernel>();
+    check::<ChannelBiasActKernel>();
+    check::<ChannelSumKernel>();
+    check::<ReluMaskKernel>();
+    check::<ColumnSumKernel>();
+    check::<ammc::jit::pool::MaxPoolKernel>();
+    check::<ammc::jit::pool::MaxPoolBackwardKernel>();
+    check::<ammc::jit::pool::AvgPoolKernel>();
+    check::<ammc::jit::pool::AvgPoolBackwardKernel>();
+    check::<ammc::jit::pool::GlobalAvgPoolKernel>();
+    check::<ammc::jit::pool::GlobalAvgPoolBackwardKernel>();
+    check::<ammc::jit::loss::CrossEntropyKernel>();
+    check::<ammc::jit::loss::RegressionLossKernel>();
+    check::<ammc::jit::loss::LossMeanKernel>();
+    check::<ammc::jit::sgd::SgdKernel>();
+    check::<ammc::jit::elementwise::ElementwiseKernel>();
 }

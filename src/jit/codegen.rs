@@ -58,8 +58,7 @@ pub(crate) fn offset(
 
 /// An f32x4 of zeros.
 pub(crate) fn zero_x4(b: &mut FunctionBuilder<'_>) -> ir::Value {
-    let z = b.ins().f32const(0.0);
-    b.ins().splat(types::F32X4, z)
+    splat_x4(b, 0.0)
 }
 
 /// `x > 0 ? x : 0` lane-wise (NaN → 0, like the reference ReLU).
@@ -208,10 +207,10 @@ pub(crate) fn const_x4(b: &mut FunctionBuilder<'_>, lanes: [f32; 4]) -> ir::Valu
     b.ins().vconst(types::F32X4, c)
 }
 
-/// A splatted f32x4 constant.
+/// A splatted f32x4 constant: a constant-pool load (one instruction), cheaper inside loops
+/// than materialising the scalar and broadcasting it (three).
 pub(crate) fn splat_x4(b: &mut FunctionBuilder<'_>, v: f32) -> ir::Value {
-    let s = b.ins().f32const(v);
-    b.ins().splat(types::F32X4, s)
+    const_x4(b, [v; 4])
 }
 
 /// A lane-wise comparison mask (i32x4 of all-ones/zeros) as an f32x4, for `bitselect`.

@@ -13,7 +13,7 @@ use cranelift::frontend::FunctionBuilder;
 
 use super::bits::F32Bits;
 use super::codegen::{
-    MAX_ELEMS, buf_flags, counted_loop, mask_x4, offset, relu_f32, relu_x4, shuffle_x4,
+    MAX_ELEMS, buf_flags, counted_loop, mask_x4, offset, relu_f32, relu_x4, shuffle_x4, splat_x4,
 };
 use super::error::JitError;
 use super::math;
@@ -226,13 +226,12 @@ fn signature(spec: &ElementwiseSpec) -> (String, Vec<ParamSpec>, Option<usize>) 
     }
 }
 
-/// A constant of type `ty` (f32, or f32x4 splatted).
+/// A constant of type `ty` (f32, or f32x4 from the constant pool).
 fn konst(b: &mut FunctionBuilder<'_>, ty: ir::Type, v: f32) -> ir::Value {
-    let c = b.ins().f32const(v);
     if ty == types::F32 {
-        c
+        b.ins().f32const(v)
     } else {
-        b.ins().splat(ty, c)
+        splat_x4(b, v)
     }
 }
 
@@ -319,13 +318,13 @@ fn emit(
             let ax = b.ins().fabs(x);
             let nx = b.ins().fneg(ax);
             let e = math::exp(b, nx);
+            // One division: the numerator is 1 or e.
             let one = konst(b, ty, 1.0);
             let d = b.ins().fadd(one, e);
-            let pos = b.ins().fdiv(one, d);
-            let neg = b.ins().fdiv(e, d);
             let zero = konst(b, ty, 0.0);
             let ge = b.ins().fcmp(FloatCC::GreaterThanOrEqual, x, zero);
-            pick(b, ge, pos, neg)
+            let num = pick(b, ge, one, e);
+            b.ins().fdiv(num, d)
         }),
         E::SigmoidBackward { len } => emit_map(b, len, &[p[0], p[1]], p[2], |b, v, w| {
             let one = konst(b, width_type(w), 1.0);

@@ -12,23 +12,36 @@
 use cranelift::codegen::ir::{self, InstBuilder, MemFlagsData, condcodes::FloatCC, types};
 use cranelift::frontend::FunctionBuilder;
 
-/// An f32 constant of type `ty` (F32, or F32X4 splatted).
+use super::codegen::splat_x4;
+
+/// An f32 constant of type `ty` (F32, or F32X4 from the constant pool).
 fn k(b: &mut FunctionBuilder<'_>, ty: ir::Type, v: f32) -> ir::Value {
-    let s = b.ins().f32const(v);
     if ty == types::F32 {
-        s
+        b.ins().f32const(v)
     } else {
-        b.ins().splat(ty, s)
+        splat_x4(b, v)
     }
 }
 
 /// An i32 constant of the integer type matching `ty`.
 fn ki(b: &mut FunctionBuilder<'_>, ty: ir::Type, v: i32) -> ir::Value {
-    let s = b.ins().iconst(types::I32, i64::from(v));
     if ty == types::F32 {
-        s
+        b.ins().iconst(types::I32, i64::from(v))
     } else {
-        b.ins().splat(types::I32X4, s)
+        let bytes: Vec<u8> = (0..4).flat_map(|_| v.to_le_bytes()).collect();
+        let c = b.func.dfg.constants.insert(bytes.into());
+        b.ins().vconst(types::I32X4, c)
+    }
+}
+
+/// `cond ? yes : no` for an `fcmp` result of either width.
+fn pick(b: &mut FunctionBuilder<'_>, cond: ir::Value, yes: ir::Value, no: ir::Value) -> ir::Value {
+    if b.func.dfg.value_type(yes) == types::F32 {
+        b.ins().select(cond, yes, no)
+    } else {
+        let ty = b.func.dfg.value_type(yes);
+        let mask = cast(b, ty, cond);
+        b.ins().bitselect(mask, yes, no)
     }
 }
 
@@ -58,14 +71,20 @@ fn cast(b: &mut FunctionBuilder<'_>, to: ir::Type, x: ir::Value) -> ir::Value {
 pub(crate) fn exp(b: &mut FunctionBuilder<'_>, x: ir::Value) -> ir::Value {
     let ty = b.func.dfg.value_type(x);
     let it = int_type(ty);
+    // Clamp with compare + select (a NaN compares false and passes through); cheaper on
+    // x64 than `fmax`/`fmin`, whose NaN and ±0 semantics take several instructions.
     let lo = k(b, ty, -104.0);
     let hi = k(b, ty, 89.0);
-    // fmax/fmin propagate NaN, so NaN flows through to the result.
-    let x = b.ins().fmax(x, lo);
-    let x = b.ins().fmin(x, hi);
+    let below = b.ins().fcmp(FloatCC::LessThan, x, lo);
+    let x = pick(b, below, lo, x);
+    let above = b.ins().fcmp(FloatCC::GreaterThan, x, hi);
+    let x = pick(b, above, hi, x);
+    // n = round(x·log2 e) by the 1.5·2^23 trick: adding it rounds to an integer (ties to
+    // even) and leaves n in the low mantissa bits, so no `nearest` or float→int conversion.
     let log2e = k(b, ty, std::f32::consts::LOG2_E);
-    let t = b.ins().fmul(x, log2e);
-    let n = b.ins().nearest(t);
+    let magic = k(b, ty, 12_582_912.0);
+    let t = b.ins().fma(x, log2e, magic);
+    let n = b.ins().fsub(t, magic);
     let c1 = k(b, ty, -0.693_359_4);
     let c2 = k(b, ty, 2.121_944_4e-4);
     let r = b.ins().fma(n, c1, x);
@@ -86,7 +105,9 @@ pub(crate) fn exp(b: &mut FunctionBuilder<'_>, x: ir::Value) -> ir::Value {
     let one = k(b, ty, 1.0);
     let y = b.ins().fadd(y, one);
     // 2^n = 2^n1 · 2^n2 with n1 = n >> 1, n2 = n − n1, both within the normal exponent range.
-    let ni = b.ins().fcvt_to_sint_sat(it, n);
+    let tb = cast(b, it, t);
+    let mb = cast(b, it, magic);
+    let ni = b.ins().isub(tb, mb);
     let n1 = b.ins().sshr_imm_u(ni, 1);
     let n2 = b.ins().isub(ni, n1);
     let bias = ki(b, ty, 127);
