@@ -32,6 +32,10 @@ use super::parallel::{
 };
 use super::store::{Use, borrow};
 
+/// Weight of one element of a memory-bound kernel (pooling, optimizer) against one
+/// floating-point operation of a product, when deciding whether to split it.
+const MEMORY_WEIGHT: usize = 10;
+
 /// What a step needs from the executor while it runs.
 pub struct Ctx<'a> {
     /// Buffer storage (by storage id).
@@ -308,7 +312,9 @@ pub struct SgdStep {
     param: BufferId,
     grad: BufferId,
     velocity: Option<BufferId>,
-    kernel: SgdKernel,
+    len: usize,
+    /// Contiguous element ranges and their kernels (elements are independent).
+    parts: Vec<(Range<usize>, SgdKernel)>,
 }
 
 /// Gradient clipping by the global norm: Σx² per gradient (f64), combined in order, then
@@ -659,9 +665,8 @@ impl Step {
             } => {
                 let geom = c.pool_geom(*x, *y, window);
                 let channels = c.plan.buffer(*x).shape.get(1).copied().unwrap_or(1);
-                let work =
-                    (rows * channels * geom.out_h * geom.out_w * window.kernel * window.kernel)
-                        as f64;
+                // Memory-bound: weigh each input element like ~10 flops of a product.
+                let work = (rows * channels * geom.height * geom.width * MEMORY_WEIGHT) as f64;
                 let mut parts = Vec::new();
                 for r in split(rows, parts_for(c.threads, work)) {
                     let spec = pool_spec(&geom, r.len() * channels);
@@ -689,7 +694,7 @@ impl Step {
                 };
                 let geom = c.pool_geom(*dx, *dy, &window);
                 let channels = c.plan.buffer(*dx).shape.get(1).copied().unwrap_or(1);
-                let work = (rows * channels * geom.height * geom.width) as f64;
+                let work = (rows * channels * geom.height * geom.width * MEMORY_WEIGHT) as f64;
                 let mut parts = Vec::new();
                 for r in split(rows, parts_for(c.threads, work)) {
                     let spec = pool_spec(&geom, r.len() * channels);
@@ -730,7 +735,14 @@ impl Step {
                     param: *param,
                     grad: *grad,
                     velocity: *velocity,
-                    kernel: SgdKernel::compile(c.jit, spec)?,
+                    len: spec.len,
+                    parts: split(spec.len, parts_for(c.threads, (spec.len * MEMORY_WEIGHT) as f64))
+                        .into_iter()
+                        .map(|r| {
+                            let k = SgdKernel::compile(c.jit, SgdSpec { len: r.len(), ..spec })?;
+                            Ok((r, k))
+                        })
+                        .collect::<Result<Vec<_>, JitError>>()?,
                 }))
             }
             Kernel::SoftmaxCrossEntropy {
@@ -1339,7 +1351,7 @@ impl MapStep {
 
 impl SgdStep {
     fn run(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ExecError> {
-        let n = self.kernel.spec().len;
+        let n = self.len;
         let mut writes = vec![(self.param, n)];
         if let Some(vel) = self.velocity {
             writes.push((vel, n));
@@ -1350,11 +1362,26 @@ impl SgdStep {
             &uses(&[(self.grad, n)]),
             &uses(&writes),
         )?;
+        let grad = v.reads[0];
         let mut w = v.writes.into_iter();
         let p = w.next().ok_or(ExecError::Internal("sgd param"))?;
-        // The momentum buffer starts as the first step's gradient (PyTorch, reference).
-        self.kernel
-            .run(p, v.reads[0], w.next(), ctx.lr, ctx.step <= 1)?;
+        let ranges: Vec<Range<usize>> = self.parts.iter().map(|p| p.0.clone()).collect();
+        let ps = chunks_mut(p, &ranges, 1);
+        let mut vs: Vec<Option<&mut [f32]>> = match w.next() {
+            Some(vel) => chunks_mut(vel, &ranges, 1).into_iter().map(Some).collect(),
+            None => ranges.iter().map(|_| None).collect(),
+        };
+        let tasks: Vec<_> = self
+            .parts
+            .iter()
+            .zip(ps)
+            .zip(vs.iter_mut().map(Option::take))
+            .collect();
+        let (lr, first) = (ctx.lr, ctx.step <= 1);
+        run_tasks(ctx.pool, tasks, |(((range, kernel), p), vel)| {
+            // The momentum buffer starts as the first step's gradient (PyTorch, reference).
+            kernel.run(p, &grad[range.clone()], vel, lr, first)
+        })?;
         Ok(())
     }
 }
