@@ -8,8 +8,8 @@ use crate::check::Activation;
 use crate::jit::F32Bits;
 use crate::jit::adam::{AdamKernel, AdamSpec};
 use crate::jit::conv::{
-    ChannelSumKernel, ChannelSumSpec, Col2imKernel, ColumnSumKernel, ColumnSumSpec, Im2colKernel,
-    Im2colSpec, ReluMaskKernel, ReluMaskSpec,
+    ChannelBiasActKernel, ChannelBiasActSpec, ChannelSumKernel, ChannelSumSpec, Col2imKernel,
+    ColumnSumKernel, ColumnSumSpec, Im2colKernel, Im2colSpec, ReluMaskKernel, ReluMaskSpec,
 };
 use crate::jit::elementwise::{ElementwiseKernel, ElementwiseSpec};
 use crate::jit::gemm::{GemmOp, GemmSpec};
@@ -177,8 +177,13 @@ pub struct ConvStep {
     geom: ConvGeom,
     rows: usize,
     slot: usize,
-    /// `yᵀ[n] = col[n]ᵀ·Wᵀ (+ bias, ReLU)`: only the small Wᵀ is packed per call.
+    /// `yᵀ[n] = col[n]ᵀ·Wᵀ (+ bias, ReLU)` (only the small Wᵀ is packed per call), or
+    /// `y[n] = W·col[n]` when `direct`.
     gemm: Gemm,
+    /// `y[n]` is the product itself (few output channels), not its transpose.
+    direct: bool,
+    /// Channel bias and ReLU after a direct product.
+    bias_act: Option<ChannelBiasActKernel>,
     /// Unrolls one sample.
     im2col: Im2colKernel,
     /// Wᵀ `[C·k·k, O]`, refreshed every call.
@@ -494,16 +499,45 @@ impl Step {
                     return Ok(Step::Reference(k.clone()));
                 };
                 let geom = c.geom(*x, *w, *y, window);
-                let spec = GemmSpec {
-                    m: geom.plane(),
-                    n: geom.out_channels,
-                    k: geom.col_rows(),
-                    op: GemmOp::Tn,
-                    bias: b.is_some(),
-                    relu: act.is_some(),
-                    accumulate: false,
+                // Fewer output channels than a register tile is wide (8): `W·col` keeps
+                // every lane busy and writes NCHW directly, then a channel bias pass;
+                // otherwise `colᵀ·Wᵀ` packs only the small Wᵀ and fuses bias and ReLU.
+                let direct = geom.out_channels < 8;
+                let spec = if direct {
+                    GemmSpec {
+                        m: geom.out_channels,
+                        n: geom.plane(),
+                        k: geom.col_rows(),
+                        op: GemmOp::Nn,
+                        bias: false,
+                        relu: false,
+                        accumulate: false,
+                    }
+                } else {
+                    GemmSpec {
+                        m: geom.plane(),
+                        n: geom.out_channels,
+                        k: geom.col_rows(),
+                        op: GemmOp::Tn,
+                        bias: b.is_some(),
+                        relu: act.is_some(),
+                        accumulate: false,
+                    }
                 };
                 let gemm = c.gemms.get(c.jit, spec)?;
+                let bias_act = if direct && (b.is_some() || act.is_some()) {
+                    Some(ChannelBiasActKernel::compile(
+                        c.jit,
+                        ChannelBiasActSpec {
+                            samples: 1,
+                            channels: geom.out_channels,
+                            plane: geom.plane(),
+                            relu: act.is_some(),
+                        },
+                    )?)
+                } else {
+                    None
+                };
                 let gemm_scratch = gemm.scratch_len();
                 let threads = parts_for(c.threads, spec.flops() * rows as f64);
                 let tasks = split(rows, threads).len();
@@ -516,6 +550,8 @@ impl Step {
                     rows,
                     slot,
                     gemm,
+                    direct,
+                    bias_act,
                     im2col: Im2colKernel::compile(c.jit, im2col_spec(&geom))?,
                     wt: vec![0.0; geom.out_channels * geom.col_rows()],
                     scratch: vec![(vec![0.0; gemm_scratch], vec![0.0; geom.out_len()]); tasks],
@@ -736,13 +772,22 @@ impl Step {
                     grad: *grad,
                     velocity: *velocity,
                     len: spec.len,
-                    parts: split(spec.len, parts_for(c.threads, (spec.len * MEMORY_WEIGHT) as f64))
-                        .into_iter()
-                        .map(|r| {
-                            let k = SgdKernel::compile(c.jit, SgdSpec { len: r.len(), ..spec })?;
-                            Ok((r, k))
-                        })
-                        .collect::<Result<Vec<_>, JitError>>()?,
+                    parts: split(
+                        spec.len,
+                        parts_for(c.threads, (spec.len * MEMORY_WEIGHT) as f64),
+                    )
+                    .into_iter()
+                    .map(|r| {
+                        let k = SgdKernel::compile(
+                            c.jit,
+                            SgdSpec {
+                                len: r.len(),
+                                ..spec
+                            },
+                        )?;
+                        Ok((r, k))
+                    })
+                    .collect::<Result<Vec<_>, JitError>>()?,
                 }))
             }
             Kernel::SoftmaxCrossEntropy {
@@ -1065,16 +1110,27 @@ impl ConvStep {
             .zip(self.scratch.iter_mut())
             .map(|(((range, y), c), s)| (range.clone(), y, c, s))
             .collect();
-        glue::transpose(w, o, g.col_rows(), &mut self.wt);
+        if !self.direct {
+            glue::transpose(w, o, g.col_rows(), &mut self.wt);
+        }
         let (gemm, wt, im2col) = (&self.gemm, &self.wt[..], &self.im2col);
+        let (direct, bias_act) = (self.direct, self.bias_act.as_ref());
+        let zero = vec![0.0f32; o];
         run_tasks(ctx.pool, tasks, |(range, y, col, (scratch, yt))| {
             for (j, n) in range.enumerate() {
                 let xn = &x[n * g.in_len()..(n + 1) * g.in_len()];
                 let cn = &mut col[j * g.col_len()..(j + 1) * g.col_len()];
                 im2col.run(xn, cn)?;
-                gemm.run(cn, wt, bias, yt, scratch)?;
                 let yn = &mut y[j * g.out_len()..(j + 1) * g.out_len()];
-                glue::transpose(yt, g.plane(), o, yn);
+                if direct {
+                    gemm.run(w, cn, None, yn, scratch)?;
+                    if let Some(k) = bias_act {
+                        k.run(bias.unwrap_or(&zero), yn)?;
+                    }
+                } else {
+                    gemm.run(cn, wt, bias, yt, scratch)?;
+                    glue::transpose(yt, g.plane(), o, yn);
+                }
             }
             Ok(())
         })?;
