@@ -174,3 +174,26 @@ fn emit_clif_prints_every_generated_kernel() {
     let (code, _, _) = ammc(&["emit", "clif", "examples/missing.amm"]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_crash() {
+    // `ammc run … | head -1`: the reader goes away before the run prints its results.
+    let dir = std::env::temp_dir().join(format!("ammc-cli-pipe-{}", std::process::id()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ammc"))
+        .args([
+            "run",
+            "examples/quickstart.amm",
+            "--out",
+            dir.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -17,22 +17,6 @@ use crate::rl::render::{policy_map, window_size, window_table, windows};
 use crate::rl::{npy, program};
 use crate::source::SourceMap;
 
-/// `println!` that ignores a closed stdout (`ammc run … | head`) instead of panicking.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
-}
-
-/// `print!` that ignores a closed stdout.
-macro_rules! say_raw {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = write!(std::io::stdout(), $($arg)*);
-    }};
-}
-
 /// Runs the RL checks of `ammc check` (maps, bins); prints diagnostics and returns the
 /// exit code they imply. Range errors (`amm::rl::argument`) are left out here: the shape
 /// checker's range pass (`check::ranges`) reports the same mistakes as

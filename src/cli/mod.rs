@@ -13,6 +13,22 @@ use crate::front::front_end;
 use crate::resolve::{self, Override, Program};
 use crate::source::SourceMap;
 
+/// `println!` that ignores a closed stdout (`ammc run … | head`) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that ignores a closed stdout.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod agent;
 mod run;
 mod tune;
@@ -304,16 +320,16 @@ fn check(out: &Output, files: &[PathBuf], what: CheckOutput, set: &[String]) -> 
             }
         };
         if print {
-            print!("{}", resolve::dump::dump(&program));
+            say_raw!("{}", resolve::dump::dump(&program));
         }
         worst = worst.max(agent::check_rl(out, &program, &sources));
         match crate::check::check(&program, &sources) {
             Ok(summaries) => {
                 if !json {
                     for s in &summaries {
-                        println!("{}", crate::check::render_table(s));
+                        say!("{}", crate::check::render_table(s));
                         if plan {
-                            println!("{}", crate::lower::lower(s, s.batch));
+                            say!("{}", crate::lower::lower(s, s.batch));
                         }
                     }
                 }
@@ -326,7 +342,7 @@ fn check(out: &Output, files: &[PathBuf], what: CheckOutput, set: &[String]) -> 
         }
     }
     if json {
-        println!("{:#}", crate::check::render_json(&all));
+        say!("{:#}", crate::check::render_json(&all));
     }
     worst
 }

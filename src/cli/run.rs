@@ -66,7 +66,7 @@ pub fn run_train(
             .as_ref()
             .map_or(String::new(), |t| format!(" / {} test", t.len()))
     );
-    println!(
+    say!(
         "train {}: model `{}` on `{}` ({sizes} samples), batch {}, {} epochs, {} parameters, {} backend{}",
         model.train,
         model.model,
@@ -118,9 +118,12 @@ pub fn run_train(
                     .val
                     .as_ref()
                     .map_or(String::new(), |v| format!("  val {}", metrics_text(v)));
-                println!(
+                say!(
                     "epoch {:>3}/{}  train loss {:.4}{val}  lr {:.2e}  {seconds:.2}s",
-                    record.epoch, spec.epochs, record.train_loss, record.lr
+                    record.epoch,
+                    spec.epochs,
+                    record.train_loss,
+                    record.lr
                 );
             }
         }
@@ -139,11 +142,12 @@ pub fn run_train(
         TrainError::Op(m) => RunFailure::Diags(vec![Diag::new("amm::internal::kernel", m).primary(block_span, "in this train block").help("this is a bug in ammc; please report it with this file")]),
     })?;
     for (split, m) in &result.finals {
-        println!("{split:>5}: {}", metrics_text(m));
+        say!("{split:>5}: {}", metrics_text(m));
     }
-    println!(
+    say!(
         "throughput {:.0} samples/s, wall time {:.2}s",
-        result.samples_per_sec, result.wall_seconds
+        result.samples_per_sec,
+        result.wall_seconds
     );
 
     let io = |e: std::io::Error| RunFailure::Io(format!("cannot write {}: {e}", dir.display()));
@@ -180,7 +184,7 @@ pub fn run_train(
     });
     let text = serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n";
     write_atomic(&dir.join("summary.json"), text.as_bytes()).map_err(io)?;
-    println!(
+    say!(
         "wrote {}/{{metrics.jsonl, model.safetensors, summary.json}}",
         dir.display()
     );

@@ -728,7 +728,7 @@ pub fn run_tune(
         && objective_kind(program, run_target.as_deref()) == Some(DefKind::Train);
     if let Some(p) = cfg.prune.filter(|_| !settings.quiet) {
         if trains {
-            println!(
+            say!(
                 "tune {}: median pruning after {} warm-up epoch{} once {} trials completed",
                 def.name,
                 p.warmup,
@@ -736,13 +736,13 @@ pub fn run_tune(
                 p.startup_trials
             );
         } else {
-            println!(
+            say!(
                 "tune {}: note: `prune` has no effect here: only train targets report per-epoch values",
                 def.name
             );
         }
     }
-    println!(
+    say!(
         "tune {}: {} trials, {jobs} job{}, seed {seed}, journal {}",
         def.name,
         cfg.strategy.trials(),
@@ -752,7 +752,7 @@ pub fn run_tune(
     let live = !settings.quiet && std::io::stdout().is_terminal();
     let mut report_trial = |tr: &crate::tune::Trial| {
         if live {
-            println!(
+            say!(
                 "  trial {:>3}  {:<8}  {}",
                 tr.number,
                 tr.state.name(),
@@ -765,26 +765,26 @@ pub fn run_tune(
     };
     let result = run_study(&cfg, objective.as_ref(), &mut report_trial)
         .map_err(|e| RunFailure::Io(format!("tune `{}`: {e}", def.name)))?;
-    print!("{}", report::table(&space, &result));
+    say_raw!("{}", report::table(&space, &result));
     let resumed = result.trials.iter().filter(|t| t.resumed).count();
     if resumed > 0 {
-        println!("resumed: {resumed} trials read from the journal");
+        say!("resumed: {resumed} trials read from the journal");
     }
     match result.best_trial() {
         Some(b) => {
-            println!(
+            say!(
                 "best trial {}: value {:.6}",
                 b.number,
                 b.value.unwrap_or(f64::NAN)
             );
-            println!("best params: {}", report::set_flags(&space, b));
+            say!("best params: {}", report::set_flags(&space, b));
         }
-        None => println!("no trial completed"),
+        None => say!("no trial completed"),
     }
     for (state, verb) in [(TrialState::Fail, "failed"), (TrialState::Pruned, "pruned")] {
         let n = result.trials.iter().filter(|t| t.state == state).count();
         if n > 0 {
-            println!("{n} trial{} {verb}", if n == 1 { "" } else { "s" });
+            say!("{n} trial{} {verb}", if n == 1 { "" } else { "s" });
         }
     }
     let io = |e: std::io::Error| RunFailure::Io(format!("cannot write {}: {e}", dir.display()));
@@ -798,7 +798,7 @@ pub fn run_tune(
         report::svg(&def.name, direction, &result).as_bytes(),
     )
     .map_err(io)?;
-    println!(
+    say!(
         "wrote {}/{{study.journal, best.json, trials.svg}}",
         dir.display()
     );
