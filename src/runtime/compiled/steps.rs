@@ -32,6 +32,39 @@ use super::parallel::{
 };
 use super::store::{Use, borrow};
 
+/// Activations a dense layer's step handles itself.
+fn fusable(act: &Option<Activation>) -> bool {
+    match act {
+        None | Some(Activation::Relu) => true,
+        Some(a) => output_act(*a, 1).is_some(),
+    }
+}
+
+/// Forward and backward elementwise kernels of a fused activation other than ReLU. The
+/// backward takes the layer's output in place of its input: exact for sigmoid and tanh,
+/// whose derivatives are functions of the output, and for leaky ReLU because `lower`
+/// fuses it only with a slope ≥ 0, where the output has the input's sign.
+fn output_act(act: Activation, len: usize) -> Option<(ElementwiseSpec, ElementwiseSpec)> {
+    match act {
+        Activation::LeakyRelu(s) if s >= 0.0 => {
+            let slope = F32Bits::new(s);
+            Some((
+                ElementwiseSpec::LeakyRelu { len, slope },
+                ElementwiseSpec::LeakyReluBackward { len, slope },
+            ))
+        }
+        Activation::Sigmoid => Some((
+            ElementwiseSpec::Sigmoid { len },
+            ElementwiseSpec::SigmoidBackward { len },
+        )),
+        Activation::Tanh => Some((
+            ElementwiseSpec::Tanh { len },
+            ElementwiseSpec::TanhBackward { len },
+        )),
+        _ => None,
+    }
+}
+
 /// Weight of one element of a memory-bound kernel (pooling, optimizer) against one
 /// floating-point operation of a product, when deciding whether to split it.
 const MEMORY_WEIGHT: usize = 10;
@@ -146,6 +179,9 @@ pub struct DenseStep {
     inputs: usize,
     outputs: usize,
     gemm: SplitGemm,
+    /// A fused leaky ReLU, sigmoid or tanh applied after the product (ReLU is fused into
+    /// the product's epilogue instead), with the pre-activation scratch.
+    post: Option<(ElementwiseKernel, Vec<f32>)>,
 }
 
 /// A dense layer's backward: ReLU mask applied to `dy` in place (as the reference does),
@@ -162,6 +198,8 @@ pub struct DenseBackwardStep {
     inputs: usize,
     outputs: usize,
     mask: Option<ReluMaskKernel>,
+    /// The derivative of a fused leaky ReLU, sigmoid or tanh (from the output) into `g`.
+    act_bwd: Option<(ElementwiseKernel, Vec<f32>)>,
     db_sum: ColumnSumKernel,
     dx_gemm: Option<SplitGemm>,
     dw_gemm: Option<Gemm>,
@@ -385,7 +423,7 @@ impl Step {
     pub fn compile(c: &mut Compiler<'_>, k: &Kernel, rows: usize) -> Result<Step, JitError> {
         let relu_or_none = |a: &Option<Activation>| matches!(a, None | Some(Activation::Relu));
         Ok(match k {
-            Kernel::Dense { x, w, b, y, act } if relu_or_none(act) => {
+            Kernel::Dense { x, w, b, y, act } if fusable(act) => {
                 let (inputs, outputs) = (c.per_row(*x), c.per_row(*y));
                 let spec = GemmSpec {
                     m: rows,
@@ -393,8 +431,15 @@ impl Step {
                     k: inputs,
                     op: GemmOp::Nt,
                     bias: b.is_some(),
-                    relu: act.is_some(),
+                    relu: *act == Some(Activation::Relu),
                     accumulate: false,
+                };
+                let post = match act.and_then(|a| output_act(a, rows * outputs)) {
+                    Some((fwd, _)) => Some((
+                        ElementwiseKernel::compile(c.jit, fwd)?,
+                        vec![0.0; rows * outputs],
+                    )),
+                    None => None,
                 };
                 let gemm = SplitGemm::new(c.jit, c.gemms, spec, c.threads)?;
                 Step::Dense(Box::new(DenseStep {
@@ -406,6 +451,7 @@ impl Step {
                     inputs,
                     outputs,
                     gemm,
+                    post,
                 }))
             }
             Kernel::DenseBackward {
@@ -417,8 +463,15 @@ impl Step {
                 dx,
                 dw,
                 db,
-            } if relu_or_none(act) => {
+            } if fusable(act) => {
                 let (inputs, outputs) = (c.per_row(*x), c.per_row(*y));
+                let act_bwd = match act.and_then(|a| output_act(a, rows * outputs)) {
+                    Some((_, bwd)) => Some((
+                        ElementwiseKernel::compile(c.jit, bwd)?,
+                        vec![0.0; rows * outputs],
+                    )),
+                    None => None,
+                };
                 let dx_gemm = match dx {
                     Some(_) => Some(SplitGemm::new(
                         c.jit,
@@ -452,13 +505,13 @@ impl Step {
                     None => None,
                 };
                 let mask = match act {
-                    Some(_) => Some(ReluMaskKernel::compile(
+                    Some(Activation::Relu) => Some(ReluMaskKernel::compile(
                         c.jit,
                         ReluMaskSpec {
                             len: rows * outputs,
                         },
                     )?),
-                    None => None,
+                    _ => None,
                 };
                 let db_sum = ColumnSumKernel::compile(
                     c.jit,
@@ -481,6 +534,7 @@ impl Step {
                     inputs,
                     outputs,
                     mask,
+                    act_bwd,
                     db_sum,
                     dx_gemm,
                     dw_gemm,
@@ -1041,7 +1095,13 @@ impl DenseStep {
         )?;
         let y = v.writes.remove(0);
         let bias = v.reads.get(2).copied();
-        self.gemm.run(ctx.pool, v.reads[0], v.reads[1], bias, y)?;
+        match &mut self.post {
+            Some((act, pre)) => {
+                self.gemm.run(ctx.pool, v.reads[0], v.reads[1], bias, pre)?;
+                act.run(&[pre], y)?;
+            }
+            None => self.gemm.run(ctx.pool, v.reads[0], v.reads[1], bias, y)?,
+        }
         Ok(())
     }
 }
@@ -1059,11 +1119,17 @@ impl DenseBackwardStep {
         let v = borrow(ctx.store, ctx.plan, &uses(&reads), &uses(&writes))?;
         let (x, w, y) = (v.reads[0], v.reads[1], v.reads[2]);
         let mut outs = v.writes.into_iter();
-        let g = outs.next().ok_or(ExecError::Internal("dense dy"))?;
+        let dy = outs.next().ok_or(ExecError::Internal("dense dy"))?;
         if let Some(mask) = &self.mask {
-            mask.run(y, g)?;
+            mask.run(y, dy)?;
         }
-        let g: &[f32] = g;
+        let g: &[f32] = match &mut self.act_bwd {
+            Some((k, g)) => {
+                k.run(&[y, dy], g)?;
+                g
+            }
+            None => dy,
+        };
         let dx = self.dx.and_then(|_| outs.next());
         let dw = self.dw.and_then(|_| outs.next());
         let db = self.db.and_then(|_| outs.next());
