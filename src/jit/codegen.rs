@@ -348,24 +348,3 @@ pub(crate) fn plane_sum(
     }
     Ok(acc)
 }
-
-/// Output length of a sliding window along one axis (`floor((len + 2·pad − span)/stride) + 1`
-/// with `span = dilation·(kernel − 1) + 1`), or `None` when it does not fit or overflows.
-/// The generators' own copy, so `jit` depends on nothing above it; the tests compare every
-/// generated kernel with the reference ops, which compute the same formula.
-pub(crate) fn window_output_len(
-    len: usize,
-    kernel: usize,
-    stride: usize,
-    pad: usize,
-    dilation: usize,
-) -> Option<usize> {
-    let padded = len.checked_add(pad.checked_mul(2)?)?;
-    let span = dilation
-        .checked_mul(kernel.checked_sub(1)?)?
-        .checked_add(1)?;
-    if span > padded || stride == 0 {
-        return None;
-    }
-    Some((padded - span) / stride + 1)
-}

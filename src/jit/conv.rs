@@ -11,7 +11,6 @@ use std::ops::Range;
 use cranelift::codegen::ir::{self, InstBuilder, condcodes::FloatCC, types};
 use cranelift::frontend::FunctionBuilder;
 
-use super::codegen::window_output_len;
 use super::codegen::{
     UNROLL_VECTORS, buf_flags, check_len, copy, counted_loop, fill, mask_x4, offset, plane_sum,
     relu_f32, relu_x4, repeat, shuffle_x4, zero_x4,
@@ -19,6 +18,7 @@ use super::codegen::{
 use super::elementwise::emit_map;
 use super::error::JitError;
 use super::module::{CompiledKernel, F32_BYTES, JitModule, KernelArg, ParamSpec};
+use crate::lower::window_output_len;
 
 /// Geometry of an im2col / col2im over a chunk of `samples` images: input `x [samples,
 /// channels, height, width]`, unrolled `col [samples, rows, cols]` with `rows = channels·k·k`

@@ -18,13 +18,13 @@ use std::ops::Range;
 use cranelift::codegen::ir::{self, InstBuilder, condcodes::FloatCC, types};
 use cranelift::frontend::FunctionBuilder;
 
-use super::codegen::window_output_len;
 use super::codegen::{
     Idx, UNROLL_VECTORS, buf_flags, check_len, const_x4, counted_loop, fill, fill_with, imm,
     mask_x4, offset, plane_sum, repeat, shuffle_x4, splat_x4, zero_x4,
 };
 use super::error::JitError;
 use super::module::{CompiledKernel, F32_BYTES, JitModule, KernelArg, ParamSpec};
+use crate::lower::window_output_len;
 
 /// Geometry of a max or average pooling over `planes` planes `[height, width]` with a
 /// square window (dilation 1; `pad ≤ kernel / 2` as PyTorch requires).

@@ -17,7 +17,9 @@ use std::collections::HashMap;
 
 use crate::check::spec::{Loss, Optimizer};
 use crate::check::{Activation, LayerOp, ModelSummary};
-pub use plan::{Buffer, BufferId, Init, Kernel, ParamInfo, Plan, Role, Update, Window};
+pub use plan::{
+    Buffer, BufferId, Init, Kernel, ParamInfo, Plan, Role, Update, Window, window_output_len,
+};
 
 /// Activations whose derivative is a function of their output, so they can be fused.
 fn fusable(a: Activation) -> bool {

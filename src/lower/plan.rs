@@ -75,6 +75,30 @@ pub struct Window {
     pub dilation: usize,
 }
 
+/// Output length of a sliding window along one axis, PyTorch's formula
+/// `floor((len + 2*pad - dilation*(kernel-1) - 1) / stride) + 1`.
+///
+/// Returns `None` when the dilated kernel does not fit in the padded input even once
+/// (PyTorch raises an error there too), when `kernel` or `stride` is 0, or when the
+/// arithmetic would overflow.
+pub fn window_output_len(
+    len: usize,
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+    dilation: usize,
+) -> Option<usize> {
+    // Checked arithmetic: absurd hyper-parameters give `None`, never an overflow panic.
+    let padded = len.checked_add(pad.checked_mul(2)?)?;
+    let span = dilation
+        .checked_mul(kernel.checked_sub(1)?)?
+        .checked_add(1)?;
+    if span > padded || stride == 0 {
+        return None;
+    }
+    Some((padded - span) / stride + 1)
+}
+
 /// Optimizer update rule for one param.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Update {
