@@ -1,4 +1,4 @@
-//! Generated f32x4 elementwise kernels: activations (ReLU, leaky ReLU, sigmoid, tanh) and
+//! Generated f32x4 elementwise kernels: activations (ReLU, leaky ReLU, sigmoid, tanh, GELU) and
 //! their backward passes, the bias + ReLU epilogue, and the small vector operations of a
 //! training step (add, accumulate, multiply, scale, sum of squares).
 //!
@@ -6,7 +6,8 @@
 //! buffer into chunks gives the same bits (`SumSquares` is a reduction over a whole buffer
 //! in a fixed order). All kernels but sigmoid/tanh forward and `SumSquares` perform the
 //! reference's f32 operations and are bit-identical to it; sigmoid/tanh use the inline
-//! `exp`/`tanh` polynomials of `jit::math` (tested ≤ 2 ulp per call).
+//! `exp`/`tanh` polynomials of `jit::math` (tested ≤ 2 ulp per call), GELU the `Φ`
+//! polynomial of `jit::gelu`.
 
 use cranelift::codegen::ir::{self, InstBuilder, condcodes::FloatCC, types};
 use cranelift::frontend::FunctionBuilder;
@@ -16,6 +17,7 @@ use super::codegen::{
     MAX_ELEMS, buf_flags, counted_loop, mask_x4, offset, relu_f32, relu_x4, shuffle_x4, splat_x4,
 };
 use super::error::JitError;
+use super::gelu;
 use super::math;
 use super::module::{CompiledKernel, F32_BYTES, JitModule, KernelArg, ParamSpec};
 
@@ -109,6 +111,18 @@ pub enum ElementwiseSpec {
     /// `dx = dy · (1 − y²)` from the forward output. Buffers: `y`, `dy` (read), `dx`
     /// (write).
     TanhBackward {
+        /// Elements.
+        len: usize,
+    },
+    /// `y = x·Φ(x)`, the exact (erf-form) GELU (`jit::gelu` documents the method and
+    /// accuracy). Buffers: `x` (read), `y` (write).
+    Gelu {
+        /// Elements.
+        len: usize,
+    },
+    /// `dx = dy · (Φ(x) + x·φ(x))` from the forward input. Buffers: `x`, `dy` (read), `dx`
+    /// (write).
+    GeluBackward {
         /// Elements.
         len: usize,
     },
@@ -223,6 +237,8 @@ fn signature(spec: &ElementwiseSpec) -> (String, Vec<ParamSpec>, Option<usize>) 
         }
         E::Tanh { len } => unary(format!("tanh_{len}"), len, "x", "y"),
         E::TanhBackward { len } => binary(format!("tanh_backward_{len}"), len, "y", "dy", "dx"),
+        E::Gelu { len } => unary(format!("gelu_{len}"), len, "x", "y"),
+        E::GeluBackward { len } => binary(format!("gelu_backward_{len}"), len, "x", "dy", "dx"),
     }
 }
 
@@ -338,6 +354,12 @@ fn emit(
             let yy = b.ins().fmul(v[0], v[0]);
             let c = b.ins().fsub(one, yy);
             b.ins().fmul(v[1], c)
+        }),
+        E::Gelu { len } => emit_map(b, len, &[p[0]], p[1], |b, v, _| gelu::gelu(b, v[0])),
+        // The reference rounds the derivative to f32, then multiplies by dy: same here.
+        E::GeluBackward { len } => emit_map(b, len, &[p[0], p[1]], p[2], |b, v, _| {
+            let d = gelu::gelu_derivative(b, v[0]);
+            b.ins().fmul(v[1], d)
         }),
     }
 }

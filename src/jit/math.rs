@@ -15,7 +15,7 @@ use cranelift::frontend::FunctionBuilder;
 use super::codegen::splat_x4;
 
 /// An f32 constant of type `ty` (F32, or F32X4 from the constant pool).
-fn k(b: &mut FunctionBuilder<'_>, ty: ir::Type, v: f32) -> ir::Value {
+pub(crate) fn k(b: &mut FunctionBuilder<'_>, ty: ir::Type, v: f32) -> ir::Value {
     if ty == types::F32 {
         b.ins().f32const(v)
     } else {
@@ -35,7 +35,12 @@ fn ki(b: &mut FunctionBuilder<'_>, ty: ir::Type, v: i32) -> ir::Value {
 }
 
 /// `cond ? yes : no` for an `fcmp` result of either width.
-fn pick(b: &mut FunctionBuilder<'_>, cond: ir::Value, yes: ir::Value, no: ir::Value) -> ir::Value {
+pub(crate) fn pick(
+    b: &mut FunctionBuilder<'_>,
+    cond: ir::Value,
+    yes: ir::Value,
+    no: ir::Value,
+) -> ir::Value {
     if b.func.dfg.value_type(yes) == types::F32 {
         b.ins().select(cond, yes, no)
     } else {

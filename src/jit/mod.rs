@@ -8,6 +8,7 @@ pub mod conv;
 pub mod dense;
 pub mod elementwise;
 pub mod error;
+mod gelu;
 pub mod gemm;
 pub mod loss;
 mod math;
