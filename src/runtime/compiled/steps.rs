@@ -958,7 +958,8 @@ impl Step {
                     },
                     Activation::Sigmoid => ElementwiseSpec::Sigmoid { len },
                     Activation::Tanh => ElementwiseSpec::Tanh { len },
-                    Activation::Gelu | Activation::Softmax => {
+                    Activation::Gelu => ElementwiseSpec::Gelu { len },
+                    Activation::Softmax => {
                         return Ok(Step::Reference(k.clone()));
                     }
                 };
@@ -977,7 +978,8 @@ impl Step {
                     ),
                     Activation::Sigmoid => (ElementwiseSpec::SigmoidBackward { len }, *y),
                     Activation::Tanh => (ElementwiseSpec::TanhBackward { len }, *y),
-                    Activation::Gelu | Activation::Softmax => {
+                    Activation::Gelu => (ElementwiseSpec::GeluBackward { len }, *x),
+                    Activation::Softmax => {
                         return Ok(Step::Reference(k.clone()));
                     }
                 };
