@@ -2,6 +2,7 @@
 //! host machine code and checked against the reference executor.
 
 pub mod adam;
+pub mod batchnorm;
 pub mod bits;
 mod codegen;
 pub mod conv;
