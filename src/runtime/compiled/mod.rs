@@ -338,6 +338,7 @@ impl<'p> JitExecutor<'p> {
                         pool: self.pool.as_ref(),
                         lr,
                         step,
+                        training,
                     };
                     if let Step::Clip(c) = compiled {
                         self.norm = Some(c.run_norm(&mut ctx)?);
