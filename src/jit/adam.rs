@@ -5,9 +5,9 @@
 use cranelift::codegen::ir::{self, InstBuilder, types};
 use cranelift::frontend::FunctionBuilder;
 
-use super::codegen::{buf_flags, counted_loop, offset};
+use super::codegen::{ElementAddress, buf_flags, f32x4_with_tail};
 use super::error::JitError;
-use super::module::{CompiledKernel, F32_BYTES, JitModule, KernelArg, ParamSpec};
+use super::module::{CompiledKernel, JitModule, KernelArg, ParamSpec};
 
 /// An Adam update to generate (hyper-parameters as in `lower::Update::Adam`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -115,9 +115,7 @@ fn emit(b: &mut FunctionBuilder<'_>, spec: &AdamSpec, p: &[ir::Value]) -> Result
     let hyper: Vec<ir::Value> = (0..HYPER)
         .map(|i| b.ins().load(types::F32, f, p[4], (i * 4) as i32))
         .collect();
-    let body = |b: &mut FunctionBuilder<'_>,
-                at: &dyn Fn(&mut FunctionBuilder<'_>, ir::Value) -> ir::Value,
-                ty: ir::Type| {
+    let body = |b: &mut FunctionBuilder<'_>, at: ElementAddress<'_>, ty: ir::Type| {
         let scalar = |b: &mut FunctionBuilder<'_>, x: ir::Value| {
             if ty == types::F32 {
                 x
@@ -167,20 +165,5 @@ fn emit(b: &mut FunctionBuilder<'_>, spec: &AdamSpec, p: &[ir::Value]) -> Result
         b.ins().store(f, param, pp, 0);
     };
     let n = spec.len;
-    counted_loop(b, n / 4, |b, i| {
-        body(
-            b,
-            &|b, base| offset(b, base, i, 4 * F32_BYTES),
-            types::F32X4,
-        );
-        Ok(())
-    })?;
-    for t in (n / 4) * 4..n {
-        body(
-            b,
-            &|b, base| b.ins().iadd_imm_s(base, t as i64 * F32_BYTES),
-            types::F32,
-        );
-    }
-    Ok(())
+    f32x4_with_tail(b, n, body)
 }

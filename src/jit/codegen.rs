@@ -348,3 +348,32 @@ pub(crate) fn plane_sum(
     }
     Ok(acc)
 }
+
+/// The address of an element given a buffer's base pointer.
+pub(crate) type ElementAddress<'a> = &'a dyn Fn(&mut FunctionBuilder<'_>, ir::Value) -> ir::Value;
+
+/// Runs `body` over `n` consecutive f32 elements: a runtime loop of f32x4 steps, then a
+/// straight-line scalar tail. `body` gets the address function of the current element(s)
+/// and the lane type (`F32X4` or `F32`), so one description serves both paths.
+pub(crate) fn f32x4_with_tail(
+    b: &mut FunctionBuilder<'_>,
+    n: usize,
+    body: impl Fn(&mut FunctionBuilder<'_>, ElementAddress<'_>, ir::Type),
+) -> Result<(), JitError> {
+    counted_loop(b, n / 4, |b, i| {
+        body(
+            b,
+            &|b, base| offset(b, base, i, 4 * F32_BYTES),
+            types::F32X4,
+        );
+        Ok(())
+    })?;
+    for t in (n / 4) * 4..n {
+        body(
+            b,
+            &|b, base| b.ins().iadd_imm_s(base, t as i64 * F32_BYTES),
+            types::F32,
+        );
+    }
+    Ok(())
+}

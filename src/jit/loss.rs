@@ -169,8 +169,9 @@ fn over_row(
     Ok(())
 }
 
-/// `acc ← acc − lane` for every lane of `v` in lane order (a scalar chain).
-fn chain_sub(b: &mut FunctionBuilder<'_>, acc: Variable, v: ir::Value) {
+/// `acc ← acc ∘ lane` for every lane of `v` in lane order (a scalar chain, so the result
+/// does not depend on the vector width): `∘` is `fsub` when `subtract`, else `fadd`.
+fn chain(b: &mut FunctionBuilder<'_>, acc: Variable, v: ir::Value, subtract: bool) {
     let lanes = if b.func.dfg.value_type(v) == types::F32 {
         1
     } else {
@@ -183,26 +184,11 @@ fn chain_sub(b: &mut FunctionBuilder<'_>, acc: Variable, v: ir::Value) {
             b.ins().extractlane(v, l as u8)
         };
         let cur = b.use_var(acc);
-        let next = b.ins().fsub(cur, x);
-        b.def_var(acc, next);
-    }
-}
-
-/// `acc ← acc + lane` for every lane of `v` in lane order.
-fn chain_add(b: &mut FunctionBuilder<'_>, acc: Variable, v: ir::Value) {
-    let lanes = if b.func.dfg.value_type(v) == types::F32 {
-        1
-    } else {
-        4
-    };
-    for l in 0..lanes {
-        let x = if lanes == 1 {
-            v
+        let next = if subtract {
+            b.ins().fsub(cur, x)
         } else {
-            b.ins().extractlane(v, l as u8)
+            b.ins().fadd(cur, x)
         };
-        let cur = b.use_var(acc);
-        let next = b.ins().fadd(cur, x);
         b.def_var(acc, next);
     }
 }
@@ -290,7 +276,7 @@ fn emit_cross_entropy(
             let (h, cd) = (konst(b, ty, hot), konst(b, ty, cold));
             let t = pick(b, is, h, cd);
             let prod = b.ins().fmul(t, logp);
-            chain_sub(b, loss, prod);
+            chain(b, loss, prod, true);
             let diff = b.ins().fsub(prob, t);
             let sc = konst(b, ty, scale);
             let g = b.ins().fmul(diff, sc);
@@ -440,7 +426,7 @@ fn emit_regression(
                     (abs, b.ins().fmul(sign, sc))
                 }
             };
-            chain_add(b, loss, term);
+            chain(b, loss, term, false);
             b.ins().store(fl, g, gp, o);
         })?;
         let l = b.use_var(loss);

@@ -7,9 +7,9 @@ use cranelift::codegen::ir::{self, InstBuilder, condcodes::FloatCC, types};
 use cranelift::frontend::FunctionBuilder;
 
 use super::bits::F32Bits;
-use super::codegen::{buf_flags, check_len, counted_loop, offset};
+use super::codegen::{ElementAddress, buf_flags, check_len, f32x4_with_tail};
 use super::error::JitError;
-use super::module::{CompiledKernel, F32_BYTES, JitModule, KernelArg, ParamSpec};
+use super::module::{CompiledKernel, JitModule, KernelArg, ParamSpec};
 
 /// An SGD update to generate (hyper-parameters as in `lower::Update::Sgd`; PyTorch's
 /// `dampening` too, 0 in plans).
@@ -166,9 +166,7 @@ fn emit_loop(
     let fl = buf_flags();
     // The reference's f32 constants: of_f64(f64::from(x)) = x, keep = of_f64(1 − τ).
     let keep = (1.0 - f64::from(s.dampening.get())) as f32;
-    let body = |b: &mut FunctionBuilder<'_>,
-                at: &dyn Fn(&mut FunctionBuilder<'_>, ir::Value) -> ir::Value,
-                ty: ir::Type| {
+    let body = |b: &mut FunctionBuilder<'_>, at: ElementAddress<'_>, ty: ir::Type| {
         let k = |b: &mut FunctionBuilder<'_>, v: f32| {
             let c = b.ins().f32const(v);
             if ty == types::F32 {
@@ -216,20 +214,5 @@ fn emit_loop(
         b.ins().store(fl, param, pp, 0);
     };
     let n = s.len;
-    counted_loop(b, n / 4, |b, i| {
-        body(
-            b,
-            &|b, base| offset(b, base, i, 4 * F32_BYTES),
-            types::F32X4,
-        );
-        Ok(())
-    })?;
-    for t in (n / 4) * 4..n {
-        body(
-            b,
-            &|b, base| b.ins().iadd_imm_s(base, t as i64 * F32_BYTES),
-            types::F32,
-        );
-    }
-    Ok(())
+    f32x4_with_tail(b, n, body)
 }
