@@ -300,6 +300,38 @@ pub enum Kernel {
     },
 }
 
+impl Kernel {
+    /// The kernel's kind, as plans print it (`Dense`, `ConvBackward`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kernel::Dense { .. } => "Dense",
+            Kernel::Conv { .. } => "Conv",
+            Kernel::MaxPool { .. } => "MaxPool",
+            Kernel::AvgPool { .. } => "AvgPool",
+            Kernel::GlobalAvgPool { .. } => "GlobalAvgPool",
+            Kernel::Act { .. } => "Act",
+            Kernel::Dropout { .. } => "Dropout",
+            Kernel::BatchNorm { .. } => "BatchNorm",
+            Kernel::Add { .. } => "Add",
+            Kernel::SoftmaxCrossEntropy { .. } => "SoftmaxCrossEntropy",
+            Kernel::Mse { .. } => "Mse",
+            Kernel::Mae { .. } => "Mae",
+            Kernel::DenseBackward { .. } => "DenseBackward",
+            Kernel::ConvBackward { .. } => "ConvBackward",
+            Kernel::MaxPoolBackward { .. } => "MaxPoolBackward",
+            Kernel::AvgPoolBackward { .. } => "AvgPoolBackward",
+            Kernel::GlobalAvgPoolBackward { .. } => "GlobalAvgPoolBackward",
+            Kernel::ActBackward { .. } => "ActBackward",
+            Kernel::DropoutBackward { .. } => "DropoutBackward",
+            Kernel::BatchNormBackward { .. } => "BatchNormBackward",
+            Kernel::Copy { .. } => "Copy",
+            Kernel::Accumulate { .. } => "Accumulate",
+            Kernel::ClipNorm { .. } => "ClipNorm",
+            Kernel::Update { .. } => "Update",
+        }
+    }
+}
+
 /// Initialisation of a param (PyTorch defaults).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Init {

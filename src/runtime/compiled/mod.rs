@@ -23,7 +23,6 @@ use crate::runtime::reference::exec::Executor;
 use parallel::GemmCache;
 pub use parallel::GemmRoute;
 use steps::{Compiler, Ctx, Step};
-use store::Use;
 
 /// Failures of the compiled executor.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -248,8 +247,7 @@ impl<'p> JitExecutor<'p> {
             .chain(&self.update);
         for s in steps {
             if let Step::Reference(k) = s {
-                let text = format!("{k:?}");
-                out.push(text.split([' ', '{']).next().unwrap_or("").to_string());
+                out.push(k.name().to_string());
             }
         }
         out
@@ -323,13 +321,8 @@ impl<'p> JitExecutor<'p> {
         };
         for s in steps.iter_mut() {
             match s {
-                Step::Reference(k) => {
-                    if let Kernel::ClipNorm { grads, max_norm } = k {
-                        self.norm = Some(clip(self.inner.store_mut(), plan, grads, *max_norm)?);
-                    } else {
-                        self.inner.run_kernel(k, training, lr, step)?;
-                    }
-                }
+                // Clipping is always generated (`Step::Clip`), so the norm comes from there.
+                Step::Reference(k) => self.inner.run_kernel(k, training, lr, step)?,
                 compiled => {
                     let mut ctx = Ctx {
                         store: self.inner.store_mut(),
@@ -350,26 +343,6 @@ impl<'p> JitExecutor<'p> {
         }
         Ok(())
     }
-}
-
-/// Scales `grads` so their global L2 norm is at most `max_norm` (the reference op, on the
-/// executor's storage); returns the norm before clipping.
-fn clip(
-    store: &mut [Vec<f32>],
-    plan: &Plan,
-    grads: &[BufferId],
-    max_norm: f32,
-) -> Result<f32, ExecError> {
-    let writes: Vec<Use> = grads
-        .iter()
-        .map(|&id| Use {
-            id,
-            len: plan.buffer(id).len(),
-        })
-        .collect();
-    let mut v = store::borrow(store, plan, &[], &writes)?;
-    let norm = crate::runtime::reference::clip_grad_norm(&mut v.writes, f64::from(max_norm))?;
-    Ok(norm as f32)
 }
 
 impl crate::runtime::backend::Backend for JitExecutor<'_> {
