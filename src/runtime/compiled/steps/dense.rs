@@ -3,8 +3,8 @@
 
 use crate::check::Activation;
 use crate::jit::conv::{ColumnSumKernel, ColumnSumSpec, ReluMaskKernel, ReluMaskSpec};
+use crate::jit::dense::{DenseGemms, DenseShape};
 use crate::jit::elementwise::{ElementwiseKernel, ElementwiseSpec};
-use crate::jit::gemm::{GemmOp, GemmSpec};
 use crate::jit::{F32Bits, JitError};
 use crate::lower::{BufferId, Kernel};
 
@@ -89,15 +89,13 @@ pub(super) fn compile(c: &mut Compiler<'_>, k: &Kernel, rows: usize) -> Result<S
     Ok(match k {
         Kernel::Dense { x, w, b, y, act } if fusable(act) => {
             let (inputs, outputs) = (c.per_row(*x), c.per_row(*y));
-            let spec = GemmSpec {
-                m: rows,
-                n: outputs,
-                k: inputs,
-                op: GemmOp::Nt,
-                bias: b.is_some(),
-                relu: *act == Some(Activation::Relu),
-                accumulate: false,
-            };
+            let spec = DenseShape {
+                batch: rows,
+                inputs,
+                outputs,
+            }
+            .gemms(b.is_some(), *act == Some(Activation::Relu))
+            .forward;
             let post = match act.and_then(|a| output_act(a, rows * outputs)) {
                 Some((fwd, _)) => Some((
                     ElementwiseKernel::compile(c.jit, fwd)?,
@@ -140,32 +138,16 @@ pub(super) fn compile(c: &mut Compiler<'_>, k: &Kernel, rows: usize) -> Result<S
                 Some(_) => Some(SplitGemm::new(
                     c.jit,
                     c.gemms,
-                    GemmSpec {
-                        m: rows,
-                        n: inputs,
-                        k: outputs,
-                        op: GemmOp::Nn,
-                        bias: false,
-                        relu: false,
-                        accumulate: false,
-                    },
+                    dense_gemms(rows, inputs, outputs).input_grad,
                     c.threads,
                 )?),
                 None => None,
             };
             let dw_gemm = match dw {
-                Some(_) => Some(c.gemms.get(
-                    c.jit,
-                    GemmSpec {
-                        m: outputs,
-                        n: inputs,
-                        k: rows,
-                        op: GemmOp::Tn,
-                        bias: false,
-                        relu: false,
-                        accumulate: false,
-                    },
-                )?),
+                Some(_) => Some(
+                    c.gemms
+                        .get(c.jit, dense_gemms(rows, inputs, outputs).weight_grad)?,
+                ),
                 None => None,
             };
             let mask = match act {
@@ -275,4 +257,14 @@ impl DenseBackwardStep {
         }
         Ok(())
     }
+}
+
+/// The three products of a dense layer at `rows` rows (`jit::dense` owns their layouts).
+fn dense_gemms(rows: usize, inputs: usize, outputs: usize) -> DenseGemms {
+    DenseShape {
+        batch: rows,
+        inputs,
+        outputs,
+    }
+    .gemms(false, false)
 }
