@@ -1,4 +1,4 @@
-//! Shapes of convolutions and poolings as the executor sees them, and the one host loop
+//! The shape of a convolution as the executor sees it, and the one host loop
 //! left around the generated kernels: small transposes (`[P, O]` products back to NCHW,
 //! Wᵀ, dWᵀ), a single pass over a few thousand floats.
 
@@ -57,23 +57,4 @@ pub fn transpose(src: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
             out[j * rows + i] = src[i * cols + j];
         }
     }
-}
-
-/// Geometry of a max pooling over one plane.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PoolGeom {
-    /// Input height.
-    pub height: usize,
-    /// Input width.
-    pub width: usize,
-    /// Output height.
-    pub out_h: usize,
-    /// Output width.
-    pub out_w: usize,
-    /// Square window.
-    pub kernel: usize,
-    /// Stride.
-    pub stride: usize,
-    /// Padding (never selected: windows are clipped to the input).
-    pub pad: usize,
 }

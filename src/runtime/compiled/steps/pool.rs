@@ -11,7 +11,6 @@ use crate::jit::pool::{
 use crate::lower::{BufferId, Kernel, Window};
 
 use super::super::ExecError;
-use super::super::glue;
 use super::super::parallel::{chunks_mut, parts_for, run_tasks, split};
 use super::super::store::borrow;
 use super::{Compiler, Ctx, MEMORY_WEIGHT, Step, rows_len, uses};
@@ -21,9 +20,8 @@ pub(crate) struct MaxPoolStep {
     x: BufferId,
     y: BufferId,
     argmax: BufferId,
-    geom: glue::PoolGeom,
-    /// Planes per sample.
-    channels: usize,
+    /// The pooling of one sample (`planes` = its channels).
+    sample: PoolSpec,
     rows: usize,
     /// Per task: its samples and the kernel for that many planes.
     parts: Vec<(Range<usize>, MaxPoolKernel)>,
@@ -34,8 +32,8 @@ pub(crate) struct MaxPoolBackwardStep {
     dy: BufferId,
     argmax: BufferId,
     dx: BufferId,
-    geom: glue::PoolGeom,
-    channels: usize,
+    /// The pooling of one sample (`planes` = its channels).
+    sample: PoolSpec,
     rows: usize,
     /// Per task: its samples and the kernel for that many planes.
     parts: Vec<(Range<usize>, MaxPoolBackwardKernel)>,
@@ -73,14 +71,14 @@ impl Compiler<'_> {
             kernel,
         }))
     }
-    fn pool_geom(&self, x: BufferId, y: BufferId, window: &Window) -> glue::PoolGeom {
-        let (xs, ys) = (&self.plan.buffer(x).shape, &self.plan.buffer(y).shape);
-        let dim = |s: &Vec<usize>, i: usize| s.get(i).copied().unwrap_or(1);
-        glue::PoolGeom {
-            height: dim(xs, 2),
-            width: dim(xs, 3),
-            out_h: dim(ys, 2),
-            out_w: dim(ys, 3),
+    /// The pooling of one sample of `x` (its channels as planes) with `window`.
+    fn sample_pool(&self, x: BufferId, window: &Window) -> PoolSpec {
+        let xs = &self.plan.buffer(x).shape;
+        let dim = |i: usize| xs.get(i).copied().unwrap_or(1);
+        PoolSpec {
+            planes: dim(1),
+            height: dim(2),
+            width: dim(3),
             kernel: window.kernel,
             stride: window.stride,
             pad: window.pad,
@@ -99,21 +97,19 @@ pub(super) fn compile(c: &mut Compiler<'_>, k: &Kernel, rows: usize) -> Result<S
             argmax,
             window,
         } => {
-            let geom = c.pool_geom(*x, *y, window);
-            let channels = c.plan.buffer(*x).shape.get(1).copied().unwrap_or(1);
+            let sample = c.sample_pool(*x, window);
             // Memory-bound: weigh each input element like ~10 flops of a product.
-            let work = (rows * channels * geom.height * geom.width * MEMORY_WEIGHT) as f64;
+            let work = (rows * sample.x_len() * MEMORY_WEIGHT) as f64;
             let mut parts = Vec::new();
             for r in split(rows, parts_for(c.threads, work)) {
-                let spec = pool_spec(&geom, r.len() * channels);
+                let spec = samples_of(&sample, r.len());
                 parts.push((r, MaxPoolKernel::compile(c.jit, spec)?));
             }
             Step::MaxPool(Box::new(MaxPoolStep {
                 x: *x,
                 y: *y,
                 argmax: *argmax,
-                geom,
-                channels,
+                sample,
                 rows,
                 parts,
             }))
@@ -128,29 +124,25 @@ pub(super) fn compile(c: &mut Compiler<'_>, k: &Kernel, rows: usize) -> Result<S
             }) else {
                 return Ok(Step::Reference(k.clone()));
             };
-            let geom = c.pool_geom(*dx, *dy, &window);
-            let channels = c.plan.buffer(*dx).shape.get(1).copied().unwrap_or(1);
-            let work = (rows * channels * geom.height * geom.width * MEMORY_WEIGHT) as f64;
+            let sample = c.sample_pool(*dx, &window);
+            let work = (rows * sample.x_len() * MEMORY_WEIGHT) as f64;
             let mut parts = Vec::new();
             for r in split(rows, parts_for(c.threads, work)) {
-                let spec = pool_spec(&geom, r.len() * channels);
+                let spec = samples_of(&sample, r.len());
                 parts.push((r, MaxPoolBackwardKernel::compile(c.jit, spec)?));
             }
             Step::MaxPoolBackward(Box::new(MaxPoolBackwardStep {
                 dy: *dy,
                 argmax: *argmax,
                 dx: *dx,
-                geom,
-                channels,
+                sample,
                 rows,
                 parts,
             }))
         }
         Kernel::AvgPool { x, y, window } => {
-            let g = c.pool_geom(*x, *y, window);
-            let planes = rows * c.plan.buffer(*x).shape.get(1).copied().unwrap_or(1);
-            let kernel =
-                UnaryKernel::AvgPool(AvgPoolKernel::compile(c.jit, pool_spec(&g, planes))?);
+            let spec = samples_of(&c.sample_pool(*x, window), rows);
+            let kernel = UnaryKernel::AvgPool(AvgPoolKernel::compile(c.jit, spec)?);
             c.unary(
                 kernel,
                 (*x, rows_len(c, *x, rows)),
@@ -158,12 +150,8 @@ pub(super) fn compile(c: &mut Compiler<'_>, k: &Kernel, rows: usize) -> Result<S
             )
         }
         Kernel::AvgPoolBackward { dy, dx, window } => {
-            let g = c.pool_geom(*dx, *dy, window);
-            let planes = rows * c.plan.buffer(*dx).shape.get(1).copied().unwrap_or(1);
-            let kernel = UnaryKernel::AvgPoolBackward(AvgPoolBackwardKernel::compile(
-                c.jit,
-                pool_spec(&g, planes),
-            )?);
+            let spec = samples_of(&c.sample_pool(*dx, window), rows);
+            let kernel = UnaryKernel::AvgPoolBackward(AvgPoolBackwardKernel::compile(c.jit, spec)?);
             c.unary(
                 kernel,
                 (*dy, rows_len(c, *dy, rows)),
@@ -194,9 +182,8 @@ pub(super) fn compile(c: &mut Compiler<'_>, k: &Kernel, rows: usize) -> Result<S
 
 impl MaxPoolStep {
     pub(super) fn run(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ExecError> {
-        let g = self.geom;
-        let (r, c) = (self.rows, self.channels);
-        let (inp, outp) = (c * g.height * g.width, c * g.out_h * g.out_w);
+        let r = self.rows;
+        let (inp, outp) = (self.sample.x_len(), self.sample.y_len());
         let v = borrow(
             ctx.store,
             ctx.plan,
@@ -224,9 +211,8 @@ impl MaxPoolStep {
 
 impl MaxPoolBackwardStep {
     pub(super) fn run(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ExecError> {
-        let g = self.geom;
-        let (r, c) = (self.rows, self.channels);
-        let (inp, outp) = (c * g.height * g.width, c * g.out_h * g.out_w);
+        let r = self.rows;
+        let (inp, outp) = (self.sample.x_len(), self.sample.y_len());
         let mut v = borrow(
             ctx.store,
             ctx.plan,
@@ -249,15 +235,11 @@ impl MaxPoolBackwardStep {
     }
 }
 
-/// The generated pooling geometry over `planes` planes.
-fn pool_spec(g: &glue::PoolGeom, planes: usize) -> PoolSpec {
+/// `sample`'s pooling over `samples` consecutive samples.
+fn samples_of(sample: &PoolSpec, samples: usize) -> PoolSpec {
     PoolSpec {
-        planes,
-        height: g.height,
-        width: g.width,
-        kernel: g.kernel,
-        stride: g.stride,
-        pad: g.pad,
+        planes: sample.planes * samples,
+        ..*sample
     }
 }
 
