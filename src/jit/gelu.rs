@@ -20,7 +20,7 @@
 //! `t` is clamped to 15 (where `e^{−t²/2}` is already 0 in f32), so ±∞ give finite `q`;
 //! the results at ±∞ and NaN then follow the reference's f64 formula: `gelu(+∞) = +∞`,
 //! `gelu(−∞) = −∞·0 = NaN`, `gelu'(±∞) = NaN` (`±∞·φ = ∞·0`), NaN → NaN.
-//! Accuracy against the f64 reference (measured in `tests/jit_gelu.rs`): see
+//! Accuracy against the f64 reference (measured in `tests/it/jit_gelu.rs`): see
 //! `docs/jit.md` ("GELU").
 
 use cranelift::codegen::ir::{self, InstBuilder, condcodes::FloatCC};

@@ -1043,7 +1043,7 @@ fn f32_path_matches_torch_to_single_precision() {
 /*
 The generator script (gen.py):
 
-# Generates tests/ops_torch.rs constants. Run with torch 2.x, float64.
+# Generates tests/it/ops_torch.rs constants. Run with torch 2.x, float64.
 import math, torch, torch.nn.functional as F
 torch.set_default_dtype(torch.float64)
 

@@ -16,7 +16,7 @@ fn relative(path: &Path) -> &Path {
 
 #[test]
 fn valid_examples_resolve() {
-    insta::glob!("../examples", "*.amm", |path| {
+    insta::glob!("../../examples", "*.amm", |path| {
         let rel = relative(path);
         let bytes = std::fs::read(path).unwrap();
         let fe = front_end(&rel.display().to_string(), &bytes, Some(rel), &[]);
@@ -69,7 +69,7 @@ fn set_lines(text: &[u8]) -> Vec<ammc::resolve::Override> {
 
 #[test]
 fn error_examples_report() {
-    insta::glob!("../examples", "errors/*.amm", |path| {
+    insta::glob!("../../examples", "errors/*.amm", |path| {
         let rel = relative(path);
         let bytes = std::fs::read(path).unwrap();
         let fe = front_end(
@@ -102,7 +102,7 @@ fn error_examples_report() {
 /// Printing a file and parsing it again gives the same canonical text.
 #[test]
 fn canonical_form_round_trips() {
-    insta::glob!("../examples", "**/*.amm", |path| {
+    insta::glob!("../../examples", "**/*.amm", |path| {
         let text = std::fs::read_to_string(path).unwrap();
         let Ok(ast) = parse_file(ammc::source::FileId(0), &text) else {
             return;
