@@ -5,6 +5,7 @@
 //! Invariant: a program that passes [`check`] has a known, valid shape for every layer of every
 //! trained model, so lowering never meets a shape error.
 
+mod blocks;
 mod ranges;
 pub mod shape;
 pub mod spec;
@@ -164,8 +165,28 @@ pub struct ModelSummary {
     pub optimizer_slots: usize,
     /// The train block's settings, evaluated.
     pub spec: spec::TrainSpec,
-    /// Stages loaded from pretrained weight files: (stage name, path as written).
-    pub pretrained: Vec<(String, String)>,
+    /// Stages whose weights are loaded before training.
+    pub pretrained: Vec<Pretrained>,
+}
+
+/// A model stage whose weights come from elsewhere.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pretrained {
+    /// The stage (`features`): its tensors are named `features.…`.
+    pub stage: String,
+    /// Where the weights come from.
+    pub source: WeightsSource,
+    /// The `weights = …` value.
+    pub span: Span,
+}
+
+/// Where a pretrained stage's weights come from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum WeightsSource {
+    /// A safetensors file, as written (relative to the `.amm` file's directory).
+    File(String),
+    /// The `model.safetensors` of another train block's run in the same output directory.
+    Block(String),
 }
 
 impl ModelSummary {
@@ -246,6 +267,7 @@ pub fn check(program: &Program, sources: &SourceMap) -> Result<Vec<ModelSummary>
             out.push(s);
         }
     }
+    blocks::check_block_weights(&out, &mut c.diags);
     if c.diags.is_empty() {
         Ok(out)
     } else {
@@ -398,9 +420,27 @@ impl ShapeChecker<'_> {
                     locals: HashMap::new(),
                     program: self.program,
                 };
-                if let Ok(Value::Str(path)) = eval(&a.value, &|n| env.lookup(n)) {
-                    pretrained.push((stage.dotted(), path.clone()));
+                if let ExprKind::Call(c) = &a.value.kind
+                    && c.path.len() == 1
+                    && c.args.is_none()
+                    && self
+                        .program
+                        .lookup(mdef.module, &c.path[0].name)
+                        .is_some_and(|d| self.program.def(d).kind == DefKind::Train)
+                {
+                    pretrained.push(Pretrained {
+                        stage: stage.dotted(),
+                        source: WeightsSource::Block(c.path[0].name.clone()),
+                        span: a.value.span,
+                    });
+                } else if let Ok(Value::Str(path)) = eval(&a.value, &|n| env.lookup(n)) {
+                    pretrained.push(Pretrained {
+                        stage: stage.dotted(),
+                        source: WeightsSource::File(path.clone()),
+                        span: a.value.span,
+                    });
                     weights::check_stage(
+                        &self.program.root_dir.join(&path),
                         &path,
                         a.value.span,
                         &stage.dotted(),
@@ -562,6 +602,7 @@ impl ShapeChecker<'_> {
             metrics,
             clip_norm,
             seed,
+            early_stop: None,
         })
     }
 

@@ -78,6 +78,53 @@ pub enum Schedule {
         /// Warm-up steps.
         warmup: usize,
     },
+    /// Multiply by `factor` when `metric` has not improved for `patience` epochs
+    /// (PyTorch's `ReduceLROnPlateau`), never below `min_lr`.
+    Plateau {
+        /// What is watched.
+        metric: Watch,
+        /// Factor in (0, 1).
+        factor: f32,
+        /// Epochs without improvement before a reduction.
+        patience: usize,
+        /// Lower bound of the rate.
+        min_lr: f32,
+        /// Warm-up steps.
+        warmup: usize,
+    },
+}
+
+/// A per-epoch metric watched for improvement (early stopping, plateau schedules).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Watch {
+    /// Dotted name: `val.loss`, `val.accuracy`, `val.mse`, `val.mae` or `train.loss`.
+    pub metric: String,
+    /// Larger is better (accuracy); otherwise smaller is better.
+    pub maximize: bool,
+    /// Smallest change that counts as an improvement.
+    pub min_delta: f64,
+}
+
+impl Watch {
+    /// Whether `value` improves on `best`.
+    pub fn improves(&self, value: f64, best: Option<f64>) -> bool {
+        match best {
+            None => value.is_finite(),
+            Some(b) if self.maximize => value > b + self.min_delta,
+            Some(b) => value < b - self.min_delta,
+        }
+    }
+}
+
+/// Stop training when a metric stalls, keeping the best weights.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EarlyStopping {
+    /// What is watched.
+    pub watch: Watch,
+    /// Epochs without improvement before stopping.
+    pub patience: usize,
+    /// Evaluate and save the best epoch's weights as the model (else the last epoch's).
+    pub restore_best: bool,
 }
 
 pub use crate::data::DataSpec;
@@ -103,4 +150,6 @@ pub struct TrainSpec {
     pub clip_norm: Option<f32>,
     /// Seed of initialisation, shuffling and dropout.
     pub seed: u64,
+    /// Early stopping, when asked for.
+    pub early_stop: Option<EarlyStopping>,
 }

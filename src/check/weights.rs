@@ -70,13 +70,13 @@ pub fn read_header(path: &std::path::Path) -> Result<HashMap<String, TensorEntry
 
 /// Compares the layers of stage `stage` with the file's tensors.
 pub fn check_stage(
+    path: &std::path::Path,
     path_text: &str,
     path_span: Span,
     stage: &str,
     layers: &[LayerInfo],
     diags: &mut Vec<Diag>,
 ) {
-    let path = std::path::Path::new(path_text);
     if !path.exists() {
         return;
     }

@@ -123,6 +123,18 @@ enum Command {
         /// Only print results: no progress bar, no per-epoch lines.
         #[arg(long)]
         quiet: bool,
+        /// Print one JSON object per event on stdout (for tools).
+        #[arg(long, conflicts_with = "quiet")]
+        json: bool,
+        /// Continue the block from its last checkpoint (after Ctrl-C or a crash).
+        #[arg(long)]
+        resume: bool,
+        /// Rerun the blocks this one depends on even when their runs are up to date.
+        #[arg(long)]
+        force: bool,
+        /// Seconds between periodic checkpoints of a train run (0: after every epoch).
+        #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+        checkpoint_every: f64,
         /// What executes training: Cranelift-compiled kernels or the ndarray reference.
         #[arg(long, value_enum, default_value_t = BackendChoice::Jit)]
         backend: BackendChoice,
@@ -195,6 +207,10 @@ pub fn main() -> ExitCode {
             set,
             out: out_dir,
             quiet,
+            json,
+            resume,
+            force,
+            checkpoint_every,
             backend,
             threads,
             gemm,
@@ -215,14 +231,26 @@ pub fn main() -> ExitCode {
                     gemm,
                 },
             };
+            let mode = if json {
+                run::Mode::Json
+            } else if quiet {
+                run::Mode::Quiet
+            } else {
+                run::Mode::Human
+            };
             run(
                 &out,
                 &file,
                 target.as_deref(),
                 &set,
-                &out_dir,
-                quiet,
-                backend,
+                &RunFlags {
+                    out_dir,
+                    mode,
+                    resume,
+                    force,
+                    checkpoint_seconds: checkpoint_every.max(0.0),
+                    backend,
+                },
             )
         }
         Command::Emit {
@@ -347,15 +375,17 @@ fn check(out: &Output, files: &[PathBuf], what: CheckOutput, set: &[String]) -> 
     worst
 }
 
-fn run(
-    out: &Output,
-    file: &Path,
-    target: Option<&str>,
-    set: &[String],
-    out_dir: &Path,
-    quiet: bool,
+/// The options of `ammc run` besides the file, target and `--set`.
+struct RunFlags {
+    out_dir: PathBuf,
+    mode: run::Mode,
+    resume: bool,
+    force: bool,
+    checkpoint_seconds: f64,
     backend: crate::runtime::backend::BackendKind,
-) -> u8 {
+}
+
+fn run(out: &Output, file: &Path, target: Option<&str>, set: &[String], flags: &RunFlags) -> u8 {
     let mut sources = SourceMap::new();
     let program = match load(out, file, set, &mut sources) {
         Ok(p) => p,
@@ -403,23 +433,47 @@ fn run(
     };
     let base_dir = file.parent().unwrap_or(Path::new("."));
     let settings = run::RunSettings {
-        out_dir,
+        out_dir: &flags.out_dir,
         base_dir,
-        quiet,
-        backend,
+        quiet: flags.mode != run::Mode::Human,
+        backend: flags.backend,
     };
+    let mut renderer = run::Renderer::new(flags.mode);
+    let overrides_given: Vec<(String, String)> = overrides(set)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|o| (o.name, o.value))
+        .collect();
+    let mut ctx = crate::run::RunContext {
+        out_dir: flags.out_dir.clone(),
+        base_dir: base_dir.to_path_buf(),
+        backend: flags.backend,
+        events: &mut renderer,
+        interrupt: crate::run::Interrupt::on_signals(),
+        resume: flags.resume,
+        checkpoint_seconds: flags.checkpoint_seconds,
+        overrides: overrides_given,
+    };
+    let span_of = |name: &str| {
+        let d = program
+            .lookup(crate::resolve::ModuleId(0), name)
+            .map(|id| program.def(id))
+            .or_else(|| program.defs.first());
+        d.map_or(
+            crate::source::Span::new(crate::source::FileId(0), 0, 0),
+            |d| d.item.name().map_or(d.item.span, |n| n.span),
+        )
+    };
+    let mut graph = crate::pipeline::TrainGraph::new(&summaries, &span_of);
+    // Blocks already run in this invocation are fresh: later blocks reuse them.
     for id in chosen {
+        if ctx.interrupt.requested() {
+            return crate::run::interrupt::EXIT_INTERRUPTED;
+        }
         let def = program.def(id);
-        let span = def.item.name().map_or(def.item.span, |n| n.span);
         let result = match def.kind {
             crate::resolve::DefKind::Train => {
-                match summaries.iter().find(|s| s.train == def.name) {
-                    Some(model) => run::run_train(model, span, &settings),
-                    None => {
-                        out.usage_error(&format!("`train {}` reads a file-backed dataset whose shape is not known yet; this version of ammc runs builtin.digits and synthetic data", def.name));
-                        return EXIT_USAGE;
-                    }
-                }
+                graph.run(&def.name, flags.force, &mut ctx).map(|_| ())
             }
             crate::resolve::DefKind::Agent => agent::run_agent(&program, id, &settings),
             crate::resolve::DefKind::Tune => {
@@ -445,6 +499,7 @@ fn run(
                 out.usage_error(&m);
                 return EXIT_USAGE;
             }
+            Err(run::RunFailure::Interrupted) => return crate::run::interrupt::EXIT_INTERRUPTED,
         }
     }
     EXIT_OK

@@ -1,30 +1,204 @@
-//! `ammc run` for `train` blocks: load data, train, report, write `runs/<block>/`.
+//! How `ammc run` shows a run: [`Renderer`] turns [`Event`]s into lines on stdout (flushed
+//! as they happen, whatever stdout is), a progress bar on a terminal's stderr, or one JSON
+//! object per event (`--json`).
 
-use std::collections::BTreeMap;
-use std::io::IsTerminal;
-use std::path::Path;
+use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::check::ModelSummary;
-use crate::data::atomic::write_atomic;
-use crate::data::safetensors::serialize;
-use crate::diag::Diag;
-use crate::runtime::train::{Progress, SplitMetrics, TrainError, train_with};
+use crate::run::Event;
+use crate::run::events::EventSink;
+use crate::run::metrics::SplitMetrics;
 
-/// Where and how to report.
-pub struct RunSettings<'a> {
-    /// Parent of `runs/<block>/`.
-    pub out_dir: &'a Path,
-    /// Directory of the `.amm` file (relative data paths).
-    pub base_dir: &'a Path,
-    /// No progress bar or per-epoch lines.
-    pub quiet: bool,
-    /// What executes training plans.
-    pub backend: crate::runtime::backend::BackendKind,
+/// How much and in which form to print.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Lines for people, with a progress bar on a terminal.
+    Human,
+    /// Only results: no progress bar, no per-epoch lines.
+    Quiet,
+    /// One JSON object per event on stdout.
+    Json,
 }
 
-fn metrics_text(m: &SplitMetrics) -> String {
+/// Prints events as they arrive.
+pub struct Renderer {
+    mode: Mode,
+    bars: bool,
+    bar: Option<ProgressBar>,
+    best_noted: bool,
+}
+
+impl Renderer {
+    /// A renderer for `mode`; progress bars only when stderr is a terminal.
+    pub fn new(mode: Mode) -> Renderer {
+        Renderer {
+            mode,
+            bars: mode == Mode::Human && std::io::stderr().is_terminal(),
+            bar: None,
+            best_noted: false,
+        }
+    }
+
+    fn line(&self, text: &str) {
+        // Each line is written and flushed at once; a closed stdout (`| head`) is ignored.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+    }
+
+    fn human(&mut self, event: Event) {
+        let quiet = self.mode == Mode::Quiet;
+        match event {
+            Event::TrainStart {
+                block,
+                model,
+                data,
+                train,
+                val,
+                test,
+                batch,
+                epochs,
+                parameters,
+                backend,
+                threads,
+                resumed_at,
+            } => {
+                let mut sizes = format!("{train} train");
+                if let Some(v) = val {
+                    sizes += &format!(" / {v} validation");
+                }
+                if let Some(t) = test {
+                    sizes += &format!(" / {t} test");
+                }
+                let threads = if backend == "jit" {
+                    format!(" ({threads} thread{})", if threads == 1 { "" } else { "s" })
+                } else {
+                    String::new()
+                };
+                let resumed = resumed_at.map_or(String::new(), |p| {
+                    if p.batch == 0 {
+                        format!("; resumed at epoch {}", p.epoch)
+                    } else {
+                        format!("; resumed in epoch {} after batch {}", p.epoch, p.batch)
+                    }
+                });
+                self.line(&format!(
+                    "train {block}: model `{model}` on `{data}` ({sizes} samples), batch {batch}, {epochs} epochs, {parameters} parameters, {backend} backend{threads}{resumed}"
+                ));
+            }
+            Event::EpochStart {
+                epoch,
+                epochs,
+                batches,
+                ..
+            } if self.bars => {
+                let b = ProgressBar::new(batches as u64);
+                b.set_style(
+                    ProgressStyle::with_template("epoch {msg} [{bar:30}] {pos}/{len} batches")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                );
+                b.set_message(format!("{epoch}/{epochs}"));
+                self.bar = Some(b);
+            }
+            Event::Batch { .. } => {
+                if let Some(b) = &self.bar {
+                    b.inc(1);
+                }
+            }
+            Event::Epoch {
+                epochs,
+                record,
+                seconds,
+                best,
+                ..
+            } => {
+                if let Some(b) = self.bar.take() {
+                    b.finish_and_clear();
+                }
+                if !quiet {
+                    let val = record
+                        .val
+                        .as_ref()
+                        .map_or(String::new(), |v| format!("  val {}", metrics_text(v)));
+                    let mark = if best { "  *" } else { "" };
+                    self.line(&format!(
+                        "epoch {:>3}/{epochs}  train loss {:.4}{val}  lr {:.2e}  {seconds:.2}s{mark}",
+                        record.epoch, record.train_loss, record.lr
+                    ));
+                }
+            }
+            Event::LrReduced { epoch, lr, .. } if !quiet => {
+                self.line(&format!(
+                    "epoch {epoch:>3}: no improvement, learning rate reduced to {lr:.2e}"
+                ));
+            }
+            Event::EarlyStop {
+                epoch,
+                metric,
+                best_epoch,
+                best,
+                ..
+            } => self.line(&format!(
+                "early stop after epoch {epoch}: {metric} has not improved since epoch {best_epoch} ({best:.4})"
+            )),
+            Event::Final {
+                split,
+                metrics,
+                weights,
+                ..
+            } => {
+                if weights == "best" && !self.best_noted {
+                    self.best_noted = true;
+                    self.line("final metrics with the best epoch's weights:");
+                }
+                self.line(&format!("{split:>5}: {}", metrics_text(&metrics)));
+            }
+            Event::Throughput {
+                samples_per_sec,
+                wall_seconds,
+                ..
+            } => self.line(&format!(
+                "throughput {samples_per_sec:.0} samples/s, wall time {wall_seconds:.2}s"
+            )),
+            Event::Checkpoint { .. } => {}
+            Event::Interrupted { block, at, resume } => {
+                if let Some(b) = self.bar.take() {
+                    b.finish_and_clear();
+                }
+                self.line(&format!(
+                    "{block}: interrupted in epoch {} after {} batches; {resume}",
+                    at.epoch, at.batch
+                ));
+            }
+            Event::Reused { block, dir } => {
+                self.line(&format!("{block}: up to date in {dir}, reused (--force reruns it)"))
+            }
+            Event::Wrote { dir, files, .. } => {
+                self.line(&format!("wrote {dir}/{{{}}}", files.join(", ")))
+            }
+            Event::Line { text, .. } => self.line(&text),
+            _ => {}
+        }
+    }
+}
+
+impl EventSink for Renderer {
+    fn emit(&mut self, event: Event) {
+        match self.mode {
+            Mode::Json => {
+                if !matches!(event, Event::Batch { .. } | Event::EpochStart { .. }) {
+                    self.line(&serde_json::to_string(&event).unwrap_or_default());
+                }
+            }
+            Mode::Human | Mode::Quiet => self.human(event),
+        }
+    }
+}
+
+/// `loss 0.1234  accuracy 0.9700` for one split.
+pub fn metrics_text(m: &SplitMetrics) -> String {
     let mut s = format!("loss {:.4}", m.loss);
     if let Some(a) = m.accuracy {
         s += &format!("  accuracy {a:.4}");
@@ -38,163 +212,16 @@ fn metrics_text(m: &SplitMetrics) -> String {
     s
 }
 
-/// Runs one train block. `Err` carries diagnostics (exit 1) or an I/O message (exit 2).
-pub fn run_train(
-    model: &ModelSummary,
-    block_span: crate::source::Span,
-    settings: &RunSettings,
-) -> Result<(), RunFailure> {
-    let spec = &model.spec;
-    let splits = crate::data::load(&spec.data, settings.base_dir).map_err(|e| {
-        RunFailure::Diags(vec![
-            Diag::new(
-                "amm::data::load",
-                format!("cannot load `{}`: {e}", spec.data.name),
-            )
-            .primary(block_span, "in this train block"),
-        ])
-    })?;
-    let sizes = format!(
-        "{} train{}{}",
-        splits.train.len(),
-        splits
-            .val
-            .as_ref()
-            .map_or(String::new(), |v| format!(" / {} validation", v.len())),
-        splits
-            .test
-            .as_ref()
-            .map_or(String::new(), |t| format!(" / {} test", t.len()))
-    );
-    say!(
-        "train {}: model `{}` on `{}` ({sizes} samples), batch {}, {} epochs, {} parameters, {} backend{}",
-        model.train,
-        model.model,
-        spec.data.name,
-        spec.batch,
-        spec.epochs,
-        model.params(),
-        settings.backend.name(),
-        match settings.backend {
-            crate::runtime::backend::BackendKind::Jit { threads, .. } =>
-                format!(" ({threads} thread{})", if threads == 1 { "" } else { "s" }),
-            crate::runtime::backend::BackendKind::Reference => String::new(),
-        }
-    );
-    let bar_enabled = !settings.quiet && std::io::stderr().is_terminal();
-    let mut bar: Option<ProgressBar> = None;
-    let dir = settings.out_dir.join(&model.train);
-    // metrics.jsonl is rewritten (atomically) after every epoch, so an interrupted run
-    // leaves the epochs it finished.
-    let mut lines = String::new();
-    let mut write_error: Option<std::io::Error> = None;
-    let mut progress = |p: Progress| match p {
-        Progress::EpochStart { epoch, batches } if bar_enabled => {
-            let b = ProgressBar::new(batches as u64);
-            b.set_style(
-                ProgressStyle::with_template("epoch {msg} [{bar:30}] {pos}/{len} batches")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-            );
-            b.set_message(format!("{epoch}/{}", spec.epochs));
-            bar = Some(b);
-        }
-        Progress::Batch { .. } => {
-            if let Some(b) = &bar {
-                b.inc(1);
-            }
-        }
-        Progress::EpochEnd { record, seconds } => {
-            if let Some(b) = bar.take() {
-                b.finish_and_clear();
-            }
-            lines += &serde_json::to_string(record).unwrap_or_default();
-            lines.push('\n');
-            if let Err(e) = write_atomic(&dir.join("metrics.jsonl"), lines.as_bytes()) {
-                write_error.get_or_insert(e);
-            }
-            if !settings.quiet {
-                let val = record
-                    .val
-                    .as_ref()
-                    .map_or(String::new(), |v| format!("  val {}", metrics_text(v)));
-                say!(
-                    "epoch {:>3}/{}  train loss {:.4}{val}  lr {:.2e}  {seconds:.2}s",
-                    record.epoch,
-                    spec.epochs,
-                    record.train_loss,
-                    record.lr
-                );
-            }
-        }
-        _ => {}
-    };
-    let result = train_with(settings.backend, model, &splits, &mut progress).map_err(|e| match e {
-        TrainError::Diverged(d) => RunFailure::Diags(vec![
-            Diag::new("amm::train::diverged", format!("the loss became {} at epoch {}, step {}", d.loss, d.epoch, d.step))
-                .primary(block_span, "while running this train block")
-                .help(match &d.first_bad {
-                    Some(layer) => format!("the first non-finite values appear in `{layer}`; lower the learning rate, add `clip_norm`, or normalise the data"),
-                    None => "the forward pass is finite, so the loss itself overflowed; lower the learning rate or add `clip_norm`".to_string(),
-                }),
-        ]),
-        TrainError::Weights(m) => RunFailure::Diags(vec![Diag::new("amm::weights::load", m).primary(block_span, "in this train block")]),
-        TrainError::Op(m) => RunFailure::Diags(vec![Diag::new("amm::internal::kernel", m).primary(block_span, "in this train block").help("this is a bug in ammc; please report it with this file")]),
-    })?;
-    for (split, m) in &result.finals {
-        say!("{split:>5}: {}", metrics_text(m));
-    }
-    say!(
-        "throughput {:.0} samples/s, wall time {:.2}s",
-        result.samples_per_sec,
-        result.wall_seconds
-    );
+pub use crate::run::RunFailure;
 
-    let io = |e: std::io::Error| RunFailure::Io(format!("cannot write {}: {e}", dir.display()));
-    if let Some(e) = write_error {
-        return Err(io(e));
-    }
-    let meta = BTreeMap::from([
-        ("format".to_string(), "pt".to_string()),
-        ("producer".to_string(), "ammc".to_string()),
-    ]);
-    write_atomic(
-        &dir.join("model.safetensors"),
-        &serialize(&result.tensors, &meta),
-    )
-    .map_err(io)?;
-    let finals: serde_json::Map<String, serde_json::Value> = result
-        .finals
-        .iter()
-        .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
-        .collect();
-    let summary = serde_json::json!({
-        "train": model.train,
-        "model": model.model,
-        "data": spec.data.name,
-        "epochs": spec.epochs,
-        "batch": spec.batch,
-        "seed": spec.seed,
-        "parameters": model.params(),
-        "backend": settings.backend.name(),
-        "threads": settings.backend.threads(),
-        "metrics": finals,
-        "samples_per_sec": result.samples_per_sec,
-        "wall_seconds": result.wall_seconds,
-    });
-    let text = serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n";
-    write_atomic(&dir.join("summary.json"), text.as_bytes()).map_err(io)?;
-    say!(
-        "wrote {}/{{metrics.jsonl, model.safetensors, summary.json}}",
-        dir.display()
-    );
-    Ok(())
-}
-
-/// Why a run failed.
-pub enum RunFailure {
-    /// Diagnostics to render (exit 1).
-    Diags(Vec<Diag>),
-    /// I/O trouble (exit 2).
-    Io(String),
+/// Where and how agent and tune runs report (train runs take a [`crate::run::RunContext`]).
+pub struct RunSettings<'a> {
+    /// Parent of `runs/<block>/`.
+    pub out_dir: &'a std::path::Path,
+    /// Directory of the `.amm` file (relative data paths).
+    pub base_dir: &'a std::path::Path,
+    /// No progress bar or per-epoch lines.
+    pub quiet: bool,
+    /// What executes training plans.
+    pub backend: crate::runtime::backend::BackendKind,
 }

@@ -425,6 +425,7 @@ struct TrainObjective<'a> {
     formula: Formula,
     vars: Vec<Var>,
     base_dir: &'a Path,
+    out_dir: &'a Path,
     /// Trials run on the JIT with one thread each (`jobs` run them side by side); results
     /// do not depend on the thread count.
     backend: BackendKind,
@@ -486,8 +487,16 @@ impl Objective for TrainObjective<'_> {
             self.epoch_value(params, record)
                 .is_some_and(|v| monitor.report(record.epoch - 1, v))
         };
-        let result = train_until(self.backend, model, &splits, &mut |_| {}, &mut stop)
-            .map_err(|e| format!("training failed: {e:?}"))?;
+        let pretrained = crate::pipeline::weight_files(model, self.base_dir, self.out_dir);
+        let result = train_until(
+            self.backend,
+            model,
+            &splits,
+            &pretrained,
+            &mut |_| {},
+            &mut stop,
+        )
+        .map_err(|e| format!("training failed: {e:?}"))?;
         let values = var_values(&self.vars, params, &|split, name| {
             train_metric(&result.finals, split, name)
         })?;
@@ -716,6 +725,7 @@ pub fn run_tune(
                     formula,
                     vars,
                     base_dir: settings.base_dir,
+                    out_dir: settings.out_dir,
                     backend: match settings.backend {
                         BackendKind::Jit { gemm, .. } => BackendKind::Jit { threads: 1, gemm },
                         other => other,

@@ -851,6 +851,20 @@ impl Checker<'_> {
             },
             Kind::Builtin(family) => self.builtin_expr(family, e, ctx),
             Kind::Ref(rk) => self.reference(rk, e, ctx, what),
+            Kind::Weights => match &e.kind {
+                ExprKind::Call(c) if c.path.len() == 1 && c.args.is_none() => {
+                    self.train_reference(c, ctx, what)
+                }
+                _ => match self.type_of(e, ctx) {
+                    Ok(Some(t)) if !t.fits(Type::Str) => {
+                        self.err(kind_error(e, "a string", t).help(format!(
+                            "`{what}` takes the name of a train block or a safetensors path"
+                        )))
+                    }
+                    Ok(_) => {}
+                    Err(d) => self.err(d),
+                },
+            },
             Kind::Expr => self.objective_expr(e, ctx),
             _ => {}
         }
@@ -956,6 +970,57 @@ impl Checker<'_> {
                     None => d,
                 };
                 self.err(d);
+            }
+        }
+    }
+
+    /// `weights = pretrain`: a name that must be a train block (a string param is a path).
+    fn train_reference(&mut self, call: &Call, ctx: &Ctx, what: &str) {
+        let name = &call.path[0].name;
+        match self.program.lookup(ctx.module, name) {
+            Some(id) if self.program.def(id).kind == DefKind::Train => {}
+            Some(id) if self.program.def(id).kind == DefKind::Param => {
+                match self.program.param(id) {
+                    Some(Value::Str(_)) | None => {}
+                    Some(v) => self.err(
+                        Diag::new(
+                            "amm::value::kind",
+                            format!(
+                                "`{what}` takes a train block or a path, not {}",
+                                v.ty().noun()
+                            ),
+                        )
+                        .primary(call.span, "not a path"),
+                    ),
+                }
+            }
+            Some(id) => {
+                let kind = self.program.def(id).kind;
+                self.err(
+                    Diag::new(
+                        "amm::name::kind",
+                        format!("`{name}` is {}, but `{what}` needs a train block or a path", kind.noun()),
+                    )
+                    .primary(call.span, kind.noun())
+                    .help("name a `train` block of this file (its trained model is loaded), or a safetensors file in quotes"),
+                );
+            }
+            None => {
+                let candidates: Vec<String> = self.program.modules[ctx.module.0 as usize]
+                    .scope
+                    .iter()
+                    .filter(|(_, d)| self.program.def(**d).kind == DefKind::Train)
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                let d = Diag::new(
+                    "amm::name::unknown",
+                    format!("unknown train block `{name}`"),
+                )
+                .primary(call.span, "not declared");
+                self.err(match suggest(name, candidates.iter().map(String::as_str)) {
+                    Some(s) => d.help(format!("did you mean `{s}`?")),
+                    None => d.help("a path must be in quotes: `weights = \"file.safetensors\"`"),
+                });
             }
         }
     }

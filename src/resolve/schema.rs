@@ -22,6 +22,9 @@ pub enum Kind {
     Builtin(Family),
     /// A declared name of some block kind.
     Ref(RefKind),
+    /// Pretrained weights: a safetensors path, or the name of a train block whose trained
+    /// model provides them.
+    Weights,
     /// Any expression; checked by the pass that uses it.
     Expr,
 }
@@ -705,9 +708,9 @@ pub static AGENT_FIELDS: &[ArgSpec<'static>] = &[
 pub static STAGE_MODIFIERS: &[ArgSpec<'static>] = &[
     a(
         "weights",
-        Kind::Str,
+        Kind::Weights,
         Opt,
-        "safetensors file with pretrained weights",
+        "pretrained weights: a train block (its trained model) or a safetensors file",
     ),
     a(
         "frozen",

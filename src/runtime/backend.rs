@@ -1,5 +1,5 @@
 //! The interface between the training loop and whatever executes a plan: the ndarray
-//! reference interpreter today, JIT-compiled kernels next. Everything above this trait
+//! reference interpreter today, JIT-compiled kernels (`compiled`). Everything above this trait
 //! (training, evaluation, the CLI) is backend-agnostic.
 
 use crate::lower::{BufferId, Plan};
@@ -31,6 +31,10 @@ pub trait Backend {
     /// Clips and applies one optimizer step at learning rate `lr`; `step` counts from 1.
     /// Returns the pre-clip gradient norm when the plan clips.
     fn update(&mut self, lr: f32, step: u64) -> Result<Option<f32>, BackendError>;
+    /// Position of the random stream that draws dropout masks (saved in checkpoints).
+    fn rng_position(&self) -> u128;
+    /// Moves the random stream to a saved position.
+    fn set_rng_position(&mut self, position: u128);
 }
 
 /// Which backend executes plans.
@@ -134,5 +138,11 @@ impl Backend for super::reference::exec::Executor<'_> {
     }
     fn update(&mut self, lr: f32, step: u64) -> Result<Option<f32>, BackendError> {
         Ok(super::reference::exec::Executor::update(self, lr, step)?)
+    }
+    fn rng_position(&self) -> u128 {
+        super::reference::exec::Executor::rng_position(self)
+    }
+    fn set_rng_position(&mut self, position: u128) {
+        super::reference::exec::Executor::set_rng_position(self, position)
     }
 }

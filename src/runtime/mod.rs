@@ -3,5 +3,6 @@
 
 pub mod backend;
 pub mod compiled;
+pub mod program;
 pub mod reference;
 pub mod train;

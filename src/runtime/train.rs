@@ -1,7 +1,10 @@
 //! The training loop: mini-batches in a seeded order, forward, loss, backward, scheduled
 //! update; evaluation on the validation split after each epoch and on every split at the end;
-//! divergence detection. Backend-agnostic: it sees only the [`Backend`] trait.
+//! divergence detection, early stopping and plateau schedules; checkpoints of the whole
+//! training state so a run resumes bit for bit. Backend-agnostic: it sees only the
+//! [`Backend`] trait.
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::check::ModelSummary;
@@ -12,35 +15,7 @@ use crate::lower::{BufferId, Plan, Role, lower};
 use crate::runtime::backend::{Backend, BackendKind};
 use crate::runtime::reference::{LrDecay, LrSchedule};
 
-/// Loss and metrics of a model on one split.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct SplitMetrics {
-    /// Mean loss.
-    pub loss: f64,
-    /// Fraction of correct classes (classification).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub accuracy: Option<f64>,
-    /// Mean squared error (regression).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mse: Option<f64>,
-    /// Mean absolute error (regression).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mae: Option<f64>,
-}
-
-/// One line of `metrics.jsonl`: deterministic numbers only (no timings).
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct EpochRecord {
-    /// 1-based epoch.
-    pub epoch: usize,
-    /// Mean training loss over the epoch's batches (weighted by batch size).
-    pub train_loss: f64,
-    /// Validation metrics after the epoch.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub val: Option<SplitMetrics>,
-    /// Learning rate of the epoch's last step.
-    pub lr: f64,
-}
+pub use crate::run::metrics::{EpochRecord, SplitMetrics};
 
 /// What the loop reports as it goes.
 #[derive(Debug)]
@@ -77,6 +52,8 @@ pub struct Divergence {
     pub loss: f32,
     /// The first buffer (in execution order) holding a non-finite value.
     pub first_bad: Option<String>,
+    /// Found in the weights after an epoch (the loss stayed finite).
+    pub in_weights: bool,
 }
 
 /// Why training stopped early.
@@ -133,6 +110,8 @@ pub fn schedule(
             },
             warmup,
         ),
+        // The plateau reduction is a factor the session applies on top.
+        Schedule::Plateau { warmup, .. } => (LrDecay::Constant, warmup),
     };
     LrSchedule::new(f64::from(base), decay)
         .map(|s| s.with_warmup(warmup as u64))
@@ -248,9 +227,10 @@ fn load_pretrained(
     ex: &mut dyn Backend,
     plan: &Plan,
     stage: &str,
-    path: &str,
+    file: &Path,
 ) -> Result<(), TrainError> {
-    let bytes = std::fs::read(path)
+    let path = file.display();
+    let bytes = std::fs::read(file)
         .map_err(|e| TrainError::Weights(format!("cannot read `{path}`: {e}")))?;
     let tensors = crate::data::safetensors::deserialize(&bytes)
         .map_err(|e| TrainError::Weights(format!("`{path}`: {e}")))?;
@@ -277,6 +257,463 @@ fn load_pretrained(
     Ok(())
 }
 
+/// Where a session stands; everything besides the buffers that a checkpoint must hold to
+/// continue bit for bit.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LoopState {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Batches completed of the next epoch (a checkpoint taken mid-epoch).
+    pub batch: usize,
+    /// Optimizer steps taken.
+    pub step: u64,
+    /// Sum of batch losses × rows so far in the current epoch.
+    pub loss_sum: f64,
+    /// Learning rate of the last step.
+    pub lr: f32,
+    /// Early-stopping and plateau bookkeeping.
+    pub monitor: MonitorState,
+    /// Dropout stream position (decimal: JSON numbers cannot hold a u128).
+    pub rng: String,
+    /// Seconds spent in training steps (for throughput; not part of any result).
+    pub train_seconds: f64,
+}
+
+/// Early-stopping and plateau bookkeeping.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MonitorState {
+    /// Best value of the early-stopping metric.
+    pub best: Option<f64>,
+    /// Its epoch.
+    pub best_epoch: usize,
+    /// Epochs since it last improved.
+    pub stale: usize,
+    /// Early stopping fired.
+    pub stopped: bool,
+    /// Best value of the plateau metric.
+    pub plateau_best: Option<f64>,
+    /// Epochs since it last improved.
+    pub plateau_stale: usize,
+    /// Factor the plateau schedule applies to the learning rate.
+    pub lr_scale: f64,
+}
+
+impl Default for MonitorState {
+    fn default() -> Self {
+        MonitorState {
+            best: None,
+            best_epoch: 0,
+            stale: 0,
+            stopped: false,
+            plateau_best: None,
+            plateau_stale: 0,
+            lr_scale: 1.0,
+        }
+    }
+}
+
+/// What an epoch's end decided.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Verdict {
+    /// The early-stopping metric improved (the weights are the best so far).
+    pub improved: bool,
+    /// The plateau schedule lowered the learning rate to this.
+    pub lr_reduced: Option<f64>,
+    /// Early stopping fired: no more epochs.
+    pub stop: bool,
+}
+
+/// How a call to [`Session::run_epoch`] ended.
+#[derive(Debug)]
+pub enum EpochOutcome {
+    /// The epoch completed.
+    Done {
+        /// Its record.
+        record: EpochRecord,
+        /// What its end decided.
+        verdict: Verdict,
+        /// Wall seconds.
+        seconds: f64,
+    },
+    /// `interrupted()` became true at a batch boundary; the state is consistent there.
+    Interrupted,
+}
+
+/// A training run in progress over one plan: the backend with its buffers plus the loop
+/// state. Drive it epoch by epoch with [`Session::run_epoch`]; between epochs (or after an
+/// interruption) it can be checkpointed, and a fresh session restored from a checkpoint
+/// continues exactly where the first one stood.
+pub struct Session<'p> {
+    model: &'p ModelSummary,
+    plan: &'p Plan,
+    splits: &'p Splits,
+    ex: Box<dyn Backend + 'p>,
+    schedule: LrSchedule,
+    batches: usize,
+    state: LoopState,
+}
+
+/// A checkpoint file's tensor holding the loop state as JSON bytes is not used: the state
+/// goes in the safetensors metadata under this key.
+const STATE_KEY: &str = "ammc.loop_state";
+/// Metadata key of the content hash of what produced the checkpoint.
+const HASH_KEY: &str = "ammc.hash";
+
+impl<'p> Session<'p> {
+    /// Instantiates the backend (initial weights from the seed), loads pretrained stages
+    /// (stage name, file).
+    pub fn new(
+        backend: BackendKind,
+        model: &'p ModelSummary,
+        plan: &'p Plan,
+        splits: &'p Splits,
+        pretrained: &[(String, PathBuf)],
+    ) -> Result<Session<'p>, TrainError> {
+        let spec = &model.spec;
+        let mut ex = backend.instantiate(plan, spec.seed).map_err(op_error)?;
+        for (stage, path) in pretrained {
+            load_pretrained(ex.as_mut(), plan, stage, path)?;
+        }
+        let batches = splits.train.len().div_ceil(spec.batch.max(1));
+        let schedule = schedule(
+            spec.optimizer.lr(),
+            &spec.schedule,
+            batches,
+            batches.saturating_mul(spec.epochs),
+        )?;
+        Ok(Session {
+            model,
+            plan,
+            splits,
+            ex,
+            schedule,
+            batches,
+            state: LoopState::default(),
+        })
+    }
+
+    /// The loop state.
+    pub fn state(&self) -> &LoopState {
+        &self.state
+    }
+
+    /// Batches per epoch.
+    pub fn batches(&self) -> usize {
+        self.batches
+    }
+
+    /// No epoch is left: all ran, or early stopping fired.
+    pub fn finished(&self) -> bool {
+        self.state.epoch >= self.model.spec.epochs || self.state.monitor.stopped
+    }
+
+    /// Trains until the end of the current epoch, or until `interrupted()` is true at a
+    /// batch boundary. `tick` sees the epoch start and every batch (progress bars).
+    pub fn run_epoch(
+        &mut self,
+        tick: &mut dyn FnMut(Progress),
+        interrupted: &dyn Fn() -> bool,
+    ) -> Result<EpochOutcome, TrainError> {
+        let t0 = Instant::now();
+        let spec = &self.model.spec;
+        let epoch = self.state.epoch;
+        let n = self.splits.train.len();
+        let order = epoch_order(n, spec.seed, epoch);
+        let ex = self.ex.as_mut();
+        if self.state.batch == 0 {
+            self.state.loss_sum = 0.0;
+            self.state.lr =
+                (self.schedule.lr_at(self.state.step) * self.state.monitor.lr_scale) as f32;
+        }
+        tick(Progress::EpochStart {
+            epoch: epoch + 1,
+            batches: self.batches,
+        });
+        let (mut features, mut targets) = (Vec::new(), Vec::new());
+        for (b, chunk) in order.chunks(spec.batch.max(1)).enumerate() {
+            if b < self.state.batch {
+                continue;
+            }
+            if interrupted() {
+                self.state.train_seconds += t0.elapsed().as_secs_f64();
+                return Ok(EpochOutcome::Interrupted);
+            }
+            gather(&self.splits.train, chunk, &mut features, &mut targets);
+            ex.load_batch(&features, &targets, chunk.len())
+                .map_err(op_error)?;
+            ex.forward(true).map_err(op_error)?;
+            let loss = ex.loss().map_err(op_error)?;
+            if !loss.is_finite() {
+                return Err(TrainError::Diverged(Divergence {
+                    epoch: epoch + 1,
+                    step: b + 1,
+                    loss,
+                    first_bad: first_non_finite(ex, self.plan),
+                    in_weights: false,
+                }));
+            }
+            ex.backward().map_err(op_error)?;
+            let lr = (self.schedule.lr_at(self.state.step) * self.state.monitor.lr_scale) as f32;
+            self.state.lr = lr;
+            self.state.step += 1;
+            ex.update(lr, self.state.step).map_err(op_error)?;
+            self.state.loss_sum += f64::from(loss) * chunk.len() as f64;
+            self.state.batch = b + 1;
+            tick(Progress::Batch { loss });
+        }
+        self.state.train_seconds += t0.elapsed().as_secs_f64();
+        // Parameters can turn non-finite without the loss doing so (a ReLU maps NaN to 0):
+        // one pass over the weights per epoch is cheap next to the epoch itself.
+        if let Some(name) = self.non_finite_param() {
+            return Err(TrainError::Diverged(Divergence {
+                epoch: epoch + 1,
+                step: self.state.batch,
+                loss: f32::NAN,
+                first_bad: Some(name),
+                in_weights: true,
+            }));
+        }
+        let val = match &self.splits.val {
+            Some(v) => Some(evaluate(self.ex.as_mut(), v)?),
+            None => None,
+        };
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            train_loss: self.state.loss_sum / n.max(1) as f64,
+            val,
+            lr: f64::from(self.state.lr),
+        };
+        self.state.epoch += 1;
+        self.state.batch = 0;
+        self.state.loss_sum = 0.0;
+        let verdict = self.judge(&record);
+        Ok(EpochOutcome::Done {
+            record,
+            verdict,
+            seconds: t0.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Early stopping and plateau bookkeeping after an epoch.
+    fn judge(&mut self, record: &EpochRecord) -> Verdict {
+        let spec = &self.model.spec;
+        let m = &mut self.state.monitor;
+        let mut verdict = Verdict::default();
+        if let Some(es) = &spec.early_stop
+            && let Some(v) = record.get(&es.watch.metric)
+        {
+            if es.watch.improves(v, m.best) {
+                m.best = Some(v);
+                m.best_epoch = record.epoch;
+                m.stale = 0;
+                verdict.improved = true;
+            } else {
+                m.stale += 1;
+                if m.stale >= es.patience {
+                    m.stopped = true;
+                    verdict.stop = true;
+                }
+            }
+        }
+        if let Schedule::Plateau {
+            metric,
+            factor,
+            patience,
+            min_lr,
+            ..
+        } = &spec.schedule
+            && let Some(v) = record.get(&metric.metric)
+        {
+            if metric.improves(v, m.plateau_best) {
+                m.plateau_best = Some(v);
+                m.plateau_stale = 0;
+            } else {
+                m.plateau_stale += 1;
+                if m.plateau_stale > *patience {
+                    let base = f64::from(spec.optimizer.lr());
+                    let floor = if base > 0.0 {
+                        f64::from(*min_lr) / base
+                    } else {
+                        0.0
+                    };
+                    let scale = (m.lr_scale * f64::from(*factor)).max(floor);
+                    if scale < m.lr_scale {
+                        m.lr_scale = scale;
+                        verdict.lr_reduced = Some(base * scale);
+                    }
+                    m.plateau_stale = 0;
+                }
+            }
+        }
+        verdict
+    }
+
+    fn persistent(&self) -> impl Iterator<Item = (BufferId, &'p crate::lower::Buffer)> + 'p {
+        self.plan
+            .buffers
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| matches!(b.role, Role::Param { .. } | Role::State))
+            .map(|(i, b)| (BufferId(i as u32), b))
+    }
+
+    fn non_finite_param(&self) -> Option<String> {
+        self.persistent()
+            .find(|(id, _)| self.ex.data(*id).iter().any(|v| !v.is_finite()))
+            .map(|(_, b)| b.name.clone())
+    }
+
+    /// The learned tensors (params and batchnorm running statistics) in model order: what
+    /// `model.safetensors` holds.
+    pub fn model_tensors(&self) -> Vec<Tensor> {
+        self.plan
+            .buffers
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| is_model_tensor(b))
+            .map(|(i, b)| Tensor {
+                name: b.name.clone(),
+                shape: b.shape.clone(),
+                data: self.ex.data(BufferId(i as u32)).to_vec(),
+            })
+            .collect()
+    }
+
+    /// Overwrites the learned tensors (restoring the best epoch's weights).
+    pub fn load_model_tensors(&mut self, tensors: &[Tensor]) -> Result<(), TrainError> {
+        for t in tensors {
+            let id = self
+                .plan
+                .buffers
+                .iter()
+                .position(|b| b.name == t.name && is_model_tensor(b))
+                .ok_or_else(|| {
+                    TrainError::Weights(format!("no tensor `{}` in the model", t.name))
+                })?;
+            let dst = self.ex.data_mut(BufferId(id as u32));
+            if dst.len() != t.data.len() {
+                return Err(TrainError::Weights(format!(
+                    "tensor `{}` has {} values, the model needs {}",
+                    t.name,
+                    t.data.len(),
+                    dst.len()
+                )));
+            }
+            dst.copy_from_slice(&t.data);
+        }
+        Ok(())
+    }
+
+    /// The whole training state as a safetensors file: every param and optimizer/batchnorm
+    /// state buffer, plus the loop state and `hash` in the metadata.
+    pub fn checkpoint(&mut self, hash: &str) -> Vec<u8> {
+        self.state.rng = self.ex.rng_position().to_string();
+        let tensors: Vec<Tensor> = self
+            .persistent()
+            .map(|(id, b)| Tensor {
+                name: b.name.clone(),
+                shape: b.shape.clone(),
+                data: self.ex.data(id).to_vec(),
+            })
+            .collect();
+        let meta = std::collections::BTreeMap::from([
+            ("format".to_string(), "ammc-checkpoint".to_string()),
+            (
+                STATE_KEY.to_string(),
+                serde_json::to_string(&self.state).unwrap_or_default(),
+            ),
+            (HASH_KEY.to_string(), hash.to_string()),
+        ]);
+        crate::data::safetensors::serialize(&tensors, &meta)
+    }
+
+    /// Restores a checkpoint written by [`Session::checkpoint`] for the same plan; `hash`
+    /// must match what produced it.
+    pub fn restore(&mut self, bytes: &[u8], hash: &str) -> Result<(), String> {
+        let meta = safetensors_metadata(bytes)?;
+        if meta.get(HASH_KEY).map(String::as_str) != Some(hash) {
+            return Err("it was written for a different version of this block (its definition, data or inputs changed)".to_string());
+        }
+        let state: LoopState = meta
+            .get(STATE_KEY)
+            .ok_or("it has no loop state")
+            .and_then(|s| serde_json::from_str(s).map_err(|_| "its loop state is corrupt"))?;
+        let rng: u128 = state
+            .rng
+            .parse()
+            .map_err(|_| "its random state is corrupt")?;
+        let tensors = crate::data::safetensors::deserialize(bytes)?;
+        let ids: Vec<(BufferId, &crate::lower::Buffer)> = self.persistent().collect();
+        if tensors.len() != ids.len() {
+            return Err(format!(
+                "it holds {} tensors, the plan has {}",
+                tensors.len(),
+                ids.len()
+            ));
+        }
+        for (id, b) in ids {
+            let t = tensors
+                .iter()
+                .find(|t| t.name == b.name)
+                .ok_or_else(|| format!("it has no tensor `{}`", b.name))?;
+            let dst = self.ex.data_mut(id);
+            if t.shape != b.shape || dst.len() != t.data.len() {
+                return Err(format!("tensor `{}` has the wrong shape", b.name));
+            }
+            dst.copy_from_slice(&t.data);
+        }
+        self.ex.set_rng_position(rng);
+        self.state = state;
+        Ok(())
+    }
+
+    /// Evaluates the current weights on every split: `train`, then `val` and `test` when
+    /// present.
+    pub fn evaluate_splits(&mut self) -> Result<Vec<(String, SplitMetrics)>, TrainError> {
+        let ex = self.ex.as_mut();
+        let mut finals = vec![("train".to_string(), evaluate(ex, &self.splits.train)?)];
+        if let Some(v) = &self.splits.val {
+            finals.push(("val".to_string(), evaluate(ex, v)?));
+        }
+        if let Some(t) = &self.splits.test {
+            finals.push(("test".to_string(), evaluate(ex, t)?));
+        }
+        Ok(finals)
+    }
+}
+
+fn is_model_tensor(b: &crate::lower::Buffer) -> bool {
+    matches!(b.role, Role::Param { .. })
+        || b.name.ends_with(".running_mean")
+        || b.name.ends_with(".running_var")
+}
+
+/// The `__metadata__` strings of a safetensors file.
+fn safetensors_metadata(
+    bytes: &[u8],
+) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let len = bytes
+        .get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_le_bytes)
+        .ok_or("it is shorter than a safetensors header")?;
+    let header = usize::try_from(len)
+        .ok()
+        .and_then(|n| bytes.get(8..8usize.checked_add(n)?))
+        .ok_or("its header runs past the end of the file")?;
+    let json: serde_json::Value =
+        serde_json::from_slice(header).map_err(|_| "its header is not JSON")?;
+    Ok(json
+        .get("__metadata__")
+        .and_then(|m| m.as_object())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 /// Trains `model` on `splits` with the reference backend.
 pub fn train(
     model: &ModelSummary,
@@ -293,112 +730,80 @@ pub fn train_with(
     splits: &Splits,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<TrainResult, TrainError> {
-    train_until(backend, model, splits, progress, &mut |_| false)
+    let pretrained = default_weight_files(model);
+    train_until(backend, model, splits, &pretrained, progress, &mut |_| {
+        false
+    })
 }
 
-/// [`train_with`] that asks `stop` after each epoch whether to end training there (early
-/// stopping, a tuning pruner); the final evaluation then runs on the weights reached.
+/// Pretrained files as a library caller without a run context finds them: paths as
+/// written (relative to the working directory), blocks' models under `runs/`.
+pub fn default_weight_files(model: &ModelSummary) -> Vec<(String, PathBuf)> {
+    use crate::check::WeightsSource;
+    model
+        .pretrained
+        .iter()
+        .map(|p| {
+            let path = match &p.source {
+                WeightsSource::File(f) => PathBuf::from(f),
+                WeightsSource::Block(b) => Path::new("runs").join(b).join("model.safetensors"),
+            };
+            (p.stage.clone(), path)
+        })
+        .collect()
+}
+
+/// [`train_with`] that loads pretrained stages from the given files (stage, path) and
+/// asks `stop` after each epoch whether to end training there (a tuning pruner); the
+/// final evaluation then runs on the weights reached.
 pub fn train_until(
     backend: BackendKind,
     model: &ModelSummary,
     splits: &Splits,
+    pretrained: &[(String, PathBuf)],
     progress: &mut dyn FnMut(Progress),
     stop: &mut dyn FnMut(&EpochRecord) -> bool,
 ) -> Result<TrainResult, TrainError> {
     let start = Instant::now();
-    let spec = &model.spec;
-    let plan = lower(model, spec.batch);
-    let mut ex = backend.instantiate(&plan, spec.seed).map_err(op_error)?;
-    let ex = ex.as_mut();
-    for (stage, path) in &model.pretrained {
-        load_pretrained(ex, &plan, stage, path)?;
-    }
-    let n = splits.train.len();
-    let batches = n.div_ceil(spec.batch);
-    let total_steps = batches * spec.epochs;
-    let (mut features, mut targets) = (Vec::new(), Vec::new());
-    let mut step = 0usize;
+    let plan = lower(model, model.spec.batch);
+    let mut session = Session::new(backend, model, &plan, splits, pretrained)?;
     let mut epochs = Vec::new();
-    let mut train_seconds = 0f64;
-    let lr_schedule = schedule(spec.optimizer.lr(), &spec.schedule, batches, total_steps)?;
-    for epoch in 0..spec.epochs {
-        let t0 = Instant::now();
-        progress(Progress::EpochStart {
-            epoch: epoch + 1,
-            batches,
-        });
-        let order = epoch_order(n, spec.seed, epoch);
-        let (mut loss_sum, mut lr) = (0f64, lr_schedule.lr_at(step as u64) as f32);
-        for (b, chunk) in order.chunks(spec.batch).enumerate() {
-            gather(&splits.train, chunk, &mut features, &mut targets);
-            ex.load_batch(&features, &targets, chunk.len())
-                .map_err(op_error)?;
-            ex.forward(true).map_err(op_error)?;
-            let loss = ex.loss().map_err(op_error)?;
-            if !loss.is_finite() {
-                return Err(TrainError::Diverged(Divergence {
-                    epoch: epoch + 1,
-                    step: b + 1,
-                    loss,
-                    first_bad: first_non_finite(ex, &plan),
-                }));
+    let mut best: Option<Vec<Tensor>> = None;
+    while !session.finished() {
+        match session.run_epoch(progress, &|| false)? {
+            EpochOutcome::Done {
+                record,
+                verdict,
+                seconds,
+            } => {
+                if verdict.improved {
+                    best = Some(session.model_tensors());
+                }
+                progress(Progress::EpochEnd {
+                    record: &record,
+                    seconds,
+                });
+                let stopped = stop(&record);
+                epochs.push(record);
+                if stopped {
+                    break;
+                }
             }
-            ex.backward().map_err(op_error)?;
-            lr = lr_schedule.lr_at(step as u64) as f32;
-            step += 1;
-            ex.update(lr, step as u64).map_err(op_error)?;
-            loss_sum += f64::from(loss) * chunk.len() as f64;
-            progress(Progress::Batch { loss });
-        }
-        train_seconds += t0.elapsed().as_secs_f64();
-        let val = match &splits.val {
-            Some(v) => Some(evaluate(ex, v)?),
-            None => None,
-        };
-        let record = EpochRecord {
-            epoch: epoch + 1,
-            train_loss: loss_sum / n.max(1) as f64,
-            val,
-            lr: f64::from(lr),
-        };
-        progress(Progress::EpochEnd {
-            record: &record,
-            seconds: t0.elapsed().as_secs_f64(),
-        });
-        let stopped = stop(&record);
-        epochs.push(record);
-        if stopped {
-            break;
+            EpochOutcome::Interrupted => break,
         }
     }
-    let mut finals = vec![("train".to_string(), evaluate(ex, &splits.train)?)];
-    if let Some(v) = &splits.val {
-        finals.push(("val".to_string(), evaluate(ex, v)?));
+    if let (Some(b), Some(es)) = (&best, &model.spec.early_stop)
+        && es.restore_best
+    {
+        session.load_model_tensors(b)?;
     }
-    if let Some(t) = &splits.test {
-        finals.push(("test".to_string(), evaluate(ex, t)?));
-    }
-    let tensors = plan
-        .buffers
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| {
-            matches!(b.role, Role::Param { .. })
-                || b.name.ends_with(".running_mean")
-                || b.name.ends_with(".running_var")
-        })
-        .map(|(i, b)| Tensor {
-            name: b.name.clone(),
-            shape: b.shape.clone(),
-            data: ex.data(BufferId(i as u32)).to_vec(),
-        })
-        .collect();
-    let trained = epochs.len();
+    let finals = session.evaluate_splits()?;
+    let trained = session.state().train_seconds;
     Ok(TrainResult {
-        epochs,
         finals,
-        samples_per_sec: (n * trained) as f64 / train_seconds.max(1e-9),
+        samples_per_sec: (splits.train.len() * epochs.len()) as f64 / trained.max(1e-9),
+        epochs,
         wall_seconds: start.elapsed().as_secs_f64(),
-        tensors,
+        tensors: session.model_tensors(),
     })
 }

@@ -384,4 +384,10 @@ impl crate::runtime::backend::Backend for JitExecutor<'_> {
         self.run_steps(Which::Update, true)?;
         Ok(self.norm)
     }
+    fn rng_position(&self) -> u128 {
+        self.inner.rng_position()
+    }
+    fn set_rng_position(&mut self, position: u128) {
+        self.inner.set_rng_position(position)
+    }
 }

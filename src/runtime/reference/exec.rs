@@ -84,6 +84,16 @@ impl<'p> Executor<'p> {
         self.plan
     }
 
+    /// Position of the dropout random stream (saved in checkpoints).
+    pub fn rng_position(&self) -> u128 {
+        self.rng.get_word_pos()
+    }
+
+    /// Moves the dropout random stream to a saved position.
+    pub fn set_rng_position(&mut self, position: u128) {
+        self.rng.set_word_pos(position);
+    }
+
     /// Rows of the current batch.
     pub fn rows(&self) -> usize {
         self.rows
