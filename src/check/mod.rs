@@ -450,7 +450,13 @@ impl ShapeChecker<'_> {
                 }
             }
         }
-        let spec = self.train_spec(t, &env, &data_name, batch)?;
+        let mut spec = self.train_spec(t, &env, &data_name, batch)?;
+        let mut data = data;
+        let width_one = walk
+            .layers
+            .last()
+            .is_some_and(|l| l.output.0.as_slice() == [1]);
+        self.label_kind(t, &mut spec, &mut data, &data_name, width_one);
         let summary = ModelSummary {
             train: def.name.clone(),
             model: model_name.clone(),
@@ -551,8 +557,26 @@ impl ShapeChecker<'_> {
                         min_lr: f(&sa, "min_lr", 0.0),
                         warmup,
                     },
+                    "plateau" => Schedule::Plateau {
+                        metric: self.watch(&sa, &field.value, data_name, &lname)?,
+                        factor: f(&sa, "factor", 0.1),
+                        patience: u(&sa, "patience", 10),
+                        min_lr: f(&sa, "min_lr", 0.0),
+                        warmup,
+                    },
                     _ => Schedule::Constant { warmup },
                 }
+            }
+        };
+        let early_stop = match get("early_stop") {
+            None => None,
+            Some(field) => {
+                let (_, ea) = builtin_args(self, Family::Stopping, &field.value)?;
+                Some(spec::EarlyStopping {
+                    watch: self.watch(&ea, &field.value, data_name, &lname)?,
+                    patience: u(&ea, "patience", 5).max(1),
+                    restore_best: !matches!(ea.get("restore_best"), Some(Value::Bool(false))),
+                })
             }
         };
         let int_field = |this: &mut Self, k: &str, d: i64| -> Option<i64> {
@@ -602,7 +626,7 @@ impl ShapeChecker<'_> {
             metrics,
             clip_norm,
             seed,
-            early_stop: None,
+            early_stop,
         })
     }
 
@@ -815,6 +839,16 @@ impl ShapeChecker<'_> {
                 Some(n) => n.name.clone(),
                 None => specs.get(i)?.name.to_string(),
             };
+            // A watched metric is a name (`val.loss`), not a value.
+            if specs
+                .iter()
+                .any(|s| s.name == name && matches!(s.kind, schema::Kind::Watch))
+            {
+                if let ExprKind::Call(c) = &a.value.kind {
+                    out.insert(name, Value::Str(c.dotted()));
+                }
+                continue;
+            }
             match eval(&a.value, &|n| env.lookup(n)) {
                 Ok(v) => {
                     out.insert(name, v);
@@ -839,6 +873,143 @@ impl ShapeChecker<'_> {
             out.insert(s.name.to_string(), v);
         }
         Some(out)
+    }
+
+    /// Integer labels are classes unless the data says otherwise (`label_kind`) or a
+    /// regression loss needs real targets: with `label_kind = "auto"`, `mse`/`mae` take
+    /// them as real values (recorded in the spec, so the loader does the same). Declared
+    /// classes with a regression loss are an error naming both.
+    fn label_kind(
+        &mut self,
+        t: &crate::syntax::ast::TrainDecl,
+        spec: &mut spec::TrainSpec,
+        data: &mut DataInfo,
+        data_name: &str,
+        width_one: bool,
+    ) {
+        use crate::data::LabelDecl;
+        if matches!(spec.loss, spec::Loss::CrossEntropy { .. }) {
+            return;
+        }
+        let Some(_) = data.classes else { return };
+        match LabelDecl::of(&spec.data) {
+            // A wider output is the classic mistake of a regression loss on a classifier:
+            // `loss_check` explains that better than a shape mismatch would.
+            Ok(LabelDecl::Auto) if width_one => {
+                spec.data
+                    .args
+                    .insert("label_kind".to_string(), Value::Str("real".to_string()));
+                data.classes = None;
+                data.targets = Some(1);
+            }
+            Ok(LabelDecl::Classes) => {
+                let span = t
+                    .fields
+                    .iter()
+                    .find(|f| f.key.name == "loss")
+                    .map_or(t.name.span, |f| f.value.span);
+                self.err(
+                    Diag::new(
+                        "amm::train::label_kind",
+                        format!(
+                            "`{data_name}` declares class labels, but this regression loss needs real targets"
+                        ),
+                    )
+                    .primary(span, "regression loss")
+                    .help(format!(
+                        "use `loss = cross_entropy` for classes, or declare `label_kind = \"real\"` on `{data_name}`"
+                    )),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// The watched metric of `early_stopping(…)` or `plateau(…)` (`e`): it must be reported
+    /// for this loss and, for `val.*`, the data must have a validation split.
+    fn watch(
+        &mut self,
+        args: &HashMap<String, Value>,
+        e: &crate::syntax::ast::Expr,
+        data_name: &str,
+        loss: &str,
+    ) -> Option<spec::Watch> {
+        let metric = match args.get("metric") {
+            Some(Value::Str(m)) => m.clone(),
+            _ => "val.loss".to_string(),
+        };
+        // Point at the metric argument when written, else at the whole call.
+        let span = match &e.kind {
+            ExprKind::Call(c) => c
+                .arg_list()
+                .iter()
+                .find(|a| a.name.as_ref().is_some_and(|n| n.name == "metric"))
+                .map_or(e.span, |a| a.value.span),
+            _ => e.span,
+        };
+        let name = metric.split_once('.').map_or("", |(_, m)| m);
+        let classification = loss == "cross_entropy";
+        if (name == "accuracy" && !classification)
+            || (matches!(name, "mse" | "mae") && classification)
+        {
+            self.err(
+                Diag::new(
+                    "amm::train::metric",
+                    format!("`{metric}` is not reported when training with `{loss}`"),
+                )
+                .primary(span, "not reported")
+                .help(if classification {
+                    "classification reports loss and accuracy"
+                } else {
+                    "regression reports loss, mse and mae"
+                }),
+            );
+            return None;
+        }
+        if metric.starts_with("val.") && !self.has_validation(data_name) {
+            self.err(
+                Diag::new(
+                    "amm::train::no_val",
+                    format!("`{metric}` needs a validation split, but `{data_name}` has none"),
+                )
+                .primary(span, "watched every epoch")
+                .help(format!(
+                    "give `{data_name}` three split fractions (train / validation / test), e.g. `split = [0.7, 0.15, 0.15]`, or watch `train.loss`"
+                )),
+            );
+            return None;
+        }
+        Some(spec::Watch {
+            maximize: name == "accuracy",
+            min_delta: args.get("min_delta").and_then(Value::as_f64).unwrap_or(0.0),
+            metric,
+        })
+    }
+
+    /// Whether the dataset `data_name` has a validation split (three `split` fractions;
+    /// the default has one).
+    fn has_validation(&self, data_name: &str) -> bool {
+        let Some(id) = self.program.lookup(crate::resolve::ModuleId(0), data_name) else {
+            return true;
+        };
+        let def = self.program.def(id);
+        let crate::syntax::ast::ItemKind::Data(d) = &def.item.kind else {
+            return true;
+        };
+        let ExprKind::Call(c) = &d.value.kind else {
+            return true;
+        };
+        match c
+            .arg_list()
+            .iter()
+            .find(|a| a.name.as_ref().is_some_and(|n| n.name == "split"))
+        {
+            Some(a) => match &a.value.kind {
+                ExprKind::List(items) => items.len() == 3,
+                _ => true,
+            },
+            None => true,
+        }
     }
 
     fn int(&mut self, e: &crate::syntax::ast::Expr, env: &Env) -> Option<i64> {

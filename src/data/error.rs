@@ -6,6 +6,15 @@ use thiserror::Error;
 /// Why a dataset could not be loaded or written.
 #[derive(Debug, Error, Diagnostic)]
 pub enum DataError {
+    /// Labels that cannot be of the declared kind, or an unknown kind.
+    #[error("{0}")]
+    #[diagnostic(
+        code(amm::data::label_kind),
+        help(
+            "`label_kind` is \"auto\" (integers are classes), \"classes\" or \"real\" (regression targets, even whole numbers)"
+        )
+    )]
+    LabelKind(String),
     /// The embedded digits file does not match its checksum.
     #[error("the embedded digits dataset is corrupt (sha256 {found}, expected {expected})")]
     #[diagnostic(code(amm::data::checksum), help("rebuild ammc from a clean checkout"))]

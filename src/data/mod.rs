@@ -151,9 +151,89 @@ impl From<&Labels> for LabelKind {
     }
 }
 
+/// What `label_kind` declares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LabelDecl {
+    /// Integer-valued single labels are classes, anything else real targets.
+    Auto,
+    /// Class indices; real-valued labels are an error.
+    Classes,
+    /// Real targets, even when every value is a whole number.
+    Real,
+}
+
+impl LabelDecl {
+    /// The declaration of `spec` (`auto` when absent).
+    pub fn of(spec: &DataSpec) -> Result<LabelDecl, DataError> {
+        match spec.args.get("label_kind") {
+            None => Ok(LabelDecl::Auto),
+            Some(Value::Str(s)) => match s.as_str() {
+                "auto" => Ok(LabelDecl::Auto),
+                "classes" => Ok(LabelDecl::Classes),
+                "real" => Ok(LabelDecl::Real),
+                other => Err(DataError::LabelKind(format!(
+                    "unknown label_kind {other:?} in `{}`",
+                    spec.name
+                ))),
+            },
+            Some(_) => Err(DataError::LabelKind(format!(
+                "label_kind of `{}` must be a string",
+                spec.name
+            ))),
+        }
+    }
+
+    /// Labels of the declared kind.
+    fn apply(self, labels: Labels, data: &str) -> Result<Labels, DataError> {
+        match (self, labels) {
+            (LabelDecl::Real, Labels::Classes { ids, .. }) => Ok(Labels::Values {
+                values: ids.iter().map(|&i| i as f32).collect(),
+                width: 1,
+            }),
+            (LabelDecl::Classes, Labels::Values { values, width }) => {
+                let bad = values
+                    .iter()
+                    .position(|v| v.fract() != 0.0 || *v < 0.0 || *v >= (1 << 24) as f32);
+                match (width, bad) {
+                    (1, None) => {
+                        let ids: Vec<u32> = values.iter().map(|&v| v as u32).collect();
+                        let classes = ids.iter().max().map_or(0, |m| *m as usize + 1);
+                        Ok(Labels::Classes { ids, classes })
+                    }
+                    (1, Some(i)) => Err(DataError::LabelKind(format!(
+                        "`{data}` declares class labels, but label {i} is {}",
+                        values[i]
+                    ))),
+                    (w, _) => Err(DataError::LabelKind(format!(
+                        "`{data}` declares class labels, but each sample has {w} targets"
+                    ))),
+                }
+            }
+            (_, labels) => Ok(labels),
+        }
+    }
+
+    fn apply_kind(self, kind: LabelKind, data: &str) -> Result<LabelKind, DataError> {
+        match (self, kind) {
+            (LabelDecl::Real, LabelKind::Classes(_)) => Ok(LabelKind::Values(1)),
+            (LabelDecl::Classes, LabelKind::Values(w)) => Err(DataError::LabelKind(format!(
+                "`{data}` declares class labels, but its labels are real values ({w} per sample)"
+            ))),
+            (_, k) => Ok(k),
+        }
+    }
+}
+
 /// Describes a dataset without loading large feature files: IDX and NPY features are read
 /// up to their headers; labels (small) and everything else are read whole.
 pub fn describe(spec: &DataSpec, base_dir: &Path) -> Result<Description, DataError> {
+    let decl = LabelDecl::of(spec)?;
+    let mut d = describe_as_found(spec, base_dir)?;
+    d.labels = decl.apply_kind(d.labels, &spec.name)?;
+    Ok(d)
+}
+
+fn describe_as_found(spec: &DataSpec, base_dir: &Path) -> Result<Description, DataError> {
     let path = |name: &str| match spec.args.get(name) {
         Some(Value::Str(p)) => Ok(base_dir.join(p)),
         _ => Err(DataError::MissingArgument {
@@ -238,6 +318,7 @@ pub fn load(spec: &DataSpec, base_dir: &Path) -> Result<Splits, DataError> {
             }
         }
     };
+    data.labels = LabelDecl::of(spec)?.apply(data.labels, &spec.name)?;
     if let Some(keep) = arg_list(spec, "classes").filter(|_| spec.loader != "synthetic") {
         data = split::keep_classes(&data, &keep.iter().map(|c| *c as u32).collect::<Vec<_>>())?;
     }

@@ -866,6 +866,7 @@ impl Checker<'_> {
                 },
             },
             Kind::Expr => self.objective_expr(e, ctx),
+            Kind::Watch => self.watched_metric(e),
             _ => {}
         }
     }
@@ -971,6 +972,24 @@ impl Checker<'_> {
                 };
                 self.err(d);
             }
+        }
+    }
+
+    /// `metric = val.loss`: a split and a metric that training reports every epoch.
+    fn watched_metric(&mut self, e: &Expr) {
+        let ok = match &e.kind {
+            ExprKind::Call(c) if c.args.is_none() && c.path.len() == 2 => matches!(
+                (c.path[0].name.as_str(), c.path[1].name.as_str()),
+                ("val", "loss" | "accuracy" | "mse" | "mae") | ("train", "loss")
+            ),
+            _ => false,
+        };
+        if !ok {
+            self.err(
+                Diag::new("amm::train::metric", "not a metric reported every epoch")
+                    .primary(e.span, "expected `val.<metric>` or `train.loss`")
+                    .help("watch one of val.loss, val.accuracy, val.mse, val.mae, train.loss"),
+            );
         }
     }
 

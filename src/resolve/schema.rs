@@ -27,6 +27,9 @@ pub enum Kind {
     Weights,
     /// Any expression; checked by the pass that uses it.
     Expr,
+    /// A per-epoch metric watched for improvement: `val.loss`, `val.accuracy`, `val.mse`,
+    /// `val.mae` or `train.loss`.
+    Watch,
 }
 
 /// Families of builtins.
@@ -58,6 +61,8 @@ pub enum Family {
     Metric,
     /// Pruning rules.
     Pruner,
+    /// Early-stopping rules.
+    Stopping,
 }
 
 impl Family {
@@ -77,6 +82,7 @@ impl Family {
             Family::Objective => "objective",
             Family::Metric => "metric",
             Family::Pruner => "pruner",
+            Family::Stopping => "early-stopping rule",
         }
     }
 }
@@ -184,7 +190,7 @@ const POOL: &[ArgSpec<'static>] = &[
     a("pad", Kind::Int, I(0), "zero padding on each side"),
 ];
 const SPLIT_DOC: &str = "fractions for train / validation [/ test], summing to 1";
-const DATA_COMMON: [ArgSpec<'static>; 3] = [
+const DATA_COMMON: [ArgSpec<'static>; 4] = [
     a("split", NumList, Opt, SPLIT_DOC),
     a("seed", Kind::Int, I(0), "seed of the split shuffle"),
     a(
@@ -192,6 +198,12 @@ const DATA_COMMON: [ArgSpec<'static>; 3] = [
         Kind::Str,
         Opt,
         "\"none\", \"scale\" or \"standardize\"",
+    ),
+    a(
+        "label_kind",
+        Kind::Str,
+        S("auto"),
+        "\"classes\", \"real\" (regression, even for whole numbers) or \"auto\" (integers are classes)",
     ),
 ];
 
@@ -351,6 +363,39 @@ pub static BUILTINS: &[CallSpec] = &[
         ],
         "cosine decay over the whole run",
     ),
+    c(
+        Schedule,
+        "plateau",
+        &[
+            a(
+                "metric",
+                Kind::Watch,
+                Opt,
+                "the watched metric (default val.loss)",
+            ),
+            a(
+                "factor",
+                Kind::Float,
+                F(0.1),
+                "multiply the rate by this on a plateau",
+            ),
+            a(
+                "patience",
+                Kind::Int,
+                I(10),
+                "epochs without improvement before reducing",
+            ),
+            a(
+                "min_delta",
+                Kind::Float,
+                F(0.0),
+                "smallest change that counts as an improvement",
+            ),
+            a("min_lr", Kind::Float, F(0.0), "lower bound of the rate"),
+            a("warmup", Kind::Int, I(0), "linear warm-up steps"),
+        ],
+        "reduce the rate when a metric stops improving (PyTorch's ReduceLROnPlateau)",
+    ),
     // ---- datasets
     c(
         Dataset,
@@ -359,6 +404,7 @@ pub static BUILTINS: &[CallSpec] = &[
             DATA_COMMON[0],
             DATA_COMMON[1],
             DATA_COMMON[2],
+            DATA_COMMON[3],
             a(
                 "classes",
                 NumList,
@@ -378,6 +424,7 @@ pub static BUILTINS: &[CallSpec] = &[
             DATA_COMMON[0],
             DATA_COMMON[1],
             DATA_COMMON[2],
+            DATA_COMMON[3],
         ],
         "learnable synthetic classification data",
     ),
@@ -390,6 +437,7 @@ pub static BUILTINS: &[CallSpec] = &[
             DATA_COMMON[0],
             DATA_COMMON[1],
             DATA_COMMON[2],
+            DATA_COMMON[3],
         ],
         "CSV table",
     ),
@@ -402,6 +450,7 @@ pub static BUILTINS: &[CallSpec] = &[
             DATA_COMMON[0],
             DATA_COMMON[1],
             DATA_COMMON[2],
+            DATA_COMMON[3],
         ],
         "IDX files (MNIST family)",
     ),
@@ -414,6 +463,7 @@ pub static BUILTINS: &[CallSpec] = &[
             DATA_COMMON[0],
             DATA_COMMON[1],
             DATA_COMMON[2],
+            DATA_COMMON[3],
         ],
         "NumPy arrays",
     ),
@@ -610,6 +660,37 @@ pub static BUILTINS: &[CallSpec] = &[
         &[a("warmup", Kind::Int, I(1), "epochs before pruning starts")],
         "stop trials worse than the median",
     ),
+    c(
+        Stopping,
+        "early_stopping",
+        &[
+            a(
+                "metric",
+                Kind::Watch,
+                Opt,
+                "the watched metric (default val.loss)",
+            ),
+            a(
+                "patience",
+                Kind::Int,
+                I(5),
+                "epochs without improvement before stopping",
+            ),
+            a(
+                "min_delta",
+                Kind::Float,
+                F(0.0),
+                "smallest change that counts as an improvement",
+            ),
+            a(
+                "restore_best",
+                Kind::Bool,
+                B(true),
+                "evaluate and save the best epoch's weights",
+            ),
+        ],
+        "stop when a metric stops improving; keeps the best weights",
+    ),
 ];
 
 /// Fields of a `train` block.
@@ -643,6 +724,12 @@ pub static TRAIN_FIELDS: &[ArgSpec<'static>] = &[
         Kind::Int,
         I(0),
         "seed of initialisation, shuffling and dropout",
+    ),
+    a(
+        "early_stop",
+        Builtin(Stopping),
+        Opt,
+        "stop when a validation metric stalls (best weights in best.safetensors)",
     ),
 ];
 
