@@ -159,6 +159,13 @@ pub(super) fn run_agent(
         &npy::f64_2d(&learned.q, learned.n_states, learned.n_actions),
     )
     .map_err(io)?;
+    write_atomic(
+        &dir.join("returns.svg"),
+        returns_svg(&setup.name, &rows)
+            .map_err(RunFailure::Io)?
+            .as_bytes(),
+    )
+    .map_err(io)?;
     let summary = serde_json::json!({
         "agent": setup.name,
         "algorithm": cfg.algorithm.name(),
@@ -179,10 +186,39 @@ pub(super) fn run_agent(
     let text = serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n";
     write_atomic(&dir.join("summary.json"), text.as_bytes()).map_err(io)?;
     say!(
-        "wrote {}/{{returns.jsonl, qtable.npy, summary.json}}",
+        "wrote {}/{{returns.jsonl, qtable.npy, returns.svg, summary.json}}",
         dir.display()
     );
     Ok(())
+}
+
+/// `returns.svg`: mean return and success rate per window of training episodes.
+fn returns_svg(name: &str, rows: &[crate::rl::render::WindowRow]) -> Result<String, String> {
+    use crate::run::plot::{Mark, Panel, Series, svg};
+    let series = |n: &str, f: &dyn Fn(&crate::rl::render::WindowRow) -> f64| Series {
+        name: n.to_string(),
+        points: rows.iter().map(|r| (r.last as f64, f(r))).collect(),
+        mark: Mark::Line,
+    };
+    svg(
+        &format!("agent {name}"),
+        &[
+            Panel {
+                title: "return (training, per window)".into(),
+                x_label: "episode".into(),
+                y_label: "mean return".into(),
+                series: vec![series("mean return", &|r| r.mean_return)],
+                marker: None,
+            },
+            Panel {
+                title: "success rate (training, per window)".into(),
+                x_label: "episode".into(),
+                y_label: "success rate".into(),
+                series: vec![series("success", &|r| r.success_rate)],
+                marker: None,
+            },
+        ],
+    )
 }
 
 /// `ammc inspect FILE ENV [--transitions]`: describes an env block; with `--transitions`

@@ -161,6 +161,15 @@ enum Command {
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
     },
+    /// List the runs under an out directory side by side (status, progress, results).
+    Runs {
+        /// The out directory.
+        #[arg(default_value = "runs")]
+        dir: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Describe an env block; `--transitions` prints its table as JSON (Gymnasium's P layout).
     Inspect {
         /// The .amm file.
@@ -265,6 +274,7 @@ pub fn main() -> ExitCode {
             transitions,
             set,
         } => agent::inspect(&out, &file, &env, transitions, &set),
+        Command::Runs { dir, json } => list_runs(&out, &dir, json),
     };
     ExitCode::from(code)
 }
@@ -471,6 +481,10 @@ fn run(out: &Output, file: &Path, target: Option<&str>, set: &[String], flags: &
             return crate::run::interrupt::EXIT_INTERRUPTED;
         }
         let def = program.def(id);
+        // Agent and tune runs do not poll the flag yet: a signal ends them at once (their
+        // files are written atomically, and a tune journal resumes).
+        ctx.interrupt
+            .set_immediate(def.kind != crate::resolve::DefKind::Train);
         let result = match def.kind {
             crate::resolve::DefKind::Train => {
                 graph.run(&def.name, flags.force, &mut ctx).map(|_| ())
@@ -501,6 +515,66 @@ fn run(out: &Output, file: &Path, target: Option<&str>, set: &[String], flags: &
             }
             Err(run::RunFailure::Interrupted) => return crate::run::interrupt::EXIT_INTERRUPTED,
         }
+    }
+    EXIT_OK
+}
+
+/// `ammc runs`: one row per run directory.
+fn list_runs(out: &Output, dir: &Path, json: bool) -> u8 {
+    let rows = match crate::run::record::list_runs(dir) {
+        Ok(r) => r,
+        Err(e) => {
+            out.usage_error(&format!("cannot list runs in {}: {e}", dir.display()));
+            return EXIT_USAGE;
+        }
+    };
+    if json {
+        say!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
+        return EXIT_OK;
+    }
+    if rows.is_empty() {
+        say!("no runs in {}", dir.display());
+        return EXIT_OK;
+    }
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.block.clone(),
+                r.kind.clone(),
+                r.status.clone(),
+                r.progress.clone(),
+                r.seconds.map_or(String::new(), |s| format!("{s:.1}s")),
+                r.hash.clone().unwrap_or_default(),
+                r.result.clone(),
+            ]
+        })
+        .collect();
+    let head = [
+        "run", "kind", "status", "progress", "time", "hash", "result",
+    ];
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for c in &cells {
+        for (w, x) in widths.iter_mut().zip(c) {
+            *w = (*w).max(x.chars().count());
+        }
+    }
+    let line = |c: &[&str]| {
+        c.iter()
+            .zip(&widths)
+            .map(|(x, w)| format!("{x:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    say!("{}", line(&head));
+    for c in &cells {
+        let refs: Vec<&str> = c.iter().map(String::as_str).collect();
+        say!("{}", line(&refs));
     }
     EXIT_OK
 }

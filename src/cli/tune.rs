@@ -2,7 +2,6 @@
 //! run it with either an objective formula or a train block re-resolved per trial with the
 //! trial's params as `--set` overrides, print the trial table and write `<out>/<tune>/`.
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
 
@@ -759,7 +758,8 @@ pub fn run_tune(
         if jobs == 1 { "" } else { "s" },
         dir.join("study.journal").display()
     );
-    let live = !settings.quiet && std::io::stdout().is_terminal();
+    // Rows stream as trials finish, whatever stdout is (a pipe, a file, `tee`).
+    let live = !settings.quiet;
     let mut report_trial = |tr: &crate::tune::Trial| {
         if live {
             say!(

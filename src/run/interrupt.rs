@@ -10,7 +10,7 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// A stop request shared between a signal handler and the run that polls it.
 #[derive(Clone, Debug, Default)]
-pub struct Interrupt(Arc<AtomicBool>);
+pub struct Interrupt(Arc<AtomicBool>, Arc<AtomicBool>);
 
 impl Interrupt {
     /// A flag nothing sets except [`Interrupt::request`] (tests, library callers).
@@ -23,6 +23,12 @@ impl Interrupt {
     pub fn on_signals() -> Interrupt {
         let flag = Interrupt::new();
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            // Runs that cannot stop at a safe point ask for the default: exit at once.
+            let _ = signal_hook::flag::register_conditional_shutdown(
+                sig,
+                i32::from(EXIT_INTERRUPTED),
+                Arc::clone(&flag.1),
+            );
             // Order matters: the conditional exit sees the flag as it was before this
             // signal, so only a second signal ends the process.
             let _ = signal_hook::flag::register_conditional_shutdown(
@@ -33,6 +39,12 @@ impl Interrupt {
             let _ = signal_hook::flag::register(sig, Arc::clone(&flag.0));
         }
         flag
+    }
+
+    /// Whether a signal ends the process at once (for runs that do not poll the flag,
+    /// whose files are written atomically so nothing is torn) or only sets the flag.
+    pub fn set_immediate(&self, immediate: bool) {
+        self.1.store(immediate, Ordering::SeqCst);
     }
 
     /// Asks the run to stop.

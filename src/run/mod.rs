@@ -16,6 +16,7 @@ pub mod dir;
 pub mod events;
 pub mod interrupt;
 pub mod metrics;
+pub mod plot;
 pub mod record;
 
 use std::path::PathBuf;

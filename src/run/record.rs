@@ -68,3 +68,116 @@ pub fn file_sha256(path: &std::path::Path) -> std::io::Result<String> {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// One run directory as `ammc runs` lists it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RunListing {
+    /// The block (directory name).
+    pub block: String,
+    /// `train`, `agent` or `tune`.
+    pub kind: String,
+    /// `completed`, `interrupted`, or `partial` for a staging directory a killed run left.
+    pub status: String,
+    /// Epochs (train), episodes (agent) or trials (tune) done.
+    pub progress: String,
+    /// The headline result (test metrics, greedy evaluation, best value).
+    pub result: String,
+    /// Wall seconds, when recorded.
+    pub seconds: Option<f64>,
+    /// Content hash prefix, for train runs.
+    pub hash: Option<String>,
+}
+
+/// Lists the runs under `out`: committed run directories and the staging directories of
+/// killed runs, sorted by block name.
+pub fn list_runs(out: &std::path::Path) -> std::io::Result<Vec<RunListing>> {
+    let mut rows = Vec::new();
+    for entry in std::fs::read_dir(out)? {
+        let entry = entry?;
+        if !entry.file_type()?.is_dir() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(block) = name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(".partial"))
+        {
+            rows.push(RunListing {
+                block: block.to_string(),
+                kind: "train".to_string(),
+                status: "partial".to_string(),
+                progress: std::fs::read_to_string(entry.path().join("metrics.jsonl"))
+                    .map(|m| format!("{} epochs", m.lines().count()))
+                    .unwrap_or_default(),
+                result: "killed or running; --resume continues it".to_string(),
+                seconds: None,
+                hash: None,
+            });
+            continue;
+        }
+        if name.starts_with('.') {
+            continue;
+        }
+        let dir = entry.path();
+        let summary = std::fs::read_to_string(dir.join("summary.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        let best = std::fs::read_to_string(dir.join("best.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        rows.push(match (summary, best) {
+            (Some(s), _) if s.get("agent").is_some() => RunListing {
+                block: name,
+                kind: "agent".to_string(),
+                status: "completed".to_string(),
+                progress: format!("{} episodes", s["episodes"]),
+                result: format!(
+                    "greedy return {:.4}, success {:.4}",
+                    s["eval"]["mean_return"].as_f64().unwrap_or(f64::NAN),
+                    s["eval"]["success_rate"].as_f64().unwrap_or(f64::NAN)
+                ),
+                seconds: s["train_seconds"].as_f64(),
+                hash: None,
+            },
+            (Some(s), _) => {
+                let test = s["metrics"]["test"]
+                    .as_object()
+                    .or_else(|| s["metrics"]["val"].as_object())
+                    .map(|m| {
+                        let mut keys: Vec<_> = m.iter().collect();
+                        keys.sort_by_key(|(k, _)| k.as_str());
+                        keys.iter()
+                            .map(|(k, v)| format!("{k} {:.4}", v.as_f64().unwrap_or(f64::NAN)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default();
+                RunListing {
+                    block: name,
+                    kind: "train".to_string(),
+                    status: s["status"].as_str().unwrap_or("completed").to_string(),
+                    progress: format!(
+                        "{}/{} epochs",
+                        s.get("epochs_completed").unwrap_or(&s["epochs"]),
+                        s["epochs"]
+                    ),
+                    result: test,
+                    seconds: s["wall_seconds"].as_f64(),
+                    hash: s["hash"].as_str().map(|h| h.chars().take(12).collect()),
+                }
+            }
+            (None, Some(b)) => RunListing {
+                block: name,
+                kind: "tune".to_string(),
+                status: "completed".to_string(),
+                progress: format!("{} trials", b["trials"]),
+                result: format!("best value {}", b["best"]["value"]),
+                seconds: None,
+                hash: None,
+            },
+            (None, None) => continue,
+        });
+    }
+    rows.sort_by(|a, b| a.block.cmp(&b.block));
+    Ok(rows)
+}

@@ -7,7 +7,8 @@
 //! (the weights evaluated at the end: the best epoch's under early stopping with
 //! `restore_best`, else the last), `best.safetensors` (the best epoch's, when a metric is
 //! watched), `checkpoint.safetensors` (only in an interrupted run: everything needed to
-//! continue bit for bit) and `summary.json` (the run record).
+//! continue bit for bit), `curves.svg` (learning curves: train and validation loss, the
+//! validation metric, the learning rate) and `summary.json` (the run record).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -35,6 +36,8 @@ pub mod files {
     pub const CHECKPOINT: &str = "checkpoint.safetensors";
     /// The run record.
     pub const SUMMARY: &str = "summary.json";
+    /// Learning curves.
+    pub const CURVES: &str = "curves.svg";
 }
 
 /// A checked train block, ready to run.
@@ -132,6 +135,7 @@ pub fn run_train(job: &TrainJob, ctx: &mut RunContext) -> Result<TrainOutcome, R
         Ok(bytes) if resumed_at.is_some() => crate::data::safetensors::deserialize(&bytes).ok(),
         _ => None,
     };
+    let mut records = read_records(&dir.staged(files::METRICS));
     let mut last_checkpoint = Instant::now();
     let mut interrupted = false;
     let t = Instant::now();
@@ -174,6 +178,7 @@ pub fn run_train(job: &TrainJob, ctx: &mut RunContext) -> Result<TrainOutcome, R
             best = Some(tensors);
         }
         let epoch = record.epoch;
+        records.push(record.clone());
         ctx.events.emit(Event::Epoch {
             block: block.clone(),
             epochs: spec.epochs,
@@ -215,6 +220,7 @@ pub fn run_train(job: &TrainJob, ctx: &mut RunContext) -> Result<TrainOutcome, R
             batch: session.state().batch,
         };
         write_model(&dir, &session.model_tensors())?;
+        write_curves(&dir, &block, &records, session.state().monitor.best_epoch)?;
         let summary = summary(
             job,
             ctx,
@@ -269,6 +275,7 @@ pub fn run_train(job: &TrainJob, ctx: &mut RunContext) -> Result<TrainOutcome, R
         wall_seconds: unix_now() - started,
     });
     write_model(&dir, &session.model_tensors())?;
+    write_curves(&dir, &block, &records, session.state().monitor.best_epoch)?;
     let _ = std::fs::remove_file(dir.staged(files::CHECKPOINT));
     let summary = summary(
         job,
@@ -301,6 +308,77 @@ pub fn run_train(job: &TrainJob, ctx: &mut RunContext) -> Result<TrainOutcome, R
         finals,
         epochs: trained_epochs,
     })
+}
+
+/// The epoch records a resumed run already has (its `metrics.jsonl`, truncated to the
+/// checkpoint); empty for a new run.
+fn read_records(path: &std::path::Path) -> Vec<crate::run::metrics::EpochRecord> {
+    std::fs::read_to_string(path)
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `curves.svg`: train and validation loss, the validation metric and the learning rate
+/// per epoch, with the best epoch marked.
+fn write_curves(
+    dir: &RunDir,
+    block: &str,
+    records: &[crate::run::metrics::EpochRecord],
+    best_epoch: usize,
+) -> Result<(), RunFailure> {
+    use crate::run::plot::{Mark, Panel, Series, svg};
+    let series =
+        |name: &str, f: &dyn Fn(&crate::run::metrics::EpochRecord) -> Option<f64>| Series {
+            name: name.to_string(),
+            points: records
+                .iter()
+                .filter_map(|r| Some((r.epoch as f64, f(r)?)))
+                .collect(),
+            mark: Mark::Line,
+        };
+    let marker = (best_epoch > 0).then(|| (best_epoch as f64, format!("best epoch {best_epoch}")));
+    let mut loss = vec![series("train", &|r| Some(r.train_loss))];
+    let has_val = records.iter().any(|r| r.val.is_some());
+    if has_val {
+        loss.push(series("validation", &|r| r.val.as_ref().map(|v| v.loss)));
+    }
+    let mut panels = vec![Panel {
+        title: "loss".into(),
+        x_label: "epoch".into(),
+        y_label: "mean loss".into(),
+        series: loss,
+        marker: marker.clone(),
+    }];
+    if has_val {
+        let metric: Vec<Series> = ["accuracy", "mse", "mae"]
+            .iter()
+            .map(|m| series(m, &|r| r.val.as_ref().and_then(|v| v.get(m))))
+            .filter(|s| !s.points.is_empty())
+            .collect();
+        if !metric.is_empty() {
+            panels.push(Panel {
+                title: "validation metrics".into(),
+                x_label: "epoch".into(),
+                y_label: String::new(),
+                series: metric,
+                marker: marker.clone(),
+            });
+        }
+    }
+    panels.push(Panel {
+        title: "learning rate".into(),
+        x_label: "epoch".into(),
+        y_label: "lr (last step)".into(),
+        series: vec![series("lr", &|r| Some(r.lr))],
+        marker: None,
+    });
+    let text = svg(&format!("train {block}"), &panels).map_err(RunFailure::Io)?;
+    dir.write(files::CURVES, text.as_bytes())
+        .map_err(|e| RunFailure::io(&dir.staged(files::CURVES), &e))
 }
 
 fn samples_per_sec(session: &Session, n: usize) -> f64 {

@@ -15,6 +15,7 @@ mod jit_gemm;
 mod jit_loss;
 mod jit_pool;
 mod jit_sgd;
+mod lifecycle;
 mod ops_mlp;
 mod ops_timing;
 mod ops_torch;

@@ -174,7 +174,7 @@ fn every_rl_example_runs() {
             "{file}: {stdout}"
         );
         for a in agents {
-            for f in ["returns.jsonl", "qtable.npy", "summary.json"] {
+            for f in ["returns.jsonl", "qtable.npy", "returns.svg", "summary.json"] {
                 assert!(out.join(a).join(f).exists(), "{file}: {a}/{f} missing");
             }
         }

@@ -37,7 +37,7 @@ let s:builtins = [
       \ 'conv', 'maxpool', 'avgpool', 'global_avgpool', 'flatten', 'dense', 'dropout',
       \ 'batchnorm', 'relu', 'leaky_relu', 'sigmoid', 'tanh', 'gelu', 'softmax',
       \ 'cross_entropy', 'mse', 'mae', 'accuracy',
-      \ 'sgd', 'adam', 'adamw', 'constant', 'step', 'cosine',
+      \ 'sgd', 'adam', 'adamw', 'constant', 'step', 'cosine', 'plateau', 'early_stopping',
       \ 'synthetic', 'csv', 'idx', 'npy',
       \ 'frozen_lake', 'cliff_walking', 'taxi', 'cartpole', 'grid',
       \ 'q_learning', 'sarsa', 'expected_sarsa', 'double_q', 'linear', 'exponential',
