@@ -216,6 +216,10 @@ pub const MAX_DIM: usize = 1 << 24;
 /// Most layers in one instantiated model (after `repeat`).
 pub const MAX_LAYERS: usize = 100_000;
 
+/// How deep backbones and heads may use each other (`b2` uses `b1` uses `b0` is depth 3).
+/// The shape walk recurses once per level; this bound keeps it within a small thread stack.
+pub const MAX_NET_DEPTH: usize = 64;
+
 /// Memory above which a model is rejected before anything is allocated (bytes).
 pub fn memory_limit() -> u64 {
     // The machine's physical memory when known, else 16 GiB.
@@ -287,6 +291,9 @@ struct Walk {
     layers: Vec<LayerInfo>,
     counters: HashMap<String, usize>,
     frozen: bool,
+    /// Networks being instantiated inside each other right now (bounded by
+    /// [`MAX_NET_DEPTH`]: the walk recurses once per level).
+    depth: usize,
 }
 
 impl ShapeChecker<'_> {
@@ -369,6 +376,7 @@ impl ShapeChecker<'_> {
             layers: Vec::new(),
             counters: HashMap::new(),
             frozen: false,
+            depth: 0,
         };
         let mut shape = data.shape.clone();
         for stage in &m.stages {
@@ -999,10 +1007,30 @@ impl ShapeChecker<'_> {
         if let Some(id) = self.program.lookup(env.module, &kind)
             && matches!(self.program.def(id).kind, DefKind::Backbone | DefKind::Head)
         {
+            if walk.depth >= MAX_NET_DEPTH {
+                self.err(
+                    Diag::new(
+                        "amm::shape::depth",
+                        format!("networks are nested more than {MAX_NET_DEPTH} deep"),
+                    )
+                    .primary(c.span, format!("`{kind}` is network {} of a chain", walk.depth + 1))
+                    .note(
+                        Diag::new("amm::shape::depth", site.text.clone())
+                            .primary(site.span, "instantiated here"),
+                    )
+                    .help(format!(
+                        "a backbone or head may use others at most {MAX_NET_DEPTH} levels deep; inline some levels or use `repeat(n) {{ … }}`"
+                    )),
+                );
+                return None;
+            }
             let k = walk.counters.entry(kind.clone()).or_insert(0);
             *k += 1;
             let inner_prefix = format!("{prefix}.{kind}{k}");
-            return self.net(id, c, env, input, &inner_prefix, walk, site);
+            walk.depth += 1;
+            let out = self.net(id, c, env, input, &inner_prefix, walk, site);
+            walk.depth -= 1;
+            return out;
         }
         let spec = schema::builtin(Family::Layer, &kind)?;
         let args = self.call_args(c, spec.args, env)?;
@@ -1088,6 +1116,25 @@ impl ShapeChecker<'_> {
                     return None;
                 }
                 let pad = pad as usize;
+                // PyTorch's rule: a pooling window must cover at least one real pixel
+                // everywhere, or a max has nothing to take and an average divides padding.
+                if kind != "conv" && 2 * pad > kernel {
+                    fail(
+                        self,
+                        "amm::shape::argument",
+                        format!(
+                            "`pad` of `{kind}` must be at most half the kernel ({}), got {pad}",
+                            kernel / 2
+                        ),
+                        "here".into(),
+                        format!(
+                            "use pad <= {} or a kernel of at least {}",
+                            kernel / 2,
+                            2 * pad
+                        ),
+                    );
+                    return None;
+                }
                 let dilation = if kind == "conv" {
                     positive(self, "dilation", int("dilation").unwrap_or(1))?
                 } else {
