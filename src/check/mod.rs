@@ -216,7 +216,8 @@ pub const MAX_DIM: usize = 1 << 24;
 /// Most layers in one instantiated model (after `repeat`).
 pub const MAX_LAYERS: usize = 100_000;
 
-/// How deep backbones and heads may use each other (`b2` uses `b1` uses `b0` is depth 3).
+/// How deep backbones and heads may use each other (a stage `b2` that uses `b1` that uses
+/// `b0` is a chain of 3).
 /// The shape walk recurses once per level; this bound keeps it within a small thread stack.
 pub const MAX_NET_DEPTH: usize = 64;
 
@@ -1007,13 +1008,15 @@ impl ShapeChecker<'_> {
         if let Some(id) = self.program.lookup(env.module, &kind)
             && matches!(self.program.def(id).kind, DefKind::Backbone | DefKind::Head)
         {
-            if walk.depth >= MAX_NET_DEPTH {
+            // The stage's network is level 1; this one is `depth + 2`.
+            let level = walk.depth + 2;
+            if level > MAX_NET_DEPTH {
                 self.err(
                     Diag::new(
                         "amm::shape::depth",
                         format!("networks are nested more than {MAX_NET_DEPTH} deep"),
                     )
-                    .primary(c.span, format!("`{kind}` is network {} of a chain", walk.depth + 1))
+                    .primary(c.span, format!("`{kind}` is network {level} of a chain"))
                     .note(
                         Diag::new("amm::shape::depth", site.text.clone())
                             .primary(site.span, "instantiated here"),
@@ -1247,9 +1250,46 @@ impl ShapeChecker<'_> {
                     );
                     return None;
                 }
+                // The runtime's rules (PyTorch's): the kernels reject anything else.
+                let eps = args.get("eps").and_then(Value::as_f64).unwrap_or(1e-5);
+                let momentum = args.get("momentum").and_then(Value::as_f64).unwrap_or(0.1);
+                if !(eps > 0.0 && eps <= f64::from(f32::MAX) && eps as f32 > 0.0) {
+                    fail(
+                        self,
+                        "amm::shape::argument",
+                        format!("`eps` of `batchnorm` must be a positive 32-bit float, got {eps}"),
+                        "here".into(),
+                        "the default is eps = 1e-5".into(),
+                    );
+                    return None;
+                }
+                if !(0.0..=1.0).contains(&momentum) {
+                    fail(
+                        self,
+                        "amm::shape::argument",
+                        format!("`momentum` of `batchnorm` must be in [0, 1], got {momentum}"),
+                        "here".into(),
+                        "the default is momentum = 0.1".into(),
+                    );
+                    return None;
+                }
                 tensors.push(("weight", vec![input.0[0]]));
                 tensors.push(("bias", vec![input.0[0]]));
                 (input.clone(), 2 * input.0[0], 0)
+            }
+            "leaky_relu" => {
+                let slope = args.get("slope").and_then(Value::as_f64).unwrap_or(0.01);
+                if slope.abs() > f64::from(f32::MAX) {
+                    fail(
+                        self,
+                        "amm::shape::argument",
+                        format!("`slope` of `leaky_relu` does not fit a 32-bit float, got {slope}"),
+                        "here".into(),
+                        "use a slope between -1 and 1, e.g. 0.01".into(),
+                    );
+                    return None;
+                }
+                (input.clone(), 0, 0)
             }
             _ => (input.clone(), 0, 0),
         };

@@ -160,7 +160,39 @@ pub fn check_ranges(program: &Program, diags: &mut Vec<Diag>) {
                 );
             }
             check_calls_in(&f.value, &lookup, diags);
+            if owner == "train" {
+                check_f32_args(&f.value, &lookup, diags);
+            }
         }
+    }
+}
+
+/// Training runs in f32: a float setting of a train block (learning rate, decay, schedule
+/// factor, …) beyond f32's range would reach the kernels as infinity.
+fn check_f32_args(e: &Expr, lookup: &dyn Fn(&str) -> Option<Value>, diags: &mut Vec<Diag>) {
+    let limit = f64::from(f32::MAX);
+    let mut check = |v: &Expr, at: Span| {
+        if let Ok(Value::Float(x)) = eval(v, lookup)
+            && x.abs() > limit
+        {
+            diags.push(
+                Diag::new(
+                    "amm::value::range",
+                    format!("{x} does not fit a 32-bit float (training computes in f32)"),
+                )
+                .primary(v.span, format!("= {x}"))
+                .secondary(at, "")
+                .help("use a value of magnitude below 3.4e38"),
+            );
+        }
+    };
+    match &e.kind {
+        ExprKind::Call(c) => {
+            for a in c.arg_list() {
+                check(&a.value, a.name.as_ref().map_or(a.value.span, |n| n.span));
+            }
+        }
+        _ => check(e, e.span),
     }
 }
 
@@ -361,16 +393,17 @@ fn check_budget(c: &Call, lookup: &dyn Fn(&str) -> Option<Value>, diags: &mut Ve
             .map_or(Some(default), |(_, v, _)| v.as_i64())
     };
     let total = match name.as_str() {
-        "random" | "bayes" => int("trials", 1),
+        "random" | "bayes" => int("trials", 1).map(i128::from),
+        // i128: the product of two i64 always fits.
         "genetic" => int("population", 10)
             .zip(int("generations", 10))
-            .map(|(p, g)| p.checked_mul(g).unwrap_or(i64::MAX)),
+            .map(|(p, g)| i128::from(p) * i128::from(g)),
         _ => None,
     };
     let Some(total) = total else {
         return;
     };
-    if total > MAX_TRIALS as i64 {
+    if total > MAX_TRIALS as i128 {
         let what = if name == "genetic" {
             "`population * generations`".to_string()
         } else {

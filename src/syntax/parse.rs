@@ -760,7 +760,7 @@ impl Builder<'_> {
         // i64: a minus sign directly before that literal (and not before a power of it, which
         // binds tighter) makes the two one literal.
         let items: Vec<Pair<Rule>> = p.clone().into_inner().collect();
-        let min_literals: Vec<usize> = items
+        let min_literals: Vec<Span> = items
             .windows(2)
             .enumerate()
             .filter(|(i, w)| {
@@ -769,11 +769,11 @@ impl Builder<'_> {
                     && is_min_magnitude(w[1].as_str())
                     && items.get(i + 2).is_none_or(|q| q.as_rule() != Rule::pow)
             })
-            .map(|(_, w)| w[1].as_span().start())
+            .map(|(_, w)| self.span(&w[1]))
             .collect();
         pratt()
             .map_primary(|q| {
-                if q.as_rule() == Rule::number && min_literals.contains(&q.as_span().start()) {
+                if q.as_rule() == Rule::number && min_literals.contains(&self.span(&q)) {
                     return Ok(Expr {
                         kind: ExprKind::Int(i64::MIN),
                         span: self.span(&q),
@@ -784,8 +784,8 @@ impl Builder<'_> {
             .map_prefix(|op, rhs| {
                 let rhs = rhs?;
                 let span = self.span(&op).to(rhs.span);
-                // Only the marked literal above evaluates to i64::MIN here.
-                if matches!(rhs.kind, ExprKind::Int(i64::MIN)) {
+                // The marked literal itself, not `-(…)` around it.
+                if min_literals.contains(&rhs.span) {
                     return Ok(Expr {
                         kind: rhs.kind,
                         span,
