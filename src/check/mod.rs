@@ -237,6 +237,11 @@ pub const MAX_DIM: usize = 1 << 24;
 /// Most layers in one instantiated model (after `repeat`).
 pub const MAX_LAYERS: usize = 100_000;
 
+/// How deep backbones and heads may use each other (a stage `b2` that uses `b1` that uses
+/// `b0` is a chain of 3).
+/// The shape walk recurses once per level; this bound keeps it within a small thread stack.
+pub const MAX_NET_DEPTH: usize = 64;
+
 /// Memory above which a model is rejected before anything is allocated (bytes).
 pub fn memory_limit() -> u64 {
     // The machine's physical memory when known, else 16 GiB.
@@ -309,6 +314,9 @@ struct Walk {
     layers: Vec<LayerInfo>,
     counters: HashMap<String, usize>,
     frozen: bool,
+    /// Networks being instantiated inside each other right now (bounded by
+    /// [`MAX_NET_DEPTH`]: the walk recurses once per level).
+    depth: usize,
 }
 
 impl ShapeChecker<'_> {
@@ -391,6 +399,7 @@ impl ShapeChecker<'_> {
             layers: Vec::new(),
             counters: HashMap::new(),
             frozen: false,
+            depth: 0,
         };
         let mut shape = data.shape.clone();
         for stage in &m.stages {
@@ -1211,10 +1220,32 @@ impl ShapeChecker<'_> {
         if let Some(id) = self.program.lookup(env.module, &kind)
             && matches!(self.program.def(id).kind, DefKind::Backbone | DefKind::Head)
         {
+            // The stage's network is level 1; this one is `depth + 2`.
+            let level = walk.depth + 2;
+            if level > MAX_NET_DEPTH {
+                self.err(
+                    Diag::new(
+                        "amm::shape::depth",
+                        format!("networks are nested more than {MAX_NET_DEPTH} deep"),
+                    )
+                    .primary(c.span, format!("`{kind}` is network {level} of a chain"))
+                    .note(
+                        Diag::new("amm::shape::depth", site.text.clone())
+                            .primary(site.span, "instantiated here"),
+                    )
+                    .help(format!(
+                        "a backbone or head may use others at most {MAX_NET_DEPTH} levels deep; inline some levels or use `repeat(n) {{ … }}`"
+                    )),
+                );
+                return None;
+            }
             let k = walk.counters.entry(kind.clone()).or_insert(0);
             *k += 1;
             let inner_prefix = format!("{prefix}.{kind}{k}");
-            return self.net(id, c, env, input, &inner_prefix, walk, site);
+            walk.depth += 1;
+            let out = self.net(id, c, env, input, &inner_prefix, walk, site);
+            walk.depth -= 1;
+            return out;
         }
         let spec = schema::builtin(Family::Layer, &kind)?;
         let args = self.call_args(c, spec.args, env)?;
@@ -1300,6 +1331,25 @@ impl ShapeChecker<'_> {
                     return None;
                 }
                 let pad = pad as usize;
+                // PyTorch's rule: a pooling window must cover at least one real pixel
+                // everywhere, or a max has nothing to take and an average divides padding.
+                if kind != "conv" && 2 * pad > kernel {
+                    fail(
+                        self,
+                        "amm::shape::argument",
+                        format!(
+                            "`pad` of `{kind}` must be at most half the kernel ({}), got {pad}",
+                            kernel / 2
+                        ),
+                        "here".into(),
+                        format!(
+                            "use pad <= {} or a kernel of at least {}",
+                            kernel / 2,
+                            2 * pad
+                        ),
+                    );
+                    return None;
+                }
                 let dilation = if kind == "conv" {
                     positive(self, "dilation", int("dilation").unwrap_or(1))?
                 } else {
@@ -1412,9 +1462,46 @@ impl ShapeChecker<'_> {
                     );
                     return None;
                 }
+                // The runtime's rules (PyTorch's): the kernels reject anything else.
+                let eps = args.get("eps").and_then(Value::as_f64).unwrap_or(1e-5);
+                let momentum = args.get("momentum").and_then(Value::as_f64).unwrap_or(0.1);
+                if !(eps > 0.0 && eps <= f64::from(f32::MAX) && eps as f32 > 0.0) {
+                    fail(
+                        self,
+                        "amm::shape::argument",
+                        format!("`eps` of `batchnorm` must be a positive 32-bit float, got {eps}"),
+                        "here".into(),
+                        "the default is eps = 1e-5".into(),
+                    );
+                    return None;
+                }
+                if !(0.0..=1.0).contains(&momentum) {
+                    fail(
+                        self,
+                        "amm::shape::argument",
+                        format!("`momentum` of `batchnorm` must be in [0, 1], got {momentum}"),
+                        "here".into(),
+                        "the default is momentum = 0.1".into(),
+                    );
+                    return None;
+                }
                 tensors.push(("weight", vec![input.0[0]]));
                 tensors.push(("bias", vec![input.0[0]]));
                 (input.clone(), 2 * input.0[0], 0)
+            }
+            "leaky_relu" => {
+                let slope = args.get("slope").and_then(Value::as_f64).unwrap_or(0.01);
+                if slope.abs() > f64::from(f32::MAX) {
+                    fail(
+                        self,
+                        "amm::shape::argument",
+                        format!("`slope` of `leaky_relu` does not fit a 32-bit float, got {slope}"),
+                        "here".into(),
+                        "use a slope between -1 and 1, e.g. 0.01".into(),
+                    );
+                    return None;
+                }
+                (input.clone(), 0, 0)
             }
             _ => (input.clone(), 0, 0),
         };

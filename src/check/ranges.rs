@@ -6,7 +6,9 @@ use crate::diag::Diag;
 use crate::resolve::value::eval;
 use crate::resolve::{Program, Value};
 use crate::source::Span;
-use crate::syntax::ast::{Call, Expr, ExprKind, Field, ItemKind};
+use crate::syntax::ast::{Call, Expr, ExprKind, Field, ItemKind, SpaceEntry};
+use crate::tune::strategy::MAX_TRIALS;
+use crate::tune::{Dimension, Distribution};
 
 /// An allowed interval.
 #[derive(Clone, Copy)]
@@ -124,7 +126,17 @@ pub fn check_ranges(program: &Program, diags: &mut Vec<Diag>) {
         let (owner, fields): (&str, &[Field]) = match &def.item.kind {
             ItemKind::Train(t) => ("train", &t.fields),
             ItemKind::Agent(a) => ("agent", &a.fields),
-            ItemKind::Tune(t) => ("tune", &t.fields),
+            ItemKind::Tune(t) => {
+                for entry in t.spaces.iter().flat_map(|s| &s.entries) {
+                    check_space_entry(entry, &lookup, diags);
+                }
+                if let Some(f) = t.fields.iter().find(|f| f.key.name == "strategy")
+                    && let ExprKind::Call(c) = &f.value.kind
+                {
+                    check_budget(c, &lookup, diags);
+                }
+                ("tune", &t.fields)
+            }
             ItemKind::Env(e) => {
                 if let ExprKind::Call(c) = &e.value.kind {
                     check_call(c, &lookup, diags);
@@ -148,7 +160,39 @@ pub fn check_ranges(program: &Program, diags: &mut Vec<Diag>) {
                 );
             }
             check_calls_in(&f.value, &lookup, diags);
+            if owner == "train" {
+                check_f32_args(&f.value, &lookup, diags);
+            }
         }
+    }
+}
+
+/// Training runs in f32: a float setting of a train block (learning rate, decay, schedule
+/// factor, …) beyond f32's range would reach the kernels as infinity.
+fn check_f32_args(e: &Expr, lookup: &dyn Fn(&str) -> Option<Value>, diags: &mut Vec<Diag>) {
+    let limit = f64::from(f32::MAX);
+    let mut check = |v: &Expr, at: Span| {
+        if let Ok(Value::Float(x)) = eval(v, lookup)
+            && x.abs() > limit
+        {
+            diags.push(
+                Diag::new(
+                    "amm::value::range",
+                    format!("{x} does not fit a 32-bit float (training computes in f32)"),
+                )
+                .primary(v.span, format!("= {x}"))
+                .secondary(at, "")
+                .help("use a value of magnitude below 3.4e38"),
+            );
+        }
+    };
+    match &e.kind {
+        ExprKind::Call(c) => {
+            for a in c.arg_list() {
+                check(&a.value, a.name.as_ref().map_or(a.value.span, |n| n.span));
+            }
+        }
+        _ => check(e, e.span),
     }
 }
 
@@ -209,6 +253,171 @@ fn check_value(
             .primary(e.span, format!("= {v}"))
             .secondary(at, "")
             .help(format!("choose a value {}", range.text())),
+        );
+    }
+}
+
+/// A call's constant arguments by their schema names (positional ones named in order);
+/// arguments that are not constants are left out (resolution reported them).
+fn const_args(c: &Call, lookup: &dyn Fn(&str) -> Option<Value>) -> Vec<(String, Value, Span)> {
+    let order = positional(&c.dotted());
+    let mut pos = 0;
+    let mut out = Vec::new();
+    for a in c.arg_list() {
+        let name = match &a.name {
+            Some(n) => n.name.clone(),
+            None => {
+                pos += 1;
+                match order.get(pos - 1) {
+                    Some(n) => n.to_string(),
+                    None => continue,
+                }
+            }
+        };
+        if let Ok(v) = eval(&a.value, lookup) {
+            out.push((name, v, a.value.span));
+        }
+    }
+    out
+}
+
+/// A whole number that fits an i64, from an int or a whole float (`int(-9e18, 9e18)`).
+fn whole(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(*i),
+        // 2^63 is the first float above i64::MAX; every float below it with no fraction is
+        // exactly an i64.
+        Value::Float(f) if f.fract() == 0.0 && *f >= -(2f64.powi(63)) && *f < 2f64.powi(63) => {
+            Some(*f as i64)
+        }
+        _ => None,
+    }
+}
+
+/// Checks one searched param's distribution with the tuner's own rules
+/// ([`Dimension::validate`]), so `check` rejects every space `run` would.
+fn check_space_entry(
+    e: &SpaceEntry,
+    lookup: &dyn Fn(&str) -> Option<Value>,
+    diags: &mut Vec<Diag>,
+) {
+    let name = e.dist.dotted();
+    let args = const_args(&e.dist, lookup);
+    let get = |n: &str| args.iter().find(|(k, _, _)| k == n);
+    let bad = |diags: &mut Vec<Diag>, span: Span, msg: String, help: &str| {
+        diags.push(
+            Diag::new("amm::tune::bounds", format!("`{}`: {msg}", e.name.name))
+                .primary(span, "here")
+                .help(help.to_string()),
+        );
+    };
+    let dist = match name.as_str() {
+        "uniform" | "log_uniform" => {
+            let (Some(low), Some(high)) = (get("low"), get("high")) else {
+                return;
+            };
+            let (Some(l), Some(h)) = (low.1.as_f64(), high.1.as_f64()) else {
+                return;
+            };
+            Distribution::Float {
+                low: l,
+                high: h,
+                log: name == "log_uniform",
+            }
+        }
+        "int" => {
+            let mut ints = Vec::new();
+            for n in ["low", "high", "step"] {
+                let Some((_, v, span)) = get(n) else {
+                    ints.push(1);
+                    continue;
+                };
+                match whole(v) {
+                    Some(i) => ints.push(i),
+                    None => {
+                        bad(
+                            diags,
+                            *span,
+                            format!(
+                                "`{n}` of `int` must be a whole number of at most 64 bits, got {v}"
+                            ),
+                            "int bounds range from -9223372036854775808 to 9223372036854775807; use `uniform` for reals",
+                        );
+                        return;
+                    }
+                }
+            }
+            let log = matches!(get("log"), Some((_, Value::Bool(true), _)));
+            if get("low").is_none() || get("high").is_none() {
+                return;
+            }
+            Distribution::Int {
+                low: ints[0],
+                high: ints[1],
+                log,
+                step: ints[2],
+            }
+        }
+        "choice" => Distribution::Choice(
+            e.dist
+                .arg_list()
+                .iter()
+                .map(|_| crate::tune::ParamValue::Bool(false))
+                .collect(),
+        ),
+        _ => return,
+    };
+    let dim = Dimension {
+        name: e.name.name.clone(),
+        dist,
+    };
+    if let Err(err) = dim.validate() {
+        diags.push(
+            Diag::new("amm::tune::bounds", err.to_string())
+                .primary(e.dist.span, "this distribution")
+                .help(
+                    "bounds must be finite with low < high (low <= high for int), low > 0 for log scales, and step >= 1",
+                ),
+        );
+    }
+}
+
+/// Bounds a strategy's budget: the trial count, `population * generations` for `genetic`,
+/// must be at most [`MAX_TRIALS`] (and must not overflow).
+fn check_budget(c: &Call, lookup: &dyn Fn(&str) -> Option<Value>, diags: &mut Vec<Diag>) {
+    let name = c.dotted();
+    let args = const_args(c, lookup);
+    let int = |n: &str, default: i64| {
+        args.iter()
+            .find(|(k, _, _)| k == n)
+            .map_or(Some(default), |(_, v, _)| v.as_i64())
+    };
+    let total = match name.as_str() {
+        "random" | "bayes" => int("trials", 1).map(i128::from),
+        // i128: the product of two i64 always fits.
+        "genetic" => int("population", 10)
+            .zip(int("generations", 10))
+            .map(|(p, g)| i128::from(p) * i128::from(g)),
+        _ => None,
+    };
+    let Some(total) = total else {
+        return;
+    };
+    if total > MAX_TRIALS as i128 {
+        let what = if name == "genetic" {
+            "`population * generations`".to_string()
+        } else {
+            "`trials`".to_string()
+        };
+        diags.push(
+            Diag::new(
+                "amm::tune::budget",
+                format!("`{name}` asks for {total} trials; at most {MAX_TRIALS} are allowed"),
+            )
+            .primary(c.span, format!("{what} is {total}"))
+            .help(format!(
+                "lower {what} to at most {MAX_TRIALS}; split a larger search into several tune blocks"
+            )),
         );
     }
 }

@@ -28,6 +28,68 @@ enum Var {
     Param(usize),
     /// A metric of the run target: split and metric name.
     Metric(String, String),
+    /// A param of the file that is not searched: its default is evaluated per trial,
+    /// since it may be computed from searched params (`param y = (x - 3) ^ 2`).
+    Derived(String),
+}
+
+/// The file's params with a trial's values: searched params take the trial's value, params
+/// given with `--set` keep it, every other param's default is evaluated again in
+/// declaration order (so `param y = (x - 3) ^ 2` follows `x`).
+struct DerivedParams<'a> {
+    program: &'a Program,
+    space: &'a Space,
+    set: &'a [Override],
+}
+
+impl DerivedParams<'_> {
+    /// The value of root param `name` in the trial with `params`.
+    fn value(&self, params: &Params, name: &str) -> Result<f64, String> {
+        let program = self.program;
+        let mut values: std::collections::HashMap<String, Value> = Default::default();
+        for &id in &program.modules[0].own {
+            let def = program.def(id);
+            let ItemKind::Param(p) = &def.item.kind else {
+                continue;
+            };
+            let current = program.param(id).cloned();
+            let v = if let Some(i) = self.space.dims.iter().position(|d| d.name == def.name) {
+                params.get(i).map(|v| match v {
+                    ParamValue::Float(f) => Value::Float(*f),
+                    ParamValue::Int(i) => Value::Int(*i),
+                    ParamValue::Bool(b) => Value::Bool(*b),
+                    ParamValue::Str(s) => Value::Str(s.clone()),
+                })
+            } else if self.set.iter().any(|o| o.name == def.name) {
+                current.clone()
+            } else {
+                let lookup = |n: &str| {
+                    values.get(n).cloned().or_else(|| {
+                        program
+                            .lookup(ModuleId(0), n)
+                            .and_then(|d| program.param(d).cloned())
+                    })
+                };
+                let v = crate::resolve::value::eval(&p.value, &lookup)
+                    .map_err(|d| format!("param `{}`: {}", def.name, d.message))?;
+                // The declared type (an int default of a float param widens).
+                match &current {
+                    Some(c) => v.coerce(c.ty()),
+                    None => Some(v),
+                }
+            };
+            let Some(v) = v else {
+                return Err(format!("param `{}` changes type in this trial", def.name));
+            };
+            if def.name == name {
+                return v
+                    .as_f64()
+                    .ok_or_else(|| format!("param `{name}` is not a number"));
+            }
+            values.insert(def.name.clone(), v);
+        }
+        Err(format!("no param `{name}`"))
+    }
 }
 
 fn diag(span: crate::source::Span, code: &'static str, msg: String) -> RunFailure {
@@ -125,13 +187,29 @@ fn build_space(program: &Program, t: &TuneDecl) -> Result<Space, RunFailure> {
                     Some(e) => matches!(constant(program, e), Ok(Value::Bool(true))),
                     None => false,
                 };
+                // Exact: `as i64` would saturate 1e30 and truncate 2.5 (`check` rejects both).
+                let int = |e: &Expr| -> Result<i64, RunFailure> {
+                    match constant(program, e).map_err(|d| RunFailure::Diags(vec![d]))? {
+                        Value::Int(i) => Ok(i),
+                        Value::Float(x)
+                            if x.fract() == 0.0 && x >= -(2f64.powi(63)) && x < 2f64.powi(63) =>
+                        {
+                            Ok(x as i64)
+                        }
+                        v => Err(diag(
+                            e.span,
+                            "amm::tune::bounds",
+                            format!("{v} is not a 64-bit int"),
+                        )),
+                    }
+                };
                 let step = match get("step") {
-                    Some(e) => num(e)? as i64,
+                    Some(e) => int(e)?,
                     None => 1,
                 };
                 Distribution::Int {
-                    low: num(need("low")?)? as i64,
-                    high: num(need("high")?)? as i64,
+                    low: int(need("low")?)?,
+                    high: int(need("high")?)?,
                     log,
                     step,
                 }
@@ -296,6 +374,10 @@ fn build_objective(
     let var = |name: &str| -> Option<usize> {
         let v = if let Some(i) = space.dims.iter().position(|d| d.name == name) {
             Var::Param(i)
+        } else if program.lookup(ModuleId(0), name).is_some_and(|d| {
+            program.def(d).kind == DefKind::Param && program.def(d).module == ModuleId(0)
+        }) {
+            Var::Derived(name.to_string())
         } else if let Some((split, metric)) = name.split_once('.') {
             if !has_run {
                 return None;
@@ -325,24 +407,17 @@ fn build_objective(
 }
 
 /// Objective of a tune block without `run`: the formula of the params.
-struct FormulaObjective {
+struct FormulaObjective<'a> {
     formula: Formula,
     vars: Vec<Var>,
+    derived: DerivedParams<'a>,
 }
 
-impl Objective for FormulaObjective {
+impl Objective for FormulaObjective<'_> {
     fn evaluate(&self, params: &Params) -> Result<f64, String> {
-        let values: Vec<f64> = self
-            .vars
-            .iter()
-            .map(|v| match v {
-                Var::Param(i) => params
-                    .get(*i)
-                    .and_then(ParamValue::as_f64)
-                    .unwrap_or(f64::NAN),
-                Var::Metric(..) => f64::NAN,
-            })
-            .collect();
+        let values = var_values(&self.vars, params, &self.derived, &|split, name| {
+            Err(format!("`{split}.{name}` needs a `run` target"))
+        })?;
         self.formula.eval(&values).map_err(|e| e.to_string())
     }
 }
@@ -379,6 +454,7 @@ impl TrialFile<'_> {
 fn var_values(
     vars: &[Var],
     params: &Params,
+    derived: &DerivedParams,
     metric: &dyn Fn(&str, &str) -> Result<f64, String>,
 ) -> Result<Vec<f64>, String> {
     vars.iter()
@@ -387,6 +463,7 @@ fn var_values(
                 .get(*i)
                 .and_then(ParamValue::as_f64)
                 .ok_or_else(|| "a non-numeric param in the objective".to_string()),
+            Var::Derived(name) => derived.value(params, name),
             Var::Metric(split, name) => metric(split, name),
         })
         .collect()
@@ -423,6 +500,7 @@ struct TrainObjective<'a> {
     target: String,
     formula: Formula,
     vars: Vec<Var>,
+    derived: DerivedParams<'a>,
     base_dir: &'a Path,
     out_dir: &'a Path,
     /// Trials run on the JIT with one thread each (`jobs` run them side by side); results
@@ -451,7 +529,7 @@ impl TrainObjective<'_> {
     /// The objective after an epoch, from its validation metrics and mean training loss
     /// (`train.loss`); `None` when it reads a metric not measured per epoch.
     fn epoch_value(&self, params: &Params, record: &EpochRecord) -> Option<f64> {
-        let values = var_values(&self.vars, params, &|split, name| {
+        let values = var_values(&self.vars, params, &self.derived, &|split, name| {
             match (split, name) {
                 ("train", "loss") => Some(record.train_loss),
                 ("val", name) => record.val.as_ref().and_then(|m| split_metric(m, name)),
@@ -496,7 +574,7 @@ impl Objective for TrainObjective<'_> {
             &mut stop,
         )
         .map_err(|e| format!("training failed: {e:?}"))?;
-        let values = var_values(&self.vars, params, &|split, name| {
+        let values = var_values(&self.vars, params, &self.derived, &|split, name| {
             train_metric(&result.finals, split, name)
         })?;
         self.formula.eval(&values).map_err(|e| e.to_string())
@@ -572,6 +650,7 @@ struct AgentObjective<'a> {
     target: String,
     formula: Formula,
     vars: Vec<Var>,
+    derived: DerivedParams<'a>,
 }
 
 impl Objective for AgentObjective<'_> {
@@ -587,7 +666,7 @@ impl Objective for AgentObjective<'_> {
         let setup = crate::rl::program::agent(&program, id).map_err(|d| diag_text(&[d]))?;
         let result = crate::rl::run(&setup.env, &setup.config, &mut |_| {})
             .map_err(|e| format!("agent `{}`: {e}", self.target))?;
-        let values = var_values(&self.vars, params, &|split, name| {
+        let values = var_values(&self.vars, params, &self.derived, &|split, name| {
             agent_metric(&result, setup.config.window, split, name)
                 .ok_or_else(|| format!("the agent run reports no metric `{split}.{name}`"))
         })?;
@@ -695,8 +774,17 @@ pub fn run_tune(
         heartbeat_interval: Duration::from_secs(10),
         prune: build_pruner(program, t)?,
     };
+    let derived = DerivedParams {
+        program,
+        space: &space,
+        set,
+    };
     let objective: Box<dyn Objective + '_> = match &run_target {
-        None => Box::new(FormulaObjective { formula, vars }),
+        None => Box::new(FormulaObjective {
+            formula,
+            vars,
+            derived,
+        }),
         Some(target) => {
             let kind = program
                 .lookup(ModuleId(0), target)
@@ -716,6 +804,7 @@ pub fn run_tune(
                     target: target.clone(),
                     formula,
                     vars,
+                    derived,
                 })
             } else {
                 Box::new(TrainObjective {
@@ -723,6 +812,7 @@ pub fn run_tune(
                     target: target.clone(),
                     formula,
                     vars,
+                    derived,
                     base_dir: settings.base_dir,
                     out_dir: settings.out_dir,
                     backend: match settings.backend {

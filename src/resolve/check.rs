@@ -1218,8 +1218,39 @@ impl Checker<'_> {
             });
             uses.insert(n, out);
         }
+        // Only a net in a cyclic strongly connected component can reach itself, and only
+        // through members of that component: the search below is restricted to them, and
+        // run from a few starts per component, so long chains of nets cost linear time.
+        let index: HashMap<DefId, usize> = nets.iter().enumerate().map(|(i, d)| (*d, i)).collect();
+        let adjacency: Vec<Vec<usize>> = nets
+            .iter()
+            .map(|n| {
+                uses.get(n)
+                    .map_or(&[][..], Vec::as_slice)
+                    .iter()
+                    .filter_map(|(d, _)| index.get(d).copied())
+                    .collect()
+            })
+            .collect();
+        let component = strongly_connected(&adjacency);
+        let mut size: HashMap<usize, usize> = HashMap::new();
+        for c in &component {
+            *size.entry(*c).or_insert(0) += 1;
+        }
+        let cyclic = |i: usize| size[&component[i]] > 1 || adjacency[i].contains(&i);
+        let mut starts_per_component: HashMap<usize, usize> = HashMap::new();
         let mut reported = HashSet::new();
-        for &start in &nets {
+        for (i, &start) in nets.iter().enumerate() {
+            if !cyclic(i) {
+                continue;
+            }
+            let tried = starts_per_component.entry(component[i]).or_insert(0);
+            *tried += 1;
+            if *tried > MAX_CYCLE_REPORTS {
+                continue;
+            }
+            let own = component[i];
+            let same_component = |d: DefId| index.get(&d).is_some_and(|j| component[*j] == own);
             // Depth-first search for a path back to `start`.
             let mut stack = vec![(start, 0usize)];
             let mut path: Vec<(DefId, Span)> = Vec::new();
@@ -1250,7 +1281,7 @@ impl Checker<'_> {
                         }
                         continue;
                     }
-                    if visited.insert(next) {
+                    if same_component(next) && visited.insert(next) {
                         path.push((next, span));
                         stack.push((next, 0));
                     }
@@ -1260,6 +1291,66 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// Nets of one cycle group reported as recursive (each with its own path back); more say
+/// nothing new.
+const MAX_CYCLE_REPORTS: usize = 4;
+
+/// The strongly connected component of each node (Tarjan's algorithm with an explicit
+/// stack, so a chain of thousands of nets cannot overflow the call stack).
+fn strongly_connected(adjacency: &[Vec<usize>]) -> Vec<usize> {
+    let n = adjacency.len();
+    let mut index = vec![usize::MAX; n];
+    let mut low = vec![0; n];
+    let mut on_stack = vec![false; n];
+    let mut component = vec![usize::MAX; n];
+    let mut stack = Vec::new();
+    let mut next_index = 0;
+    let mut next_component = 0;
+    for root in 0..n {
+        if index[root] != usize::MAX {
+            continue;
+        }
+        // (node, next edge to follow)
+        let mut work = vec![(root, 0usize)];
+        index[root] = next_index;
+        low[root] = next_index;
+        next_index += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        while let Some(&mut (v, ref mut edge)) = work.last_mut() {
+            if let Some(&w) = adjacency[v].get(*edge) {
+                *edge += 1;
+                if index[w] == usize::MAX {
+                    index[w] = next_index;
+                    low[w] = next_index;
+                    next_index += 1;
+                    stack.push(w);
+                    on_stack[w] = true;
+                    work.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                low[parent] = low[parent].min(low[v]);
+            }
+            if low[v] == index[v] {
+                while let Some(w) = stack.pop() {
+                    on_stack[w] = false;
+                    component[w] = next_component;
+                    if w == v {
+                        break;
+                    }
+                }
+                next_component += 1;
+            }
+        }
+    }
+    component
 }
 
 fn collect_net_uses(block: &LayerBlock, f: &mut dyn FnMut(&str, Span)) {

@@ -193,8 +193,9 @@ fn binary(op: BinOp, l: Value, r: Value, ls: Span, rs: Span, span: Span) -> Resu
                 BinOp::Div | BinOp::Rem if b == 0 => return Err(div_zero(rs)),
                 BinOp::Div => a.checked_div_euclid(b),
                 BinOp::Rem => a.checked_rem_euclid(b),
-                BinOp::Pow if b < 0 => return Ok(Float((a as f64).powf(b as f64))),
-                BinOp::Pow => u32::try_from(b).ok().and_then(|e| a.checked_pow(e)),
+                // A negative power of an int is a float (2 ^ -1 = 0.5); 0 ^ -1 is infinite.
+                BinOp::Pow if b < 0 => return finite((a as f64).powf(b as f64), span),
+                BinOp::Pow => int_pow(a, b),
             };
             v.map(Int).ok_or_else(|| overflow(span))
         }
@@ -210,15 +211,7 @@ fn binary(op: BinOp, l: Value, r: Value, ls: Span, rs: Span, span: Span) -> Resu
                 BinOp::Rem => x.rem_euclid(y),
                 BinOp::Pow => x.powf(y),
             };
-            if v.is_finite() {
-                Ok(Float(v))
-            } else {
-                Err(Diag::new(
-                    "amm::value::not_finite",
-                    "this arithmetic does not give a finite number",
-                )
-                .primary(span, format!("= {v}")))
-            }
+            finite(v, span)
         }
         (Value::Str(a), Value::Str(b)) if op == BinOp::Add => Ok(Value::Str(a + &b)),
         (a, b) => {
@@ -232,13 +225,40 @@ fn binary(op: BinOp, l: Value, r: Value, ls: Span, rs: Span, span: Span) -> Resu
     }
 }
 
+/// `a ^ b` for `b >= 0`, exact: the bases 0, 1 and -1 never overflow, whatever the power.
+fn int_pow(a: i64, b: i64) -> Option<i64> {
+    match a {
+        0 => Some(i64::from(b == 0)),
+        1 => Some(1),
+        -1 => Some(if b % 2 == 0 { 1 } else { -1 }),
+        _ => u32::try_from(b).ok().and_then(|e| a.checked_pow(e)),
+    }
+}
+
+/// A float result, or the diagnostic for infinity and NaN (which no setting accepts).
+fn finite(v: f64, span: Span) -> Result<Value, Diag> {
+    if v.is_finite() {
+        Ok(Value::Float(v))
+    } else {
+        Err(Diag::new(
+            "amm::value::not_finite",
+            "this arithmetic does not give a finite number",
+        )
+        .primary(span, format!("= {v}"))
+        .help("constants must be finite: avoid 0 ^ -1, powers that overflow 1.8e308 and roots of negative numbers"))
+    }
+}
+
 fn overflow(span: Span) -> Diag {
     Diag::new("amm::value::overflow", "integer overflow")
         .primary(span, "the result does not fit in 64 bits")
+        .help("ints range from -9223372036854775808 to 9223372036854775807; use floats (e.g. `2.0 ^ 70`) for larger values")
 }
 
 fn div_zero(span: Span) -> Diag {
-    Diag::new("amm::value::div_zero", "division by zero").primary(span, "this is zero")
+    Diag::new("amm::value::div_zero", "division by zero")
+        .primary(span, "this is zero")
+        .help("divide by a non-zero value")
 }
 
 fn type_error(span: Span, op: &str, v: &Value) -> Diag {

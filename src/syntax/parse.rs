@@ -756,11 +756,41 @@ impl Builder<'_> {
             .primary(self.span(&p), "this expression")
             .help("split it into several params"));
         }
+        // `-9223372036854775808` is i64::MIN, but its magnitude alone does not fit in an
+        // i64: a minus sign directly before that literal (and not before a power of it, which
+        // binds tighter) makes the two one literal.
+        let items: Vec<Pair<Rule>> = p.clone().into_inner().collect();
+        let min_literals: Vec<Span> = items
+            .windows(2)
+            .enumerate()
+            .filter(|(i, w)| {
+                w[0].as_rule() == Rule::neg
+                    && w[1].as_rule() == Rule::number
+                    && is_min_magnitude(w[1].as_str())
+                    && items.get(i + 2).is_none_or(|q| q.as_rule() != Rule::pow)
+            })
+            .map(|(_, w)| self.span(&w[1]))
+            .collect();
         pratt()
-            .map_primary(|q| self.primary(q))
+            .map_primary(|q| {
+                if q.as_rule() == Rule::number && min_literals.contains(&self.span(&q)) {
+                    return Ok(Expr {
+                        kind: ExprKind::Int(i64::MIN),
+                        span: self.span(&q),
+                    });
+                }
+                self.primary(q)
+            })
             .map_prefix(|op, rhs| {
                 let rhs = rhs?;
                 let span = self.span(&op).to(rhs.span);
+                // The marked literal itself, not `-(…)` around it.
+                if min_literals.contains(&rhs.span) {
+                    return Ok(Expr {
+                        kind: rhs.kind,
+                        span,
+                    });
+                }
                 Ok(Expr {
                     kind: ExprKind::Neg(Box::new(rhs)),
                     span,
@@ -868,6 +898,12 @@ fn internal(span: Span) -> Diag {
     )
     .primary(span, "while reading this")
     .help("this is a bug in ammc; please report it with this file")
+}
+
+/// Whether a literal's text is 2^63, the magnitude of the smallest i64.
+fn is_min_magnitude(text: &str) -> bool {
+    let clean: String = text.chars().filter(|c| *c != '_').collect();
+    clean.trim_start_matches('0') == "9223372036854775808"
 }
 
 fn number(text: &str, span: Span) -> Res<ExprKind> {

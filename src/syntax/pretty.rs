@@ -161,7 +161,13 @@ impl Printer {
     fn expr(&mut self, e: &Expr, min_prec: u8) {
         match &e.kind {
             ExprKind::Int(v) => {
-                let _ = write!(self.out, "{v}");
+                // Only i64::MIN is negative (its literal is `-9223372036854775808`); it
+                // prints like a negation.
+                if *v < 0 && min_prec > PREC_NEG {
+                    let _ = write!(self.out, "({v})");
+                } else {
+                    let _ = write!(self.out, "{v}");
+                }
             }
             ExprKind::Float(v) => self.out.push_str(&float_text(*v)),
             ExprKind::Str(s) => {

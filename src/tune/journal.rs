@@ -108,6 +108,23 @@ pub enum JournalError {
         /// The journal.
         path: PathBuf,
     },
+    /// A lock file left by a crashed run that cannot be removed (a directory, or no
+    /// permission).
+    #[error(
+        "study journal {path} is locked by {lock}, which is stale but cannot be removed: {source}"
+    )]
+    #[diagnostic(
+        code(amm::tune::journal_stale_lock),
+        help("no run holds it: delete {} by hand and run again", lock.display())
+    )]
+    StaleLock {
+        /// The journal.
+        path: PathBuf,
+        /// The lock path.
+        lock: PathBuf,
+        /// Why removing it failed.
+        source: std::io::Error,
+    },
     /// A line is not a valid operation.
     #[error("study journal {path}, line {line}: {reason}")]
     #[diagnostic(
@@ -297,8 +314,18 @@ impl Journal {
                             .and_then(|t| t.elapsed().ok())
                             .is_some_and(|age| age > LOCK_GRACE);
                     if stale {
-                        let _ = std::fs::remove_file(&lock);
-                        continue;
+                        // A lock that cannot be removed would otherwise be retried forever.
+                        match std::fs::remove_file(&lock) {
+                            Ok(()) => continue,
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                            Err(source) => {
+                                return Err(JournalError::StaleLock {
+                                    path: self.path.clone(),
+                                    lock,
+                                    source,
+                                });
+                            }
+                        }
                     }
                     if std::time::Instant::now() > deadline {
                         return Err(JournalError::Locked {
@@ -314,25 +341,11 @@ impl Journal {
     }
 
     /// Appends operations (each gets this worker's id) under the lock. A torn last line left
-    /// by a crash is cut off first so the new lines start on a line of their own.
+    /// by a crash is cut off first so the new lines start on a line of their own. Reads only
+    /// the file's tail, so an append costs the same at any journal length.
     pub fn append(&self, ops: &[Json]) -> Result<(), JournalError> {
         let _guard = self.lock()?;
-        let existing = match std::fs::read(&self.path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(self.io(e)),
-        };
-        if !existing.is_empty() && existing.last() != Some(&b'\n') {
-            let keep = existing
-                .iter()
-                .rposition(|b| *b == b'\n')
-                .map_or(0, |p| p + 1);
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&self.path)
-                .map_err(|e| self.io(e))?;
-            f.set_len(keep as u64).map_err(|e| self.io(e))?;
-        }
+        self.cut_torn_tail().map_err(|e| self.io(e))?;
         let mut text = String::new();
         for o in ops {
             let mut o = o.clone();
@@ -350,6 +363,43 @@ impl Journal {
         // One write per append, no fsync (as Optuna): a killed process loses nothing that
         // was written, and a torn tail line is cut off on the next append.
         f.write_all(text.as_bytes()).map_err(|e| self.io(e))
+    }
+
+    /// Cuts an incomplete last line, reading backwards from the end in blocks until the
+    /// last newline (one block unless a crash tore the tail).
+    fn cut_torn_tail(&self) -> std::io::Result<()> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let len = f.metadata()?.len();
+        let mut end = len;
+        let mut block = vec![0u8; 4096];
+        while end > 0 {
+            let start = end.saturating_sub(block.len() as u64);
+            let n = (end - start) as usize;
+            f.seek(SeekFrom::Start(start))?;
+            f.read_exact(&mut block[..n])?;
+            if let Some(p) = block[..n].iter().rposition(|b| *b == b'\n') {
+                let keep = start + p as u64 + 1;
+                if keep < len {
+                    f.set_len(keep)?;
+                }
+                return Ok(());
+            }
+            end = start;
+        }
+        // No newline at all: the whole file is one torn line.
+        if len > 0 {
+            f.set_len(0)?;
+        }
+        Ok(())
     }
 
     /// Reads and replays the journal (an absent file is an empty journal). An incomplete last

@@ -212,7 +212,9 @@ impl Dimension {
                 let v = if *log {
                     (low.ln() + u * (high.ln() - low.ln())).exp()
                 } else {
-                    low + u * (high - low)
+                    // Not `low + u * (high - low)`: the width overflows to infinity for
+                    // bounds beyond ±9e307, and every point would become `high`.
+                    low * (1.0 - u) + high * u
                 };
                 ParamValue::Float(v.clamp(*low, *high))
             }
@@ -228,9 +230,10 @@ impl Dimension {
                     let v = (a + u * (b - a)).exp().round() as i64;
                     ParamValue::Int(v.clamp(*low, *high))
                 } else {
-                    let n = (high - low) / step;
-                    let k = (u * (n + 1) as f64).floor().min(n as f64) as i64;
-                    ParamValue::Int(low + k * step)
+                    let n = grid_steps(*low, *high, *step);
+                    // `as u64` saturates, and `min` keeps u = 1 on the last point.
+                    let k = ((u * (n as f64 + 1.0)).floor() as u64).min(n);
+                    ParamValue::Int(grid_point(*low, *step, k))
                 }
             }
             Distribution::Choice(values) => {
@@ -249,9 +252,14 @@ impl Dimension {
                 let u = if *log {
                     (x.ln() - low.ln()) / (high.ln() - low.ln())
                 } else {
-                    (x - low) / (high - low)
+                    // Halved so that the width of ±1e308 bounds stays finite.
+                    (x * 0.5 - low * 0.5) / (high * 0.5 - low * 0.5)
                 };
-                u.clamp(0.0, 1.0)
+                if u.is_finite() {
+                    u.clamp(0.0, 1.0)
+                } else {
+                    0.5
+                }
             }
             (
                 Distribution::Int {
@@ -267,9 +275,9 @@ impl Dimension {
                     let (a, b) = ((*low as f64 - 0.5).max(0.5).ln(), (*high as f64 + 0.5).ln());
                     ((x.ln() - a) / (b - a)).clamp(0.0, 1.0)
                 } else {
-                    let n = (high - low) / step;
+                    let n = grid_steps(*low, *high, *step) as f64;
                     let k = ((x - *low as f64) / *step as f64).round();
-                    ((k + 0.5) / (n + 1) as f64).clamp(0.0, 1.0)
+                    ((k + 0.5) / (n + 1.0)).clamp(0.0, 1.0)
                 }
             }
             (Distribution::Choice(values), v) => {
@@ -296,7 +304,11 @@ impl Dimension {
                     low, high, step, ..
                 },
                 ParamValue::Int(x),
-            ) => x >= low && x <= high && (x - low) % step == 0,
+            ) => {
+                x >= low
+                    && x <= high
+                    && (i128::from(*x) - i128::from(*low)) % i128::from(*step) == 0
+            }
             (Distribution::Choice(values), v) => values.contains(v),
             _ => false,
         }
@@ -312,12 +324,26 @@ impl Dimension {
                 log: false,
                 step,
             } => {
-                let n = (high - low) / step;
-                ParamValue::Int(low + rng.random_range(0..=n) * step)
+                let k = rng.random_range(0..=grid_steps(*low, *high, *step));
+                ParamValue::Int(grid_point(*low, *step, k))
             }
             _ => self.from_unit(rng.random::<f64>()),
         }
     }
+}
+
+/// Number of steps from `low` to the last grid point not above `high` (the grid has one
+/// point more). In i128: `high - low` overflows i64 for bounds of opposite sign.
+fn grid_steps(low: i64, high: i64, step: i64) -> u64 {
+    let n = (i128::from(high) - i128::from(low)).max(0) / i128::from(step.max(1));
+    // At most 2^64 - 1 (low = i64::MIN, high = i64::MAX, step = 1).
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// `low + k * step`, for `k <= grid_steps(low, high, step)`: at most `high`, so it fits.
+fn grid_point(low: i64, step: i64, k: u64) -> i64 {
+    let v = i128::from(low) + i128::from(k) * i128::from(step.max(1));
+    i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
 }
 
 impl Space {

@@ -67,6 +67,10 @@ impl SearchState {
     }
 }
 
+/// The largest budget a strategy may have (`ammc check` rejects more): a study keeps every
+/// trial in memory and in its journal, about a kilobyte each.
+pub const MAX_TRIALS: usize = 1_000_000;
+
 /// Random trials asked per batch (a fixed number, so results do not depend on `jobs`).
 const RANDOM_BATCH: usize = 8;
 
@@ -77,39 +81,33 @@ const P_GP: u64 = 3;
 const P_GENETIC: u64 = 4;
 
 impl Strategy {
-    /// Total number of trials.
+    /// Total number of trials (saturating: `ammc check` bounds budgets by [`MAX_TRIALS`]).
     pub fn trials(&self) -> usize {
         match self {
             Strategy::Random { trials } | Strategy::Bayes { trials, .. } => *trials,
             Strategy::Genetic {
                 population,
                 generations,
-            } => population * generations,
+            } => population.saturating_mul(*generations),
         }
     }
 
-    /// The slot ranges asked together, in order.
-    pub fn batches(&self) -> Vec<Range<usize>> {
+    /// The slot ranges asked together, in order. Lazy: a budget's batches are never all
+    /// held at once.
+    pub fn batches(&self) -> impl Iterator<Item = Range<usize>> + use<> {
         let n = self.trials();
-        let chunks = |size: usize, from: usize| {
-            (from..n)
-                .step_by(size.max(1))
-                .map(move |s| s..(s + size.max(1)).min(n))
+        let (first, size) = match self {
+            Strategy::Random { .. } => (RANDOM_BATCH.min(n), RANDOM_BATCH),
+            // One trial at a time after the initial design: each step sees every result.
+            Strategy::Bayes { init, .. } => ((*init).min(n), 1),
+            Strategy::Genetic { population, .. } => ((*population).max(1).min(n), *population),
         };
-        match self {
-            Strategy::Random { .. } => chunks(RANDOM_BATCH, 0).collect(),
-            Strategy::Bayes { init, .. } => {
-                let init = (*init).min(n);
-                let mut v = Vec::new();
-                if init > 0 {
-                    v.push(0..init);
-                }
-                // One trial at a time after the initial design: each step sees every result.
-                v.extend(chunks(1, init));
-                v
-            }
-            Strategy::Genetic { population, .. } => chunks(*population, 0).collect(),
-        }
+        let size = size.max(1);
+        let head = (first > 0).then_some(0..first);
+        let tail = (first..n)
+            .step_by(size)
+            .map(move |s| s..s.saturating_add(size).min(n));
+        head.into_iter().chain(tail)
     }
 
     /// Suggests the parameters of `slots` given the finished trials of all earlier slots
@@ -221,20 +219,23 @@ fn bayes_step(
     state: &mut SearchState,
     rng: &mut ChaCha8Rng,
 ) -> Params {
-    let ok: Vec<&Observation> = history.iter().filter(|o| o.loss.is_some()).collect();
+    let ok: Vec<f64> = history.iter().filter_map(|o| o.loss).collect();
     if ok.len() < 2 {
         return space.sample(rng);
     }
+    // A failed trial counts as the worst value seen: left out, the model would not know the
+    // point was tried, and would propose it (and fail) again.
+    let worst = ok.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let data = Data {
-        x: ok.iter().map(|o| encode(space, &o.params)).collect(),
-        y: ok.iter().filter_map(|o| o.loss).collect(),
+        x: history.iter().map(|o| encode(space, &o.params)).collect(),
+        y: history.iter().map(|o| o.loss.unwrap_or(worst)).collect(),
         categorical: space.dims.iter().map(|d| d.is_categorical()).collect(),
     };
     let neutral = Hyper::default_for(space.len());
     let fitted = match &state.hyper {
         // Each likelihood costs O(n³): with much data, start from the last optimum, probing
         // the neutral start and one random point in case a better basin appeared.
-        Some(warm) if ok.len() >= WARM_FROM => {
+        Some(warm) if data.y.len() >= WARM_FROM => {
             let probe = Hyper::random(space.len(), rng);
             gp::refit_hyper(&data, warm, &[neutral.clone(), probe], 15, 1e-3)
         }

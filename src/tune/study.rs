@@ -13,7 +13,7 @@ use serde_json::{Value as Json, json};
 use super::journal::{self, Journal, JournalError, TrialState, iso_time, now_seconds, op};
 use super::liveness;
 use super::prune::{Intermediate, MedianPruner};
-use super::space::{Distribution, ParamValue, Params, Space};
+use super::space::{Dimension, Distribution, ParamValue, Params, Space};
 use super::strategy::{Observation, SearchState, Strategy};
 use super::worker::{self, Pending, Recorder};
 
@@ -218,12 +218,42 @@ fn internal(d: &Distribution, v: &ParamValue) -> f64 {
     }
 }
 
-fn external(d: &Distribution, x: f64) -> Option<ParamValue> {
-    match d {
-        Distribution::Float { .. } => Some(ParamValue::Float(x)),
-        Distribution::Int { .. } => Some(ParamValue::Int(x.round() as i64)),
-        Distribution::Choice(values) => values.get(x as usize).cloned(),
-    }
+/// A recorded trial's value of one param, read back the way [`internal`] and the exact
+/// text wrote it: a choice from its category index in `params` (Optuna's internal
+/// representation), floats and ints from their exact text (ints beyond 2^53 do not survive
+/// a JSON float). `None` when the value is not one of the distribution's.
+fn recorded_param(t: &journal::TrialRecord, d: &Dimension) -> Option<ParamValue> {
+    let exact_text = t
+        .system_attrs
+        .get(EXACT)
+        .and_then(|m| m.get(&d.name))
+        .and_then(Json::as_str);
+    let internal = t.params.get(&d.name).copied();
+    let v = match &d.dist {
+        Distribution::Choice(values) => {
+            let x = internal?;
+            if x.fract() != 0.0 || x < 0.0 {
+                return None;
+            }
+            values.get(x as usize).cloned()?
+        }
+        Distribution::Float { .. } => {
+            ParamValue::Float(exact_text.and_then(|s| s.parse().ok()).or(internal)?)
+        }
+        Distribution::Int { .. } => {
+            ParamValue::Int(match exact_text.and_then(|s| s.parse().ok()) {
+                Some(i) => i,
+                None => {
+                    let x = internal?;
+                    if x.fract() != 0.0 || x < -(2f64.powi(63)) || x >= 2f64.powi(63) {
+                        return None;
+                    }
+                    x as i64
+                }
+            })
+        }
+    };
+    d.contains(&v).then_some(v)
 }
 
 const SLOT: &str = "ammc:slot";
@@ -239,15 +269,6 @@ pub(super) const EXACT_INTERMEDIATE: &str = "ammc:intermediate";
 /// Shortest text that parses back to exactly `x`.
 pub(super) fn exact(x: f64) -> String {
     format!("{x:?}")
-}
-
-fn exact_param(t: &journal::TrialRecord, name: &str) -> Option<f64> {
-    t.system_attrs
-        .get(EXACT)
-        .and_then(|m| m.get(name))
-        .and_then(Json::as_str)
-        .and_then(|s| s.parse().ok())
-        .or_else(|| t.params.get(name).copied())
 }
 
 /// Intermediate values of a recorded trial, exact when the trial finished.
@@ -301,11 +322,8 @@ pub fn run_study(
                 if t.distributions != dists {
                     return Err(mismatch("search space"));
                 }
-                let params: Option<Params> = space
-                    .dims
-                    .iter()
-                    .map(|d| exact_param(t, &d.name).and_then(|x| external(&d.dist, x)))
-                    .collect();
+                let params: Option<Params> =
+                    space.dims.iter().map(|d| recorded_param(t, d)).collect();
                 let (Some(params), Some(slot)) =
                     (params, t.system_attrs.get(SLOT).and_then(Json::as_u64))
                 else {
@@ -420,8 +438,12 @@ pub fn run_study(
                 .dims
                 .iter()
                 .zip(&params)
-                .filter_map(|(d, v)| match v {
-                    ParamValue::Float(x) => Some((d.name.clone(), json!(exact(*x)))),
+                .filter_map(|(d, v)| match (&d.dist, v) {
+                    // A choice's internal value is its index; its values are in the
+                    // distribution itself.
+                    (Distribution::Choice(_), _) => None,
+                    (_, ParamValue::Float(x)) => Some((d.name.clone(), json!(exact(*x)))),
+                    (_, ParamValue::Int(i)) => Some((d.name.clone(), json!(i.to_string()))),
                     _ => None,
                 })
                 .collect();
