@@ -53,7 +53,10 @@ fn main() {
         let t = Instant::now();
         run_train(&job, &mut ctx).expect("runs");
         let s = t.elapsed().as_secs_f64();
-        println!("{epochs:>6}   {s:>6.2}   {:>8.4}", s * 1000.0 / epochs as f64);
+        println!(
+            "{epochs:>6}   {s:>6.2}   {:>8.4}",
+            s * 1000.0 / epochs as f64
+        );
     }
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -481,15 +481,17 @@ fn run(out: &Output, file: &Path, target: Option<&str>, set: &[String], flags: &
             return crate::run::interrupt::EXIT_INTERRUPTED;
         }
         let def = program.def(id);
-        // Agent and tune runs do not poll the flag yet: a signal ends them at once (their
-        // files are written atomically, and a tune journal resumes).
+        // Tune runs do not poll the flag yet: a signal ends them at once (their files are
+        // written atomically, and the journal resumes).
         ctx.interrupt
-            .set_immediate(def.kind != crate::resolve::DefKind::Train);
+            .set_immediate(def.kind == crate::resolve::DefKind::Tune);
         let result = match def.kind {
             crate::resolve::DefKind::Train => {
                 graph.run(&def.name, flags.force, &mut ctx).map(|_| ())
             }
-            crate::resolve::DefKind::Agent => agent::run_agent(&program, id, &settings),
+            crate::resolve::DefKind::Agent => {
+                crate::rl::block::run_agent(&program, id, &mut ctx).map(|_| ())
+            }
             crate::resolve::DefKind::Tune => {
                 let overrides = overrides(set).unwrap_or_default();
                 tune::run_tune(&program, id, file, &overrides, &settings)

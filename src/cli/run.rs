@@ -27,6 +27,7 @@ pub struct Renderer {
     bars: bool,
     bar: Option<ProgressBar>,
     best_noted: bool,
+    window_header: bool,
 }
 
 impl Renderer {
@@ -37,6 +38,7 @@ impl Renderer {
             bars: mode == Mode::Human && std::io::stderr().is_terminal(),
             bar: None,
             best_noted: false,
+            window_header: false,
         }
     }
 
@@ -179,6 +181,102 @@ impl Renderer {
                 self.line(&format!("wrote {dir}/{{{}}}", files.join(", ")))
             }
             Event::Line { text, .. } => self.line(&text),
+            Event::AgentStart {
+                block,
+                algorithm,
+                env,
+                env_kind,
+                shape,
+                budget,
+                alpha,
+                gamma,
+                seed,
+            } => {
+                self.window_header = false;
+                self.line(&format!(
+                    "agent {block}: {algorithm} on `{env}` ({env_kind}, {shape}), {budget}, alpha {alpha}, gamma {gamma}, seed {seed}"
+                ));
+            }
+            Event::AgentProgress {
+                done,
+                total,
+                unit,
+                epsilon,
+                recent_return,
+                ..
+            } if self.bars => {
+                let b = self.bar.get_or_insert_with(|| {
+                    let b = ProgressBar::new(total);
+                    b.set_style(
+                        ProgressStyle::with_template(&format!(
+                            "[{{bar:30}}] {{pos}}/{{len}} {unit}  {{msg}}"
+                        ))
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                    );
+                    b
+                });
+                b.set_position(done);
+                b.set_message(format!("ε {epsilon:.3}, return ≈ {recent_return:.3}"));
+            }
+            Event::Window {
+                first,
+                last,
+                mean_return,
+                success_rate,
+                ..
+            } => {
+                if quiet {
+                    return;
+                }
+                if let Some(b) = &self.bar {
+                    b.suspend(|| {});
+                }
+                if !self.window_header {
+                    self.window_header = true;
+                    self.line(&format!(
+                        "{:>17}  {:>12}  {:>8}",
+                        "episodes", "mean return", "success"
+                    ));
+                }
+                let line = format!(
+                    "{:>17}  {mean_return:>12.4}  {success_rate:>8.3}",
+                    format!("{first}-{last}")
+                );
+                match &self.bar {
+                    Some(b) => b.suspend(|| self.line(&line)),
+                    None => self.line(&line),
+                }
+            }
+            Event::Evaluation {
+                episodes,
+                mean_return,
+                std_return,
+                success_rate,
+                mean_steps,
+                ..
+            } => {
+                if let Some(b) = self.bar.take() {
+                    b.finish_and_clear();
+                }
+                self.line(&format!(
+                    "greedy evaluation over {episodes} episodes: return {mean_return:.4} ± {std_return:.4}, success rate {success_rate:.4}, mean length {mean_steps:.1} steps"
+                ));
+            }
+            Event::Policy { map, .. } => {
+                self.line("greedy policy:");
+                self.line(map.trim_end_matches('\n'));
+            }
+            Event::AgentThroughput {
+                episodes,
+                steps,
+                seconds,
+                steps_per_sec,
+                ..
+            } => self.line(&format!(
+                "{episodes} episodes, {steps} steps in {seconds:.2}s ({:.1}M steps/s)",
+                steps_per_sec / 1e6
+            )),
             _ => {}
         }
     }
@@ -188,7 +286,10 @@ impl EventSink for Renderer {
     fn emit(&mut self, event: Event) {
         match self.mode {
             Mode::Json => {
-                if !matches!(event, Event::Batch { .. } | Event::EpochStart { .. }) {
+                if !matches!(
+                    event,
+                    Event::Batch { .. } | Event::EpochStart { .. } | Event::AgentProgress { .. }
+                ) {
                     self.line(&serde_json::to_string(&event).unwrap_or_default());
                 }
             }

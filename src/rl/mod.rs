@@ -8,6 +8,7 @@
 //! bit-identical tables, returns and files.
 
 pub mod agent;
+pub mod block;
 pub mod env;
 pub mod episodic;
 pub mod error;
@@ -18,7 +19,7 @@ pub mod rng;
 
 use std::time::Instant;
 
-use agent::{AgentConfig, EpisodeRecord, EvalSummary, Learned, evaluate, learn};
+use agent::{AgentConfig, EpisodeRecord, EvalSummary, Learned, evaluate};
 use env::{BuiltEnv, EnvSpec};
 use episodic::{CARTPOLE_DEFAULT_BINS, CartPoleRunner, Episodic, TabularRunner};
 pub use error::RlError;
@@ -76,13 +77,24 @@ pub fn run(
     cfg: &AgentConfig,
     progress: &mut dyn FnMut(&EpisodeRecord),
 ) -> Result<RunResult, RlError> {
+    run_until(env, cfg, progress, &|| false)
+}
+
+/// [`run`] that asks `stop` before every training episode whether to end training there;
+/// the greedy policy learned so far is evaluated.
+pub fn run_until(
+    env: &EnvSpec,
+    cfg: &AgentConfig,
+    progress: &mut dyn FnMut(&EpisodeRecord),
+    stop: &dyn Fn() -> bool,
+) -> Result<RunResult, RlError> {
     cfg.validate()?;
     let bins = bins_for(env, cfg)?;
     match env.build()? {
-        BuiltEnv::Tabular(t) => Ok(run_on(&mut TabularRunner::new(&t), cfg, progress)),
+        BuiltEnv::Tabular(t) => Ok(run_on(&mut TabularRunner::new(&t), cfg, progress, stop)),
         BuiltEnv::CartPole => {
             let mut runner = CartPoleRunner::new(&bins.unwrap_or_default())?;
-            Ok(run_on(&mut runner, cfg, progress))
+            Ok(run_on(&mut runner, cfg, progress, stop))
         }
     }
 }
@@ -91,10 +103,11 @@ fn run_on<E: Episodic>(
     env: &mut E,
     cfg: &AgentConfig,
     progress: &mut dyn FnMut(&EpisodeRecord),
+    stop: &dyn Fn() -> bool,
 ) -> RunResult {
     let mut rng = Rng::seed_from_u64(cfg.seed);
     let start = Instant::now();
-    let learned = learn(env, cfg, &mut rng, progress);
+    let learned = agent::learn_until(env, cfg, &mut rng, progress, stop);
     let train_seconds = start.elapsed().as_secs_f64();
     let mut eval_rng = Rng::seed_from_u64(cfg.seed ^ EVAL_SEED_SALT);
     let eval = evaluate(env, &learned.q, cfg.eval_episodes, &mut eval_rng);

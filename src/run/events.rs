@@ -141,6 +141,90 @@ pub enum Event {
         /// The files in it.
         files: Vec<String>,
     },
+    /// An agent block starts.
+    AgentStart {
+        /// The block.
+        block: String,
+        /// Algorithm name.
+        algorithm: String,
+        /// The env block.
+        env: String,
+        /// Its kind.
+        env_kind: String,
+        /// States × actions, or the bins.
+        shape: String,
+        /// Episodes or steps.
+        budget: String,
+        /// Learning rate.
+        alpha: f64,
+        /// Discount.
+        gamma: f64,
+        /// Seed.
+        seed: u64,
+    },
+    /// Training progress of an agent (progress bars only).
+    AgentProgress {
+        /// The block.
+        block: String,
+        /// Episodes or steps done.
+        done: u64,
+        /// Of this many.
+        total: u64,
+        /// `episodes` or `steps`.
+        unit: String,
+        /// Current exploration rate.
+        epsilon: f64,
+        /// Exponential moving average of recent returns.
+        recent_return: f64,
+    },
+    /// A window of training episodes completed.
+    Window {
+        /// The block.
+        block: String,
+        /// First episode (1-based).
+        first: u64,
+        /// Last episode.
+        last: u64,
+        /// Mean return.
+        mean_return: f64,
+        /// Fraction of successful episodes.
+        success_rate: f64,
+    },
+    /// The greedy policy's evaluation.
+    Evaluation {
+        /// The block.
+        block: String,
+        /// Episodes run.
+        episodes: u64,
+        /// Mean return.
+        mean_return: f64,
+        /// Standard deviation of returns.
+        std_return: f64,
+        /// Success rate.
+        success_rate: f64,
+        /// Mean episode length.
+        mean_steps: f64,
+    },
+    /// The greedy policy drawn on a grid map.
+    Policy {
+        /// The block.
+        block: String,
+        /// The map, one line per row.
+        map: String,
+    },
+    /// Training throughput of an agent.
+    AgentThroughput {
+        /// The block.
+        block: String,
+        /// Episodes trained.
+        episodes: u64,
+        /// Environment steps.
+        steps: u64,
+        /// Seconds.
+        seconds: f64,
+        /// Steps per second.
+        steps_per_sec: f64,
+    },
     /// Free-form text from a run kind without structured events yet.
     Line {
         /// The block.

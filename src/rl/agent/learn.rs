@@ -132,6 +132,18 @@ pub fn learn<E: Episodic>(
     rng: &mut Rng,
     progress: &mut dyn FnMut(&EpisodeRecord),
 ) -> Learned {
+    learn_until(env, cfg, rng, progress, &|| false)
+}
+
+/// [`learn`] that asks `stop` before every episode whether to end training there (an
+/// interrupt); what was learned so far is returned.
+pub fn learn_until<E: Episodic>(
+    env: &mut E,
+    cfg: &AgentConfig,
+    rng: &mut Rng,
+    progress: &mut dyn FnMut(&EpisodeRecord),
+    stop: &dyn Fn() -> bool,
+) -> Learned {
     let (ns, na) = (env.n_states(), env.n_actions());
     let double = cfg.algorithm == Algorithm::DoubleQ;
     let mut t = Tables {
@@ -154,6 +166,9 @@ pub fn learn<E: Episodic>(
     let mut total = 0u64;
     let mut episode = 0u64;
     'episodes: while episode < max_episodes {
+        if stop() {
+            break;
+        }
         let start_eps = cfg.epsilon.at(total, episode);
         let mut eps = start_eps;
         let mut s = env.reset(rng);

@@ -7,7 +7,7 @@ pub mod learn;
 pub mod schedule;
 
 pub use eval::{EvalSummary, evaluate};
-pub use learn::{EpisodeRecord, Learned, learn};
+pub use learn::{EpisodeRecord, Learned, learn, learn_until};
 pub use schedule::{Epsilon, Unit};
 
 use crate::rl::error::RlError;
