@@ -19,7 +19,7 @@ pub enum DataError {
     #[error("{file}:{line}:{column}: {message}")]
     #[diagnostic(
         code(amm::data::parse),
-        help("fix the value at this line and column of the file")
+        help("fix the file at the line and column shown")
     )]
     Parse {
         /// File name.
