@@ -521,11 +521,74 @@ fn idx_image_shape(path: &Path, dims: &[usize]) -> Result<Vec<usize>, DataError>
 /// The per-sample shape of IDX images from the header alone (for `ammc check`); the length
 /// of a plain file is checked against the header too.
 pub fn idx_sample_shape(images: &Path) -> Result<Vec<usize>, DataError> {
+    Ok(idx_features_header(images)?.sample_shape)
+}
+
+/// What a feature file's header says: sample count and per-sample shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeatureHeader {
+    /// Number of samples (the first dimension).
+    pub samples: usize,
+    /// Shape of one sample.
+    pub sample_shape: Vec<usize>,
+}
+
+fn idx_features_header(images: &Path) -> Result<FeatureHeader, DataError> {
     let mut input = Input::open(images)?;
     let h = idx_header(&mut input)?;
-    let shape = idx_image_shape(images, &h.dims)?;
+    let sample_shape = idx_image_shape(images, &h.dims)?;
     ensure_fits(images, &format!("{:?} {}", h.dims, h.kind), h.count, 0)?;
-    Ok(shape)
+    Ok(FeatureHeader {
+        samples: h.dims[0],
+        sample_shape,
+    })
+}
+
+/// The number of samples labels describe.
+fn label_count(labels: &Labels) -> usize {
+    match labels {
+        Labels::Classes { ids, .. } => ids.len(),
+        Labels::Values { values, width } => values.len() / (*width).max(1),
+    }
+}
+
+/// The labels must count as many samples as the feature header declares.
+fn same_count(
+    features: &Path,
+    header: &FeatureHeader,
+    labels_path: &Path,
+    labels: &Labels,
+) -> Result<(), DataError> {
+    let n = label_count(labels);
+    if n != header.samples {
+        return Err(corrupt(
+            labels_path,
+            format!(
+                "{n} labels for {} samples in {}",
+                header.samples,
+                features.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// IDX images described from their header, with their labels read whole and counted
+/// (for `ammc check`).
+pub fn idx_describe(images: &Path, labels: &Path) -> Result<(FeatureHeader, Labels), DataError> {
+    let header = idx_features_header(images)?;
+    let l = idx_labels(labels)?;
+    same_count(images, &header, labels, &l)?;
+    Ok((header, l))
+}
+
+/// `.npy` features described from their header, with their labels read whole and counted
+/// (for `ammc check`).
+pub fn npy_describe(features: &Path, labels: &Path) -> Result<(FeatureHeader, Labels), DataError> {
+    let header = npy_features_header(features)?;
+    let l = npy_labels(labels)?;
+    same_count(features, &header, labels, &l)?;
+    Ok((header, l))
 }
 
 /// A whole array read by a loader: f32 features or f64 labels (kept exact until they are
@@ -868,16 +931,23 @@ fn npy_header(input: &mut Input) -> Result<NpyHeader, DataError> {
 /// The per-sample shape of `.npy` features from the header alone (for `ammc check`); the
 /// length of a plain file is checked against the header too.
 pub fn npy_sample_shape(features: &Path) -> Result<Vec<usize>, DataError> {
+    Ok(npy_features_header(features)?.sample_shape)
+}
+
+fn npy_features_header(features: &Path) -> Result<FeatureHeader, DataError> {
     let mut input = Input::open(features)?;
     let h = npy_header(&mut input)?;
-    let shape = samples_of(features, &h.shape)?;
+    let sample_shape = samples_of(features, &h.shape)?;
     ensure_fits(
         features,
         &format!("shape {:?} of {}", h.shape, h.descr),
         h.count,
         0,
     )?;
-    Ok(shape)
+    Ok(FeatureHeader {
+        samples: h.shape[0],
+        sample_shape,
+    })
 }
 
 /// Column-major to row-major.

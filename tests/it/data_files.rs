@@ -643,3 +643,25 @@ fn data_error_codes_match_their_diagnostics() {
         assert!(miette::Diagnostic::help(&e).is_some(), "{e}");
     }
 }
+
+#[test]
+fn check_compares_label_and_sample_counts() {
+    let dir = scratch_dir("counts");
+    std::fs::write(dir.join("img.idx"), idx_bytes(0x08, &[3, 2, 2], &[0; 12])).unwrap();
+    std::fs::write(dir.join("lab.idx"), idx_bytes(0x08, &[2], &[0, 1])).unwrap();
+    std::fs::write(
+        dir.join("x.npy"),
+        npy_bytes("<f4", &[3, 2], false, &[0; 24]),
+    )
+    .unwrap();
+    std::fs::write(dir.join("y.npy"), npy_bytes("|u1", &[2], false, &[0, 1])).unwrap();
+    for data in [
+        "idx(images = \"img.idx\", labels = \"lab.idx\")",
+        "npy(features = \"x.npy\", labels = \"y.npy\")",
+    ] {
+        std::fs::write(dir.join("p.amm"), program(data)).unwrap();
+        let (code, err) = ammc_in(&dir, &["check", "p.amm"], None);
+        assert_eq!(code, 1, "{data}: {err}");
+        assert!(err.contains("2 labels for 3 samples"), "{data}: {err}");
+    }
+}
