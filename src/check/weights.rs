@@ -25,8 +25,15 @@ pub struct TensorEntry {
 pub enum ReadError {
     /// The file does not exist (a previous block of the run may write it).
     Missing,
-    /// Not a regular file, too large, or an I/O error: (code, message, help).
-    Unreadable(&'static str, String, &'static str),
+    /// Not a regular file, too large, or an I/O error.
+    Unreadable {
+        /// Stable code (`amm::weights::not_a_file`, …).
+        code: &'static str,
+        /// What is wrong, after the path.
+        message: String,
+        /// The fix.
+        help: &'static str,
+    },
     /// The safetensors layout or values are wrong.
     Invalid(SafetensorsError),
 }
@@ -35,7 +42,7 @@ impl std::fmt::Display for ReadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ReadError::Missing => write!(f, "no such file"),
-            ReadError::Unreadable(_, m, _) => write!(f, "{m}"),
+            ReadError::Unreadable { message, .. } => write!(f, "{message}"),
             ReadError::Invalid(e) => write!(f, "{e}"),
         }
     }
@@ -55,21 +62,21 @@ pub fn read_file(path: &std::path::Path) -> Result<WeightsFile, ReadError> {
     let limit = crate::input::memory_budget().bytes / 2;
     let bytes = crate::input::read_bounded(path, limit).map_err(|e| match e {
         InputError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => ReadError::Missing,
-        InputError::NotRegular { kind } => ReadError::Unreadable(
-            "amm::weights::not_a_file",
-            format!("is {kind}, not a weights file"),
-            "give the path of a .safetensors file, such as the model.safetensors that `ammc run` writes",
-        ),
-        InputError::TooLarge { len, limit } => ReadError::Unreadable(
-            "amm::weights::too_large",
-            format!("is {len} bytes, more than the {limit} bytes of memory it may use"),
-            "weights files hold the parameters of one model; is this the right file?",
-        ),
-        InputError::Io(e) => ReadError::Unreadable(
-            "amm::weights::io",
-            format!("cannot be read: {e}"),
-            "check the path and its permissions",
-        ),
+        InputError::NotRegular { kind } => ReadError::Unreadable {
+            code: "amm::weights::not_a_file",
+            message: format!("is {kind}, not a weights file"),
+            help: "give the path of a .safetensors file, such as the model.safetensors that `ammc run` writes",
+        },
+        InputError::TooLarge { len, limit } => ReadError::Unreadable {
+            code: "amm::weights::too_large",
+            message: format!("is {len} bytes, more than the {limit} bytes of memory it may use"),
+            help: "weights files hold the parameters of one model; is this the right file?",
+        },
+        InputError::Io(e) => ReadError::Unreadable {
+            code: "amm::weights::io",
+            message: format!("cannot be read: {e}"),
+            help: "check the path and its permissions",
+        },
     })?;
     let header = parse_header(&bytes).map_err(ReadError::Invalid)?;
     Ok(WeightsFile { bytes, header })
@@ -107,7 +114,11 @@ pub fn check_stage(
         Ok(f) => f,
         // A previous block of the same run may write it; it is checked when loaded.
         Err(ReadError::Missing) => return,
-        Err(ReadError::Unreadable(code, message, help)) => {
+        Err(ReadError::Unreadable {
+            code,
+            message,
+            help,
+        }) => {
             diags.push(
                 Diag::new(code, format!("`{path_text}` {message}"))
                     .primary(path_span, "this path")
