@@ -38,6 +38,8 @@ pub struct Diag {
     pub help: Option<String>,
     /// Extra notes rendered after the main report (e.g. "backbone used here").
     pub notes: Vec<Diag>,
+    /// A warning: shown, but the program still runs.
+    pub warning: bool,
 }
 
 impl Diag {
@@ -49,7 +51,14 @@ impl Diag {
             labels: Vec::new(),
             help: None,
             notes: Vec::new(),
+            warning: false,
         }
+    }
+
+    /// Makes this a warning (rendered with miette's warning severity; it does not fail).
+    pub fn warning(mut self) -> Self {
+        self.warning = true;
+        self
     }
 
     /// Adds the primary label.
@@ -123,6 +132,7 @@ impl Diag {
             labels,
             source,
             related,
+            warning: self.warning,
         }
     }
 }
@@ -146,6 +156,7 @@ pub struct Report {
     labels: Vec<LabeledSpan>,
     source: Option<NamedSource<Arc<str>>>,
     related: Vec<Report>,
+    warning: bool,
 }
 
 impl fmt::Display for Report {
@@ -157,6 +168,9 @@ impl fmt::Display for Report {
 impl std::error::Error for Report {}
 
 impl Diagnostic for Report {
+    fn severity(&self) -> Option<miette::Severity> {
+        self.warning.then_some(miette::Severity::Warning)
+    }
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         Some(Box::new(self.code))
     }

@@ -7,9 +7,7 @@ use crate::diag::Diag;
 use crate::resolve::{self, Override, Program};
 use crate::source::SourceMap;
 
-/// Largest source file accepted (bytes). Far beyond any hand-written pipeline; it bounds
-/// memory and time on accidental inputs such as a dataset passed as the program.
-pub const MAX_SOURCE_BYTES: usize = 64 * 1024 * 1024;
+pub use crate::resolve::load::{MAX_SOURCE_BYTES, read_source};
 
 /// The sources read and what became of them.
 #[derive(Debug)]

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod data;
 pub mod diag;
 pub mod front;
+pub mod input;
 pub mod jit;
 pub mod lower;
 pub mod pipeline;

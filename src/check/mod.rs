@@ -167,6 +167,8 @@ pub struct ModelSummary {
     pub spec: spec::TrainSpec,
     /// Stages whose weights are loaded before training.
     pub pretrained: Vec<Pretrained>,
+    /// Things worth saying that do not stop the program (unused pretrained tensors).
+    pub warnings: Vec<Diag>,
 }
 
 /// A model stage whose weights come from elsewhere.
@@ -242,18 +244,10 @@ pub const MAX_LAYERS: usize = 100_000;
 /// The shape walk recurses once per level; this bound keeps it within a small thread stack.
 pub const MAX_NET_DEPTH: usize = 64;
 
-/// Memory above which a model is rejected before anything is allocated (bytes).
+/// Memory above which a model is rejected before anything is allocated (bytes): the least
+/// of physical memory and the process's limits (see [`crate::input::memory_budget`]).
 pub fn memory_limit() -> u64 {
-    // The machine's physical memory when known, else 16 GiB.
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(16 << 30, |kb| kb * 1024)
+    crate::input::memory_budget().bytes
 }
 
 /// Checks the shapes of every trained model of the root module.
@@ -418,6 +412,7 @@ impl ShapeChecker<'_> {
             shape = self.net(net, stage, &env, shape, &stage.dotted(), &mut walk, &site)?;
         }
         let mut pretrained = Vec::new();
+        let mut warnings = Vec::new();
         for stage in &m.stages {
             let weights = stage
                 .arg_list()
@@ -455,6 +450,7 @@ impl ShapeChecker<'_> {
                         &stage.dotted(),
                         &walk.layers,
                         &mut self.diags,
+                        &mut warnings,
                     );
                 }
             }
@@ -475,17 +471,18 @@ impl ShapeChecker<'_> {
             optimizer_slots,
             spec,
             pretrained,
+            warnings,
         };
         self.loss_check(t, &summary, &data, &data_name, &env);
-        let limit = memory_limit();
-        if summary.memory_bytes() > limit {
+        let budget = crate::input::memory_budget();
+        if summary.memory_bytes() > budget.bytes {
             self.err(
                 Diag::new(
                     "amm::shape::memory",
                     format!(
-                        "training `{model_name}` needs about {:.1} GiB, more than this machine's {:.1} GiB",
+                        "training `{model_name}` needs about {:.1} GiB, more than {}",
                         summary.memory_bytes() as f64 / (1u64 << 30) as f64,
-                        limit as f64 / (1u64 << 30) as f64
+                        budget.describe()
                     ),
                 )
                 .primary(t.name.span, "in this train block")
@@ -819,11 +816,9 @@ impl ShapeChecker<'_> {
                     }),
                     Err(e) => {
                         let help = miette::Diagnostic::help(&e).map(|h| h.to_string());
-                        let mut d = Diag::new(
-                            "amm::data::load",
-                            format!("cannot load `{}`: {e}", spec.name),
-                        )
-                        .primary(c.span, "while loading this dataset");
+                        let mut d =
+                            Diag::new(e.code(), format!("cannot load `{}`: {e}", spec.name))
+                                .primary(c.span, "while loading this dataset");
                         if let Some(h) = help {
                             d = d.help(h);
                         }

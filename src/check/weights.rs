@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
+use crate::data::safetensors::{Header, SafetensorsError, f32_values, parse_header};
 use crate::diag::Diag;
+use crate::input::InputError;
 use crate::source::Span;
 
 use super::LayerInfo;
@@ -18,54 +20,84 @@ pub struct TensorEntry {
     pub shape: Vec<usize>,
 }
 
-/// Reads only the JSON header of a safetensors file: 8-byte little-endian length, then JSON
-/// mapping names to `{dtype, shape, data_offsets}`.
-pub fn read_header(path: &std::path::Path) -> Result<HashMap<String, TensorEntry>, String> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let file_len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut len = [0u8; 8];
-    f.read_exact(&mut len)
-        .map_err(|_| "shorter than the 8-byte header length".to_string())?;
-    let n = u64::from_le_bytes(len);
-    if n > file_len.saturating_sub(8) || n > 100 << 20 {
-        return Err(format!(
-            "header length {n} exceeds the file size {file_len}"
-        ));
-    }
-    let mut buf = vec![0u8; n as usize];
-    f.read_exact(&mut buf)
-        .map_err(|e| format!("truncated header: {e}"))?;
-    let json: serde_json::Value =
-        serde_json::from_slice(&buf).map_err(|e| format!("header is not JSON: {e}"))?;
-    let obj = json.as_object().ok_or("header is not a JSON object")?;
-    let mut out = HashMap::new();
-    for (name, v) in obj {
-        if name == "__metadata__" {
-            continue;
+/// Why a weights file cannot be read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The file does not exist (a previous block of the run may write it).
+    Missing,
+    /// Not a regular file, too large, or an I/O error.
+    Unreadable {
+        /// Stable code (`amm::weights::not_a_file`, …).
+        code: &'static str,
+        /// What is wrong, after the path.
+        message: String,
+        /// The fix.
+        help: &'static str,
+    },
+    /// The safetensors layout or values are wrong.
+    Invalid(SafetensorsError),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Missing => write!(f, "no such file"),
+            ReadError::Unreadable { message, .. } => write!(f, "{message}"),
+            ReadError::Invalid(e) => write!(f, "{e}"),
         }
-        let dtype = v
-            .get("dtype")
-            .and_then(|d| d.as_str())
-            .ok_or(format!("tensor `{name}` has no dtype"))?;
-        let shape = v
-            .get("shape")
-            .and_then(|s| s.as_array())
-            .and_then(|a| {
-                a.iter()
-                    .map(|d| d.as_u64().map(|d| d as usize))
-                    .collect::<Option<Vec<_>>>()
-            })
-            .ok_or(format!("tensor `{name}` has no valid shape"))?;
-        out.insert(
-            name.clone(),
-            TensorEntry {
-                dtype: dtype.to_string(),
-                shape,
-            },
-        );
     }
-    Ok(out)
+}
+
+/// A weights file read whole (bounded by the memory budget) with its validated header.
+pub struct WeightsFile {
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+    /// The validated header.
+    pub header: Header,
+}
+
+/// Reads and validates a safetensors file: a regular file within the memory budget whose
+/// header's offsets tile the data exactly.
+pub fn read_file(path: &std::path::Path) -> Result<WeightsFile, ReadError> {
+    let limit = crate::input::memory_budget().bytes / 2;
+    let bytes = crate::input::read_bounded(path, limit).map_err(|e| match e {
+        InputError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => ReadError::Missing,
+        InputError::NotRegular { kind } => ReadError::Unreadable {
+            code: "amm::weights::not_a_file",
+            message: format!("is {kind}, not a weights file"),
+            help: "give the path of a .safetensors file, such as the model.safetensors that `ammc run` writes",
+        },
+        InputError::TooLarge { len, limit } => ReadError::Unreadable {
+            code: "amm::weights::too_large",
+            message: format!("is {len} bytes, more than the {limit} bytes of memory it may use"),
+            help: "weights files hold the parameters of one model; is this the right file?",
+        },
+        InputError::Io(e) => ReadError::Unreadable {
+            code: "amm::weights::io",
+            message: format!("cannot be read: {e}"),
+            help: "check the path and its permissions",
+        },
+    })?;
+    let header = parse_header(&bytes).map_err(ReadError::Invalid)?;
+    Ok(WeightsFile { bytes, header })
+}
+
+/// The tensor entries (dtype and shape by name) of a valid safetensors file.
+pub fn read_header(path: &std::path::Path) -> Result<HashMap<String, TensorEntry>, String> {
+    let f = read_file(path).map_err(|e| e.to_string())?;
+    Ok(f.header
+        .entries
+        .into_iter()
+        .map(|e| {
+            (
+                e.name,
+                TensorEntry {
+                    dtype: e.dtype,
+                    shape: e.shape,
+                },
+            )
+        })
+        .collect())
 }
 
 /// Compares the layers of stage `stage` with the file's tensors.
@@ -76,13 +108,25 @@ pub fn check_stage(
     stage: &str,
     layers: &[LayerInfo],
     diags: &mut Vec<Diag>,
+    warnings: &mut Vec<Diag>,
 ) {
-    if !path.exists() {
-        return;
-    }
-    let header = match read_header(path) {
-        Ok(h) => h,
-        Err(e) => {
+    let file = match read_file(path) {
+        Ok(f) => f,
+        // A previous block of the same run may write it; it is checked when loaded.
+        Err(ReadError::Missing) => return,
+        Err(ReadError::Unreadable {
+            code,
+            message,
+            help,
+        }) => {
+            diags.push(
+                Diag::new(code, format!("`{path_text}` {message}"))
+                    .primary(path_span, "this path")
+                    .help(help),
+            );
+            return;
+        }
+        Err(ReadError::Invalid(e)) => {
             diags.push(
                 Diag::new(
                     "amm::weights::corrupt",
@@ -96,6 +140,20 @@ pub fn check_stage(
             return;
         }
     };
+    let header: HashMap<String, TensorEntry> = file
+        .header
+        .entries
+        .iter()
+        .map(|e| {
+            (
+                e.name.clone(),
+                TensorEntry {
+                    dtype: e.dtype.clone(),
+                    shape: e.shape.clone(),
+                },
+            )
+        })
+        .collect();
     let prefix = format!("{stage}.");
     for layer in layers.iter().filter(|l| l.name.starts_with(&prefix)) {
         // One report per layer: a wrong weight usually implies a wrong bias too.
@@ -134,8 +192,55 @@ pub fn check_stage(
                     .secondary(path_span, format!("file has {:?}", t.shape))
                     .help("the pretrained backbone must be instantiated with the same input shape and arguments as when it was saved"),
                 ),
-                Some(_) => {}
+                Some(_) => {
+                    let entry = file.header.entries.iter().find(|e| e.name == name);
+                    if let Some(Err(e)) = entry.map(|e| f32_values(&file.bytes, &file.header, e)) {
+                        diags.push(
+                            Diag::new(
+                                "amm::weights::not_finite",
+                                format!("`{path_text}`: {e}"),
+                            )
+                            .primary(path_span, "loaded here")
+                            .help("the weights come from a diverged run; train them again with a lower learning rate"),
+                        );
+                    }
+                }
             }
         }
+    }
+    let used: Vec<String> = layers
+        .iter()
+        .flat_map(|l| {
+            l.tensors
+                .iter()
+                .map(move |(s, _)| format!("{}.{s}", l.name))
+        })
+        .collect();
+    let extra: Vec<&str> = file
+        .header
+        .entries
+        .iter()
+        .map(|e| e.name.as_str())
+        .filter(|n| n.starts_with(&prefix) && !used.iter().any(|u| u == n))
+        // Batch-norm statistics are loaded by the runtime beside the parameters.
+        .filter(|n| {
+            ![".running_mean", ".running_var", ".num_batches_tracked"]
+                .iter()
+                .any(|s| n.ends_with(s))
+        })
+        .collect();
+    if !extra.is_empty() {
+        warnings.push(
+            Diag::new(
+                "amm::weights::unused",
+                format!(
+                    "`{path_text}` has tensors for `{stage}` that no layer uses: {}",
+                    extra.join(", ")
+                ),
+            )
+            .primary(path_span, "loaded here")
+            .help("they are ignored; was the file saved from a larger backbone?")
+            .warning(),
+        );
     }
 }

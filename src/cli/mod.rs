@@ -292,6 +292,16 @@ impl Output {
         eprintln!("{n} error{} found", if n == 1 { "" } else { "s" });
     }
 
+    /// Prints warnings (they do not change the exit code).
+    fn warnings(&self, diags: &[Diag], sources: &SourceMap) {
+        if !diags.is_empty() {
+            eprint!(
+                "{}",
+                diag::render(diags, sources, self.color, terminal_width())
+            );
+        }
+    }
+
     fn usage_error(&self, msg: &str) {
         eprintln!("error: {msg}");
     }
@@ -323,11 +333,11 @@ fn load(out: &Output, path: &Path, set: &[String], sources: &mut SourceMap) -> R
         out.usage_error(&e);
         EXIT_USAGE
     })?;
-    let bytes = std::fs::read(path).map_err(|e| {
-        out.usage_error(&format!("cannot read `{}`: {e}", path.display()));
+    let name = path.display().to_string();
+    let bytes = crate::front::read_source(path).map_err(|e| {
+        out.diags(&[e.diag(&name)], sources);
         EXIT_USAGE
     })?;
-    let name = path.display().to_string();
     let fe = front_end(&name, &bytes, Some(path), &overrides);
     *sources = fe.sources;
     fe.program.map_err(|diags| {
@@ -363,6 +373,9 @@ fn check(out: &Output, files: &[PathBuf], what: CheckOutput, set: &[String]) -> 
         worst = worst.max(agent::check_rl(out, &program, &sources));
         match crate::check::check(&program, &sources) {
             Ok(summaries) => {
+                for s in &summaries {
+                    out.warnings(&s.warnings, &sources);
+                }
                 if !json {
                     for s in &summaries {
                         say!("{}", crate::check::render_table(s));

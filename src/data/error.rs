@@ -26,7 +26,10 @@ pub enum DataError {
     },
     /// A text file has a malformed value.
     #[error("{file}:{line}:{column}: {message}")]
-    #[diagnostic(code(amm::data::parse))]
+    #[diagnostic(
+        code(amm::data::parse),
+        help("fix the file at the line and column shown")
+    )]
     Parse {
         /// File name.
         file: String,
@@ -39,7 +42,10 @@ pub enum DataError {
     },
     /// A compressed or binary file ends early or is damaged.
     #[error("{file}: {message}")]
-    #[diagnostic(code(amm::data::corrupt))]
+    #[diagnostic(
+        code(amm::data::corrupt),
+        help("the file is truncated, damaged or not in the format of its loader; export it again")
+    )]
     Corrupt {
         /// File name.
         file: String,
@@ -62,7 +68,10 @@ pub enum DataError {
     },
     /// A class filter names a class the data does not have.
     #[error("class {class} is not in the dataset (it has classes 0..{classes})")]
-    #[diagnostic(code(amm::data::classes))]
+    #[diagnostic(
+        code(amm::data::classes),
+        help("the `classes` filter may only name classes that occur in the labels")
+    )]
     UnknownClass {
         /// Requested class.
         class: u32,
@@ -78,7 +87,10 @@ pub enum DataError {
     Normalize(String),
     /// A loader call without a required argument (the resolver normally catches this).
     #[error("`{loader}` needs {argument}")]
-    #[diagnostic(code(amm::data::argument))]
+    #[diagnostic(
+        code(amm::data::argument),
+        help("give the loader the path argument it needs")
+    )]
     MissingArgument {
         /// Loader name.
         loader: String,
@@ -87,11 +99,104 @@ pub enum DataError {
     },
     /// An I/O failure.
     #[error("{file}: {source}")]
-    #[diagnostic(code(amm::data::io))]
+    #[diagnostic(
+        code(amm::data::io),
+        help("check the path; relative paths start at the directory of the .amm file")
+    )]
     Io {
         /// File name.
         file: String,
         /// The OS error.
         source: std::io::Error,
     },
+    /// The path names a directory, FIFO, socket or device.
+    #[error("{file} is {kind}, not a regular file")]
+    #[diagnostic(
+        code(amm::data::not_a_file),
+        help("give the path of a dataset file; pipes and devices cannot be read as datasets")
+    )]
+    NotAFile {
+        /// File name.
+        file: String,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// The data would not fit in the memory budget (checked before it is read).
+    #[error("{file}: {message}")]
+    #[diagnostic(
+        code(amm::data::too_large),
+        help(
+            "use a subset of the data, or raise the process's memory limit (ulimit -v, the cgroup's memory.max) on a machine with the memory"
+        )
+    )]
+    TooLarge {
+        /// File name.
+        file: String,
+        /// Sizes and the limit.
+        message: String,
+    },
+    /// A NaN or infinite value.
+    #[error("{file}: {at} is {value}")]
+    #[diagnostic(
+        code(amm::data::not_finite),
+        help(
+            "replace or drop missing and infinite values before training (e.g. numpy.nan_to_num); they would make every loss NaN"
+        )
+    )]
+    NotFinite {
+        /// File name.
+        file: String,
+        /// Where (line and column, or element and byte offset).
+        at: String,
+        /// The value as read.
+        value: String,
+    },
+    /// A value beyond f32's range (it would become infinite).
+    #[error("{file}: {at} is {value}, beyond the float32 range (±3.4e38)")]
+    #[diagnostic(
+        code(amm::data::range),
+        help("ammc trains in float32; rescale the data (e.g. standardize it) before saving it")
+    )]
+    OutOfRange {
+        /// File name.
+        file: String,
+        /// Where (line and column, or element and byte offset).
+        at: String,
+        /// The value as read.
+        value: String,
+    },
+    /// No samples, or samples holding no value (a 0 dimension, no feature column).
+    #[error("{file}: {message}")]
+    #[diagnostic(
+        code(amm::data::empty_sample),
+        help("every sample needs at least one feature: no dimension may be 0")
+    )]
+    EmptySample {
+        /// File name.
+        file: String,
+        /// The shape or the columns.
+        message: String,
+    },
+}
+
+impl DataError {
+    /// The stable code of this error (the `code(…)` miette shows).
+    pub fn code(&self) -> &'static str {
+        match self {
+            DataError::Checksum { .. } => "amm::data::checksum",
+            DataError::Parse { .. } => "amm::data::parse",
+            DataError::Corrupt { .. } => "amm::data::corrupt",
+            DataError::Split { .. } => "amm::data::split",
+            DataError::UnknownClass { .. } => "amm::data::classes",
+            DataError::Normalize(_) => "amm::data::normalize",
+            DataError::MissingArgument { .. } => "amm::data::argument",
+            DataError::Io { .. } => "amm::data::io",
+            DataError::NotAFile { .. } => "amm::data::not_a_file",
+            DataError::TooLarge { .. } => "amm::data::too_large",
+            DataError::NotFinite { .. } => "amm::data::not_finite",
+            DataError::OutOfRange { .. } => "amm::data::range",
+            DataError::EmptySample { .. } => "amm::data::empty_sample",
+            DataError::LabelKind(_) => "amm::data::label_kind",
+        }
+    }
 }

@@ -242,14 +242,20 @@ fn describe_as_found(spec: &DataSpec, base_dir: &Path) -> Result<Description, Da
         }),
     };
     match spec.loader.as_str() {
-        "idx" => Ok(Description {
-            sample_shape: files::idx_sample_shape(&path("images")?)?,
-            labels: (&files::idx_labels(&path("labels")?)?).into(),
-        }),
-        "npy" => Ok(Description {
-            sample_shape: files::npy_sample_shape(&path("features")?)?,
-            labels: (&files::npy_labels(&path("labels")?)?).into(),
-        }),
+        "idx" => {
+            let (h, labels) = files::idx_describe(&path("images")?, &path("labels")?)?;
+            Ok(Description {
+                sample_shape: h.sample_shape,
+                labels: (&labels).into(),
+            })
+        }
+        "npy" => {
+            let (h, labels) = files::npy_describe(&path("features")?, &path("labels")?)?;
+            Ok(Description {
+                sample_shape: h.sample_shape,
+                labels: (&labels).into(),
+            })
+        }
         _ => {
             let s = load(spec, base_dir)?;
             Ok(Description {

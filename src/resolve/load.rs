@@ -17,6 +17,53 @@ pub static STDLIB: &[(&str, &str)] = &[
     ("std.backbones", include_str!("../../stdlib/backbones.amm")),
 ];
 
+/// Largest source file accepted (bytes), and the most all files of one program may total.
+/// Far beyond any hand-written pipeline (the largest example is 3 KB); parsing costs about
+/// 1 s and 100 bytes of memory per byte of input, so this bounds both on accidental inputs
+/// such as a dataset passed as the program.
+pub const MAX_SOURCE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Why a source file could not be read.
+#[derive(Debug)]
+pub struct SourceReadError {
+    /// Stable code (`amm::io::not_a_file`, `amm::io::too_large`, `amm::io::read`).
+    pub code: &'static str,
+    /// What went wrong, without the file name.
+    pub message: String,
+    /// The fix.
+    pub help: &'static str,
+}
+
+impl SourceReadError {
+    /// The error as a diagnostic about `name`.
+    pub fn diag(&self, name: &str) -> Diag {
+        Diag::new(self.code, format!("`{name}` {}", self.message)).help(self.help)
+    }
+}
+
+/// Reads a source file: a regular file (a FIFO would block, `/dev/zero` never ends) of at
+/// most [`MAX_SOURCE_BYTES`], its size checked before reading.
+pub fn read_source(path: &Path) -> Result<Vec<u8>, SourceReadError> {
+    use crate::input::InputError;
+    crate::input::read_bounded(path, MAX_SOURCE_BYTES as u64).map_err(|e| match e {
+        InputError::NotRegular { kind } => SourceReadError {
+            code: "amm::io::not_a_file",
+            message: format!("is {kind}, not a source file"),
+            help: "give the path of an .amm file",
+        },
+        InputError::TooLarge { len, limit } => SourceReadError {
+            code: "amm::io::too_large",
+            message: format!("is {len} bytes; the limit for a source file is {limit}"),
+            help: "is this really an .amm file? Split large programs into modules joined with `use`",
+        },
+        InputError::Io(e) => SourceReadError {
+            code: "amm::io::read",
+            message: format!("cannot be read: {e}"),
+            help: "check the path and its permissions",
+        },
+    })
+}
+
 /// Index of a module in [`Loaded::modules`]; the root file is module 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ModuleId(pub u32);
@@ -55,6 +102,7 @@ pub fn load(
         by_key: HashMap::new(),
         diags: Vec::new(),
         stack: Vec::new(),
+        total: root_text.len(),
     };
     let dir = root_path.and_then(Path::parent).map(Path::to_path_buf);
     let key = root_path.map_or_else(|| root_name.to_string(), canonical_key);
@@ -82,6 +130,8 @@ struct Loader<'s> {
     diags: Vec<Diag>,
     /// Modules being loaded (for cycle detection), with their names.
     stack: Vec<(String, String)>,
+    /// Bytes of source read so far (root and imports).
+    total: usize,
 }
 
 impl Loader<'_> {
@@ -167,37 +217,61 @@ impl Loader<'_> {
         if let Some(m) = self.cycle_or_loaded(&key, u) {
             return m;
         }
-        match std::fs::read(&path) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => {
-                    let new_dir = path.parent().map(Path::to_path_buf);
-                    self.enter(dotted, path.display().to_string(), key, text, new_dir, u)
-                }
-                Err(e) => {
-                    self.diags.push(
-                        Diag::new(
-                            "amm::io::utf8",
-                            format!("`{}` is not valid UTF-8", path.display()),
-                        )
-                        .primary(
-                            u.path_span,
-                            format!(
-                                "imported here; invalid byte at offset {}",
-                                e.utf8_error().valid_up_to()
-                            ),
-                        ),
-                    );
-                    None
-                }
-            },
-            Err(e) => {
+        let bytes = match read_source(&path) {
+            Ok(b) => b,
+            Err(e) if e.code == "amm::io::read" => {
                 self.diags.push(
                     Diag::new("amm::name::unknown_module", format!("cannot read module `{dotted}`"))
-                        .primary(u.path_span, format!("{}: {e}", path.display()))
+                        .primary(u.path_span, format!("{}: {}", path.display(), e.message))
                         .help(format!(
                             "`use {dotted}.{{…}}` reads `{}` relative to this file; standard modules start with `std.`",
                             rel.display()
                         )),
+                );
+                return None;
+            }
+            Err(e) => {
+                self.diags.push(
+                    e.diag(&path.display().to_string())
+                        .primary(u.path_span, "imported here"),
+                );
+                return None;
+            }
+        };
+        self.total += bytes.len();
+        if self.total > MAX_SOURCE_BYTES {
+            self.diags.push(
+                Diag::new(
+                    "amm::io::too_large",
+                    format!(
+                        "the program's files total more than {MAX_SOURCE_BYTES} bytes with `{}`",
+                        path.display()
+                    ),
+                )
+                .primary(u.path_span, "imported here")
+                .help("is every import an .amm file? Programs this large are not hand-written"),
+            );
+            return None;
+        }
+        match String::from_utf8(bytes) {
+            Ok(text) => {
+                let new_dir = path.parent().map(Path::to_path_buf);
+                self.enter(dotted, path.display().to_string(), key, text, new_dir, u)
+            }
+            Err(e) => {
+                self.diags.push(
+                    Diag::new(
+                        "amm::io::utf8",
+                        format!("`{}` is not valid UTF-8", path.display()),
+                    )
+                    .primary(
+                        u.path_span,
+                        format!(
+                            "imported here; invalid byte at offset {}",
+                            e.utf8_error().valid_up_to()
+                        ),
+                    )
+                    .help("save the file as UTF-8"),
                 );
                 None
             }

@@ -89,11 +89,8 @@ pub fn run_train(job: &TrainJob, ctx: &mut RunContext) -> Result<TrainOutcome, R
     let t = Instant::now();
     let splits = crate::data::load(&spec.data, &ctx.base_dir).map_err(|e| {
         RunFailure::Diags(vec![
-            Diag::new(
-                "amm::data::load",
-                format!("cannot load `{}`: {e}", spec.data.name),
-            )
-            .primary(job.span, "in this train block"),
+            Diag::new(e.code(), format!("cannot load `{}`: {e}", spec.data.name))
+                .primary(job.span, "in this train block"),
         ])
     })?;
     timings.load = t.elapsed().as_secs_f64();

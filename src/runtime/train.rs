@@ -230,7 +230,9 @@ fn load_pretrained(
     file: &Path,
 ) -> Result<(), TrainError> {
     let path = file.display();
-    let bytes = std::fs::read(file)
+    // Bounded by the memory budget, and never a FIFO or device (a block's output path
+    // can be anything by the time it is read).
+    let bytes = crate::input::read_bounded(file, crate::input::memory_budget().bytes)
         .map_err(|e| TrainError::Weights(format!("cannot read `{path}`: {e}")))?;
     let tensors = crate::data::safetensors::deserialize(&bytes)
         .map_err(|e| TrainError::Weights(format!("`{path}`: {e}")))?;
@@ -642,7 +644,7 @@ impl<'p> Session<'p> {
             .rng
             .parse()
             .map_err(|_| "its random state is corrupt")?;
-        let tensors = crate::data::safetensors::deserialize(bytes)?;
+        let tensors = crate::data::safetensors::deserialize(bytes).map_err(|e| e.to_string())?;
         let ids: Vec<(BufferId, &crate::lower::Buffer)> = self.persistent().collect();
         if tensors.len() != ids.len() {
             return Err(format!(

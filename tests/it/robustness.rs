@@ -1,6 +1,7 @@
 //! No input makes the front end panic, overflow its stack or hang: thousands of mutated
-//! examples (deleted, duplicated and swapped tokens, random bytes, invalid UTF-8), a 10 MB
-//! file and 100,000 nested brackets each end in a program or in diagnostics.
+//! examples (deleted, duplicated and swapped tokens, random bytes, invalid UTF-8), a file at
+//! the size limit and 100,000 nested brackets each end in a program or in diagnostics. The
+//! same holds for the file readers: 10,000 mutated IDX, NPY, CSV and safetensors files.
 
 use std::time::{Duration, Instant};
 
@@ -163,10 +164,11 @@ fn deep_nesting_is_a_diagnostic() {
 }
 
 #[test]
-fn ten_megabyte_file() {
+fn file_at_the_size_limit() {
+    let limit = ammc::front::MAX_SOURCE_BYTES;
     let mut text = String::new();
     let mut i = 0;
-    while text.len() < 10_000_000 {
+    while text.len() < limit - 100 {
         text.push_str(&format!("param p{i} = {i} * 2 + 1 // a comment\n"));
         i += 1;
     }
@@ -177,8 +179,12 @@ fn ten_megabyte_file() {
     text.push_str("param = 3\n");
     assert!(!run("big.amm", text.as_bytes()));
     assert!(valid < Duration::from_secs(30), "{valid:?}");
-    let junk = "@".repeat(10_000_000);
+    let junk = "@".repeat(limit);
     assert!(!run("junk.amm", junk.as_bytes()));
+    // One byte more is refused before parsing.
+    let start = Instant::now();
+    assert!(!run("over.amm", "@".repeat(limit + 1).as_bytes()));
+    assert!(start.elapsed() < Duration::from_secs(1));
 }
 
 #[test]
@@ -192,4 +198,209 @@ fn absurd_sizes_are_diagnostics() {
     for c in cases {
         assert!(!run("absurd.amm", c.as_bytes()), "{c}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// File readers
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+fn idx_file(kind: u8, dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut b = vec![0, 0, kind, dims.len() as u8];
+    for d in dims {
+        b.extend_from_slice(&d.to_be_bytes());
+    }
+    b.extend_from_slice(data);
+    b
+}
+
+fn npy_file(version: u8, descr: &str, shape: &str, fortran: bool, data: &[u8]) -> Vec<u8> {
+    let mut header = format!(
+        "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
+        if fortran { "True" } else { "False" }
+    );
+    header.push('\n');
+    let mut b = b"\x93NUMPY".to_vec();
+    b.push(version);
+    b.push(0);
+    if version == 1 {
+        b.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    } else {
+        b.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    }
+    b.extend_from_slice(header.as_bytes());
+    b.extend_from_slice(data);
+    b
+}
+
+/// Which reader a seed file is for.
+#[derive(Clone, Copy, Debug)]
+enum Reader {
+    Csv,
+    Idx,
+    Npy,
+    Safetensors,
+}
+
+/// Small valid files of every reader, in the layouts the loaders support.
+fn seeds() -> Vec<(Reader, Vec<u8>)> {
+    use ammc::data::safetensors::{Tensor, serialize};
+    let floats: Vec<u8> = (0..12)
+        .flat_map(|i| (i as f32 * 0.25).to_be_bytes())
+        .collect();
+    let le64: Vec<u8> = (0..12).flat_map(|i| (i as f64).to_le_bytes()).collect();
+    let tensors = vec![
+        Tensor {
+            name: "features.dense1.weight".into(),
+            shape: vec![2, 3],
+            data: vec![0.5; 6],
+        },
+        Tensor {
+            name: "features.dense1.bias".into(),
+            shape: vec![2],
+            data: vec![0.1, 0.2],
+        },
+    ];
+    vec![
+        (Reader::Csv, b"x,y,label\n1,2,0\n3.5,-1,1\n0,0,2\n".to_vec()),
+        (Reader::Csv, gzip(b"\xef\xbb\xbfa,b\n1,2\n3,4\n")),
+        (
+            Reader::Idx,
+            idx_file(0x08, &[3, 2, 2], &(0..12).collect::<Vec<u8>>()),
+        ),
+        (Reader::Idx, idx_file(0x0D, &[3, 2, 2], &floats)),
+        (Reader::Idx, idx_file(0x08, &[3], &[0, 1, 2])),
+        (Reader::Idx, gzip(&idx_file(0x08, &[3, 1, 2, 2], &[7; 12]))),
+        (Reader::Npy, npy_file(1, "<f4", "(3, 2)", false, &[0; 24])),
+        (Reader::Npy, npy_file(2, "<f8", "(3, 4)", true, &le64)),
+        (Reader::Npy, npy_file(1, "|u1", "(3,)", false, &[0, 1, 1])),
+        (
+            Reader::Npy,
+            gzip(&npy_file(3, ">i2", "(3, 2, 2)", false, &[1; 24])),
+        ),
+        (
+            Reader::Safetensors,
+            serialize(&tensors, &Default::default()),
+        ),
+    ]
+}
+
+/// One mutation of the kinds hostile files show: bit flips, truncation, inserted and
+/// deleted bytes, header fields set to extremes, and text edits of the NPY/JSON headers.
+fn mutate(rng: &mut ChaCha8Rng, seed: &[u8]) -> Vec<u8> {
+    let mut b = seed.to_vec();
+    let header = b.len().min(96);
+    for _ in 0..rng.random_range(1..4) {
+        if b.is_empty() {
+            b.push(rng.random());
+            continue;
+        }
+        // Most edits land in the header, where the sizes are.
+        let at = if rng.random_bool(0.7) {
+            rng.random_range(0..header.min(b.len()))
+        } else {
+            rng.random_range(0..b.len())
+        };
+        match rng.random_range(0..9) {
+            0 => b[at] ^= 1 << rng.random_range(0..8),
+            1 => b.truncate(at),
+            2 => {
+                let n = rng.random_range(1..16);
+                let junk: Vec<u8> = (0..n).map(|_| rng.random()).collect();
+                b.splice(at..at, junk);
+            }
+            3 => {
+                let end = (at + rng.random_range(1..8)).min(b.len());
+                b.drain(at..end);
+            }
+            4 => {
+                // A 4-byte field (IDX dimension, NPY header length) set to an extreme.
+                let v: u32 = [0, 1, 0xff, 0xffff, 0x7fff_ffff, u32::MAX][rng.random_range(0..6)];
+                let end = (at + 4).min(b.len());
+                let bytes = v.to_be_bytes();
+                b[at..end].copy_from_slice(&bytes[..end - at]);
+            }
+            5 => b[at] = [0, b'(', b')', b',', b'\'', b'-', b'9', 0xff][rng.random_range(0..8)],
+            6 => {
+                // Text edits of headers: descr, shapes, numbers, JSON punctuation.
+                let edits: [&[u8]; 10] = [
+                    b"''",
+                    b"'<'",
+                    b"(0,)",
+                    b")(",
+                    b"99999999999999999999",
+                    b"1e39",
+                    b"nan",
+                    b"\"data_offsets\":[0,0]",
+                    b"\xc3\xa9",
+                    b",,",
+                ];
+                let e = edits[rng.random_range(0..edits.len())];
+                let end = (at + e.len()).min(b.len());
+                b.splice(at..end, e.iter().copied());
+            }
+            7 => b.extend((0..rng.random_range(1..64)).map(|_| rng.random::<u8>())),
+            _ => {
+                let (i, j) = (at, rng.random_range(0..b.len()));
+                b.swap(i, j);
+            }
+        }
+    }
+    b
+}
+
+#[test]
+fn ten_thousand_mutated_data_files() {
+    use ammc::data::files;
+    let dir = std::env::temp_dir().join(format!("ammc-fuzz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let b = dir.join("b");
+    let seeds = seeds();
+    // Every seed is valid to begin with, so mutations start from files that load.
+    std::fs::write(&b, idx_file(0x08, &[3], &[0, 1, 2])).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(15);
+    let start = Instant::now();
+    let mut errors = 0;
+    for case in 0..10_000 {
+        let (reader, seed) = &seeds[case % seeds.len()];
+        let bytes = if case < seeds.len() {
+            seed.clone()
+        } else {
+            mutate(&mut rng, seed)
+        };
+        // A new file per case: truncating and rewriting one file costs ~1 ms here.
+        let a = dir.join(case.to_string());
+        std::fs::write(&a, &bytes).unwrap();
+        let failed = match reader {
+            Reader::Csv => files::csv(&a, "label").is_err() & files::csv(&a, "b").is_err(),
+            Reader::Idx => {
+                let shape = files::idx_sample_shape(&a).is_err();
+                let labels = files::idx_labels(&a).is_err();
+                shape & labels & files::idx(&a, &b).is_err()
+            }
+            Reader::Npy => {
+                let shape = files::npy_sample_shape(&a).is_err();
+                let labels = files::npy_labels(&a).is_err();
+                shape & labels & files::npy(&a, &a).is_err()
+            }
+            Reader::Safetensors => {
+                let header = ammc::check::weights::read_header(&a).is_err();
+                header & ammc::data::safetensors::deserialize(&bytes).is_err()
+            }
+        };
+        if case < seeds.len() {
+            assert!(!failed, "seed {case} ({reader:?}) does not load");
+        }
+        errors += usize::from(failed);
+    }
+    let took = start.elapsed();
+    // Most mutations break the file; some (a flipped data bit) leave it valid.
+    assert!(errors > 5_000, "{errors}");
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -7,6 +7,8 @@ fn corrupt_safetensors_headers_are_errors() {
     let dir = std::env::temp_dir().join(format!("ammc-weights-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let good = std::fs::read("examples/errors/weights/features_8ch.safetensors").unwrap();
+    // The shipped file tiles its data exactly, so it passes the full validation.
+    assert!(ammc::data::safetensors::deserialize(&good).is_ok());
     let h = read_header(std::path::Path::new(
         "examples/errors/weights/features_8ch.safetensors",
     ))
@@ -29,4 +31,128 @@ fn corrupt_safetensors_headers_are_errors() {
     bad.extend_from_slice(b"nope");
     std::fs::write(&p, &bad).unwrap();
     assert!(read_header(&p).is_err());
+}
+
+/// A safetensors file from a raw JSON header and data section.
+fn raw_file(header: &str, data: &[u8]) -> Vec<u8> {
+    let mut b = (header.len() as u64).to_le_bytes().to_vec();
+    b.extend_from_slice(header.as_bytes());
+    b.extend_from_slice(data);
+    b
+}
+
+fn f32s(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// `ammc check` of a digits MLP whose stage `features` (flatten, dense(4)) loads `weights`.
+fn check_with_weights(dir: &std::path::Path, weights: &str) -> (i32, String) {
+    std::fs::write(
+        dir.join("p.amm"),
+        format!(
+            "data d = builtin.digits(classes = [0, 1, 2, 3])\nbackbone features {{ flatten dense(4) }}\n\
+             model m = features(weights = \"{weights}\")\n\
+             train t {{ model = m data = d loss = cross_entropy optimizer = adam epochs = 1 }}\n"
+        ),
+    )
+    .unwrap();
+    crate::data_files::ammc_in(dir, &["check", "p.amm"], None)
+}
+
+#[test]
+fn check_validates_the_whole_weights_file() {
+    let dir = std::env::temp_dir().join(format!("ammc-weights-check-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let w = r#""features.dense1.weight":{"dtype":"F32","shape":[4,64],"data_offsets":[0,1024]}"#;
+    let ok_data = f32s(&[0.01; 260]);
+    let cases: Vec<(&str, Vec<u8>, i32, &[&str])> = vec![
+        (
+            "ok",
+            raw_file(
+                &format!(
+                    r#"{{{w},"features.dense1.bias":{{"dtype":"F32","shape":[4],"data_offsets":[1024,1040]}}}}"#
+                ),
+                &ok_data,
+            ),
+            0,
+            &[],
+        ),
+        (
+            "overlap",
+            raw_file(
+                &format!(
+                    r#"{{{w},"features.dense1.bias":{{"dtype":"F32","shape":[4],"data_offsets":[1008,1024]}}}}"#
+                ),
+                &ok_data[..1024],
+            ),
+            1,
+            &["amm::weights::corrupt", "overlap"],
+        ),
+        (
+            "duplicate",
+            raw_file(
+                &format!(
+                    r#"{{{w},"features.dense1.bias":{{"dtype":"F32","shape":[4],"data_offsets":[1024,1040]}},"features.dense1.bias":{{"dtype":"F32","shape":[4],"data_offsets":[1040,1056]}}}}"#
+                ),
+                &f32s(&[0.01; 264]),
+            ),
+            1,
+            &["amm::weights::corrupt", "twice"],
+        ),
+        (
+            "trailing",
+            raw_file(
+                &format!(
+                    r#"{{{w},"features.dense1.bias":{{"dtype":"F32","shape":[4],"data_offsets":[1024,1040]}}}}"#
+                ),
+                &f32s(&[0.01; 300]),
+            ),
+            1,
+            &["amm::weights::corrupt", "trailing"],
+        ),
+        (
+            "nan",
+            raw_file(
+                &format!(
+                    r#"{{{w},"features.dense1.bias":{{"dtype":"F32","shape":[4],"data_offsets":[1024,1040]}}}}"#
+                ),
+                &f32s(&[f32::NAN; 260]),
+            ),
+            1,
+            &["amm::weights::not_finite", "at index 0"],
+        ),
+        (
+            "extra",
+            raw_file(
+                &format!(
+                    r#"{{{w},"features.dense1.bias":{{"dtype":"F32","shape":[4],"data_offsets":[1024,1040]}},"features.dense9.bias":{{"dtype":"F32","shape":[1],"data_offsets":[1040,1044]}}}}"#
+                ),
+                &f32s(&[0.01; 261]),
+            ),
+            0,
+            &["amm::weights::unused", "features.dense9.bias"],
+        ),
+    ];
+    for (name, bytes, want_code, wants) in cases {
+        let p = dir.join(format!("{name}.safetensors"));
+        std::fs::write(&p, bytes).unwrap();
+        let (code, err) = check_with_weights(&dir, p.to_str().unwrap());
+        assert_eq!(code, want_code, "{name}: {err}");
+        for want in wants {
+            assert!(err.contains(want), "{name}: {err}");
+        }
+    }
+    // A directory and a FIFO get a plain message (and the FIFO does not block).
+    let (code, err) = check_with_weights(&dir, dir.to_str().unwrap());
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("amm::weights::not_a_file") && err.contains("is a directory"),
+        "{err}"
+    );
+    let fifo = dir.join("pipe.safetensors");
+    crate::data_files::mkfifo(&fifo);
+    let (code, err) = check_with_weights(&dir, fifo.to_str().unwrap());
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("amm::weights::not_a_file"), "{err}");
 }
