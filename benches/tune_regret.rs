@@ -105,7 +105,7 @@ fn step_time() {
     let sp = space();
     let mut history = Vec::new();
     let mut state = SearchState::default();
-    for batch in strategy.batches().into_iter().take_while(|b| b.start < 100) {
+    for batch in strategy.batches().take_while(|b| b.start < 100) {
         let ps = strategy.suggest(&sp, 0, &history, batch, &mut state);
         for p in ps {
             let loss = objective(&p).ok();

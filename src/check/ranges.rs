@@ -27,6 +27,8 @@ enum Range {
     Unit,
     /// `(0, 1]`
     UnitLeftOpen,
+    /// `[1, 256]`: one thread per job.
+    Jobs,
 }
 
 impl Range {
@@ -36,9 +38,11 @@ impl Range {
             Range::NonNegative => v >= 0.0,
             Range::AtLeastOne => v >= 1.0,
             Range::AtLeastTwo => v >= 2.0,
-            Range::UnitOpen => (0.0..1.0).contains(&v),
+            // Training computes in f32, where 0.99999999999 rounds to 1.
+            Range::UnitOpen => (0.0..1.0).contains(&v) && (v as f32) < 1.0,
             Range::Unit => (0.0..=1.0).contains(&v),
             Range::UnitLeftOpen => v > 0.0 && v <= 1.0,
+            Range::Jobs => (1.0..=256.0).contains(&v),
         }
     }
     fn text(self) -> &'static str {
@@ -50,6 +54,7 @@ impl Range {
             Range::UnitOpen => "in [0, 1)",
             Range::Unit => "in [0, 1]",
             Range::UnitLeftOpen => "in (0, 1]",
+            Range::Jobs => "between 1 and 256",
         }
     }
 }
@@ -69,7 +74,7 @@ const RULES: &[(&str, &str, Range)] = &[
     ("agent", "window", Range::AtLeastOne),
     ("agent", "seed", Range::NonNegative),
     ("agent", "epsilon", Range::Unit),
-    ("tune", "jobs", Range::AtLeastOne),
+    ("tune", "jobs", Range::Jobs),
     ("tune", "seed", Range::NonNegative),
     ("sgd", "lr", Range::Positive),
     ("sgd", "momentum", Range::UnitOpen),

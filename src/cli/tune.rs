@@ -375,7 +375,10 @@ fn build_objective(
         let v = if let Some(i) = space.dims.iter().position(|d| d.name == name) {
             Var::Param(i)
         } else if program.lookup(ModuleId(0), name).is_some_and(|d| {
-            program.def(d).kind == DefKind::Param && program.def(d).module == ModuleId(0)
+            program.def(d).kind == DefKind::Param
+                && program.def(d).module == ModuleId(0)
+                // Strings and bools stay errors of the formula, reported before any trial.
+                && program.param(d).and_then(Value::as_f64).is_some()
         }) {
             Var::Derived(name.to_string())
         } else if let Some((split, metric)) = name.split_once('.') {

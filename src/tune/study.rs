@@ -412,6 +412,9 @@ pub fn run_study(
     }
     let mut history: Vec<Observation> = Vec::new();
     let mut search = SearchState::default();
+    // COMPLETE trials of the slots below `completed_upto`, for the pruner.
+    let mut completed: Vec<Intermediate> = Vec::new();
+    let mut completed_upto = 0;
     for batch in cfg.strategy.batches() {
         // Asked even when every slot of the batch is finished: the strategy's state must
         // follow the same sequence as in an uninterrupted run.
@@ -471,11 +474,16 @@ pub fn run_study(
         // The pruner compares with COMPLETE trials of earlier batches only: what it sees does
         // not depend on the order in which trials of this batch finish, so `jobs` cannot
         // change a decision.
-        let completed: Vec<Intermediate> = (0..batch.start)
-            .filter_map(|slot| done.get(&slot).map(|&i| &trials[i]))
-            .filter(|t| t.state == TrialState::Complete)
-            .map(|t| t.intermediate.clone())
-            .collect();
+        // Extended batch by batch, not rebuilt: rebuilding made a study quadratic in its
+        // trials.
+        while completed_upto < batch.start {
+            if let Some(t) = done.get(&completed_upto).map(|&i| &trials[i])
+                && t.state == TrialState::Complete
+            {
+                completed.push(t.intermediate.clone());
+            }
+            completed_upto += 1;
+        }
         let results = worker::evaluate(cfg, objective, &rec, &pending, &completed)?;
         for (p, f) in pending.into_iter().zip(results) {
             let t = Trial {

@@ -459,6 +459,11 @@ fn budgets_are_bounded_at_check() {
     ] {
         assert_eq!(check_codes(&tune(s)), ["amm::tune::budget"], "{s}");
     }
+    // One thread per job: a million would fail to spawn.
+    assert_eq!(
+        check_codes(&tune("random(trials = 5)\n    jobs = 1000000")),
+        ["amm::value::range"]
+    );
     for s in [
         "random(trials = 1000000)",
         "genetic(1000, 1000)",
@@ -720,6 +725,14 @@ fn runtime_rules_of_layers_and_optimizers_are_checked() {
         (
             "    conv(2, kernel = 3)",
             "adam(lr = 0.01, weight_decay = 1e39)",
+        ),
+        (
+            "    conv(2, kernel = 3)",
+            "adam(lr = 0.01, beta1 = 0.99999999999)",
+        ),
+        (
+            "    conv(2, kernel = 3)",
+            "adamw(lr = 0.01, beta2 = 0.99999999999)",
         ),
     ] {
         let src = cnn(layers).replace("adam(lr = 0.01)", optimizer);
