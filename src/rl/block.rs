@@ -93,7 +93,7 @@ pub fn run_agent(
             });
         }
         if let Some(w) = live_window {
-            pending.push(r.clone());
+            pending.push(*r);
             if pending.len() as u64 == w {
                 for row in windows(&pending, w) {
                     events.emit(window_event(&block, row));
@@ -125,7 +125,7 @@ pub fn run_agent(
         0
     };
     for row in rows.iter().skip(streamed as usize) {
-        ctx.events.emit(window_event(&block, row.clone()));
+        ctx.events.emit(window_event(&block, *row));
     }
     let e = &result.eval;
     ctx.events.emit(Event::Evaluation {
@@ -232,7 +232,7 @@ pub fn run_agent(
     }
     Ok(AgentOutcome {
         dir: final_dir,
-        eval: result.eval.clone(),
+        eval: result.eval,
     })
 }
 

@@ -152,9 +152,10 @@ fn killed_runs_leave_complete_files_or_none() {
                 "summary.json" => {
                     serde_json::from_slice::<serde_json::Value>(&bytes).expect("complete summary");
                 }
-                "model.safetensors" => {
+                "model.safetensors" | "best.safetensors" | "checkpoint.safetensors" => {
                     ammc::data::safetensors::deserialize(&bytes).expect("complete weights");
                 }
+                "curves.svg" => assert!(bytes.ends_with(b"</svg>\n") || bytes.ends_with(b"</svg>")),
                 other => panic!("unexpected file {other}"),
             }
         }
