@@ -31,7 +31,6 @@ macro_rules! say_raw {
 
 mod agent;
 mod run;
-mod tune;
 
 /// Exit code: everything went well.
 pub const EXIT_OK: u8 = 0;
@@ -455,12 +454,6 @@ fn run(out: &Output, file: &Path, target: Option<&str>, set: &[String], flags: &
         }
     };
     let base_dir = file.parent().unwrap_or(Path::new("."));
-    let settings = run::RunSettings {
-        out_dir: &flags.out_dir,
-        base_dir,
-        quiet: flags.mode != run::Mode::Human,
-        backend: flags.backend,
-    };
     let mut renderer = run::Renderer::new(flags.mode);
     let overrides_given: Vec<(String, String)> = overrides(set)
         .unwrap_or_default()
@@ -507,7 +500,7 @@ fn run(out: &Output, file: &Path, target: Option<&str>, set: &[String], flags: &
             }
             crate::resolve::DefKind::Tune => {
                 let overrides = overrides(set).unwrap_or_default();
-                tune::run_tune(&program, id, file, &overrides, &settings)
+                crate::tune::block::run_tune(&program, id, file, &overrides, &mut ctx)
             }
             kind => {
                 out.usage_error(&format!(

@@ -181,6 +181,16 @@ impl Renderer {
                 self.line(&format!("wrote {dir}/{{{}}}", files.join(", ")))
             }
             Event::Line { text, .. } => self.line(&text),
+            Event::Trial {
+                number,
+                state,
+                value,
+                error,
+                ..
+            } if !quiet => self.line(&format!(
+                "  trial {number:>3}  {state:<8}  {}",
+                value.map_or_else(|| error.unwrap_or_default(), |v| format!("{v:.6}"))
+            )),
             Event::AgentStart {
                 block,
                 algorithm,
@@ -314,15 +324,3 @@ pub fn metrics_text(m: &SplitMetrics) -> String {
 }
 
 pub use crate::run::RunFailure;
-
-/// Where and how agent and tune runs report (train runs take a [`crate::run::RunContext`]).
-pub struct RunSettings<'a> {
-    /// Parent of `runs/<block>/`.
-    pub out_dir: &'a std::path::Path,
-    /// Directory of the `.amm` file (relative data paths).
-    pub base_dir: &'a std::path::Path,
-    /// No progress bar or per-epoch lines.
-    pub quiet: bool,
-    /// What executes training plans.
-    pub backend: crate::runtime::backend::BackendKind,
-}

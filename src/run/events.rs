@@ -225,6 +225,19 @@ pub enum Event {
         /// Steps per second.
         steps_per_sec: f64,
     },
+    /// A tuning trial finished (complete, pruned or failed).
+    Trial {
+        /// The tune block.
+        block: String,
+        /// Trial number (0-based, Optuna's).
+        number: u64,
+        /// `COMPLETE`, `PRUNED` or `FAIL`.
+        state: String,
+        /// The objective value.
+        value: Option<f64>,
+        /// Why it failed.
+        error: Option<String>,
+    },
     /// Free-form text from a run kind without structured events yet.
     Line {
         /// The block.

@@ -4,6 +4,7 @@
 //! [`StudyConfig`] from the program and calls [`run_study`].
 
 pub mod acquisition;
+pub mod block;
 pub mod formula;
 pub mod gp;
 pub mod journal;

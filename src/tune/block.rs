@@ -1,6 +1,7 @@
-//! `ammc run` for `tune` blocks: build the study from the block (space, strategy, objective),
+//! A `tune` block as a run: build the study from the block (space, strategy, objective),
 //! run it with either an objective formula or a train block re-resolved per trial with the
-//! trial's params as `--set` overrides, print the trial table and write `<out>/<tune>/`.
+//! trial's params as `--set` overrides, report each trial as it finishes ([`Event::Trial`])
+//! and write `<out>/<tune>/` (the journal, `best.json`, `trials.svg`). The CLI only renders.
 
 use std::path::Path;
 use std::time::Duration;
@@ -19,7 +20,7 @@ use crate::tune::{
     Params, Space, Strategy, StudyConfig, TrialState, run_study,
 };
 
-use super::run::{RunFailure, RunSettings};
+use crate::run::{Event, RunContext, RunFailure};
 
 /// What the objective formula's variables refer to.
 #[derive(Clone, Debug)]
@@ -740,7 +741,7 @@ pub fn run_tune(
     id: DefId,
     file: &Path,
     set: &[Override],
-    settings: &RunSettings,
+    ctx: &mut RunContext,
 ) -> Result<(), RunFailure> {
     let def = program.def(id);
     let ItemKind::Tune(t) = &def.item.kind else {
@@ -764,7 +765,7 @@ pub fn run_tune(
     };
     let jobs = int_field("jobs", 1)?.max(1) as usize;
     let seed = int_field("seed", 0)? as u64;
-    let dir = settings.out_dir.join(&def.name);
+    let dir = ctx.out_dir.join(&def.name);
     let cfg = StudyConfig {
         name: def.name.clone(),
         space: space.clone(),
@@ -816,9 +817,9 @@ pub fn run_tune(
                     formula,
                     vars,
                     derived,
-                    base_dir: settings.base_dir,
-                    out_dir: settings.out_dir,
-                    backend: match settings.backend {
+                    base_dir: &ctx.base_dir,
+                    out_dir: &ctx.out_dir,
+                    backend: match ctx.backend {
                         BackendKind::Jit { gemm, .. } => BackendKind::Jit { threads: 1, gemm },
                         other => other,
                     },
@@ -828,66 +829,89 @@ pub fn run_tune(
     };
     let trains = run_target.is_some()
         && objective_kind(program, run_target.as_deref()) == Some(DefKind::Train);
-    if let Some(p) = cfg.prune.filter(|_| !settings.quiet) {
+    if let Some(p) = cfg.prune {
         if trains {
-            say!(
-                "tune {}: median pruning after {} warm-up epoch{} once {} trials completed",
-                def.name,
-                p.warmup,
-                if p.warmup == 1 { "" } else { "s" },
-                p.startup_trials
-            );
+            ctx.events.emit(Event::Line {
+                block: def.name.clone(),
+                text: format!(
+                    "tune {}: median pruning after {} warm-up epoch{} once {} trials completed",
+                    def.name,
+                    p.warmup,
+                    if p.warmup == 1 { "" } else { "s" },
+                    p.startup_trials
+                ),
+            });
         } else {
-            say!(
+            ctx.events.emit(Event::Line {
+            block: def.name.clone(),
+            text: format!(
                 "tune {}: note: `prune` has no effect here: only train targets report per-epoch values",
                 def.name
-            );
+            ),
+        });
         }
     }
-    say!(
-        "tune {}: {} trials, {jobs} job{}, seed {seed}, journal {}",
-        def.name,
-        cfg.strategy.trials(),
-        if jobs == 1 { "" } else { "s" },
-        dir.join("study.journal").display()
-    );
+    ctx.events.emit(Event::Line {
+        block: def.name.clone(),
+        text: format!(
+            "tune {}: {} trials, {jobs} job{}, seed {seed}, journal {}",
+            def.name,
+            cfg.strategy.trials(),
+            if jobs == 1 { "" } else { "s" },
+            dir.join("study.journal").display()
+        ),
+    });
     // Rows stream as trials finish, whatever stdout is (a pipe, a file, `tee`).
-    let live = !settings.quiet;
+    let events = &mut *ctx.events;
     let mut report_trial = |tr: &crate::tune::Trial| {
-        if live {
-            say!(
-                "  trial {:>3}  {:<8}  {}",
-                tr.number,
-                tr.state.name(),
-                tr.value.map_or_else(
-                    || tr.error.clone().unwrap_or_default(),
-                    |v| format!("{v:.6}")
-                )
-            );
-        }
+        events.emit(Event::Trial {
+            block: def.name.clone(),
+            number: tr.number as u64,
+            state: tr.state.name().to_string(),
+            value: tr.value,
+            error: tr.error.clone(),
+        });
     };
     let result = run_study(&cfg, objective.as_ref(), &mut report_trial)
         .map_err(|e| RunFailure::Io(format!("tune `{}`: {e}", def.name)))?;
-    say_raw!("{}", report::table(&space, &result));
+    ctx.events.emit(Event::Line {
+        block: def.name.clone(),
+        text: report::table(&space, &result).trim_end().to_string(),
+    });
     let resumed = result.trials.iter().filter(|t| t.resumed).count();
     if resumed > 0 {
-        say!("resumed: {resumed} trials read from the journal");
+        ctx.events.emit(Event::Line {
+            block: def.name.clone(),
+            text: format!("resumed: {resumed} trials read from the journal"),
+        });
     }
     match result.best_trial() {
         Some(b) => {
-            say!(
-                "best trial {}: value {:.6}",
-                b.number,
-                b.value.unwrap_or(f64::NAN)
-            );
-            say!("best params: {}", report::set_flags(&space, b));
+            ctx.events.emit(Event::Line {
+                block: def.name.clone(),
+                text: format!(
+                    "best trial {}: value {:.6}",
+                    b.number,
+                    b.value.unwrap_or(f64::NAN)
+                ),
+            });
+            ctx.events.emit(Event::Line {
+                block: def.name.clone(),
+                text: format!("best params: {}", report::set_flags(&space, b)),
+            });
         }
-        None => say!("no trial completed"),
+        None => ctx.events.emit(Event::Line {
+            block: def.name.clone(),
+            text: "no trial completed".to_string(),
+        }),
     }
     for (state, verb) in [(TrialState::Fail, "failed"), (TrialState::Pruned, "pruned")] {
         let n = result.trials.iter().filter(|t| t.state == state).count();
         if n > 0 {
-            say!("{n} trial{} {verb}", if n == 1 { "" } else { "s" });
+            ctx.events.emit(Event::Line {
+                block: def.name.clone(),
+                text: format!("{n} trial{} {verb}", if n == 1 { "" } else { "s" }),
+            });
         }
     }
     let io = |e: std::io::Error| RunFailure::Io(format!("cannot write {}: {e}", dir.display()));
@@ -901,9 +925,12 @@ pub fn run_tune(
         report::svg(&def.name, direction, &result).as_bytes(),
     )
     .map_err(io)?;
-    say!(
-        "wrote {}/{{study.journal, best.json, trials.svg}}",
-        dir.display()
-    );
+    ctx.events.emit(Event::Line {
+        block: def.name.clone(),
+        text: format!(
+            "wrote {}/{{study.journal, best.json, trials.svg}}",
+            dir.display()
+        ),
+    });
     Ok(())
 }
