@@ -267,6 +267,11 @@ pub fn check(program: &Program, sources: &SourceMap) -> Result<Vec<ModelSummary>
         }
     }
     blocks::check_block_weights(&out, &mut c.diags);
+    for id in program.modules[0].own.clone() {
+        if let ItemKind::Tune(t) = &program.def(id).item.kind {
+            c.tune_needs_validation(t, &out);
+        }
+    }
     if c.diags.is_empty() {
         Ok(out)
     } else {
@@ -990,6 +995,38 @@ impl ShapeChecker<'_> {
         })
     }
 
+    /// A tune objective on `val.*` metrics of a train block whose data has no validation
+    /// split would fail every trial: reject it here.
+    fn tune_needs_validation(&mut self, t: &crate::syntax::ast::TuneDecl, summaries: &[ModelSummary]) {
+        let field = |k: &str| t.fields.iter().find(|f| f.key.name == k);
+        let Some(ExprKind::Call(run)) = field("run").map(|f| &f.value.kind) else {
+            return;
+        };
+        let Some(target) = summaries.iter().find(|s| s.train == run.dotted()) else {
+            return;
+        };
+        let Some(objective) = field("objective") else {
+            return;
+        };
+        let mut val_metric = None;
+        find_val_metric(&objective.value, &mut val_metric);
+        if let Some((name, span)) = val_metric
+            && !self.has_validation(&target.spec.data.name)
+        {
+            let data = &target.spec.data.name;
+            self.err(
+                Diag::new(
+                    "amm::tune::no_val",
+                    format!("`{name}` needs a validation split, but `{data}` (trained by `{}`) has none", target.train),
+                )
+                .primary(span, "read after every trial")
+                .help(format!(
+                    "give `{data}` three split fractions (train / validation / test), e.g. `split = [0.7, 0.15, 0.15]`, or tune on `train.loss`"
+                )),
+            );
+        }
+    }
+
     /// Whether the dataset `data_name` has a validation split (three `split` fractions;
     /// the default has one).
     fn has_validation(&self, data_name: &str) -> bool {
@@ -1566,5 +1603,28 @@ impl ShapeChecker<'_> {
             tensors,
         });
         Some(output)
+    }
+}
+
+/// The first `val.<metric>` an objective reads, with its span.
+fn find_val_metric(e: &crate::syntax::ast::Expr, found: &mut Option<(String, Span)>) {
+    if found.is_some() {
+        return;
+    }
+    match &e.kind {
+        ExprKind::Call(c) if c.path.len() == 2 && c.path[0].name == "val" => {
+            *found = Some((c.dotted(), e.span));
+        }
+        ExprKind::Call(c) => {
+            for a in c.arg_list() {
+                find_val_metric(&a.value, found);
+            }
+        }
+        ExprKind::Neg(i) => find_val_metric(i, found),
+        ExprKind::Binary(_, l, r) => {
+            find_val_metric(l, found);
+            find_val_metric(r, found);
+        }
+        _ => {}
     }
 }
