@@ -24,6 +24,8 @@ pub struct TrainGraph<'a> {
     summaries: &'a [ModelSummary],
     spans: HashMap<&'a str, Span>,
     hashes: HashMap<String, String>,
+    /// SHA-256 of every input file read, by path as shown.
+    file_hashes: HashMap<String, String>,
 }
 
 impl<'a> TrainGraph<'a> {
@@ -36,6 +38,7 @@ impl<'a> TrainGraph<'a> {
                 .map(|s| (s.train.as_str(), span_of(&s.train)))
                 .collect(),
             hashes: HashMap::new(),
+            file_hashes: HashMap::new(),
         }
     }
 
@@ -92,6 +95,7 @@ impl<'a> TrainGraph<'a> {
             let digest = file_sha256(&path)
                 .map_err(|e| RunFailure::Io(format!("cannot read {}: {e}", path.display())))?;
             h.part("data file", digest.as_bytes());
+            self.file_hashes.insert(path.display().to_string(), digest);
         }
         for p in &s.pretrained {
             h.part("stage", p.stage.as_bytes());
@@ -102,6 +106,7 @@ impl<'a> TrainGraph<'a> {
                         RunFailure::Io(format!("cannot read {}: {e}", path.display()))
                     })?;
                     h.part("weights file", digest.as_bytes());
+                    self.file_hashes.insert(path.display().to_string(), digest);
                 }
                 WeightsSource::Block(b) => {
                     let dep = self.hashes.get(b).cloned().unwrap_or_default();
@@ -153,11 +158,19 @@ impl<'a> TrainGraph<'a> {
         ctx: &mut RunContext,
     ) -> Result<TrainOutcome, RunFailure> {
         let pretrained = weight_files(s, &ctx.base_dir, &ctx.out_dir);
+        let files: std::collections::BTreeMap<String, String> = data_files(s, &ctx.base_dir)
+            .into_iter()
+            .chain(pretrained.iter().map(|(_, p)| p.clone()))
+            .filter_map(|p| {
+                let shown = p.display().to_string();
+                self.file_hashes.get(&shown).map(|h| (shown, h.clone()))
+            })
+            .collect();
         let inputs = serde_json::json!({
             "data": {
                 "name": s.spec.data.name,
                 "loader": s.spec.data.loader,
-                "args": s.spec.data.args.iter().map(|(k, v)| (k.clone(), format!("{v:?}"))).collect::<std::collections::BTreeMap<_, _>>(),
+                "args": s.spec.data.args.iter().map(|(k, v)| (k.clone(), value_json(v))).collect::<serde_json::Map<_, _>>(),
             },
             "weights": s.pretrained.iter().map(|p| serde_json::json!({
                 "stage": p.stage,
@@ -166,6 +179,7 @@ impl<'a> TrainGraph<'a> {
                     WeightsSource::Block(b) => serde_json::json!({"block": b, "hash": self.hashes.get(b)}),
                 },
             })).collect::<Vec<_>>(),
+            "sha256": files,
         });
         let job = TrainJob {
             model: s,
@@ -223,4 +237,16 @@ fn data_files(s: &ModelSummary, base_dir: &Path) -> Vec<PathBuf> {
             _ => None,
         })
         .collect()
+}
+
+/// An evaluated `.amm` value as JSON.
+fn value_json(v: &crate::resolve::Value) -> serde_json::Value {
+    use crate::resolve::Value;
+    match v {
+        Value::Int(i) => serde_json::json!(i),
+        Value::Float(f) => serde_json::json!(f),
+        Value::Bool(b) => serde_json::json!(b),
+        Value::Str(s) => serde_json::json!(s),
+        Value::List(items) => serde_json::Value::Array(items.iter().map(value_json).collect()),
+    }
 }

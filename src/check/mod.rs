@@ -997,7 +997,11 @@ impl ShapeChecker<'_> {
 
     /// A tune objective on `val.*` metrics of a train block whose data has no validation
     /// split would fail every trial: reject it here.
-    fn tune_needs_validation(&mut self, t: &crate::syntax::ast::TuneDecl, summaries: &[ModelSummary]) {
+    fn tune_needs_validation(
+        &mut self,
+        t: &crate::syntax::ast::TuneDecl,
+        summaries: &[ModelSummary],
+    ) {
         let field = |k: &str| t.fields.iter().find(|f| f.key.name == k);
         let Some(ExprKind::Call(run)) = field("run").map(|f| &f.value.kind) else {
             return;

@@ -49,10 +49,9 @@ impl ContentHash {
 /// The SHA-256 of a file's bytes as hex, read in blocks.
 pub fn file_sha256(path: &std::path::Path) -> std::io::Result<String> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    if !f.metadata()?.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
+    // Never open a FIFO or device: opening one can block forever.
+    let (mut f, _) =
+        crate::input::open_regular(path).map_err(|e| std::io::Error::other(e.to_string()))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
