@@ -194,7 +194,7 @@ impl<'a> TrainGraph<'a> {
 
 /// Whether `dir` holds a completed run with content hash `hash`.
 fn is_current(dir: &Path, hash: &str) -> bool {
-    let Ok(text) = std::fs::read_to_string(dir.join(files::SUMMARY)) else {
+    let Ok(text) = crate::run::dir::read_run_text(&dir.join(files::SUMMARY)) else {
         return false;
     };
     let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {

@@ -121,7 +121,7 @@ impl RunDir {
     /// Copies a committed file into staging (resuming an interrupted, committed run).
     pub fn restage(&mut self, name: &str) -> io::Result<()> {
         self.appended.retain(|(n, _)| n != name);
-        let bytes = std::fs::read(self.final_dir.join(name))?;
+        let bytes = read_run_file(&self.final_dir.join(name))?;
         self.write(name, &bytes)
     }
 
@@ -175,6 +175,18 @@ impl RunDir {
         sync_dir(&out);
         Ok(final_dir)
     }
+}
+
+/// Reads a file of a run directory: regular files only (never blocks on a FIFO someone put
+/// there) and at most the memory budget.
+pub fn read_run_file(path: &Path) -> io::Result<Vec<u8>> {
+    crate::input::read_bounded(path, crate::input::memory_budget().bytes)
+        .map_err(|e| io::Error::other(e.to_string()))
+}
+
+/// [`read_run_file`] as text.
+pub fn read_run_text(path: &Path) -> io::Result<String> {
+    String::from_utf8(read_run_file(path)?).map_err(|e| io::Error::other(e.to_string()))
 }
 
 fn sync_dir(dir: &Path) {

@@ -105,7 +105,7 @@ pub fn list_runs(out: &std::path::Path) -> std::io::Result<Vec<RunListing>> {
                 block: block.to_string(),
                 kind: "train".to_string(),
                 status: "partial".to_string(),
-                progress: std::fs::read_to_string(entry.path().join("metrics.jsonl"))
+                progress: super::dir::read_run_text(&entry.path().join("metrics.jsonl"))
                     .map(|m| format!("{} epochs", m.lines().count()))
                     .unwrap_or_default(),
                 result: "killed or running; --resume continues it".to_string(),
@@ -118,10 +118,10 @@ pub fn list_runs(out: &std::path::Path) -> std::io::Result<Vec<RunListing>> {
             continue;
         }
         let dir = entry.path();
-        let summary = std::fs::read_to_string(dir.join("summary.json"))
+        let summary = super::dir::read_run_text(&dir.join("summary.json"))
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
-        let best = std::fs::read_to_string(dir.join("best.json"))
+        let best = super::dir::read_run_text(&dir.join("best.json"))
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
         rows.push(match (summary, best) {

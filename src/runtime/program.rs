@@ -128,10 +128,11 @@ pub fn run_train(job: &TrainJob, ctx: &mut RunContext) -> Result<TrainOutcome, R
         resumed_at,
     });
 
-    let mut best: Option<Vec<Tensor>> = match std::fs::read(dir.staged(files::BEST)) {
-        Ok(bytes) if resumed_at.is_some() => crate::data::safetensors::deserialize(&bytes).ok(),
-        _ => None,
-    };
+    let mut best: Option<Vec<Tensor>> =
+        match crate::run::dir::read_run_file(&dir.staged(files::BEST)) {
+            Ok(bytes) if resumed_at.is_some() => crate::data::safetensors::deserialize(&bytes).ok(),
+            _ => None,
+        };
     let mut records = read_records(&dir.staged(files::METRICS));
     let mut last_checkpoint = Instant::now();
     let mut interrupted = false;
@@ -310,7 +311,7 @@ pub fn run_train(job: &TrainJob, ctx: &mut RunContext) -> Result<TrainOutcome, R
 /// The epoch records a resumed run already has (its `metrics.jsonl`, truncated to the
 /// checkpoint); empty for a new run.
 fn read_records(path: &std::path::Path) -> Vec<crate::run::metrics::EpochRecord> {
-    std::fs::read_to_string(path)
+    crate::run::dir::read_run_text(path)
         .map(|t| {
             t.lines()
                 .filter_map(|l| serde_json::from_str(l).ok())
@@ -434,7 +435,7 @@ fn resume(
             .map_err(|e| RunFailure::io(dir.stage_dir(), &e))?;
         return Ok(None);
     };
-    let bytes = std::fs::read(&path)
+    let bytes = crate::run::dir::read_run_file(&path)
         .map_err(|e| RunFailure::Io(format!("cannot read {}: {e}", path.display())))?;
     session.restore(&bytes, &job.hash).map_err(|why| {
         RunFailure::Diags(vec![
@@ -462,7 +463,7 @@ fn resume(
     // The log holds at least the checkpoint's epochs (it is synced before each checkpoint);
     // lines written after it are cut off and recomputed, bit for bit.
     let metrics = dir.staged(files::METRICS);
-    let text = std::fs::read(&metrics).unwrap_or_default();
+    let text = crate::run::dir::read_run_file(&metrics).unwrap_or_default();
     let epochs = session.state().epoch;
     let keep = text
         .iter()
