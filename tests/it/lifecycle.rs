@@ -449,3 +449,31 @@ fn integer_targets_train_as_regression() {
     // Predicting the mean of 0..512 totals is off by far more.
     assert!(test_mae < 25.0, "{test_mae}");
 }
+
+#[test]
+fn resume_refuses_a_checkpoint_of_a_changed_block() {
+    let dir = scratch("stale-checkpoint");
+    let file = write_program(&dir, PROGRAM);
+    let out = dir.join("runs");
+    let mut child = spawn(
+        &file,
+        &out,
+        &["--json", "--threads", "1", "--checkpoint-every", "1000"],
+    );
+    let mut lines = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(|l| l.unwrap());
+    wait_for_epoch(&mut lines, 2);
+    signal(&child, "-INT");
+    let _: Vec<String> = lines.collect();
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    // The learning rate changed since the checkpoint: continuing would mix two runs.
+    let changed = PROGRAM.replace("lr = 1e-3", "lr = 2e-3");
+    write_program(&dir, &changed);
+    let (code, _, stderr) = run(&file, &out, &["--resume"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("amm::run::resume"), "{stderr}");
+    assert!(stderr.contains("without `--resume`"), "{stderr}");
+    // The interrupted run is still there, untouched.
+    assert_complete_or_absent(&out.join("fit"));
+}
