@@ -364,3 +364,35 @@ fn csv(p: &Predictions) -> String {
     }
     s
 }
+
+/// `ammc export onnx`.
+pub fn export_onnx(out: &Output, args: &BlockArgs, output: &Path) -> u8 {
+    let b = match block(out, args) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let file = match read_model_file(&b.weights) {
+        Ok(f) => f,
+        Err(e) => return fail(out, &b, &e),
+    };
+    let plan = crate::lower::lower(&b.model, b.model.spec.batch);
+    // Loading checks that the weights fit the model before anything is written.
+    if let Err(e) = Predictor::new(BackendKind::Reference, &b.model, &plan, &file) {
+        return fail(out, &b, &e);
+    }
+    let bytes = match crate::export::onnx::export(&b.model, &plan, &file) {
+        Ok(bytes) => bytes,
+        Err(m) => return fail(out, &b, &InferError::Op(m)),
+    };
+    if let Err(e) = crate::data::atomic::write_atomic(output, &bytes) {
+        out.usage_error(&format!("cannot write {}: {e}", output.display()));
+        return EXIT_USAGE;
+    }
+    eprintln!(
+        "exported `{}` to {} (ONNX opset {})",
+        b.model.train,
+        output.display(),
+        crate::export::onnx::OPSET
+    );
+    EXIT_OK
+}

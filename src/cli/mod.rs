@@ -82,6 +82,13 @@ enum GemmChoice {
     Sgemm,
 }
 
+/// `ammc export` formats.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum ExportKind {
+    /// An ONNX model (opset 17) of the inference graph.
+    Onnx,
+}
+
 /// `ammc emit` targets.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 enum EmitKind {
@@ -222,6 +229,29 @@ enum Command {
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
     },
+    /// Export a trained block's model: `ammc export onnx FILE BLOCK -o model.onnx` (the
+    /// training normalisation as leading ops, dropout removed, a dynamic batch dimension).
+    Export {
+        /// The format.
+        #[arg(value_enum)]
+        what: ExportKind,
+        /// The .amm file.
+        file: PathBuf,
+        /// The train block.
+        block: String,
+        /// The file to write.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+        /// Weights to export (default: `<out>/<block>/model.safetensors`).
+        #[arg(long, value_name = "PATH")]
+        weights: Option<PathBuf>,
+        /// Directory of the runs (`<out>/<block>/model.safetensors`).
+        #[arg(long, default_value = "runs")]
+        out: PathBuf,
+        /// Override a param: --set name=value (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+    },
     /// Describe an env block; `--transitions` prints its table as JSON (Gymnasium's P layout).
     Inspect {
         /// The .amm file.
@@ -348,6 +378,25 @@ pub fn main() -> ExitCode {
             data.as_deref(),
             usize::from(top_k),
             json,
+        ),
+        Command::Export {
+            what: ExportKind::Onnx,
+            file,
+            block,
+            output,
+            weights,
+            out: out_dir,
+            set,
+        } => infer::export_onnx(
+            &out,
+            &infer::BlockArgs {
+                file: &file,
+                block: &block,
+                set: &set,
+                weights: weights.as_deref(),
+                out_dir: &out_dir,
+            },
+            &output,
         ),
         Command::Predict {
             file,
