@@ -459,3 +459,85 @@ fn npy_f32(data: &[f32], shape: &[usize]) -> Vec<u8> {
     }
     out
 }
+
+#[test]
+fn onnx_export_has_a_dynamic_batch_leading_normalisation_and_no_dropout() {
+    use ammc::export::onnx::proto::ModelProto;
+    use prost::Message;
+    let out = trained().join("regression");
+    let dir = scratch("onnx");
+    let path = dir.join("model.onnx");
+    let (code, _, err) = ammc(&[
+        "export",
+        "onnx",
+        "examples/regression.amm",
+        "fit",
+        "-o",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let m = ModelProto::decode(std::fs::read(&path).unwrap().as_slice()).unwrap();
+    assert_eq!(m.opset_import[0].version, Some(ammc::export::onnx::OPSET));
+    let g = m.graph.unwrap();
+    let ops: Vec<&str> = g
+        .node
+        .iter()
+        .map(|n| n.op_type.as_deref().unwrap())
+        .collect();
+    assert_eq!(&ops[..2], &["Sub", "Mul"], "{ops:?}");
+    assert!(!ops.contains(&"Dropout"), "{ops:?}");
+    assert_eq!(ops.iter().filter(|o| **o == "Gemm").count(), 3, "{ops:?}");
+    assert!(ops.contains(&"Erf"), "gelu decomposed: {ops:?}");
+    use ammc::export::onnx::proto::{tensor_shape_proto::dimension::Value, type_proto};
+    let Some(type_proto::Value::TensorType(t)) = &g.input[0].r#type.as_ref().unwrap().value else {
+        panic!("tensor input")
+    };
+    let dims: Vec<_> = t
+        .shape
+        .as_ref()
+        .unwrap()
+        .dim
+        .iter()
+        .map(|d| d.value.clone().unwrap())
+        .collect();
+    assert_eq!(dims, vec![Value::DimParam("N".into()), Value::DimValue(32)]);
+    // Every weight of the model file is an initializer, with its values.
+    let file = read_model_file(&out.join("fit/model.safetensors")).unwrap();
+    for t in &file.tensors {
+        let init = g
+            .initializer
+            .iter()
+            .find(|i| i.name.as_deref() == Some(&t.name))
+            .unwrap();
+        let raw = init.raw_data.as_ref().unwrap();
+        let values: Vec<f32> = raw
+            .chunks(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        assert_eq!(values, t.data, "{}", t.name);
+    }
+}
+
+#[test]
+fn onnx_export_without_trained_weights_is_an_error() {
+    let dir = scratch("onnx-untrained");
+    let path = dir.join("model.onnx");
+    let (code, _, err) = ammc(&[
+        "export",
+        "onnx",
+        "examples/cnn.amm",
+        "fit",
+        "-o",
+        path.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("amm::weights::missing") && err.contains("help:"),
+        "{err}"
+    );
+    assert!(!path.exists());
+}
