@@ -184,7 +184,7 @@ pub fn evaluate(ex: &mut dyn Backend, data: &Dataset) -> Result<SplitMetrics, Tr
     let (mut loss, mut correct, mut se, mut ae, mut count) = (0f64, 0usize, 0f64, 0f64, 0usize);
     forward_batches(ex, data, &mut |b| {
         loss += f64::from(b.loss) * b.rows as f64;
-        let out = &b.outputs[..];
+        let out = b.outputs;
         let width = out.len() / b.rows.max(1);
         match &data.labels {
             Labels::Classes { .. } => {
