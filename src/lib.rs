@@ -4,6 +4,7 @@ pub mod check;
 pub mod cli;
 pub mod data;
 pub mod diag;
+pub mod export;
 pub mod front;
 pub mod input;
 pub mod jit;

@@ -279,6 +279,35 @@ pub fn check(program: &Program, sources: &SourceMap) -> Result<Vec<ModelSummary>
     }
 }
 
+/// The evaluated loader call of the `data` declaration `name` in the root module (`None`
+/// when there is no such declaration; the program has already been checked).
+pub fn data_spec(program: &Program, sources: &SourceMap, name: &str) -> Option<spec::DataSpec> {
+    let id = program.lookup(ModuleId(0), name)?;
+    let ItemKind::Data(d) = &program.def(id).item.kind else {
+        return None;
+    };
+    let ExprKind::Call(call) = &d.value.kind else {
+        return None;
+    };
+    let env = Env {
+        module: ModuleId(0),
+        locals: HashMap::new(),
+        program,
+    };
+    let mut c = ShapeChecker {
+        program,
+        sources,
+        diags: Vec::new(),
+    };
+    let loader = call.dotted();
+    let args = c.call_args(call, schema::builtin(Family::Dataset, &loader)?.args, &env)?;
+    Some(spec::DataSpec {
+        name: name.to_string(),
+        loader,
+        args: args.into_iter().collect(),
+    })
+}
+
 /// Values visible while instantiating a network: its arguments, then module params.
 struct Env<'a> {
     module: ModuleId,

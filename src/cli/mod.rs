@@ -30,6 +30,7 @@ macro_rules! say_raw {
 }
 
 mod agent;
+mod infer;
 mod run;
 
 /// Exit code: everything went well.
@@ -78,6 +79,13 @@ enum GemmChoice {
     Cranelift,
     /// Every product in sgemm.
     Sgemm,
+}
+
+/// `ammc export` formats.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum ExportKind {
+    /// An ONNX model (opset 17) of the inference graph.
+    Onnx,
 }
 
 /// `ammc emit` targets.
@@ -168,6 +176,80 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Evaluate a trained block: loss, accuracy, per-class precision/recall/F1, top-k and
+    /// the confusion matrix (classifiers) or MSE/MAE/R² (regression) on its test split.
+    Eval {
+        /// The .amm file.
+        file: PathBuf,
+        /// The train block.
+        block: String,
+        /// Weights to evaluate (default: `<out>/<block>/model.safetensors`).
+        #[arg(long, value_name = "PATH")]
+        weights: Option<PathBuf>,
+        /// Evaluate on every sample of another `data` declaration instead (normalised with
+        /// the statistics stored in the weights).
+        #[arg(long, value_name = "NAME")]
+        data: Option<String>,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// Report top-1 … top-K accuracy.
+        #[arg(long, value_name = "K", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+        top_k: u16,
+        /// Directory of the runs (`<out>/<block>/model.safetensors`).
+        #[arg(long, default_value = "runs")]
+        out: PathBuf,
+        /// Override a param: --set name=value (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+    },
+    /// Predict with a trained block on raw inputs (NPY, CSV with a header row, or IDX); the
+    /// training normalisation is applied. Writes CSV (`class,p0,…` or `y0,…`) or, for a
+    /// `.npy` output, the probabilities or values as float32.
+    Predict {
+        /// The .amm file.
+        file: PathBuf,
+        /// The train block.
+        block: String,
+        /// The samples.
+        #[arg(long, value_name = "FILE")]
+        input: PathBuf,
+        /// Where to write the predictions (default: CSV on stdout).
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Weights to use (default: `<out>/<block>/model.safetensors`).
+        #[arg(long, value_name = "PATH")]
+        weights: Option<PathBuf>,
+        /// Directory of the runs (`<out>/<block>/model.safetensors`).
+        #[arg(long, default_value = "runs")]
+        out: PathBuf,
+        /// Override a param: --set name=value (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+    },
+    /// Export a trained block's model: `ammc export onnx FILE BLOCK -o model.onnx` (the
+    /// training normalisation as leading ops, dropout removed, a dynamic batch dimension).
+    Export {
+        /// The format.
+        #[arg(value_enum)]
+        what: ExportKind,
+        /// The .amm file.
+        file: PathBuf,
+        /// The train block.
+        block: String,
+        /// The file to write.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+        /// Weights to export (default: `<out>/<block>/model.safetensors`).
+        #[arg(long, value_name = "PATH")]
+        weights: Option<PathBuf>,
+        /// Directory of the runs (`<out>/<block>/model.safetensors`).
+        #[arg(long, default_value = "runs")]
+        out: PathBuf,
+        /// Override a param: --set name=value (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
     },
     /// Describe an env block; `--transitions` prints its table as JSON (Gymnasium's P layout).
     Inspect {
@@ -274,6 +356,67 @@ pub fn main() -> ExitCode {
             set,
         } => agent::inspect(&out, &file, &env, transitions, &set),
         Command::Runs { dir, json } => list_runs(&out, &dir, json),
+        Command::Eval {
+            file,
+            block,
+            weights,
+            data,
+            json,
+            top_k,
+            out: out_dir,
+            set,
+        } => infer::eval(
+            &out,
+            &infer::BlockArgs {
+                file: &file,
+                block: &block,
+                set: &set,
+                weights: weights.as_deref(),
+                out_dir: &out_dir,
+            },
+            data.as_deref(),
+            usize::from(top_k),
+            json,
+        ),
+        Command::Export {
+            what: ExportKind::Onnx,
+            file,
+            block,
+            output,
+            weights,
+            out: out_dir,
+            set,
+        } => infer::export_onnx(
+            &out,
+            &infer::BlockArgs {
+                file: &file,
+                block: &block,
+                set: &set,
+                weights: weights.as_deref(),
+                out_dir: &out_dir,
+            },
+            &output,
+        ),
+        Command::Predict {
+            file,
+            block,
+            input,
+            output,
+            weights,
+            out: out_dir,
+            set,
+        } => infer::predict(
+            &out,
+            &infer::BlockArgs {
+                file: &file,
+                block: &block,
+                set: &set,
+                weights: weights.as_deref(),
+                out_dir: &out_dir,
+            },
+            &input,
+            output.as_deref(),
+        ),
     };
     ExitCode::from(code)
 }

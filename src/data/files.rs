@@ -315,6 +315,73 @@ fn labels_from(values: Vec<f64>, width: usize) -> Labels {
 /// CSV with a header row; `label` names the target column, every other column is a feature.
 /// Read line by line (gzip or plain); a UTF-8 byte-order mark is skipped.
 pub fn csv(path: &Path, label: &str) -> Result<Dataset, DataError> {
+    let t = csv_table(path, Some(label))?;
+    Ok(Dataset {
+        features: t.features,
+        sample_shape: vec![t.width],
+        labels: labels_from(t.targets, 1),
+    })
+}
+
+/// Samples without labels (the inputs of `ammc predict`): their shape and row-major values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Samples {
+    /// Shape of one sample.
+    pub sample_shape: Vec<usize>,
+    /// Row-major values.
+    pub features: Vec<f32>,
+}
+
+impl Samples {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.features.len() / self.sample_shape.iter().product::<usize>().max(1)
+    }
+
+    /// True when there is no sample.
+    pub fn is_empty(&self) -> bool {
+        self.features.is_empty()
+    }
+}
+
+/// Unlabelled samples from a file, by its name: `.npy` (`[n, …]`), `.csv` or `.csv.gz`
+/// (a header row; every column is a feature), anything else IDX (`[n, h, w]` or
+/// `[n, c, h, w]`, possibly gzipped). The same checks and located errors as training data.
+pub fn samples(path: &Path) -> Result<Samples, DataError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    if name.ends_with(".npy") {
+        let (shape, x) = npy_array(path, true)?;
+        Ok(Samples {
+            sample_shape: samples_of(path, &shape)?,
+            features: x.features(path)?,
+        })
+    } else if name.ends_with(".csv") || name.ends_with(".csv.gz") {
+        let t = csv_table(path, None)?;
+        Ok(Samples {
+            sample_shape: vec![t.width],
+            features: t.features,
+        })
+    } else {
+        let (dims, x) = idx_array(path, true)?;
+        Ok(Samples {
+            sample_shape: idx_image_shape(path, &dims)?,
+            features: x.features(path)?,
+        })
+    }
+}
+
+/// The numbers of a CSV file: features (row-major, `width` per row) and the label column.
+struct CsvTable {
+    features: Vec<f32>,
+    targets: Vec<f64>,
+    width: usize,
+}
+
+/// Reads a CSV file with a header row; `label` names the column that is not a feature.
+fn csv_table(path: &Path, label: Option<&str>) -> Result<CsvTable, DataError> {
     let mut input = Input::open(path)?;
     let file = path.display().to_string();
     let budget = input::memory_budget().bytes;
@@ -380,18 +447,26 @@ pub fn csv(path: &Path, label: &str) -> Result<Dataset, DataError> {
             });
         }
     }
-    let Some(label_col) = names.iter().position(|n| n == label) else {
-        return Err(DataError::Parse {
-            file,
-            line: header_line,
-            column: 1,
-            message: format!(
-                "no column named `{label}`; the columns are {}",
-                names.join(", ")
-            ),
-        });
+    let label_col = match label {
+        None => None,
+        Some(label) => {
+            Some(
+                names
+                    .iter()
+                    .position(|n| n == label)
+                    .ok_or_else(|| DataError::Parse {
+                        file: file.clone(),
+                        line: header_line,
+                        column: 1,
+                        message: format!(
+                            "no column named `{label}`; the columns are {}",
+                            names.join(", ")
+                        ),
+                    })?,
+            )
+        }
     };
-    if names.len() == 1 {
+    if let (Some(label), 1) = (label, names.len()) {
         return Err(DataError::EmptySample {
             file,
             message: format!("the only column is the label `{label}`; samples have no features"),
@@ -399,6 +474,7 @@ pub fn csv(path: &Path, label: &str) -> Result<Dataset, DataError> {
     }
     let mut features: Vec<f32> = Vec::new();
     let mut targets: Vec<f64> = Vec::new();
+    let mut rows = 0usize;
     while let Some((ln, line)) = next_line(&mut input)? {
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
         if fields.len() != names.len() {
@@ -422,21 +498,22 @@ pub fn csv(path: &Path, label: &str) -> Result<Dataset, DataError> {
                 message: format!("`{f}` in column `{}` is not a number", names[col]),
             })?;
             check_value(path, v, at)?;
-            if col == label_col {
+            if Some(col) == label_col {
                 targets.push(v);
             } else {
                 features.push(v as f32);
             }
         }
+        rows += 1;
         ensure_fits(path, "the rows read so far", features.len(), targets.len())?;
     }
-    if targets.is_empty() {
+    if rows == 0 {
         return Err(corrupt(path, "no data rows after the header".into()));
     }
-    Ok(Dataset {
+    Ok(CsvTable {
         features,
-        sample_shape: vec![names.len() - 1],
-        labels: labels_from(targets, 1),
+        targets,
+        width: names.len() - usize::from(label_col.is_some()),
     })
 }
 

@@ -13,7 +13,7 @@ mod synthetic;
 use std::path::Path;
 
 pub use error::DataError;
-pub use split::{Normalize, Splits, epoch_order};
+pub use split::{Normalization, Normalize, Splits, epoch_order};
 
 use std::collections::BTreeMap;
 
@@ -269,12 +269,30 @@ fn describe_as_found(spec: &DataSpec, base_dir: &Path) -> Result<Description, Da
 /// Loads, filters, splits and normalises the dataset a `data` block describes. Relative
 /// paths are resolved against `base_dir` (the directory of the `.amm` file).
 pub fn load(spec: &DataSpec, base_dir: &Path) -> Result<Splits, DataError> {
-    let seed = spec
-        .args
+    let data = load_whole(spec, base_dir)?;
+    let fractions = arg_list(spec, "split").unwrap_or_else(|| vec![0.7, 0.15, 0.15]);
+    let normalize = match spec.args.get("normalize") {
+        Some(Value::Str(s)) => Normalize::parse(s)?,
+        _ => Normalize::None,
+    };
+    let mut splits = split::split(&data, &fractions, seed_of(spec))?;
+    splits.normalize(normalize);
+    Ok(splits)
+}
+
+fn seed_of(spec: &DataSpec) -> u64 {
+    spec.args
         .get("seed")
         .and_then(Value::as_i64)
         .unwrap_or(0)
-        .max(0) as u64;
+        .max(0) as u64
+}
+
+/// Loads and filters every sample of the dataset a `data` block describes, raw: not split
+/// and not normalised (evaluating a model on another dataset applies the model's own
+/// normalisation).
+pub fn load_whole(spec: &DataSpec, base_dir: &Path) -> Result<Dataset, DataError> {
+    let seed = seed_of(spec);
     let mut data = match spec.loader.as_str() {
         "builtin.digits" => digits::load()?,
         "synthetic" => {
@@ -328,12 +346,5 @@ pub fn load(spec: &DataSpec, base_dir: &Path) -> Result<Splits, DataError> {
     if let Some(keep) = arg_list(spec, "classes").filter(|_| spec.loader != "synthetic") {
         data = split::keep_classes(&data, &keep.iter().map(|c| *c as u32).collect::<Vec<_>>())?;
     }
-    let fractions = arg_list(spec, "split").unwrap_or_else(|| vec![0.7, 0.15, 0.15]);
-    let normalize = match spec.args.get("normalize") {
-        Some(Value::Str(s)) => Normalize::parse(s)?,
-        _ => Normalize::None,
-    };
-    let mut splits = split::split(&data, &fractions, seed)?;
-    splits.normalize(normalize);
-    Ok(splits)
+    Ok(data)
 }

@@ -304,6 +304,30 @@ pub fn deserialize(bytes: &[u8]) -> Result<Vec<Tensor>, SafetensorsError> {
         .collect()
 }
 
+/// The `__metadata__` strings of a safetensors file.
+pub fn metadata(bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
+    let len = bytes
+        .get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_le_bytes)
+        .ok_or("it is shorter than a safetensors header")?;
+    let header = usize::try_from(len)
+        .ok()
+        .and_then(|n| bytes.get(8..8usize.checked_add(n)?))
+        .ok_or("its header runs past the end of the file")?;
+    let json: serde_json::Value =
+        serde_json::from_slice(header).map_err(|_| "its header is not JSON")?;
+    Ok(json
+        .get("__metadata__")
+        .and_then(|m| m.as_object())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,6 +29,41 @@ impl Normalize {
     }
 }
 
+/// A normalisation fitted on a training split: feature `j` becomes `(x - shift[j]) * scale[j]`.
+/// Written into `model.safetensors` so predictions on raw inputs see what training saw.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Normalization {
+    /// `scale` or `standardize`.
+    pub kind: String,
+    /// Subtracted from each feature (one per feature of a sample).
+    pub shift: Vec<f32>,
+    /// Multiplies each shifted feature.
+    pub scale: Vec<f32>,
+}
+
+impl Normalization {
+    /// Features per sample it was fitted on.
+    pub fn len(&self) -> usize {
+        self.shift.len()
+    }
+
+    /// True when fitted on samples without features (never for a loaded dataset).
+    pub fn is_empty(&self) -> bool {
+        self.shift.is_empty()
+    }
+
+    /// Normalises row-major samples in place, with the same f32 operations training used
+    /// (so predictions on raw inputs equal those on the normalised splits bit for bit).
+    pub fn apply(&self, features: &mut [f32]) {
+        let per = self.len().max(1);
+        for row in features.chunks_mut(per) {
+            for ((v, shift), scale) in row.iter_mut().zip(&self.shift).zip(&self.scale) {
+                *v = (*v - shift) * scale;
+            }
+        }
+    }
+}
+
 /// Train / validation / test parts of a dataset.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Splits {
@@ -38,20 +73,22 @@ pub struct Splits {
     pub val: Option<Dataset>,
     /// Test split.
     pub test: Option<Dataset>,
+    /// The normalisation fitted on `train` and applied to every split (`None`: raw).
+    pub normalization: Option<Normalization>,
 }
 
 impl Splits {
     /// Applies a normalisation fitted on the training split.
     pub fn normalize(&mut self, how: Normalize) {
         let per = self.train.sample_len();
-        let (shift, scale): (Vec<f32>, Vec<f32>) = match how {
+        let (kind, (shift, scale)): (&str, (Vec<f32>, Vec<f32>)) = match how {
             Normalize::None => return,
-            Normalize::Scale => {
+            Normalize::Scale => ("scale", {
                 let m = self.train.features.iter().fold(0f32, |a, v| a.max(v.abs()));
                 let s = if m > 0.0 { 1.0 / m } else { 1.0 };
                 (vec![0.0; per], vec![s; per])
-            }
-            Normalize::Standardize => {
+            }),
+            Normalize::Standardize => ("standardize", {
                 let n = self.train.len().max(1) as f64;
                 let mut mean = vec![0f64; per];
                 let mut sq = vec![0f64; per];
@@ -75,18 +112,20 @@ impl Splits {
                     })
                     .collect();
                 (mean.iter().map(|m| *m as f32).collect(), inv)
-            }
+            }),
+        };
+        let fitted = Normalization {
+            kind: kind.to_string(),
+            shift,
+            scale,
         };
         for d in [Some(&mut self.train), self.val.as_mut(), self.test.as_mut()]
             .into_iter()
             .flatten()
         {
-            for row in d.features.chunks_mut(per.max(1)) {
-                for (j, v) in row.iter_mut().enumerate() {
-                    *v = (*v - shift[j]) * scale[j];
-                }
-            }
+            fitted.apply(&mut d.features);
         }
+        self.normalization = Some(fitted);
     }
 }
 
@@ -171,7 +210,12 @@ pub fn split(d: &Dataset, fractions: &[f64], seed: u64) -> Result<Splits, DataEr
     } else {
         (None, it.next())
     };
-    Ok(Splits { train, val, test })
+    Ok(Splits {
+        train,
+        val,
+        test,
+        normalization: None,
+    })
 }
 
 /// The order of training samples in epoch `epoch` (seeded by the run seed and the epoch).

@@ -4,22 +4,53 @@
 /// `.npy` v1.0 bytes of a C-order little-endian f64 array of shape `[rows, cols]`.
 /// `data.len()` must be `rows * cols` (the caller's table always is).
 pub fn f64_2d(data: &[f64], rows: usize, cols: usize) -> Vec<u8> {
+    let mut out = header("<f8", rows, cols, data.len() * 8);
+    for v in data {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+/// `.npy` v1.0 bytes of a C-order little-endian f32 array of shape `[rows, cols]`.
+pub fn f32_2d(data: &[f32], rows: usize, cols: usize) -> Vec<u8> {
+    let mut out = header("<f4", rows, cols, data.len() * 4);
+    for v in data {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+/// `.npy` v1.0 bytes of a C-order little-endian i64 vector.
+pub fn i64_1d(data: &[i64]) -> Vec<u8> {
+    let mut header_text = format!(
+        "{{'descr': '<i8', 'fortran_order': False, 'shape': ({},), }}",
+        data.len()
+    );
+    let mut out = finish_header(&mut header_text, data.len() * 8);
+    for v in data {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+fn header(descr: &str, rows: usize, cols: usize, data_bytes: usize) -> Vec<u8> {
     let mut header =
-        format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    finish_header(&mut header, data_bytes)
+}
+
+fn finish_header(header: &mut String, data_bytes: usize) -> Vec<u8> {
     // Magic (6) + version (2) + header length (2) + header, padded with spaces and ended
     // with a newline so the data starts at a multiple of 64 bytes.
     let unpadded = 10 + header.len() + 1;
     let pad = (64 - unpadded % 64) % 64;
     header.push_str(&" ".repeat(pad));
     header.push('\n');
-    let mut out = Vec::with_capacity(10 + header.len() + data.len() * 8);
+    let mut out = Vec::with_capacity(10 + header.len() + data_bytes);
     out.extend_from_slice(b"\x93NUMPY");
     out.extend_from_slice(&[1, 0]);
     out.extend_from_slice(&(header.len() as u16).to_le_bytes());
     out.extend_from_slice(header.as_bytes());
-    for v in data {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
     out
 }
 

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod compiled;
+pub mod infer;
 pub mod program;
 pub mod reference;
 pub mod train;

@@ -171,8 +171,11 @@ pub fn run_train(job: &TrainJob, ctx: &mut RunContext) -> Result<TrainOutcome, R
             .map_err(|e| io(&dir.staged(files::METRICS), e))?;
         if verdict.improved {
             let tensors = session.model_tensors();
-            dir.write(files::BEST, &serialize(&tensors, &model_metadata()))
-                .map_err(|e| io(&dir.staged(files::BEST), e))?;
+            dir.write(
+                files::BEST,
+                &serialize(&tensors, &model_metadata(model, &splits)),
+            )
+            .map_err(|e| io(&dir.staged(files::BEST), e))?;
             best = Some(tensors);
         }
         let epoch = record.epoch;
@@ -217,7 +220,11 @@ pub fn run_train(job: &TrainJob, ctx: &mut RunContext) -> Result<TrainOutcome, R
             epoch: session.state().epoch + 1,
             batch: session.state().batch,
         };
-        write_model(&dir, &session.model_tensors())?;
+        write_model(
+            &dir,
+            &session.model_tensors(),
+            &model_metadata(model, &splits),
+        )?;
         write_curves(&dir, &block, &records, session.state().monitor.best_epoch)?;
         let summary = summary(
             job,
@@ -272,7 +279,11 @@ pub fn run_train(job: &TrainJob, ctx: &mut RunContext) -> Result<TrainOutcome, R
         samples_per_sec: samples_per_sec(&session, splits.train.len()),
         wall_seconds: unix_now() - started,
     });
-    write_model(&dir, &session.model_tensors())?;
+    write_model(
+        &dir,
+        &session.model_tensors(),
+        &model_metadata(model, &splits),
+    )?;
     write_curves(&dir, &block, &records, session.state().monitor.best_epoch)?;
     let _ = std::fs::remove_file(dir.staged(files::CHECKPOINT));
     let summary = summary(
@@ -385,14 +396,37 @@ fn samples_per_sec(session: &Session, n: usize) -> f64 {
     samples / s.train_seconds.max(1e-9)
 }
 
-fn model_metadata() -> std::collections::BTreeMap<String, String> {
-    std::collections::BTreeMap::from([
+/// The metadata of `model.safetensors`: the block and model names, the input shape and the
+/// normalisation fitted on the train split (see [`crate::runtime::infer::meta`]).
+fn model_metadata(
+    model: &ModelSummary,
+    splits: &crate::data::Splits,
+) -> std::collections::BTreeMap<String, String> {
+    use crate::runtime::infer::meta;
+    let mut m = std::collections::BTreeMap::from([
         ("format".to_string(), "pt".to_string()),
         ("producer".to_string(), "ammc".to_string()),
-    ])
+        (meta::BLOCK.to_string(), model.train.clone()),
+        (meta::MODEL.to_string(), model.model.clone()),
+        (
+            meta::INPUT_SHAPE.to_string(),
+            serde_json::to_string(&model.input.0).unwrap_or_default(),
+        ),
+    ]);
+    if let Some(n) = &splits.normalization {
+        m.insert(
+            meta::NORMALIZATION.to_string(),
+            serde_json::to_string(n).unwrap_or_default(),
+        );
+    }
+    m
 }
 
-fn write_model(dir: &RunDir, tensors: &[Tensor]) -> Result<(), RunFailure> {
+fn write_model(
+    dir: &RunDir,
+    tensors: &[Tensor],
+    metadata: &std::collections::BTreeMap<String, String>,
+) -> Result<(), RunFailure> {
     if let Some(t) = tensors
         .iter()
         .find(|t| t.data.iter().any(|v| !v.is_finite()))
@@ -403,7 +437,7 @@ fn write_model(dir: &RunDir, tensors: &[Tensor]) -> Result<(), RunFailure> {
             t.name
         )));
     }
-    dir.write(files::MODEL, &serialize(tensors, &model_metadata()))
+    dir.write(files::MODEL, &serialize(tensors, metadata))
         .map_err(|e| RunFailure::io(&dir.staged(files::MODEL), &e))
 }
 

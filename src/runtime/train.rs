@@ -129,45 +129,80 @@ fn gather(data: &Dataset, order: &[usize], features: &mut Vec<f32>, targets: &mu
     }
 }
 
-/// Evaluates on a split in evaluation mode (no dropout, running batchnorm statistics).
-pub fn evaluate(ex: &mut dyn Backend, data: &Dataset) -> Result<SplitMetrics, TrainError> {
+/// One evaluated batch: the model's outputs and the targets of `rows` samples, and the
+/// batch's mean loss.
+pub struct EvalBatch<'a> {
+    /// Samples in the batch.
+    pub rows: usize,
+    /// Row-major model outputs (logits or predictions), `rows × width`.
+    pub outputs: &'a [f32],
+    /// Class indices or target values, as the backend loaded them.
+    pub targets: &'a [f32],
+    /// The batch's mean loss.
+    pub loss: f32,
+}
+
+/// Runs `data` through the model in evaluation mode (no dropout, running batchnorm
+/// statistics) in plan-sized batches, in order, handing each batch to `each`.
+pub fn forward_batches(
+    ex: &mut dyn Backend,
+    data: &Dataset,
+    each: &mut dyn FnMut(EvalBatch),
+) -> Result<(), TrainError> {
     let plan = ex.plan().clone();
     let order: Vec<usize> = (0..data.len()).collect();
     let (mut features, mut targets) = (Vec::new(), Vec::new());
-    let (mut loss, mut correct, mut se, mut ae, mut count) = (0f64, 0usize, 0f64, 0f64, 0usize);
-    for chunk in order.chunks(plan.batch) {
+    for chunk in order.chunks(plan.batch.max(1)) {
         gather(data, chunk, &mut features, &mut targets);
         ex.load_batch(&features, &targets, chunk.len())
             .map_err(op_error)?;
         ex.forward(false).map_err(op_error)?;
-        loss += f64::from(ex.loss().map_err(op_error)?) * chunk.len() as f64;
-        let out = ex.data(plan.output).to_vec();
-        let width = out.len() / chunk.len();
+        let loss = ex.loss().map_err(op_error)?;
+        each(EvalBatch {
+            rows: chunk.len(),
+            outputs: ex.data(plan.output),
+            targets: &targets,
+            loss,
+        });
+    }
+    Ok(())
+}
+
+/// The predicted class of one output row: the first index of the largest value.
+pub fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold(
+            (0, f32::NEG_INFINITY),
+            |b, (i, v)| if *v > b.1 { (i, *v) } else { b },
+        )
+        .0
+}
+
+/// Evaluates on a split in evaluation mode (no dropout, running batchnorm statistics).
+pub fn evaluate(ex: &mut dyn Backend, data: &Dataset) -> Result<SplitMetrics, TrainError> {
+    let (mut loss, mut correct, mut se, mut ae, mut count) = (0f64, 0usize, 0f64, 0f64, 0usize);
+    forward_batches(ex, data, &mut |b| {
+        loss += f64::from(b.loss) * b.rows as f64;
+        let out = b.outputs;
+        let width = out.len() / b.rows.max(1);
         match &data.labels {
             Labels::Classes { .. } => {
-                for (r, t) in targets.iter().enumerate() {
-                    let row = &out[r * width..(r + 1) * width];
-                    let best = row
-                        .iter()
-                        .enumerate()
-                        .fold(
-                            (0, f32::NEG_INFINITY),
-                            |b, (i, v)| if *v > b.1 { (i, *v) } else { b },
-                        )
-                        .0;
+                for (r, t) in b.targets.iter().enumerate() {
+                    let best = argmax(&out[r * width..(r + 1) * width]);
                     correct += usize::from(best == *t as usize);
                 }
             }
             Labels::Values { .. } => {
-                for (o, t) in out.iter().zip(&targets) {
+                for (o, t) in out.iter().zip(b.targets) {
                     let d = f64::from(o - t);
                     se += d * d;
                     ae += d.abs();
                 }
             }
         }
-        count += chunk.len();
-    }
+        count += b.rows;
+    })?;
     let n = count.max(1) as f64;
     Ok(match &data.labels {
         Labels::Classes { .. } => SplitMetrics {
@@ -632,7 +667,7 @@ impl<'p> Session<'p> {
     /// Restores a checkpoint written by [`Session::checkpoint`] for the same plan; `hash`
     /// must match what produced it.
     pub fn restore(&mut self, bytes: &[u8], hash: &str) -> Result<(), String> {
-        let meta = safetensors_metadata(bytes)?;
+        let meta = crate::data::safetensors::metadata(bytes)?;
         if meta.get(HASH_KEY).map(String::as_str) != Some(hash) {
             return Err("it was written for a different version of this block (its definition, data or inputs changed)".to_string());
         }
@@ -684,36 +719,11 @@ impl<'p> Session<'p> {
     }
 }
 
-fn is_model_tensor(b: &crate::lower::Buffer) -> bool {
+/// Whether a plan buffer is part of a trained model (params and batchnorm statistics).
+pub fn is_model_tensor(b: &crate::lower::Buffer) -> bool {
     matches!(b.role, Role::Param { .. })
         || b.name.ends_with(".running_mean")
         || b.name.ends_with(".running_var")
-}
-
-/// The `__metadata__` strings of a safetensors file.
-fn safetensors_metadata(
-    bytes: &[u8],
-) -> Result<std::collections::BTreeMap<String, String>, String> {
-    let len = bytes
-        .get(..8)
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map(u64::from_le_bytes)
-        .ok_or("it is shorter than a safetensors header")?;
-    let header = usize::try_from(len)
-        .ok()
-        .and_then(|n| bytes.get(8..8usize.checked_add(n)?))
-        .ok_or("its header runs past the end of the file")?;
-    let json: serde_json::Value =
-        serde_json::from_slice(header).map_err(|_| "its header is not JSON")?;
-    Ok(json
-        .get("__metadata__")
-        .and_then(|m| m.as_object())
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default())
 }
 
 /// Trains `model` on `splits` with the reference backend.

@@ -33,4 +33,5 @@ mod tune_cli;
 mod tune_core;
 mod tune_prune;
 mod tune_resume;
+mod use_models;
 mod weights;

@@ -1,0 +1,3 @@
+//! Exporting trained models to other runtimes.
+
+pub mod onnx;
