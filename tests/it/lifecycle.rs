@@ -291,8 +291,12 @@ fn a_killed_rerun_leaves_the_previous_run_intact() {
     let (code, _, stderr) = run(&file, &out, &["--quiet", "--set", "epochs=2"]);
     assert_eq!(code, 0, "{stderr}");
     let before = read(&out.join("fit/summary.json"));
-    let mut child = spawn(&file, &out, &["--quiet", "--checkpoint-every", "0"]);
-    std::thread::sleep(Duration::from_millis(600));
+    // Killed after its second epoch of 14: mid-run whatever the machine's speed.
+    let mut child = spawn(&file, &out, &["--json", "--checkpoint-every", "0"]);
+    let mut lines = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(|l| l.unwrap());
+    wait_for_epoch(&mut lines, 2);
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(read(&out.join("fit/summary.json")), before);
