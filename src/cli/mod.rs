@@ -30,6 +30,7 @@ macro_rules! say_raw {
 }
 
 mod agent;
+mod fmt;
 mod infer;
 mod run;
 
@@ -251,6 +252,14 @@ enum Command {
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
     },
+    /// Format .amm files in the canonical layout, keeping comments (`-` = stdin → stdout).
+    Fmt {
+        /// Files or directories (every .amm file below); none = the current directory.
+        files: Vec<PathBuf>,
+        /// Change nothing; list the files that would change and exit 1 if any.
+        #[arg(long)]
+        check: bool,
+    },
     /// Describe an env block; `--transitions` prints its table as JSON (Gymnasium's P layout).
     Inspect {
         /// The .amm file.
@@ -356,6 +365,7 @@ pub fn main() -> ExitCode {
             set,
         } => agent::inspect(&out, &file, &env, transitions, &set),
         Command::Runs { dir, json } => list_runs(&out, &dir, json),
+        Command::Fmt { files, check } => fmt::fmt(&out, &files, check),
         Command::Eval {
             file,
             block,

@@ -562,8 +562,10 @@ impl Builder<'_> {
         let mut lines: Vec<&str> = Vec::new();
         // The text before `start` on the item's own line is indentation only.
         let mut rest = match before.rfind('\n') {
-            Some(i) => &before[..i],
-            None => return None,
+            // Code before the item on its line (`env a = … agent b = …`): the doc above
+            // the line belongs to that code, not to this item.
+            Some(i) if before[i + 1..].trim().is_empty() => &before[..i],
+            _ => return None,
         };
         loop {
             let (head, line) = match rest.rfind('\n') {

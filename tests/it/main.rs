@@ -5,6 +5,7 @@ mod cli;
 mod data_files;
 mod docs;
 mod examples;
+mod fmt;
 mod harden_tune;
 mod jit_adam;
 mod jit_backend;

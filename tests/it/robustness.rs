@@ -10,7 +10,8 @@ use ammc::front::front_end;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-fn examples() -> Vec<(String, Vec<u8>)> {
+/// The example programs (valid and error examples): the mutation corpus.
+pub(crate) fn examples() -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for dir in ["examples", "examples/errors"] {
         let mut entries: Vec<_> = std::fs::read_dir(dir)
@@ -77,6 +78,47 @@ fn run(name: &str, bytes: &[u8]) -> bool {
     }
 }
 
+/// One to three token edits of `text`: deleted, duplicated, swapped or replaced tokens,
+/// random bytes, invalid UTF-8.
+pub(crate) fn mutate_tokens(rng: &mut ChaCha8Rng, text: &[u8]) -> Vec<u8> {
+    let mut toks = tokens(text);
+    let edits = rng.random_range(1..4);
+    for _ in 0..edits {
+        if toks.is_empty() {
+            break;
+        }
+        let a = rng.random_range(0..toks.len());
+        match rng.random_range(0..6) {
+            0 => {
+                toks.remove(a);
+            }
+            1 => {
+                let t = toks[a].clone();
+                toks.insert(a, t);
+            }
+            2 => {
+                let b = rng.random_range(0..toks.len());
+                toks.swap(a, b);
+            }
+            3 => {
+                let n = rng.random_range(1..4);
+                let bytes: Vec<u8> = (0..n).map(|_| rng.random()).collect();
+                toks.insert(a, bytes);
+            }
+            4 => {
+                // Invalid UTF-8 in the middle of a token.
+                toks.insert(a, vec![0xff, 0xfe]);
+            }
+            _ => {
+                let b = rng.random_range(0..toks.len());
+                let t = toks[b].clone();
+                toks[a] = t;
+            }
+        }
+    }
+    toks.concat()
+}
+
 #[test]
 fn ten_thousand_mutations() {
     let corpus = examples();
@@ -85,42 +127,7 @@ fn ten_thousand_mutations() {
     let mut slowest = Duration::ZERO;
     for i in 0..10_000 {
         let (name, text) = &corpus[i % corpus.len()];
-        let mut toks = tokens(text);
-        let edits = rng.random_range(1..4);
-        for _ in 0..edits {
-            if toks.is_empty() {
-                break;
-            }
-            let a = rng.random_range(0..toks.len());
-            match rng.random_range(0..6) {
-                0 => {
-                    toks.remove(a);
-                }
-                1 => {
-                    let t = toks[a].clone();
-                    toks.insert(a, t);
-                }
-                2 => {
-                    let b = rng.random_range(0..toks.len());
-                    toks.swap(a, b);
-                }
-                3 => {
-                    let n = rng.random_range(1..4);
-                    let bytes: Vec<u8> = (0..n).map(|_| rng.random()).collect();
-                    toks.insert(a, bytes);
-                }
-                4 => {
-                    // Invalid UTF-8 in the middle of a token.
-                    toks.insert(a, vec![0xff, 0xfe]);
-                }
-                _ => {
-                    let b = rng.random_range(0..toks.len());
-                    let t = toks[b].clone();
-                    toks[a] = t;
-                }
-            }
-        }
-        let bytes: Vec<u8> = toks.concat();
+        let bytes = mutate_tokens(&mut rng, text);
         let start = Instant::now();
         if run(name, &bytes) {
             ok += 1;
