@@ -26,7 +26,7 @@ suite() { # name command...
 
 grammar_tests() {
   cd "$here/vscode" || return 1
-  if [ ! -x node_modules/.bin/vscode-tmgrammar-test ]; then
+  if [ ! -x node_modules/.bin/vscode-tmgrammar-test ] || [ ! -d node_modules/vscode-languageclient ]; then
     npm install --no-audit --no-fund || return 1
   fi
   node_modules/.bin/vscode-tmgrammar-test -g syntaxes/amm.tmLanguage.json 'tests/**/*.amm'

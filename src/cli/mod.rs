@@ -252,6 +252,8 @@ enum Command {
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
     },
+    /// Run the language server (LSP over stdin/stdout) for editors.
+    Lsp,
     /// Format .amm files in the canonical layout, keeping comments (`-` = stdin → stdout).
     Fmt {
         /// Files or directories (every .amm file below); none = the current directory.
@@ -366,6 +368,13 @@ pub fn main() -> ExitCode {
         } => agent::inspect(&out, &file, &env, transitions, &set),
         Command::Runs { dir, json } => list_runs(&out, &dir, json),
         Command::Fmt { files, check } => fmt::fmt(&out, &files, check),
+        Command::Lsp => match crate::lsp::run_stdio() {
+            Ok(()) => EXIT_OK,
+            Err(e) => {
+                eprintln!("error: ammc lsp: {e}");
+                EXIT_USAGE
+            }
+        },
         Command::Eval {
             file,
             block,

@@ -79,7 +79,8 @@ impl DefKind {
         }
     }
 
-    fn of(item: &Item) -> Option<DefKind> {
+    /// The kind of definition an item makes (`None` for `use`).
+    pub fn of(item: &Item) -> Option<DefKind> {
         Some(match &item.kind {
             ItemKind::Use(_) => return None,
             ItemKind::Param(_) => DefKind::Param,

@@ -18,6 +18,7 @@ mod jit_loss;
 mod jit_pool;
 mod jit_sgd;
 mod lifecycle;
+mod lsp;
 mod ops_mlp;
 mod ops_timing;
 mod ops_torch;

@@ -117,3 +117,20 @@ test('every scope name ends in .amm', () => {
     for (const scope of name.split(/\s+/)) assert.match(scope, /\.amm$/, scope);
   }
 });
+
+test('the extension starts `ammc lsp` with a configurable path', () => {
+  assert.equal(pkg.main, './extension.js');
+  assert.deepEqual(pkg.activationEvents, ['onLanguage:amm']);
+  assert.equal(pkg.dependencies['vscode-languageclient'], '9.0.1');
+  const setting = pkg.contributes.configuration.properties['amm.server.path'];
+  assert.equal(setting.type, 'string');
+  assert.equal(setting.default, 'ammc');
+  const source = fs.readFileSync(path.join(root, 'extension.js'), 'utf8');
+  assert.match(source, /require\('vscode-languageclient\/node'\)/);
+  assert.match(source, /config\.get\('server\.path', 'ammc'\)/);
+  assert.match(source, /args: \['lsp'\]/);
+  // The client library the extension loads is installed (npm install in editors/test.sh)
+  // and exports what extension.js uses.
+  const lc = require(path.join(root, 'node_modules', 'vscode-languageclient', 'package.json'));
+  assert.equal(lc.version, '9.0.1');
+});
