@@ -534,7 +534,7 @@ impl ShapeChecker<'_> {
         data_name: &str,
         batch: usize,
     ) -> Option<spec::TrainSpec> {
-        use spec::{DataSpec, Loss, Optimizer, Schedule, TrainSpec};
+        use spec::{DataSpec, InitScheme, Loss, Optimizer, Schedule, TrainSpec};
         let get = |k: &str| t.fields.iter().find(|f| f.key.name == k);
         let builtin_args = |this: &mut Self,
                             family: Family,
@@ -619,6 +619,15 @@ impl ShapeChecker<'_> {
                 })
             }
         };
+        // Resolution checked the name against the schema, which lists exactly
+        // `InitScheme::ALL`; the fallback is unreachable from a resolved program.
+        let init = match get("init") {
+            None => InitScheme::default(),
+            Some(field) => {
+                let (iname, _) = builtin_args(self, Family::Init, &field.value)?;
+                InitScheme::from_name(&iname).unwrap_or_default()
+            }
+        };
         let int_field = |this: &mut Self, k: &str, d: i64| -> Option<i64> {
             match get(k) {
                 Some(fl) => this.int(&fl.value, env),
@@ -666,6 +675,7 @@ impl ShapeChecker<'_> {
             metrics,
             clip_norm,
             seed,
+            init,
             early_stop,
         })
     }

@@ -6,6 +6,7 @@ mod data_files;
 mod docs;
 mod examples;
 mod harden_tune;
+mod init;
 mod jit_adam;
 mod jit_backend;
 mod jit_batchnorm;
