@@ -396,3 +396,59 @@ pub fn export_onnx(out: &Output, args: &BlockArgs, output: &Path) -> u8 {
     );
     EXIT_OK
 }
+
+/// `ammc export data`: the train block's splits, normalised as training sees them, as NPY
+/// (`<split>_x.npy` float32 `[n, …sample shape]`, `<split>_y.npy` int64 classes or float32
+/// `[n, width]` targets).
+pub fn export_data(out: &Output, args: &BlockArgs, dir: &Path) -> u8 {
+    let b = match block(out, args) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let base_dir = args.file.parent().unwrap_or(Path::new("."));
+    let splits = match crate::data::load(&b.model.spec.data, base_dir) {
+        Ok(s) => s,
+        Err(e) => return fail(out, &b, &InferError::Data(e)),
+    };
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        out.usage_error(&format!("cannot create {}: {e}", dir.display()));
+        return EXIT_USAGE;
+    }
+    let named = [
+        ("train", Some(&splits.train)),
+        ("val", splits.val.as_ref()),
+        ("test", splits.test.as_ref()),
+    ];
+    let mut written = Vec::new();
+    for (name, d) in named {
+        let Some(d) = d else { continue };
+        let n = d.len();
+        let mut shape = vec![n];
+        shape.extend(&d.sample_shape);
+        let x = crate::rl::npy::f32_nd(&d.features, &shape);
+        let y = match &d.labels {
+            crate::data::Labels::Classes { ids, .. } => {
+                let ids: Vec<i64> = ids.iter().map(|&c| i64::from(c)).collect();
+                crate::rl::npy::i64_1d(&ids)
+            }
+            crate::data::Labels::Values { values, width } => {
+                crate::rl::npy::f32_nd(values, &[n, *width])
+            }
+        };
+        for (suffix, bytes) in [("x", x), ("y", y)] {
+            let path = dir.join(format!("{name}_{suffix}.npy"));
+            if let Err(e) = crate::data::atomic::write_atomic(&path, &bytes) {
+                out.usage_error(&format!("cannot write {}: {e}", path.display()));
+                return EXIT_USAGE;
+            }
+        }
+        written.push(format!("{name} ({n})"));
+    }
+    eprintln!(
+        "exported the splits of `{}`: {} to {}",
+        b.model.spec.data.name,
+        written.join(", "),
+        dir.display()
+    );
+    EXIT_OK
+}

@@ -86,6 +86,10 @@ enum GemmChoice {
 enum ExportKind {
     /// An ONNX model (opset 17) of the inference graph.
     Onnx,
+    /// The block's data splits as NPY files in the directory `-o` names
+    /// (`train_x.npy`, `train_y.npy`, `val_…`, `test_…`), normalised as training sees them,
+    /// so another framework can train on exactly the same samples.
+    Data,
 }
 
 /// `ammc emit` targets.
@@ -377,6 +381,25 @@ pub fn main() -> ExitCode {
             data.as_deref(),
             usize::from(top_k),
             json,
+        ),
+        Command::Export {
+            what: ExportKind::Data,
+            file,
+            block,
+            output,
+            weights: _,
+            out: out_dir,
+            set,
+        } => infer::export_data(
+            &out,
+            &infer::BlockArgs {
+                file: &file,
+                block: &block,
+                set: &set,
+                weights: None,
+                out_dir: &out_dir,
+            },
+            &output,
         ),
         Command::Export {
             what: ExportKind::Onnx,
