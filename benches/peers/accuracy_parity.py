@@ -1,0 +1,184 @@
+"""Accuracy parity: the quickstart recipe (examples/quickstart.amm) in ammc and in PyTorch
+eager (and scikit-learn's MLPClassifier when installed), 10 seeds each, on exactly the same
+samples: the script asks ammc for its train/test split (`ammc export data`, normalised as
+training sees it) and feeds the same arrays to the peers.
+
+Recipe: 64 -> dense(128) relu -> dense(64) relu -> dense(10), softmax cross-entropy (mean
+over the batch), Adam(lr 1e-3, betas 0.9/0.999, eps 1e-8), 30 epochs, batch 32, shuffled
+every epoch, last short batch kept, PyTorch's default initialisation.
+
+Usage: python3 benches/peers/accuracy_parity.py [path/to/ammc] [--seeds 10]
+Prints per-framework mean and std of the test accuracy and Welch's t-test of ammc against
+each peer (scipy's when installed, else computed here with a Student-t tail by numerical
+integration). A benchmark, not a test: it prints numbers and always exits 0 unless a run fails.
+"""
+import argparse
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+QUICKSTART = os.path.join(ROOT, "examples", "quickstart.amm")
+EPOCHS, BATCH, LR = 30, 32, 1e-3
+
+
+def with_seed(src: str, seed: int) -> str:
+    """The quickstart with `seed = S` in its train block (initialisation, order, dropout)."""
+    out, n = re.subn(r"(\n\s*batch = 32\n)", rf"\1    seed = {seed}\n", src)
+    assert n == 1, "examples/quickstart.amm changed: update accuracy_parity.py"
+    return out
+
+
+def ammc_runs(ammc: str, seeds: list[int], work: str) -> list[float]:
+    src = open(QUICKSTART).read()
+    accs = []
+    for s in seeds:
+        path = os.path.join(work, f"quickstart_seed{s}.amm")
+        open(path, "w").write(with_seed(src, s))
+        out = os.path.join(work, f"runs{s}")
+        subprocess.run([ammc, "run", path, "fit", "--quiet", "--out", out], check=True,
+                       stdout=subprocess.DEVNULL)
+        summary = json.load(open(os.path.join(out, "fit", "summary.json")))
+        accs.append(summary["metrics"]["test"]["accuracy"])
+    return accs
+
+
+def export_split(ammc: str, work: str):
+    d = os.path.join(work, "data")
+    subprocess.run([ammc, "export", "data", QUICKSTART, "fit", "-o", d], check=True,
+                   stderr=subprocess.DEVNULL)
+    load = lambda n: np.load(os.path.join(d, n))
+    return load("train_x.npy"), load("train_y.npy"), load("test_x.npy"), load("test_y.npy")
+
+
+def torch_runs(seeds, xtr, ytr, xte, yte):
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(1)
+    xtr_t = torch.from_numpy(xtr.reshape(len(xtr), -1))
+    ytr_t = torch.from_numpy(ytr)
+    xte_t = torch.from_numpy(xte.reshape(len(xte), -1))
+    yte_t = torch.from_numpy(yte)
+    accs = []
+    for s in seeds:
+        torch.manual_seed(s)
+        # nn.Linear's own initialisation is PyTorch's default (kaiming_uniform a=√5).
+        net = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
+                            nn.Linear(64, 10))
+        opt = torch.optim.Adam(net.parameters(), lr=LR, betas=(0.9, 0.999), eps=1e-8)
+        loss_fn = nn.CrossEntropyLoss()
+        g = torch.Generator().manual_seed(s)
+        for _ in range(EPOCHS):
+            order = torch.randperm(len(xtr_t), generator=g)
+            for i in range(0, len(order), BATCH):
+                idx = order[i:i + BATCH]
+                opt.zero_grad()
+                loss_fn(net(xtr_t[idx]), ytr_t[idx]).backward()
+                opt.step()
+        with torch.no_grad():
+            accs.append((net(xte_t).argmax(1) == yte_t).float().mean().item())
+    return accs
+
+
+def sklearn_runs(seeds, xtr, ytr, xte, yte):
+    from sklearn.neural_network import MLPClassifier
+    import warnings
+
+    accs = []
+    for s in seeds:
+        clf = MLPClassifier(hidden_layer_sizes=(128, 64), activation="relu", solver="adam",
+                            alpha=0.0, batch_size=BATCH, learning_rate_init=LR,
+                            max_iter=EPOCHS, shuffle=True, random_state=s, tol=0.0,
+                            n_iter_no_change=EPOCHS + 1, beta_1=0.9, beta_2=0.999,
+                            epsilon=1e-8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "max_iter reached": intended, 30 epochs
+            clf.fit(xtr.reshape(len(xtr), -1), ytr)
+        accs.append(float(clf.score(xte.reshape(len(xte), -1), yte)))
+    return accs
+
+
+def student_t_sf(t: float, df: float) -> float:
+    """P(T > t) for Student's t with df degrees of freedom, via the regularised incomplete
+    beta function I_x(df/2, 1/2) / 2 with x = df / (df + t²) (continued fraction, as in
+    Numerical Recipes' betacf)."""
+    x = df / (df + t * t)
+    a, b = df / 2.0, 0.5
+    lbeta = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+    front = math.exp(math.log(x) * a + math.log(1.0 - x) * b + lbeta) / a
+    # Lentz's continued fraction for I_x(a, b).
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    f = d
+    for m in range(1, 300):
+        for num in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                    -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            f *= c * d
+    half = front * f / 2.0
+    return half if t >= 0 else 1.0 - half
+
+
+def welch(a, b):
+    """Welch's t statistic, degrees of freedom and two-sided p-value of mean(a) - mean(b)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    if va + vb == 0:
+        return 0.0, float("nan"), 1.0 if a.mean() == b.mean() else 0.0
+    t = (a.mean() - b.mean()) / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    try:
+        from scipy import stats
+        p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    except ImportError:
+        p = 2.0 * student_t_sf(abs(t), df)
+    return t, df, p
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("ammc", nargs="?", default=os.path.join(ROOT, "target", "release", "ammc"))
+    ap.add_argument("--seeds", type=int, default=10)
+    args = ap.parse_args()
+    seeds = list(range(args.seeds))
+    results = {}
+    with tempfile.TemporaryDirectory() as work:
+        t0 = time.time()
+        results["ammc"] = ammc_runs(args.ammc, seeds, work)
+        print(f"ammc: {args.seeds} runs in {time.time() - t0:.1f} s", file=sys.stderr)
+        xtr, ytr, xte, yte = export_split(args.ammc, work)
+        for name, fn in (("pytorch", torch_runs), ("sklearn", sklearn_runs)):
+            try:
+                t0 = time.time()
+                results[name] = fn(seeds, xtr, ytr, xte, yte)
+                print(f"{name}: {args.seeds} runs in {time.time() - t0:.1f} s", file=sys.stderr)
+            except ImportError as e:
+                print(f"{name}: skipped ({e.name} is not installed)", file=sys.stderr)
+    print(f"quickstart recipe, {len(xtr)} train / {len(xte)} test digits, seeds {seeds[0]}..{seeds[-1]}")
+    print(f"{'framework':<10} {'mean acc':>9} {'std':>7} {'min':>7} {'max':>7}")
+    for name, accs in results.items():
+        a = np.asarray(accs)
+        print(f"{name:<10} {a.mean():>9.4f} {a.std(ddof=1):>7.4f} {a.min():>7.4f} {a.max():>7.4f}")
+    for name in results:
+        if name == "ammc":
+            continue
+        t, df, p = welch(results["ammc"], results[name])
+        verdict = "no significant gap" if p > 0.05 else ("ammc ahead" if t > 0 else "ammc behind")
+        print(f"Welch t-test ammc vs {name}: t = {t:+.3f}, df = {df:.1f}, p = {p:.4f} ({verdict})")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
