@@ -222,6 +222,14 @@ enum Command {
         /// Where to write the predictions (default: CSV on stdout).
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Write the activations of this stage (`features`) or layer (`features.relu2`)
+        /// instead of predictions: float32 NPY `[n, …its shape]` to `--output`.
+        #[arg(long, value_name = "STAGE_OR_LAYER")]
+        features: Option<String>,
+        /// Also render the feature maps of every conv layer for the first input as PNG
+        /// grids in this directory (`<layer>.png`).
+        #[arg(long, value_name = "DIR")]
+        feature_maps: Option<PathBuf>,
         /// Weights to use (default: `<out>/<block>/model.safetensors`).
         #[arg(long, value_name = "PATH")]
         weights: Option<PathBuf>,
@@ -425,6 +433,8 @@ pub fn main() -> ExitCode {
             block,
             input,
             output,
+            features,
+            feature_maps,
             weights,
             out: out_dir,
             set,
@@ -438,7 +448,11 @@ pub fn main() -> ExitCode {
                 out_dir: &out_dir,
             },
             &input,
-            output.as_deref(),
+            &infer::PredictOptions {
+                output: output.as_deref(),
+                features: features.as_deref(),
+                feature_maps: feature_maps.as_deref(),
+            },
         ),
     };
     ExitCode::from(code)
