@@ -797,3 +797,47 @@ fn command_error_examples_report() {
         ));
     });
 }
+
+#[test]
+fn export_data_writes_the_normalised_splits_training_sees() {
+    let dir = scratch("export-data");
+    let (code, _, err) = ammc(&[
+        "export",
+        "data",
+        "examples/cnn.amm",
+        "fit",
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (_, splits) = model_of("examples/cnn.amm");
+    let named = [
+        ("train", Some(&splits.train)),
+        ("val", splits.val.as_ref()),
+        ("test", splits.test.as_ref()),
+    ];
+    for (name, d) in named {
+        let d = d.expect("cnn.amm has three splits");
+        let x = ammc::data::files::samples(&dir.join(format!("{name}_x.npy"))).unwrap();
+        assert_eq!(x.sample_shape, [1, 8, 8], "{name}");
+        assert_eq!(
+            x.features, d.features,
+            "{name}: the same normalised values, bit for bit"
+        );
+        let bytes = std::fs::read(dir.join(format!("{name}_y.npy"))).unwrap();
+        let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        let header = String::from_utf8_lossy(&bytes[10..10 + header_len]);
+        assert!(
+            header.contains("'<i8'") && header.contains(&format!("({},)", d.len())),
+            "{header}"
+        );
+        let labels: Vec<u32> = bytes[10 + header_len..]
+            .chunks(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as u32)
+            .collect();
+        let Labels::Classes { ids, .. } = &d.labels else {
+            panic!("digits are classes")
+        };
+        assert_eq!(&labels, ids, "{name}");
+    }
+}
