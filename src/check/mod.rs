@@ -130,6 +130,8 @@ pub struct LayerInfo {
     pub macs: usize,
     /// Excluded from training (`frozen = true` on its stage).
     pub frozen: bool,
+    /// Initialisation chosen on its stage (`init = …`), overriding the train block's.
+    pub init: Option<spec::InitScheme>,
     /// What it computes.
     pub op: LayerOp,
     /// Learnable tensors: name suffix (`weight`, `bias`) and shape, in PyTorch layout
@@ -342,6 +344,8 @@ struct Walk {
     layers: Vec<LayerInfo>,
     counters: HashMap<String, usize>,
     frozen: bool,
+    /// The current stage's `init = …`.
+    init: Option<spec::InitScheme>,
     /// Networks being instantiated inside each other right now (bounded by
     /// [`MAX_NET_DEPTH`]: the walk recurses once per level).
     depth: usize,
@@ -427,6 +431,7 @@ impl ShapeChecker<'_> {
             layers: Vec::new(),
             counters: HashMap::new(),
             frozen: false,
+            init: None,
             depth: 0,
         };
         let mut shape = data.shape.clone();
@@ -438,6 +443,15 @@ impl ShapeChecker<'_> {
                 .iter()
                 .find(|a| a.name.as_ref().is_some_and(|n| n.name == "frozen"))
                 .is_some_and(|a| matches!(a.value.kind, ExprKind::Bool(true)));
+            // Resolution checked the name against the schema's `init` builtins.
+            walk.init = stage
+                .arg_list()
+                .iter()
+                .find(|a| a.name.as_ref().is_some_and(|n| n.name == "init"))
+                .and_then(|a| match &a.value.kind {
+                    ExprKind::Call(c) => spec::InitScheme::from_name(&c.dotted()),
+                    _ => None,
+                });
             let env = Env {
                 module: mdef.module,
                 locals: HashMap::new(),
@@ -1240,6 +1254,7 @@ impl ShapeChecker<'_> {
                         params: 0,
                         macs: 0,
                         frozen: walk.frozen,
+                        init: walk.init,
                         op: LayerOp::ResidualAdd { skip },
                         tensors: Vec::new(),
                     });
@@ -1642,6 +1657,7 @@ impl ShapeChecker<'_> {
             params,
             macs,
             frozen: walk.frozen,
+            init: walk.init,
             op,
             tensors,
         });

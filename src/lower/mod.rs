@@ -152,6 +152,7 @@ pub fn lower(model: &ModelSummary, batch: usize) -> Plan {
     let mut i = 0;
     while i < layers.len() {
         let l = &layers[i];
+        let scheme = l.init.unwrap_or(spec.init);
         let out_shape = with_batch(&l.output);
         let mut new_param =
             |b: &mut Builder, suffix: &'static str, shape: Vec<usize>, init: Init| {
@@ -182,9 +183,9 @@ pub fn lower(model: &ModelSummary, batch: usize) -> Plan {
                     &mut b,
                     "weight",
                     vec![*units, fan_in],
-                    Init::for_layer(spec.init, fan_in, *units, false),
+                    Init::for_layer(scheme, fan_in, *units, false),
                 );
-                let bias_init = Init::for_layer(spec.init, fan_in, *units, true);
+                let bias_init = Init::for_layer(scheme, fan_in, *units, true);
                 let bb = bias.then(|| new_param(&mut b, "bias", vec![*units], bias_init).0);
                 let name = if next_act.is_some() {
                     &layers[i + 1].name
@@ -220,9 +221,9 @@ pub fn lower(model: &ModelSummary, batch: usize) -> Plan {
                     &mut b,
                     "weight",
                     vec![*channels, cin, *kernel, *kernel],
-                    Init::for_layer(spec.init, fan_in, fan_out, false),
+                    Init::for_layer(scheme, fan_in, fan_out, false),
                 );
-                let bias_init = Init::for_layer(spec.init, fan_in, fan_out, true);
+                let bias_init = Init::for_layer(scheme, fan_in, fan_out, true);
                 let bb = bias.then(|| new_param(&mut b, "bias", vec![*channels], bias_init).0);
                 let name = if next_act.is_some() {
                     &layers[i + 1].name

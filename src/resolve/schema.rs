@@ -845,6 +845,12 @@ pub static STAGE_MODIFIERS: &[ArgSpec<'static>] = &[
         B(false),
         "exclude these weights from the update",
     ),
+    a(
+        "init",
+        Builtin(Init),
+        Opt,
+        "initialisation of this stage's dense and conv weights (default: the train block's `init`)",
+    ),
 ];
 
 /// Looks up a builtin by family and name.

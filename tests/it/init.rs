@@ -173,3 +173,44 @@ fn unknown_scheme_is_a_diagnostic_with_a_suggestion() {
         diags[0].help
     );
 }
+
+#[test]
+fn a_stage_init_overrides_the_train_block_for_that_stage_only() {
+    let src = "data d = synthetic(shape = [3, 12, 12], classes = 10)\n\
+               backbone a { conv(16, kernel = 3) relu flatten dense(300) relu }\n\
+               head h { dense(10) }\n\
+               model m = a(init = xavier_normal) -> h\n\
+               train t { model = m data = d loss = cross_entropy optimizer = sgd init = kaiming_uniform }\n";
+    let fe = front_end("stage.amm", src.as_bytes(), None, &[]);
+    let program = fe
+        .program
+        .unwrap_or_else(|d| panic!("{:?}", d.iter().map(|x| &x.message).collect::<Vec<_>>()));
+    let summaries = ammc::check::check(&program, &fe.sources).unwrap();
+    let plan = lower(&summaries[0], 4);
+    let ex = Executor::new(&plan, 3);
+    let w = weights_of(&ex, &plan);
+    // Stage `a` (conv, dense 1600→300): Xavier normal, with normal tails.
+    for (i, (fan_in, fan_out)) in FANS[..2].iter().enumerate() {
+        let s = stats(&w[i]);
+        let want = (2.0 / (fan_in + fan_out)).sqrt();
+        assert!(
+            (s.std / want - 1.0).abs() < 0.12,
+            "layer {i}: {} vs {want}",
+            s.std
+        );
+        assert!(s.max_abs > 2.5 * want, "layer {i}: normal tails");
+    }
+    // The head keeps the train block's Kaiming uniform: bounded by √(6/300).
+    let s = stats(&w[2]);
+    let bound = (6.0f64 / 300.0).sqrt();
+    assert!(
+        s.max_abs < bound && s.max_abs > 0.9 * bound,
+        "{} vs {bound}",
+        s.max_abs
+    );
+    // An unknown scheme on a stage is the same diagnostic.
+    let bad = src.replace("a(init = xavier_normal)", "a(init = xavier)");
+    let fe = front_end("stage.amm", bad.as_bytes(), None, &[]);
+    let diags = fe.program.expect_err("unknown scheme");
+    assert_eq!(diags[0].code, "amm::name::unknown_init");
+}
