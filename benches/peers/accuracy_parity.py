@@ -7,7 +7,10 @@ Recipe: 64 -> dense(128) relu -> dense(64) relu -> dense(10), softmax cross-entr
 over the batch), Adam(lr 1e-3, betas 0.9/0.999, eps 1e-8), 30 epochs, batch 32, shuffled
 every epoch, last short batch kept, PyTorch's default initialisation.
 
-Usage: python3 benches/peers/accuracy_parity.py [path/to/ammc] [--seeds 10]
+Usage: python3 benches/peers/accuracy_parity.py [path/to/ammc] [--seeds 10] [--init NAME]
+`--init kaiming_normal` (or kaiming_uniform, xavier_uniform, xavier_normal) adds `init = NAME`
+to the train block and applies the same torch.nn.init scheme (biases 0) in PyTorch;
+scikit-learn keeps its own (Glorot) initialisation.
 Prints per-framework mean and std of the test accuracy and Welch's t-test of ammc against
 each peer (scipy's when installed, else computed here with a Student-t tail by numerical
 integration). A benchmark, not a test: it prints numbers and always exits 0 unless a run fails.
@@ -29,19 +32,21 @@ QUICKSTART = os.path.join(ROOT, "examples", "quickstart.amm")
 EPOCHS, BATCH, LR = 30, 32, 1e-3
 
 
-def with_seed(src: str, seed: int) -> str:
-    """The quickstart with `seed = S` in its train block (initialisation, order, dropout)."""
-    out, n = re.subn(r"(\n\s*batch = 32\n)", rf"\1    seed = {seed}\n", src)
+def with_seed(src: str, seed: int, init: str) -> str:
+    """The quickstart with `seed = S` (initialisation, order, dropout) and `init = …` in its
+    train block."""
+    extra = f"    seed = {seed}\n" + (f"    init = {init}\n" if init != "torch" else "")
+    out, n = re.subn(r"(\n\s*batch = 32\n)", lambda m: m.group(1) + extra, src)
     assert n == 1, "examples/quickstart.amm changed: update accuracy_parity.py"
     return out
 
 
-def ammc_runs(ammc: str, seeds: list[int], work: str) -> list[float]:
+def ammc_runs(ammc: str, seeds: list[int], work: str, init: str) -> list[float]:
     src = open(QUICKSTART).read()
     accs = []
     for s in seeds:
         path = os.path.join(work, f"quickstart_seed{s}.amm")
-        open(path, "w").write(with_seed(src, s))
+        open(path, "w").write(with_seed(src, s, init))
         out = os.path.join(work, f"runs{s}")
         subprocess.run([ammc, "run", path, "fit", "--quiet", "--out", out], check=True,
                        stdout=subprocess.DEVNULL)
@@ -58,7 +63,7 @@ def export_split(ammc: str, work: str):
     return load("train_x.npy"), load("train_y.npy"), load("test_x.npy"), load("test_y.npy")
 
 
-def torch_runs(seeds, xtr, ytr, xte, yte):
+def torch_runs(seeds, xtr, ytr, xte, yte, init="torch"):
     import torch
     from torch import nn
 
@@ -73,6 +78,17 @@ def torch_runs(seeds, xtr, ytr, xte, yte):
         # nn.Linear's own initialisation is PyTorch's default (kaiming_uniform a=√5).
         net = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
                             nn.Linear(64, 10))
+        if init != "torch":
+            fill = {
+                "kaiming_uniform": lambda w: nn.init.kaiming_uniform_(w, nonlinearity="relu"),
+                "kaiming_normal": lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu"),
+                "xavier_uniform": nn.init.xavier_uniform_,
+                "xavier_normal": nn.init.xavier_normal_,
+            }[init]
+            for layer in net:
+                if isinstance(layer, nn.Linear):
+                    fill(layer.weight)
+                    nn.init.zeros_(layer.bias)
         opt = torch.optim.Adam(net.parameters(), lr=LR, betas=(0.9, 0.999), eps=1e-8)
         loss_fn = nn.CrossEntropyLoss()
         g = torch.Generator().manual_seed(s)
@@ -88,7 +104,7 @@ def torch_runs(seeds, xtr, ytr, xte, yte):
     return accs
 
 
-def sklearn_runs(seeds, xtr, ytr, xte, yte):
+def sklearn_runs(seeds, xtr, ytr, xte, yte, init="torch"):
     from sklearn.neural_network import MLPClassifier
     import warnings
 
@@ -151,22 +167,26 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("ammc", nargs="?", default=os.path.join(ROOT, "target", "release", "ammc"))
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--init", default="torch",
+                    choices=["torch", "kaiming_uniform", "kaiming_normal", "xavier_uniform",
+                             "xavier_normal"])
     args = ap.parse_args()
     seeds = list(range(args.seeds))
     results = {}
     with tempfile.TemporaryDirectory() as work:
         t0 = time.time()
-        results["ammc"] = ammc_runs(args.ammc, seeds, work)
+        results["ammc"] = ammc_runs(args.ammc, seeds, work, args.init)
         print(f"ammc: {args.seeds} runs in {time.time() - t0:.1f} s", file=sys.stderr)
         xtr, ytr, xte, yte = export_split(args.ammc, work)
         for name, fn in (("pytorch", torch_runs), ("sklearn", sklearn_runs)):
             try:
                 t0 = time.time()
-                results[name] = fn(seeds, xtr, ytr, xte, yte)
+                results[name] = fn(seeds, xtr, ytr, xte, yte, args.init)
                 print(f"{name}: {args.seeds} runs in {time.time() - t0:.1f} s", file=sys.stderr)
             except ImportError as e:
                 print(f"{name}: skipped ({e.name} is not installed)", file=sys.stderr)
-    print(f"quickstart recipe, {len(xtr)} train / {len(xte)} test digits, seeds {seeds[0]}..{seeds[-1]}")
+    print(f"quickstart recipe, init {args.init}, {len(xtr)} train / {len(xte)} test digits, "
+          f"seeds {seeds[0]}..{seeds[-1]}")
     print(f"{'framework':<10} {'mean acc':>9} {'std':>7} {'min':>7} {'max':>7}")
     for name, accs in results.items():
         a = np.asarray(accs)
