@@ -5,7 +5,7 @@ For each example: train it (`ammc run`), build the same network with torch.nn (t
 names below mirror ammc's tensor names, so `load_state_dict(strict=True)` checks that every
 tensor is there with PyTorch's layout), apply the normalisation stored in the file's
 metadata to raw inputs, and compare softmax probabilities with `ammc predict` on the same
-raw inputs.
+raw inputs; and `ammc predict --features STAGE` against the first stage's output.
 
 Usage: python3 tests/python/check_torch.py target/release/ammc
 Needs: pip install torch safetensors numpy. Without torch it prints why and exits 0.
@@ -163,10 +163,25 @@ def main():
                             "--out", out], check=True, stderr=subprocess.DEVNULL)
             expected = np.load(pred)
 
+            feats = os.path.join(tmp, name + "-features.npy")
+            subprocess.run([ammc, "predict", example, "fit", "--input", inp, "--features",
+                            stages[0], "--output", feats, "--out", out], check=True,
+                           stderr=subprocess.DEVNULL)
+            backbone = np.load(feats)
+
             with torch.no_grad():
                 h = torch.from_numpy(normalise(weights, x))
-                for stage in stages:
+                for i, stage in enumerate(stages):
                     h = module[stage](h)
+                    if i == 0:
+                        # `--features STAGE`: the backbone's activations, same shape, same values.
+                        want = h.numpy()
+                        assert backbone.shape == want.shape, (backbone.shape, want.shape)
+                        # Activations are not bounded like probabilities: 1e-5 of the tensor's
+                        # scale (its largest magnitude, at least 1).
+                        scale = max(1.0, float(np.max(np.abs(want))))
+                        ferr = float(np.max(np.abs(backbone - want))) / scale
+                        assert ferr <= 1e-5, f"{example}: --features {stages[0]} differs by {ferr}"
                 got = torch.softmax(h, dim=1).numpy()
             assert got.shape == expected.shape, (got.shape, expected.shape)
             err = float(np.max(np.abs(got - expected)))
@@ -174,7 +189,8 @@ def main():
             agree = float(np.mean(got.argmax(1) == expected.argmax(1)))
             assert agree == 1.0, f"{example}: classes differ on {1 - agree:.1%} of inputs"
             print(f"{example}: {len(module.state_dict())} tensors loaded strictly; "
-                  f"max difference {err:.2e}")
+                  f"max difference {err:.2e}; --features {stages[0]} {list(backbone.shape)} "
+                  f"within {ferr:.1e}")
     print("torch: PyTorch modules loaded from model.safetensors agree with ammc predict")
 
 
