@@ -7,7 +7,13 @@ Recipe: 64 -> dense(128) relu -> dense(64) relu -> dense(10), softmax cross-entr
 over the batch), Adam(lr 1e-3, betas 0.9/0.999, eps 1e-8), 30 epochs, batch 32, shuffled
 every epoch, last short batch kept, PyTorch's default initialisation.
 
+`--recipe cnn` runs examples/cnn.amm instead (conv 16 -> pool -> residual of two convs ->
+conv 32 -> pool -> dense 10; cross-entropy with label smoothing 0.05; AdamW(1e-2, weight
+decay 1e-4); 20 warm-up steps then cosine decay to 0 per step; 30 epochs of 32); PyTorch
+gets the same module, optimizer and per-step schedule; scikit-learn has no CNN and is left out.
+
 Usage: python3 benches/peers/accuracy_parity.py [path/to/ammc] [--seeds 10] [--init NAME]
+       [--recipe quickstart|cnn]
 `--init kaiming_normal` (or kaiming_uniform, xavier_uniform, xavier_normal) adds `init = NAME`
 to the train block and applies the same torch.nn.init scheme (biases 0) in PyTorch;
 scikit-learn keeps its own (Glorot) initialisation.
@@ -28,8 +34,11 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-QUICKSTART = os.path.join(ROOT, "examples", "quickstart.amm")
-EPOCHS, BATCH, LR = 30, 32, 1e-3
+RECIPES = {
+    "quickstart": os.path.join(ROOT, "examples", "quickstart.amm"),
+    "cnn": os.path.join(ROOT, "examples", "cnn.amm"),
+}
+EPOCHS, BATCH = 30, 32
 
 
 def with_seed(src: str, seed: int, init: str) -> str:
@@ -37,15 +46,15 @@ def with_seed(src: str, seed: int, init: str) -> str:
     train block."""
     extra = f"    seed = {seed}\n" + (f"    init = {init}\n" if init != "torch" else "")
     out, n = re.subn(r"(\n\s*batch = 32\n)", lambda m: m.group(1) + extra, src)
-    assert n == 1, "examples/quickstart.amm changed: update accuracy_parity.py"
+    assert n == 1, "the recipe's train block changed: update accuracy_parity.py"
     return out
 
 
-def ammc_runs(ammc: str, seeds: list[int], work: str, init: str) -> list[float]:
-    src = open(QUICKSTART).read()
+def ammc_runs(ammc: str, recipe: str, seeds: list[int], work: str, init: str) -> list[float]:
+    src = open(RECIPES[recipe]).read()
     accs = []
     for s in seeds:
-        path = os.path.join(work, f"quickstart_seed{s}.amm")
+        path = os.path.join(work, f"{recipe}_seed{s}.amm")
         open(path, "w").write(with_seed(src, s, init))
         out = os.path.join(work, f"runs{s}")
         subprocess.run([ammc, "run", path, "fit", "--quiet", "--out", out], check=True,
@@ -55,29 +64,48 @@ def ammc_runs(ammc: str, seeds: list[int], work: str, init: str) -> list[float]:
     return accs
 
 
-def export_split(ammc: str, work: str):
+def export_split(ammc: str, recipe: str, work: str):
     d = os.path.join(work, "data")
-    subprocess.run([ammc, "export", "data", QUICKSTART, "fit", "-o", d], check=True,
+    subprocess.run([ammc, "export", "data", RECIPES[recipe], "fit", "-o", d], check=True,
                    stderr=subprocess.DEVNULL)
     load = lambda n: np.load(os.path.join(d, n))
     return load("train_x.npy"), load("train_y.npy"), load("test_x.npy"), load("test_y.npy")
 
 
-def torch_runs(seeds, xtr, ytr, xte, yte, init="torch"):
+def torch_runs(recipe, seeds, xtr, ytr, xte, yte, init="torch"):
+    import math as m
+
     import torch
     from torch import nn
 
+    class Residual(nn.Module):
+        def __init__(self, body):
+            super().__init__()
+            self.body = body
+
+        def forward(self, x):
+            return self.body(x) + x
+
+    def quickstart_net():
+        return nn.Sequential(nn.Flatten(), nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64),
+                             nn.ReLU(), nn.Linear(64, 10))
+
+    def cnn_net():
+        conv = lambda i, o: nn.Conv2d(i, o, 3, padding=1)
+        return nn.Sequential(
+            conv(1, 16), nn.ReLU(), nn.MaxPool2d(2),
+            Residual(nn.Sequential(conv(16, 16), nn.ReLU(), conv(16, 16))), nn.ReLU(),
+            conv(16, 32), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(128, 10))
+
     torch.set_num_threads(1)
-    xtr_t = torch.from_numpy(xtr.reshape(len(xtr), -1))
-    ytr_t = torch.from_numpy(ytr)
-    xte_t = torch.from_numpy(xte.reshape(len(xte), -1))
-    yte_t = torch.from_numpy(yte)
+    xtr_t, ytr_t = torch.from_numpy(xtr), torch.from_numpy(ytr)
+    xte_t, yte_t = torch.from_numpy(xte), torch.from_numpy(yte)
+    steps_per_epoch = -(-len(xtr_t) // BATCH)
     accs = []
     for s in seeds:
         torch.manual_seed(s)
-        # nn.Linear's own initialisation is PyTorch's default (kaiming_uniform a=√5).
-        net = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
-                            nn.Linear(64, 10))
+        # Each layer's own initialisation is PyTorch's default (kaiming_uniform a=√5).
+        net = quickstart_net() if recipe == "quickstart" else cnn_net()
         if init != "torch":
             fill = {
                 "kaiming_uniform": lambda w: nn.init.kaiming_uniform_(w, nonlinearity="relu"),
@@ -85,12 +113,24 @@ def torch_runs(seeds, xtr, ytr, xte, yte, init="torch"):
                 "xavier_uniform": nn.init.xavier_uniform_,
                 "xavier_normal": nn.init.xavier_normal_,
             }[init]
-            for layer in net:
-                if isinstance(layer, nn.Linear):
+            for layer in net.modules():
+                if isinstance(layer, (nn.Linear, nn.Conv2d)):
                     fill(layer.weight)
                     nn.init.zeros_(layer.bias)
-        opt = torch.optim.Adam(net.parameters(), lr=LR, betas=(0.9, 0.999), eps=1e-8)
-        loss_fn = nn.CrossEntropyLoss()
+        if recipe == "quickstart":
+            opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
+            loss_fn = nn.CrossEntropyLoss()
+            factor = lambda t: 1.0
+        else:
+            opt = torch.optim.AdamW(net.parameters(), lr=1e-2, betas=(0.9, 0.999), eps=1e-8,
+                                    weight_decay=1e-4)
+            loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
+            warmup, total = 20, EPOCHS * steps_per_epoch
+            t_max = max(1, total - warmup)
+            # ammc: (t + 1) / W during warm-up, then cosine to 0 over the remaining steps.
+            factor = lambda t: ((t + 1) / warmup if t < warmup
+                                else (1 + m.cos(m.pi * min(t - warmup, t_max) / t_max)) / 2)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
         g = torch.Generator().manual_seed(s)
         for _ in range(EPOCHS):
             order = torch.randperm(len(xtr_t), generator=g)
@@ -99,19 +139,23 @@ def torch_runs(seeds, xtr, ytr, xte, yte, init="torch"):
                 opt.zero_grad()
                 loss_fn(net(xtr_t[idx]), ytr_t[idx]).backward()
                 opt.step()
+                sched.step()
+        net.eval()
         with torch.no_grad():
             accs.append((net(xte_t).argmax(1) == yte_t).float().mean().item())
     return accs
 
 
-def sklearn_runs(seeds, xtr, ytr, xte, yte, init="torch"):
+def sklearn_runs(recipe, seeds, xtr, ytr, xte, yte, init="torch"):
+    if recipe != "quickstart":
+        return None  # no convolutional network in scikit-learn
     from sklearn.neural_network import MLPClassifier
     import warnings
 
     accs = []
     for s in seeds:
         clf = MLPClassifier(hidden_layer_sizes=(128, 64), activation="relu", solver="adam",
-                            alpha=0.0, batch_size=BATCH, learning_rate_init=LR,
+                            alpha=0.0, batch_size=BATCH, learning_rate_init=1e-3,
                             max_iter=EPOCHS, shuffle=True, random_state=s, tol=0.0,
                             n_iter_no_change=EPOCHS + 1, beta_1=0.9, beta_2=0.999,
                             epsilon=1e-8)
@@ -170,22 +214,26 @@ def main():
     ap.add_argument("--init", default="torch",
                     choices=["torch", "kaiming_uniform", "kaiming_normal", "xavier_uniform",
                              "xavier_normal"])
+    ap.add_argument("--recipe", default="quickstart", choices=sorted(RECIPES))
     args = ap.parse_args()
     seeds = list(range(args.seeds))
     results = {}
     with tempfile.TemporaryDirectory() as work:
         t0 = time.time()
-        results["ammc"] = ammc_runs(args.ammc, seeds, work, args.init)
+        results["ammc"] = ammc_runs(args.ammc, args.recipe, seeds, work, args.init)
         print(f"ammc: {args.seeds} runs in {time.time() - t0:.1f} s", file=sys.stderr)
-        xtr, ytr, xte, yte = export_split(args.ammc, work)
+        xtr, ytr, xte, yte = export_split(args.ammc, args.recipe, work)
         for name, fn in (("pytorch", torch_runs), ("sklearn", sklearn_runs)):
             try:
                 t0 = time.time()
-                results[name] = fn(seeds, xtr, ytr, xte, yte, args.init)
+                accs = fn(args.recipe, seeds, xtr, ytr, xte, yte, args.init)
+                if accs is None:
+                    continue
+                results[name] = accs
                 print(f"{name}: {args.seeds} runs in {time.time() - t0:.1f} s", file=sys.stderr)
             except ImportError as e:
                 print(f"{name}: skipped ({e.name} is not installed)", file=sys.stderr)
-    print(f"quickstart recipe, init {args.init}, {len(xtr)} train / {len(xte)} test digits, "
+    print(f"{args.recipe} recipe, init {args.init}, {len(xtr)} train / {len(xte)} test digits, "
           f"seeds {seeds[0]}..{seeds[-1]}")
     print(f"{'framework':<10} {'mean acc':>9} {'std':>7} {'min':>7} {'max':>7}")
     for name, accs in results.items():
