@@ -86,7 +86,11 @@ impl<'a> TrainGraph<'a> {
         h.part("backend", ctx.backend.name().as_bytes());
         h.part("input", s.input.to_string().as_bytes());
         for l in &s.layers {
-            let layer = format!("{}|{}|{:?}|{}|{}", l.name, l.text, l.op, l.output, l.frozen);
+            let mut layer = format!("{}|{}|{:?}|{}|{}", l.name, l.text, l.op, l.output, l.frozen);
+            // Only a stage's own `init` is added, so hashes of runs without one are unchanged.
+            if let Some(init) = l.init {
+                layer += &format!("|{init:?}");
+            }
             h.part("layer", layer.as_bytes());
         }
         // The spec's Debug form lists every evaluated setting and the data declaration.

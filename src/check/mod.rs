@@ -130,6 +130,8 @@ pub struct LayerInfo {
     pub macs: usize,
     /// Excluded from training (`frozen = true` on its stage).
     pub frozen: bool,
+    /// Initialisation chosen on its stage (`init = …`), overriding the train block's.
+    pub init: Option<spec::InitScheme>,
     /// What it computes.
     pub op: LayerOp,
     /// Learnable tensors: name suffix (`weight`, `bias`) and shape, in PyTorch layout
@@ -342,6 +344,8 @@ struct Walk {
     layers: Vec<LayerInfo>,
     counters: HashMap<String, usize>,
     frozen: bool,
+    /// The current stage's `init = …`.
+    init: Option<spec::InitScheme>,
     /// Networks being instantiated inside each other right now (bounded by
     /// [`MAX_NET_DEPTH`]: the walk recurses once per level).
     depth: usize,
@@ -427,6 +431,7 @@ impl ShapeChecker<'_> {
             layers: Vec::new(),
             counters: HashMap::new(),
             frozen: false,
+            init: None,
             depth: 0,
         };
         let mut shape = data.shape.clone();
@@ -438,6 +443,15 @@ impl ShapeChecker<'_> {
                 .iter()
                 .find(|a| a.name.as_ref().is_some_and(|n| n.name == "frozen"))
                 .is_some_and(|a| matches!(a.value.kind, ExprKind::Bool(true)));
+            // Resolution checked the name against the schema's `init` builtins.
+            walk.init = stage
+                .arg_list()
+                .iter()
+                .find(|a| a.name.as_ref().is_some_and(|n| n.name == "init"))
+                .and_then(|a| match &a.value.kind {
+                    ExprKind::Call(c) => spec::InitScheme::from_name(&c.dotted()),
+                    _ => None,
+                });
             let env = Env {
                 module: mdef.module,
                 locals: HashMap::new(),
@@ -534,7 +548,7 @@ impl ShapeChecker<'_> {
         data_name: &str,
         batch: usize,
     ) -> Option<spec::TrainSpec> {
-        use spec::{DataSpec, Loss, Optimizer, Schedule, TrainSpec};
+        use spec::{DataSpec, InitScheme, Loss, Optimizer, Schedule, TrainSpec};
         let get = |k: &str| t.fields.iter().find(|f| f.key.name == k);
         let builtin_args = |this: &mut Self,
                             family: Family,
@@ -619,6 +633,15 @@ impl ShapeChecker<'_> {
                 })
             }
         };
+        // Resolution checked the name against the schema, which lists exactly
+        // `InitScheme::ALL`; the fallback is unreachable from a resolved program.
+        let init = match get("init") {
+            None => InitScheme::default(),
+            Some(field) => {
+                let (iname, _) = builtin_args(self, Family::Init, &field.value)?;
+                InitScheme::from_name(&iname).unwrap_or_default()
+            }
+        };
         let int_field = |this: &mut Self, k: &str, d: i64| -> Option<i64> {
             match get(k) {
                 Some(fl) => this.int(&fl.value, env),
@@ -666,6 +689,7 @@ impl ShapeChecker<'_> {
             metrics,
             clip_norm,
             seed,
+            init,
             early_stop,
         })
     }
@@ -1230,6 +1254,7 @@ impl ShapeChecker<'_> {
                         params: 0,
                         macs: 0,
                         frozen: walk.frozen,
+                        init: walk.init,
                         op: LayerOp::ResidualAdd { skip },
                         tensors: Vec::new(),
                     });
@@ -1632,6 +1657,7 @@ impl ShapeChecker<'_> {
             params,
             macs,
             frozen: walk.frozen,
+            init: walk.init,
             op,
             tensors,
         });

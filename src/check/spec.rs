@@ -54,6 +54,40 @@ impl Optimizer {
     }
 }
 
+/// How the weights of dense and conv layers are initialised (`init = …` in a train block).
+/// Batch-norm scales start at 1 and shifts at 0 under every scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum InitScheme {
+    /// PyTorch's defaults for `Linear` and `Conv2d`: weights `kaiming_uniform_(a = √5)`, which
+    /// is U(−1/√fan_in, 1/√fan_in), and biases U(−1/√fan_in, 1/√fan_in).
+    #[default]
+    Torch,
+    /// He et al. for ReLU: weights U(−√(6/fan_in), √(6/fan_in)), biases 0.
+    KaimingUniform,
+    /// He et al. for ReLU: weights N(0, 2/fan_in), biases 0.
+    KaimingNormal,
+    /// Glorot and Bengio: weights U(−√(6/(fan_in+fan_out)), √(6/(fan_in+fan_out))), biases 0.
+    XavierUniform,
+    /// Glorot and Bengio: weights N(0, 2/(fan_in+fan_out)), biases 0.
+    XavierNormal,
+}
+
+impl InitScheme {
+    /// Every scheme with its name in `.amm` files (the schema's `init` builtins).
+    pub const ALL: [(&'static str, InitScheme); 5] = [
+        ("torch", InitScheme::Torch),
+        ("kaiming_uniform", InitScheme::KaimingUniform),
+        ("kaiming_normal", InitScheme::KaimingNormal),
+        ("xavier_uniform", InitScheme::XavierUniform),
+        ("xavier_normal", InitScheme::XavierNormal),
+    ];
+
+    /// The scheme named `name` in a file.
+    pub fn from_name(name: &str) -> Option<InitScheme> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+    }
+}
+
 /// Learning-rate schedule, with an optional linear warm-up.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Schedule {
@@ -150,6 +184,8 @@ pub struct TrainSpec {
     pub clip_norm: Option<f32>,
     /// Seed of initialisation, shuffling and dropout.
     pub seed: u64,
+    /// Initialisation of dense and conv weights.
+    pub init: InitScheme,
     /// Early stopping, when asked for.
     pub early_stop: Option<EarlyStopping>,
 }

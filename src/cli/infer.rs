@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use crate::check::ModelSummary;
 use crate::diag::Diag;
 use crate::runtime::backend::BackendKind;
-use crate::runtime::infer::{EvalReport, InferError, Predictions, Predictor, read_model_file};
+use crate::runtime::infer::{
+    EvalReport, FeatureTap, InferError, Predictions, Predictor, feature_tap, feature_taps,
+    read_model_file,
+};
 use crate::source::{SourceMap, Span};
 
 use super::{EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, Output};
@@ -253,11 +256,37 @@ fn render_report(block: &str, what: &str, weights: &Path, r: &EvalReport) -> Str
     s.trim_end().to_string()
 }
 
+/// What `ammc predict` writes besides reading `--input`.
+pub struct PredictOptions<'a> {
+    /// `--output` (default: CSV predictions on stdout).
+    pub output: Option<&'a Path>,
+    /// `--features`: a stage or layer whose activations are written instead of predictions.
+    pub features: Option<&'a str>,
+    /// `--feature-maps`: a directory for the conv feature maps of the first input.
+    pub feature_maps: Option<&'a Path>,
+}
+
 /// `ammc predict`.
-pub fn predict(out: &Output, args: &BlockArgs, input: &Path, output: Option<&Path>) -> u8 {
+pub fn predict(out: &Output, args: &BlockArgs, input: &Path, opts: &PredictOptions) -> u8 {
+    let output = opts.output;
+    let npy_output = output.is_some_and(|p| p.extension().is_some_and(|e| e == "npy"));
+    if opts.features.is_some() && !npy_output {
+        out.usage_error("`--features` writes NPY: give `--output FILE.npy`");
+        return EXIT_USAGE;
+    }
     let b = match block(out, args) {
         Ok(b) => b,
         Err(code) => return code,
+    };
+    let plan = crate::lower::lower(&b.model, b.model.spec.batch);
+    // Names are checked before any file is read, so a typo costs nothing.
+    let tap = match opts
+        .features
+        .map(|name| feature_tap(&b.model, &plan, name))
+        .transpose()
+    {
+        Ok(t) => t,
+        Err(e) => return fail(out, &b, &e),
     };
     let samples = match crate::data::files::samples(input) {
         Ok(s) => s,
@@ -279,28 +308,47 @@ pub fn predict(out: &Output, args: &BlockArgs, input: &Path, output: Option<&Pat
         Ok(f) => f,
         Err(e) => return fail(out, &b, &e),
     };
-    let plan = crate::lower::lower(&b.model, b.model.spec.batch);
     let mut predictor = match Predictor::new(BackendKind::default(), &b.model, &plan, &file) {
         Ok(p) => p,
         Err(e) => return fail(out, &b, &e),
     };
     let n = samples.len();
-    let predictions = match predictor.predict(samples.features) {
-        Ok(p) => p,
-        Err(e) => return fail(out, &b, &e),
-    };
-    let is_npy = output.is_some_and(|p| p.extension().is_some_and(|e| e == "npy"));
-    let bytes = if is_npy {
-        match &predictions {
-            Predictions::Classes {
-                probabilities,
-                width,
-                ..
-            } => crate::rl::npy::f32_2d(probabilities, n, *width),
-            Predictions::Values { values, width } => crate::rl::npy::f32_2d(values, n, *width),
+    if let Some(dir) = opts.feature_maps {
+        let per = expected.iter().product::<usize>();
+        let first = samples.features[..per.min(samples.features.len())].to_vec();
+        if let Err(code) = write_feature_maps(out, &b, &plan, &mut predictor, first, dir) {
+            return code;
         }
+    }
+    let (bytes, what) = if let Some(tap) = &tap {
+        let values = match predictor.activations(samples.features, tap) {
+            Ok(v) => v,
+            Err(e) => return fail(out, &b, &e),
+        };
+        let mut shape = vec![n];
+        shape.extend(&tap.shape);
+        (
+            crate::rl::npy::f32_nd(&values, &shape),
+            format!("the activations of `{}` {}", tap.name, shape_text(&shape)),
+        )
     } else {
-        csv(&predictions).into_bytes()
+        let predictions = match predictor.predict(samples.features) {
+            Ok(p) => p,
+            Err(e) => return fail(out, &b, &e),
+        };
+        let bytes = if npy_output {
+            match &predictions {
+                Predictions::Classes {
+                    probabilities,
+                    width,
+                    ..
+                } => crate::rl::npy::f32_2d(probabilities, n, *width),
+                Predictions::Values { values, width } => crate::rl::npy::f32_2d(values, n, *width),
+            }
+        } else {
+            csv(&predictions).into_bytes()
+        };
+        (bytes, "predictions".to_string())
     };
     match output {
         Some(path) => {
@@ -309,7 +357,7 @@ pub fn predict(out: &Output, args: &BlockArgs, input: &Path, output: Option<&Pat
                 return EXIT_USAGE;
             }
             eprintln!(
-                "predicted {n} sample{} with `{}`; wrote {}",
+                "{what} of {n} sample{} with `{}`; wrote {}",
                 if n == 1 { "" } else { "s" },
                 b.model.train,
                 path.display()
@@ -321,6 +369,64 @@ pub fn predict(out: &Output, args: &BlockArgs, input: &Path, output: Option<&Pat
         }
     }
     EXIT_OK
+}
+
+fn shape_text(dims: &[usize]) -> String {
+    format!(
+        "[{}]",
+        dims.iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// Renders the maps of every conv layer (its stored output: the activation fused into it,
+/// if any) for one sample as `<dir>/<layer>.png`.
+fn write_feature_maps(
+    out: &Output,
+    b: &Block,
+    plan: &crate::lower::Plan,
+    predictor: &mut Predictor,
+    sample: Vec<f32>,
+    dir: &Path,
+) -> Result<(), u8> {
+    let taps: Vec<FeatureTap> = feature_taps(&b.model, plan)
+        .into_iter()
+        .filter(|t| t.conv && t.shape.len() == 3 && t.name.contains('.'))
+        .collect();
+    if taps.is_empty() {
+        out.usage_error(&format!(
+            "the model of `{}` has no conv layer, so it has no feature maps to draw",
+            b.model.train
+        ));
+        return Err(EXIT_USAGE);
+    }
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        out.usage_error(&format!("cannot create {}: {e}", dir.display()));
+        return Err(EXIT_USAGE);
+    }
+    let mut written = Vec::new();
+    for tap in &taps {
+        let maps = predictor
+            .activations(sample.clone(), tap)
+            .map_err(|e| fail(out, b, &e))?;
+        let (c, h, w) = (tap.shape[0], tap.shape[1], tap.shape[2]);
+        let png = crate::export::feature_maps::grid_png(&maps, c, h, w)
+            .map_err(|m| fail(out, b, &InferError::Op(m)))?;
+        let path = dir.join(format!("{}.png", tap.name));
+        if let Err(e) = crate::data::atomic::write_atomic(&path, &png) {
+            out.usage_error(&format!("cannot write {}: {e}", path.display()));
+            return Err(EXIT_USAGE);
+        }
+        written.push(format!("{}.png", tap.name));
+    }
+    eprintln!(
+        "feature maps of the first input: {} in {}",
+        written.join(", "),
+        dir.display()
+    );
+    Ok(())
 }
 
 /// Predictions as CSV: `class,p0,…` for a classifier, `y0,…` for regression. Values are
@@ -393,6 +499,62 @@ pub fn export_onnx(out: &Output, args: &BlockArgs, output: &Path) -> u8 {
         b.model.train,
         output.display(),
         crate::export::onnx::OPSET
+    );
+    EXIT_OK
+}
+
+/// `ammc export data`: the train block's splits, normalised as training sees them, as NPY
+/// (`<split>_x.npy` float32 `[n, …sample shape]`, `<split>_y.npy` int64 classes or float32
+/// `[n, width]` targets).
+pub fn export_data(out: &Output, args: &BlockArgs, dir: &Path) -> u8 {
+    let b = match block(out, args) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let base_dir = args.file.parent().unwrap_or(Path::new("."));
+    let splits = match crate::data::load(&b.model.spec.data, base_dir) {
+        Ok(s) => s,
+        Err(e) => return fail(out, &b, &InferError::Data(e)),
+    };
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        out.usage_error(&format!("cannot create {}: {e}", dir.display()));
+        return EXIT_USAGE;
+    }
+    let named = [
+        ("train", Some(&splits.train)),
+        ("val", splits.val.as_ref()),
+        ("test", splits.test.as_ref()),
+    ];
+    let mut written = Vec::new();
+    for (name, d) in named {
+        let Some(d) = d else { continue };
+        let n = d.len();
+        let mut shape = vec![n];
+        shape.extend(&d.sample_shape);
+        let x = crate::rl::npy::f32_nd(&d.features, &shape);
+        let y = match &d.labels {
+            crate::data::Labels::Classes { ids, .. } => {
+                let ids: Vec<i64> = ids.iter().map(|&c| i64::from(c)).collect();
+                crate::rl::npy::i64_1d(&ids)
+            }
+            crate::data::Labels::Values { values, width } => {
+                crate::rl::npy::f32_nd(values, &[n, *width])
+            }
+        };
+        for (suffix, bytes) in [("x", x), ("y", y)] {
+            let path = dir.join(format!("{name}_{suffix}.npy"));
+            if let Err(e) = crate::data::atomic::write_atomic(&path, &bytes) {
+                out.usage_error(&format!("cannot write {}: {e}", path.display()));
+                return EXIT_USAGE;
+            }
+        }
+        written.push(format!("{name} ({n})"));
+    }
+    eprintln!(
+        "exported the splits of `{}`: {} to {}",
+        b.model.spec.data.name,
+        written.join(", "),
+        dir.display()
     );
     EXIT_OK
 }

@@ -87,6 +87,10 @@ enum GemmChoice {
 enum ExportKind {
     /// An ONNX model (opset 17) of the inference graph.
     Onnx,
+    /// The block's data splits as NPY files in the directory `-o` names
+    /// (`train_x.npy`, `train_y.npy`, `val_…`, `test_…`), normalised as training sees them,
+    /// so another framework can train on exactly the same samples.
+    Data,
 }
 
 /// `ammc emit` targets.
@@ -219,6 +223,14 @@ enum Command {
         /// Where to write the predictions (default: CSV on stdout).
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Write the activations of this stage (`features`) or layer (`features.relu2`)
+        /// instead of predictions: float32 NPY `[n, …its shape]` to `--output`.
+        #[arg(long, value_name = "STAGE_OR_LAYER")]
+        features: Option<String>,
+        /// Also render the feature maps of every conv layer for the first input as PNG
+        /// grids in this directory (`<layer>.png`).
+        #[arg(long, value_name = "DIR")]
+        feature_maps: Option<PathBuf>,
         /// Weights to use (default: `<out>/<block>/model.safetensors`).
         #[arg(long, value_name = "PATH")]
         weights: Option<PathBuf>,
@@ -398,6 +410,25 @@ pub fn main() -> ExitCode {
             json,
         ),
         Command::Export {
+            what: ExportKind::Data,
+            file,
+            block,
+            output,
+            weights: _,
+            out: out_dir,
+            set,
+        } => infer::export_data(
+            &out,
+            &infer::BlockArgs {
+                file: &file,
+                block: &block,
+                set: &set,
+                weights: None,
+                out_dir: &out_dir,
+            },
+            &output,
+        ),
+        Command::Export {
             what: ExportKind::Onnx,
             file,
             block,
@@ -421,6 +452,8 @@ pub fn main() -> ExitCode {
             block,
             input,
             output,
+            features,
+            feature_maps,
             weights,
             out: out_dir,
             set,
@@ -434,7 +467,11 @@ pub fn main() -> ExitCode {
                 out_dir: &out_dir,
             },
             &input,
-            output.as_deref(),
+            &infer::PredictOptions {
+                output: output.as_deref(),
+                features: features.as_deref(),
+                feature_maps: feature_maps.as_deref(),
+            },
         ),
     };
     ExitCode::from(code)

@@ -1,3 +1,4 @@
 //! Exporting trained models to other runtimes.
 
+pub mod feature_maps;
 pub mod onnx;

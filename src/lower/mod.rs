@@ -152,6 +152,7 @@ pub fn lower(model: &ModelSummary, batch: usize) -> Plan {
     let mut i = 0;
     while i < layers.len() {
         let l = &layers[i];
+        let scheme = l.init.unwrap_or(spec.init);
         let out_shape = with_batch(&l.output);
         let mut new_param =
             |b: &mut Builder, suffix: &'static str, shape: Vec<usize>, init: Init| {
@@ -182,10 +183,10 @@ pub fn lower(model: &ModelSummary, batch: usize) -> Plan {
                     &mut b,
                     "weight",
                     vec![*units, fan_in],
-                    Init::Uniform { fan_in },
+                    Init::for_layer(scheme, fan_in, *units, false),
                 );
-                let bb = bias
-                    .then(|| new_param(&mut b, "bias", vec![*units], Init::Uniform { fan_in }).0);
+                let bias_init = Init::for_layer(scheme, fan_in, *units, true);
+                let bb = bias.then(|| new_param(&mut b, "bias", vec![*units], bias_init).0);
                 let name = if next_act.is_some() {
                     &layers[i + 1].name
                 } else {
@@ -214,15 +215,16 @@ pub fn lower(model: &ModelSummary, batch: usize) -> Plan {
             } => {
                 let cin = b.buffers[cur.0 as usize].shape[1];
                 let fan_in = cin * kernel * kernel;
+                // PyTorch's fan_out of a conv weight: out channels × kernel area.
+                let fan_out = channels * kernel * kernel;
                 let (w, _) = new_param(
                     &mut b,
                     "weight",
                     vec![*channels, cin, *kernel, *kernel],
-                    Init::Uniform { fan_in },
+                    Init::for_layer(scheme, fan_in, fan_out, false),
                 );
-                let bb = bias.then(|| {
-                    new_param(&mut b, "bias", vec![*channels], Init::Uniform { fan_in }).0
-                });
+                let bias_init = Init::for_layer(scheme, fan_in, fan_out, true);
+                let bb = bias.then(|| new_param(&mut b, "bias", vec![*channels], bias_init).0);
                 let name = if next_act.is_some() {
                     &layers[i + 1].name
                 } else {

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::check::Activation;
+use crate::check::spec::InitScheme;
 
 /// Index of a buffer in [`Plan::buffers`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -332,18 +333,53 @@ impl Kernel {
     }
 }
 
-/// Initialisation of a param (PyTorch defaults).
+/// Initialisation of a param, with its scale already worked out from the layer's fans
+/// (see [`crate::check::spec::InitScheme`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Init {
-    /// U(−1/√fan_in, 1/√fan_in): conv and dense weights and biases.
+    /// U(−bound, bound).
     Uniform {
-        /// Inputs feeding one output.
-        fan_in: usize,
+        /// Half-width of the interval.
+        bound: f64,
+    },
+    /// N(0, std²).
+    Normal {
+        /// Standard deviation.
+        std: f64,
     },
     /// All ones (batchnorm scale, running variance).
     Ones,
     /// All zeros.
     Zeros,
+}
+
+impl Init {
+    /// The initialisation of a dense or conv weight (`bias = false`) or bias under `scheme`;
+    /// `fan_in` counts the inputs feeding one output, `fan_out` the outputs one input feeds.
+    pub fn for_layer(scheme: InitScheme, fan_in: usize, fan_out: usize, bias: bool) -> Init {
+        let fan_in = fan_in.max(1) as f64;
+        let fans = fan_in + fan_out.max(1) as f64;
+        match (scheme, bias) {
+            // Same expression as before the schemes existed, so default runs keep their
+            // numbers bit for bit.
+            (InitScheme::Torch, _) => Init::Uniform {
+                bound: 1.0 / fan_in.sqrt(),
+            },
+            (_, true) => Init::Zeros,
+            (InitScheme::KaimingUniform, false) => Init::Uniform {
+                bound: (6.0 / fan_in).sqrt(),
+            },
+            (InitScheme::KaimingNormal, false) => Init::Normal {
+                std: (2.0 / fan_in).sqrt(),
+            },
+            (InitScheme::XavierUniform, false) => Init::Uniform {
+                bound: (6.0 / fans).sqrt(),
+            },
+            (InitScheme::XavierNormal, false) => Init::Normal {
+                std: (2.0 / fans).sqrt(),
+            },
+        }
+    }
 }
 
 /// A learnable tensor and where its gradient goes.

@@ -898,6 +898,7 @@ impl Checker<'_> {
                 Family::Env => "amm::name::unknown_env",
                 Family::Dataset => "amm::name::unknown_dataset",
                 Family::Agent => "amm::name::unknown_agent",
+                Family::Init => "amm::name::unknown_init",
                 _ => "amm::name::unknown_builtin",
             };
             let mut d = Diag::new(code, format!("unknown {} `{name}`", family.noun()))

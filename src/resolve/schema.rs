@@ -63,6 +63,8 @@ pub enum Family {
     Pruner,
     /// Early-stopping rules.
     Stopping,
+    /// Weight-initialisation schemes.
+    Init,
 }
 
 impl Family {
@@ -83,6 +85,7 @@ impl Family {
             Family::Metric => "metric",
             Family::Pruner => "pruner",
             Family::Stopping => "early-stopping rule",
+            Family::Init => "initialisation scheme",
         }
     }
 }
@@ -691,6 +694,37 @@ pub static BUILTINS: &[CallSpec] = &[
         ],
         "stop when a metric stops improving; keeps the best weights",
     ),
+    // ---- initialisation schemes (check::spec::InitScheme)
+    c(
+        Init,
+        "torch",
+        &[],
+        "PyTorch's default: weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in))",
+    ),
+    c(
+        Init,
+        "kaiming_uniform",
+        &[],
+        "He: weights U(-sqrt(6/fan_in), sqrt(6/fan_in)), biases 0",
+    ),
+    c(
+        Init,
+        "kaiming_normal",
+        &[],
+        "He: weights N(0, 2/fan_in), biases 0",
+    ),
+    c(
+        Init,
+        "xavier_uniform",
+        &[],
+        "Glorot: weights U(-sqrt(6/(fan_in+fan_out)), sqrt(6/(fan_in+fan_out))), biases 0",
+    ),
+    c(
+        Init,
+        "xavier_normal",
+        &[],
+        "Glorot: weights N(0, 2/(fan_in+fan_out)), biases 0",
+    ),
 ];
 
 /// Fields of a `train` block.
@@ -724,6 +758,12 @@ pub static TRAIN_FIELDS: &[ArgSpec<'static>] = &[
         Kind::Int,
         I(0),
         "seed of initialisation, shuffling and dropout",
+    ),
+    a(
+        "init",
+        Builtin(Init),
+        Opt,
+        "initialisation of dense and conv weights (default: torch, PyTorch's)",
     ),
     a(
         "early_stop",
@@ -804,6 +844,12 @@ pub static STAGE_MODIFIERS: &[ArgSpec<'static>] = &[
         Kind::Bool,
         B(false),
         "exclude these weights from the update",
+    ),
+    a(
+        "init",
+        Builtin(Init),
+        Opt,
+        "initialisation of this stage's dense and conv weights (default: the train block's `init`)",
     ),
 ];
 

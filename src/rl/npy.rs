@@ -20,6 +20,22 @@ pub fn f32_2d(data: &[f32], rows: usize, cols: usize) -> Vec<u8> {
     out
 }
 
+/// `.npy` v1.0 bytes of a C-order little-endian f32 array of any shape (`data.len()` is the
+/// product of `shape`).
+pub fn f32_nd(data: &[f32], shape: &[usize]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    let tuple = match dims.as_slice() {
+        [one] => format!("({one},)"),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let mut header_text = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {tuple}, }}");
+    let mut out = finish_header(&mut header_text, data.len() * 4);
+    for v in data {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
 /// `.npy` v1.0 bytes of a C-order little-endian i64 vector.
 pub fn i64_1d(data: &[i64]) -> Vec<u8> {
     let mut header_text = format!(

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::check::LayerOp;
 use crate::check::ModelSummary;
 use crate::check::spec::Loss;
 use crate::data::safetensors::Tensor;
@@ -12,7 +13,9 @@ use crate::data::{Dataset, Labels, Normalization};
 use crate::diag::Diag;
 use crate::lower::{BufferId, Plan};
 use crate::runtime::backend::{Backend, BackendKind};
-use crate::runtime::train::{TrainError, argmax, forward_batches, is_model_tensor};
+use crate::runtime::train::{
+    TrainError, argmax, forward_batches, forward_batches_reading, is_model_tensor,
+};
 use crate::source::Span;
 
 /// Metadata keys of `model.safetensors` written by `ammc run`.
@@ -70,6 +73,15 @@ pub enum InferError {
         found: Vec<usize>,
         /// The model's per-sample input shape.
         expected: Vec<usize>,
+    },
+    /// `--features` names no stage or layer whose activations exist.
+    UnknownFeature {
+        /// The name asked for.
+        name: String,
+        /// The names that can be asked for.
+        available: Vec<String>,
+        /// The activation a layer's output was fused into (`features.conv1` → `features.relu1`).
+        fused_into: Option<String>,
     },
     /// The input or evaluation data cannot be loaded.
     Data(crate::data::DataError),
@@ -142,6 +154,30 @@ impl InferError {
                 shape_text(expected),
                 expected.iter().product::<usize>()
             )),
+            InferError::UnknownFeature {
+                name,
+                available,
+                fused_into,
+            } => {
+                let d = Diag::new(
+                    "amm::predict::features",
+                    match fused_into {
+                        Some(_) => format!(
+                            "the output of `{name}` in the model of `{block}` is never stored: it is fused with the activation that follows"
+                        ),
+                        None => format!("the model of `{block}` has no stage or layer `{name}`"),
+                    },
+                )
+                .primary(span, "this train block's model");
+                let list = available.join(", ");
+                match (fused_into, crate::diag::suggest(name, available.iter().map(String::as_str))) {
+                    (Some(next), _) => d.help(format!(
+                        "ask for `{next}` (the activated output); stages and layers: {list}"
+                    )),
+                    (None, Some(s)) => d.help(format!("did you mean `{s}`? stages and layers: {list}")),
+                    (None, None) => d.help(format!("stages and layers: {list}")),
+                }
+            }
             InferError::Data(e) => {
                 let help = miette::Diagnostic::help(e).map(|h| h.to_string());
                 let d = Diag::new(e.code(), e.to_string()).primary(span, "for this train block");
@@ -159,6 +195,89 @@ impl InferError {
 
 fn shape_text(dims: &[usize]) -> String {
     crate::check::Shape(dims.to_vec()).to_string()
+}
+
+/// An activation of the model that `ammc predict --features` can write: a stage's output
+/// (`features`) or a layer's (`features.relu2`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeatureTap {
+    /// The stage or dotted layer name.
+    pub name: String,
+    /// The plan buffer holding it.
+    pub buffer: BufferId,
+    /// Per-sample shape: the checker's shape of that stage or layer.
+    pub shape: Vec<usize>,
+    /// Produced by a conv (alone or with its fused activation): a stack of feature maps.
+    pub conv: bool,
+}
+
+/// Every stage and layer of `model` whose activations `plan` stores, in model order: each
+/// layer with an output buffer, then each stage whose last layer has one. A dense or conv
+/// layer fused with the activation after it has no buffer of its own and is left out.
+pub fn feature_taps(model: &ModelSummary, plan: &Plan) -> Vec<FeatureTap> {
+    let buffer_of = |name: &str| {
+        let want = format!("{name}.out");
+        plan.buffers
+            .iter()
+            .position(|b| b.name == want)
+            .map(|i| BufferId(i as u32))
+    };
+    let mut layers = Vec::new();
+    let mut stages: Vec<FeatureTap> = Vec::new();
+    for (i, l) in model.layers.iter().enumerate() {
+        let Some(buffer) = buffer_of(&l.name) else {
+            continue;
+        };
+        // The activation fused into a conv holds that conv's feature maps.
+        let conv = matches!(l.op, LayerOp::Conv { .. })
+            || (i > 0
+                && matches!(model.layers[i - 1].op, LayerOp::Conv { .. })
+                && buffer_of(&model.layers[i - 1].name).is_none());
+        let tap = FeatureTap {
+            name: l.name.clone(),
+            buffer,
+            shape: l.output.0.clone(),
+            conv,
+        };
+        let stage = l.name.split('.').next().unwrap_or(&l.name).to_string();
+        let is_last_of_stage = model
+            .layers
+            .get(i + 1)
+            .is_none_or(|n| n.name.split('.').next() != Some(stage.as_str()));
+        if is_last_of_stage {
+            stages.push(FeatureTap {
+                name: stage,
+                ..tap.clone()
+            });
+        }
+        layers.push(tap);
+    }
+    stages.extend(layers);
+    stages
+}
+
+/// The tap named `name`, or why there is none.
+pub fn feature_tap(
+    model: &ModelSummary,
+    plan: &Plan,
+    name: &str,
+) -> Result<FeatureTap, InferError> {
+    let taps = feature_taps(model, plan);
+    if let Some(t) = taps.iter().find(|t| t.name == name) {
+        return Ok(t.clone());
+    }
+    let fused_into = model
+        .layers
+        .iter()
+        .position(|l| l.name == name)
+        .and_then(|i| model.layers.get(i + 1))
+        .map(|next| next.name.clone())
+        .filter(|next| taps.iter().any(|t| t.name == *next));
+    Err(InferError::UnknownFeature {
+        name: name.to_string(),
+        available: taps.into_iter().map(|t| t.name).collect(),
+        fused_into,
+    })
 }
 
 /// Reads a weights file written by `ammc run` (or any safetensors file of f32 tensors).
@@ -307,12 +426,42 @@ impl<'p> Predictor<'p> {
 
     /// [`Predictor::outputs`] for samples already normalised.
     pub fn outputs_normalized(&mut self, features: &[f32]) -> Result<Vec<f32>, InferError> {
+        let dummy = self.dataset(features.to_vec());
+        let width = self.model.output().0.iter().product::<usize>();
+        let n = dummy.len();
+        let mut out = Vec::with_capacity(n * width);
+        forward_batches(self.ex.as_mut(), &dummy, &mut |b| {
+            out.extend_from_slice(b.outputs)
+        })?;
+        Ok(out)
+    }
+
+    /// The activations at `tap` for raw samples (normalised first), row-major
+    /// `[n, tap.shape…]`, computed in evaluation mode.
+    pub fn activations(
+        &mut self,
+        mut features: Vec<f32>,
+        tap: &FeatureTap,
+    ) -> Result<Vec<f32>, InferError> {
+        if let Some(n) = &self.normalization {
+            n.apply(&mut features);
+        }
+        let dummy = self.dataset(features);
+        let mut out = Vec::with_capacity(dummy.len() * tap.shape.iter().product::<usize>());
+        forward_batches_reading(self.ex.as_mut(), &dummy, tap.buffer, &mut |b| {
+            out.extend_from_slice(b.outputs)
+        })?;
+        Ok(out)
+    }
+
+    /// Normalised samples as a dataset with placeholder targets (zeros are a valid class
+    /// index and value; the outputs do not depend on them).
+    fn dataset(&self, features: Vec<f32>) -> Dataset {
         let per = self.model.input.0.iter().product::<usize>().max(1);
         let n = features.len() / per;
         let width = self.model.output().0.iter().product::<usize>();
-        // Targets are unused by the outputs; zeros are a valid class index and value.
-        let dummy = Dataset {
-            features: features.to_vec(),
+        Dataset {
+            features,
             sample_shape: self.model.input.0.clone(),
             labels: match self.model.spec.loss {
                 Loss::CrossEntropy { .. } => Labels::Classes {
@@ -324,12 +473,7 @@ impl<'p> Predictor<'p> {
                     width,
                 },
             },
-        };
-        let mut out = Vec::with_capacity(n * width);
-        forward_batches(self.ex.as_mut(), &dummy, &mut |b| {
-            out.extend_from_slice(b.outputs)
-        })?;
-        Ok(out)
+        }
     }
 
     /// Predictions for raw samples: classes with probabilities, or regression values.

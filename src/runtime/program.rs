@@ -616,6 +616,7 @@ fn summary(
             "optimizer": format!("{:?}", spec.optimizer),
             "schedule": format!("{:?}", spec.schedule),
             "clip_norm": spec.clip_norm,
+            "init": format!("{:?}", spec.init),
             "early_stop": early_stop,
         },
         "samples": {

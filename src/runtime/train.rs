@@ -149,6 +149,18 @@ pub fn forward_batches(
     data: &Dataset,
     each: &mut dyn FnMut(EvalBatch),
 ) -> Result<(), TrainError> {
+    let output = ex.plan().output;
+    forward_batches_reading(ex, data, output, each)
+}
+
+/// [`forward_batches`] handing each batch the rows of buffer `read` (an activation of the
+/// plan) as its `outputs` instead of the model's output.
+pub fn forward_batches_reading(
+    ex: &mut dyn Backend,
+    data: &Dataset,
+    read: BufferId,
+    each: &mut dyn FnMut(EvalBatch),
+) -> Result<(), TrainError> {
     let plan = ex.plan().clone();
     let order: Vec<usize> = (0..data.len()).collect();
     let (mut features, mut targets) = (Vec::new(), Vec::new());
@@ -160,7 +172,7 @@ pub fn forward_batches(
         let loss = ex.loss().map_err(op_error)?;
         each(EvalBatch {
             rows: chunk.len(),
-            outputs: ex.data(plan.output),
+            outputs: ex.data(read),
             targets: &targets,
             loss,
         });

@@ -7,6 +7,7 @@ mod docs;
 mod examples;
 mod fmt;
 mod harden_tune;
+mod init;
 mod jit_adam;
 mod jit_backend;
 mod jit_batchnorm;

@@ -541,3 +541,303 @@ fn onnx_export_without_trained_weights_is_an_error() {
     );
     assert!(!path.exists());
 }
+
+/// A small CNN on the digits (two conv stages, one of them not fused with an activation),
+/// trained for two epochs: `(source file, out dir)`.
+fn trained_cnn() -> &'static (PathBuf, PathBuf) {
+    static RUN: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let d = scratch("cnn");
+        let file = d.join("cnn.amm");
+        std::fs::write(
+            &file,
+            "use std.heads.{classifier}\n\
+             data digits = builtin.digits(split = [0.8, 0.2], normalize = \"scale\")\n\
+             backbone features {\n    conv(6, kernel = 3, pad = 1) relu\n    maxpool(2)\n    \
+             conv(5, kernel = 3)\n    flatten\n}\n\
+             model net = features -> classifier(classes = 10)\n\
+             train fit { model = net data = digits loss = cross_entropy optimizer = adam epochs = 2 batch = 32 }\n",
+        )
+        .unwrap();
+        let out = d.join("runs");
+        let (code, _, err) = ammc(&[
+            "run",
+            file.to_str().unwrap(),
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        (file, out)
+    })
+}
+
+/// 9 raw digits (0..16) from the shipped data, as an NPY file in `dir`.
+fn raw_digits(dir: &Path) -> PathBuf {
+    let (model, _) = model_of("examples/quickstart.amm");
+    let raw = raw_test(&model);
+    let input = dir.join("x.npy");
+    std::fs::write(&input, npy_f32(&raw.features[..9 * 64], &[9, 1, 8, 8])).unwrap();
+    input
+}
+
+#[test]
+fn features_npy_has_the_checker_shape_of_each_stage_and_layer() {
+    let (file, out) = trained_cnn();
+    let dir = scratch("features");
+    let input = raw_digits(&dir);
+    let bytes = std::fs::read(file).unwrap();
+    let fe = ammc::front::front_end("cnn.amm", &bytes, Some(file), &[]);
+    let model = ammc::check::check(&fe.program.unwrap(), &fe.sources).unwrap()[0].clone();
+    let shape_of = |layer: &str| {
+        model
+            .layers
+            .iter()
+            .find(|l| l.name == layer)
+            .unwrap()
+            .output
+            .0
+            .clone()
+    };
+    let run = |name: &str| {
+        let path = dir.join(format!("{name}.npy"));
+        let (code, _, err) = ammc(&[
+            "predict",
+            file.to_str().unwrap(),
+            "fit",
+            "--input",
+            input.to_str().unwrap(),
+            "--features",
+            name,
+            "--output",
+            path.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{name}: {err}");
+        ammc::data::files::samples(&path).unwrap()
+    };
+    // Stages end at their last layer; layers are their own outputs.
+    for (name, layer) in [
+        ("features", "features.flatten1"),
+        ("features.relu1", "features.relu1"),
+        ("features.maxpool1", "features.maxpool1"),
+        ("features.conv2", "features.conv2"),
+        ("classifier", "classifier.dense1"),
+    ] {
+        let s = run(name);
+        assert_eq!(s.len(), 9, "{name}");
+        assert_eq!(s.sample_shape, shape_of(layer), "{name}");
+    }
+    assert_eq!(shape_of("features.relu1"), [6, 8, 8]);
+    // A ReLU output is never negative; a conv without activation has negative values.
+    assert!(run("features.relu1").features.iter().all(|v| *v >= 0.0));
+    assert!(run("features.conv2").features.iter().any(|v| *v < 0.0));
+    // The classifier stage's activations are the logits: their softmax is `predict`'s.
+    let logits = run("classifier").features;
+    let probs_path = dir.join("p.npy");
+    let (code, _, err) = ammc(&[
+        "predict",
+        file.to_str().unwrap(),
+        "fit",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        probs_path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let probs = ammc::data::files::samples(&probs_path).unwrap().features;
+    for (row, p) in logits.chunks(10).zip(probs.chunks(10)) {
+        let soft = ammc::runtime::infer::softmax(row);
+        for (a, b) in soft.iter().zip(p) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+    }
+    // The flattened stage output is the last pool's maps, row-major.
+    let flat = run("features").features;
+    assert_eq!(flat, run("features.conv2").features);
+}
+
+#[test]
+fn feature_maps_are_png_grids_that_decode() {
+    let (file, out) = trained_cnn();
+    let dir = scratch("maps");
+    let input = raw_digits(&dir);
+    let maps = dir.join("maps");
+    let (code, _, err) = ammc(&[
+        "predict",
+        file.to_str().unwrap(),
+        "fit",
+        "--input",
+        input.to_str().unwrap(),
+        "--feature-maps",
+        maps.to_str().unwrap(),
+        "--output",
+        dir.join("p.csv").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    // One grid per conv layer: conv1 fused with relu1 (6 maps 8×8), conv2 alone (5 maps 2×2).
+    let mut names: Vec<String> = std::fs::read_dir(&maps)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["features.conv2.png", "features.relu1.png"]);
+    for (name, c, h) in [("features.relu1.png", 6, 8), ("features.conv2.png", 5, 2)] {
+        let decoder = png::Decoder::new(std::io::BufReader::new(
+            std::fs::File::open(maps.join(name)).unwrap(),
+        ));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        let (w, hgt, _) = ammc::export::feature_maps::grid_size(c, h, h);
+        assert_eq!(
+            (info.width as usize, info.height as usize),
+            (w, hgt),
+            "{name}"
+        );
+        assert_eq!(info.color_type, png::ColorType::Rgb);
+        // Not blank: the maps of a digit have more than the background and one colour.
+        let mut colours: Vec<&[u8]> = buf[..info.buffer_size()].chunks(3).collect();
+        colours.sort();
+        colours.dedup();
+        assert!(colours.len() > 3, "{name}: {} colours", colours.len());
+    }
+    // A model without conv layers has no maps to draw.
+    let (code, _, err) = ammc(&[
+        "predict",
+        "examples/quickstart.amm",
+        "fit",
+        "--input",
+        input.to_str().unwrap(),
+        "--feature-maps",
+        maps.to_str().unwrap(),
+        "--out",
+        trained().join("quickstart").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no conv layer"), "{err}");
+}
+
+#[test]
+fn unknown_features_name_lists_the_available_ones() {
+    let (file, out) = trained_cnn();
+    let dir = scratch("features-unknown");
+    let input = raw_digits(&dir);
+    let run = |name: &str, output: &str| {
+        ammc(&[
+            "predict",
+            file.to_str().unwrap(),
+            "fit",
+            "--input",
+            input.to_str().unwrap(),
+            "--features",
+            name,
+            "--output",
+            dir.join(output).to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let (code, _, err) = run("featurs", "f.npy");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("amm::predict::features"), "{err}");
+    assert!(err.contains("did you mean `features`?"), "{err}");
+    assert!(
+        err.contains("features.maxpool1") && err.contains("classifier.dense1"),
+        "{err}"
+    );
+    // A dense or conv layer fused with its activation points at the activation.
+    let (code, _, err) = run("features.conv1", "f.npy");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("ask for `features.relu1`"), "{err}");
+    // Activations are arrays: the output must be NPY.
+    let (code, _, err) = run("features", "f.csv");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--output FILE.npy"), "{err}");
+    assert!(!dir.join("f.npy").exists());
+}
+
+/// Every `examples/errors/use/*.amm` is a mistake made when *using* a model: its
+/// `// command:` line (with `{file}` for the file itself) is run with the real binary from
+/// the crate root, must fail with exit code 1 and a located diagnostic with a help line,
+/// and the rendered error is snapshotted.
+#[test]
+fn command_error_examples_report() {
+    insta::glob!("../../examples", "errors/use/*.amm", |path| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let rel = path.strip_prefix(root).unwrap_or(path);
+        let text = std::fs::read_to_string(path).unwrap();
+        let command = text
+            .lines()
+            .find_map(|l| l.strip_prefix("// command: "))
+            .unwrap_or_else(|| panic!("{} has no `// command:` line", rel.display()))
+            .replace("{file}", &rel.display().to_string());
+        let out = Command::new(env!("CARGO_BIN_EXE_ammc"))
+            .args(command.split_whitespace())
+            .current_dir(root)
+            .env("NO_COLOR", "1")
+            .env("COLUMNS", "80")
+            .output()
+            .expect("run ammc");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}:\n{stderr}");
+        assert!(out.stdout.is_empty(), "{command}");
+        assert!(stderr.starts_with("amm::"), "{command}:\n{stderr}");
+        assert!(
+            stderr.contains("╭─[") && stderr.contains("help:"),
+            "{stderr}"
+        );
+        insta::assert_snapshot!(format!(
+            "COMMAND\nammc {command}\nSOURCE\n{text}\nERROR\n{stderr}"
+        ));
+    });
+}
+
+#[test]
+fn export_data_writes_the_normalised_splits_training_sees() {
+    let dir = scratch("export-data");
+    let (code, _, err) = ammc(&[
+        "export",
+        "data",
+        "examples/cnn.amm",
+        "fit",
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (_, splits) = model_of("examples/cnn.amm");
+    let named = [
+        ("train", Some(&splits.train)),
+        ("val", splits.val.as_ref()),
+        ("test", splits.test.as_ref()),
+    ];
+    for (name, d) in named {
+        let d = d.expect("cnn.amm has three splits");
+        let x = ammc::data::files::samples(&dir.join(format!("{name}_x.npy"))).unwrap();
+        assert_eq!(x.sample_shape, [1, 8, 8], "{name}");
+        assert_eq!(
+            x.features, d.features,
+            "{name}: the same normalised values, bit for bit"
+        );
+        let bytes = std::fs::read(dir.join(format!("{name}_y.npy"))).unwrap();
+        let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        let header = String::from_utf8_lossy(&bytes[10..10 + header_len]);
+        assert!(
+            header.contains("'<i8'") && header.contains(&format!("({},)", d.len())),
+            "{header}"
+        );
+        let labels: Vec<u32> = bytes[10 + header_len..]
+            .chunks(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as u32)
+            .collect();
+        let Labels::Classes { ids, .. } = &d.labels else {
+            panic!("digits are classes")
+        };
+        assert_eq!(&labels, ids, "{name}");
+    }
+}

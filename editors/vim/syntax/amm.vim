@@ -43,6 +43,7 @@ let s:builtins = [
       \ 'q_learning', 'sarsa', 'expected_sarsa', 'double_q', 'linear', 'exponential',
       \ 'uniform', 'log_uniform', 'int', 'choice',
       \ 'random', 'bayes', 'genetic', 'maximize', 'minimize', 'median',
+      \ 'torch', 'kaiming_uniform', 'kaiming_normal', 'xavier_uniform', 'xavier_normal',
       \ 'sin', 'cos', 'exp', 'log', 'sqrt', 'abs',
       \ ]
 " Not after a `.`: in `val.accuracy`, `accuracy` is a metric of the split `val`.

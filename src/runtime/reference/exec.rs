@@ -70,10 +70,20 @@ impl<'p> Executor<'p> {
         match init {
             Init::Zeros => data.iter_mut().for_each(|x| *x = 0.0),
             Init::Ones => data.iter_mut().for_each(|x| *x = 1.0),
-            Init::Uniform { fan_in } => {
-                let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
+            Init::Uniform { bound } => {
                 for x in data.iter_mut() {
                     *x = self.rng.random_range(-bound..bound) as f32;
+                }
+            }
+            Init::Normal { std } => {
+                // Box–Muller on two uniforms per value (the second normal of each pair is
+                // dropped so a value never depends on the buffer's length parity); 1 − u
+                // keeps the logarithm's argument in (0, 1].
+                for x in data.iter_mut() {
+                    let u1: f64 = 1.0 - self.rng.random::<f64>();
+                    let u2: f64 = self.rng.random::<f64>();
+                    let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                    *x = (std * z) as f32;
                 }
             }
         }
