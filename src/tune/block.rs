@@ -577,7 +577,7 @@ impl Objective for TrainObjective<'_> {
             &mut |_| {},
             &mut stop,
         )
-        .map_err(|e| format!("training failed: {e:?}"))?;
+        .map_err(|e| format!("training failed: {e}"))?;
         let values = var_values(&self.vars, params, &self.derived, &|split, name| {
             train_metric(&result.finals, split, name)
         })?;

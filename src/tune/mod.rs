@@ -14,6 +14,7 @@ pub mod report;
 pub mod rng;
 pub mod sobol;
 pub mod space;
+mod store;
 pub mod strategy;
 pub mod study;
 mod worker;

@@ -36,22 +36,31 @@ pub fn set_flags(space: &Space, t: &Trial) -> String {
         .join(" ")
 }
 
-/// The trial table: number, params, value, state, seconds.
+/// The trial table: number, params, value, state, seconds, and why a trial failed (a column
+/// present only when one did).
 pub fn table(space: &Space, result: &StudyResult) -> String {
-    let rows: Vec<[String; 5]> = result
+    let with_error = result.trials.iter().any(|t| t.error.is_some());
+    let mut head = vec!["trial", "params", "value", "state", "seconds"];
+    if with_error {
+        head.push("error");
+    }
+    let rows: Vec<Vec<String>> = result
         .trials
         .iter()
         .map(|t| {
-            [
+            let mut r = vec![
                 t.number.to_string(),
                 params_text(space, t),
                 t.value.map_or("-".to_string(), |v| format!("{v:.6}")),
                 t.state.name().to_string(),
                 format!("{:.3}", t.seconds),
-            ]
+            ];
+            if with_error {
+                r.push(t.error.clone().unwrap_or_default());
+            }
+            r
         })
         .collect();
-    let head = ["trial", "params", "value", "state", "seconds"];
     let mut w: Vec<usize> = head.iter().map(|h| h.len()).collect();
     for r in &rows {
         for (i, c) in r.iter().enumerate() {
@@ -59,25 +68,30 @@ pub fn table(space: &Space, result: &StudyResult) -> String {
         }
     }
     let mut s = String::new();
-    let line = |s: &mut String, cells: [&str; 5]| {
-        let _ = writeln!(
-            s,
-            "{:>w0$}  {:<w1$}  {:>w2$}  {:<w3$}  {:>w4$}",
-            cells[0],
-            cells[1],
-            cells[2],
-            cells[3],
-            cells[4],
-            w0 = w[0],
-            w1 = w[1],
-            w2 = w[2],
-            w3 = w[3],
-            w4 = w[4]
-        );
+    let line = |s: &mut String, cells: &[&str]| {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let pad = w[i] - c.chars().count();
+            // Numbers align right, text left; the last column is not padded.
+            let right = matches!(i, 0 | 2 | 4);
+            if i > 0 {
+                l += "  ";
+            }
+            if right {
+                l += &" ".repeat(pad);
+                l += c;
+            } else {
+                l += c;
+                if i + 1 < cells.len() {
+                    l += &" ".repeat(pad);
+                }
+            }
+        }
+        let _ = writeln!(s, "{l}");
     };
-    line(&mut s, head);
+    line(&mut s, &head);
     for r in &rows {
-        line(&mut s, [&r[0], &r[1], &r[2], &r[3], &r[4]]);
+        line(&mut s, &r.iter().map(String::as_str).collect::<Vec<_>>());
     }
     s
 }

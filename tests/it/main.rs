@@ -33,5 +33,6 @@ mod tune_cli;
 mod tune_core;
 mod tune_prune;
 mod tune_resume;
+mod tune_store;
 mod use_models;
 mod weights;

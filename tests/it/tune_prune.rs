@@ -62,7 +62,7 @@ fn config(trials: usize, jobs: usize, prune: bool, journal: Option<PathBuf>) -> 
     }
 }
 
-type Key = Vec<(usize, TrialState, Option<u64>, Vec<(usize, u64)>)>;
+type Key = Vec<(Option<usize>, TrialState, Option<u64>, Vec<(usize, u64)>)>;
 
 fn key(r: &StudyResult) -> Key {
     r.trials
