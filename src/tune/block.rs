@@ -776,6 +776,13 @@ pub fn run_tune(
         journal: Some(dir.join("study.journal")),
         heartbeat_grace: Duration::from_secs(60),
         heartbeat_interval: Duration::from_secs(10),
+        redis: ctx
+            .tune_storage
+            .as_ref()
+            .map(|url| crate::tune::redis_store::RedisTarget {
+                url: url.clone(),
+                prefix: String::new(),
+            }),
         prune: build_pruner(program, t)?,
     };
     let derived = DerivedParams {
@@ -854,11 +861,14 @@ pub fn run_tune(
     ctx.events.emit(Event::Line {
         block: def.name.clone(),
         text: format!(
-            "tune {}: {} trials, {jobs} job{}, seed {seed}, journal {}",
+            "tune {}: {} trials, {jobs} job{}, seed {seed}, {}",
             def.name,
             cfg.strategy.trials(),
             if jobs == 1 { "" } else { "s" },
-            dir.join("study.journal").display()
+            match &cfg.redis {
+                Some(r) => format!("storage {}", r.url),
+                None => format!("journal {}", dir.join("study.journal").display()),
+            }
         ),
     });
     // Rows stream as trials finish, whatever stdout is (a pipe, a file, `tee`).

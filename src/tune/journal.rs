@@ -131,6 +131,18 @@ pub enum JournalError {
         /// Why removing it failed.
         source: std::io::Error,
     },
+    /// The Redis server cannot be reached or refused a command.
+    #[error("study storage {url}: {message}")]
+    #[diagnostic(
+        code(amm::tune::redis),
+        help("check that a Redis server is running at that address and reachable from here")
+    )]
+    Redis {
+        /// The server.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A line is not a valid operation.
     #[error("study journal {path}, line {line}: {reason}")]
     #[diagnostic(
@@ -401,7 +413,7 @@ impl Journal {
     /// lock file).
     pub fn transact<T, E: From<JournalError>>(
         &self,
-        decide: impl FnOnce(&Replay) -> Result<(Vec<Json>, T), E>,
+        mut decide: impl FnMut(&Replay) -> Result<(Vec<Json>, T), E>,
     ) -> Result<T, E> {
         let _guard = self.lock()?;
         self.cut_torn_tail().map_err(|e| self.io(e))?;

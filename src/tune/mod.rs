@@ -10,6 +10,7 @@ pub mod gp;
 pub mod journal;
 pub mod liveness;
 pub mod prune;
+pub mod redis_store;
 pub mod report;
 pub mod rng;
 pub mod sobol;

@@ -12,6 +12,8 @@ use super::journal::{self, Journal, JournalError, Replay};
 pub(super) enum Store {
     /// A journal file (shared with other processes).
     File(Journal),
+    /// A Redis server (shared with other processes and machines).
+    Redis(super::redis_store::RedisJournal),
     /// This process only.
     Memory {
         /// The operations applied so far.
@@ -32,11 +34,12 @@ impl Store {
 
     /// Whether other processes can see the study (and so need heartbeats).
     pub fn is_shared(&self) -> bool {
-        matches!(self, Store::File(_))
+        matches!(self, Store::File(_) | Store::Redis(_))
     }
 
     /// Appends operations.
     pub fn append(&self, ops: &[Json]) -> Result<(), JournalError> {
+        // `decide` may run again (Redis retries when someone appended meanwhile).
         self.transact(|_| Ok::<_, JournalError>((ops.to_vec(), ())))
     }
 
@@ -44,10 +47,11 @@ impl Store {
     /// appended before anyone else's.
     pub fn transact<T, E: From<JournalError>>(
         &self,
-        decide: impl FnOnce(&Replay) -> Result<(Vec<Json>, T), E>,
+        mut decide: impl FnMut(&Replay) -> Result<(Vec<Json>, T), E>,
     ) -> Result<T, E> {
         match self {
             Store::File(j) => j.transact(decide),
+            Store::Redis(r) => r.transact(decide),
             Store::Memory { replay, worker_id } => {
                 let mut r = replay.lock().map_err(|_| JournalError::Io {
                     path: "<memory>".into(),

@@ -64,6 +64,9 @@ pub struct StudyConfig {
     pub jobs: usize,
     /// Journal file; `None` keeps the study in memory.
     pub journal: Option<PathBuf>,
+    /// A Redis server holding the study instead (Optuna's `JournalRedisBackend` layout); takes
+    /// precedence over `journal`.
+    pub redis: Option<super::redis_store::RedisTarget>,
     /// A RUNNING trial without a heartbeat for this long belongs to a dead run.
     pub heartbeat_grace: Duration,
     /// How often running trials record a heartbeat.
@@ -503,9 +506,10 @@ pub fn run_study(
     report: &mut dyn FnMut(&Trial),
 ) -> Result<StudyResult, StudyError> {
     let space = &cfg.space;
-    let store = match &cfg.journal {
-        Some(p) => Store::File(Journal::new(p)),
-        None => Store::memory(),
+    let store = match (&cfg.redis, &cfg.journal) {
+        (Some(r), _) => Store::Redis(super::redis_store::RedisJournal::open(r)?),
+        (None, Some(p)) => Store::File(Journal::new(p)),
+        (None, None) => Store::memory(),
     };
     let dists: BTreeMap<String, String> = space
         .dims

@@ -50,6 +50,7 @@ fn config(
         journal,
         heartbeat_grace: Duration::from_secs(60),
         heartbeat_interval: Duration::from_secs(5),
+        redis: None,
         prune: None,
     }
 }

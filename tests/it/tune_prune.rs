@@ -58,6 +58,7 @@ fn config(trials: usize, jobs: usize, prune: bool, journal: Option<PathBuf>) -> 
         journal,
         heartbeat_grace: Duration::from_secs(60),
         heartbeat_interval: Duration::from_secs(5),
+        redis: None,
         prune: prune.then(|| MedianPruner::new(2)),
     }
 }

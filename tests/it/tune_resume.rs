@@ -56,6 +56,7 @@ fn cfg(strategy: Strategy, journal: Option<PathBuf>, grace: u64) -> StudyConfig 
         journal,
         heartbeat_grace: Duration::from_secs(grace),
         heartbeat_interval: Duration::from_secs(5),
+        redis: None,
         prune: None,
     }
 }

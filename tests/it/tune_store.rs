@@ -47,6 +47,7 @@ fn cfg(strategy: Strategy, journal: Option<PathBuf>) -> StudyConfig {
         journal,
         heartbeat_grace: Duration::from_secs(60),
         heartbeat_interval: Duration::from_secs(5),
+        redis: None,
         prune: None,
     }
 }
