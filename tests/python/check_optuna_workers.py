@@ -2,7 +2,9 @@
 journal file: exactly the budgeted number of finished trials, unique trial numbers, the
 Optuna worker's trials among them, and `optuna.load_study` agrees with ammc's best.json.
 
-usage: python check_optuna_workers.py AMMC_BINARY WORK_DIR
+usage: python check_optuna_workers.py AMMC_BINARY WORK_DIR [redis://HOST:PORT]
+
+With a Redis URL the study lives in Redis (Optuna's JournalRedisBackend, ammc's --storage).
 """
 import json
 import math
@@ -45,19 +47,25 @@ tune search {
 """.replace("BUDGET", str(BUDGET))
 
 
-def main(ammc: str, work: str) -> int:
+def main(ammc: str, work: str, redis_url: str | None) -> int:
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(f"{work}/out/search")
     path = f"{work}/tune.amm"
     with open(path, "w") as f:
         f.write(SOURCE)
     journal = f"{work}/out/search/study.journal"
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
+    if redis_url:
+        backend = optuna.storages.journal.JournalRedisBackend(redis_url)
+        extra = ["--storage", redis_url]
+    else:
+        backend = optuna.storages.journal.JournalFileBackend(journal)
+        extra = []
+    storage = optuna.storages.JournalStorage(backend)
     # Optuna creates the study; the ammc workers join it (same name, direction and space).
     study = optuna.create_study(study_name="search", storage=storage, direction="maximize")
     workers = [
         subprocess.Popen(
-            [ammc, "run", path, "search", "--quiet", "--out", f"{work}/out"],
+            [ammc, "run", path, "search", "--quiet", "--out", f"{work}/out", *extra],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
@@ -103,4 +111,4 @@ def main(ammc: str, work: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None))
