@@ -63,6 +63,8 @@ pub enum Family {
     Pruner,
     /// Early-stopping rules.
     Stopping,
+    /// Where a tune study lives.
+    Storage,
 }
 
 impl Family {
@@ -83,6 +85,7 @@ impl Family {
             Family::Metric => "metric",
             Family::Pruner => "pruner",
             Family::Stopping => "early-stopping rule",
+            Family::Storage => "study storage",
         }
     }
 }
@@ -661,6 +664,25 @@ pub static BUILTINS: &[CallSpec] = &[
         "stop trials worse than the median",
     ),
     c(
+        Storage,
+        "redis",
+        &[
+            a(
+                "url",
+                Kind::Str,
+                Req,
+                "the server, `redis://HOST:PORT[/DB]`",
+            ),
+            a(
+                "prefix",
+                Kind::Str,
+                S(""),
+                "key prefix (Optuna's `JournalRedisBackend(url, prefix=…)`)",
+            ),
+        ],
+        "the study in Redis, in Optuna's JournalRedisBackend layout",
+    ),
+    c(
         Stopping,
         "early_stopping",
         &[
@@ -750,6 +772,12 @@ pub static TUNE_FIELDS: &[ArgSpec<'static>] = &[
         Builtin(Pruner),
         Opt,
         "early stopping of poor trials",
+    ),
+    a(
+        "storage",
+        Builtin(Storage),
+        Opt,
+        "where the study lives (default: study.journal in the run directory)",
     ),
 ];
 

@@ -188,3 +188,60 @@ fn bad_or_unreachable_storage_is_an_error() {
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("study storage redis://127.0.0.1:1"), "{text}");
 }
+
+fn tune_source(name: &str, storage: &str) -> String {
+    format!(
+        "param x = 0.0\ntune {name} {{\n    space {{\n        x ~ uniform(-1, 1)\n    }}\n    strategy = random(trials = 4)\n    objective = minimize(x ^ 2)\n    {storage}\n}}\n"
+    )
+}
+
+/// `storage = redis(url, prefix)` in a tune block is checked like any builtin call; a URL
+/// that is not Redis's is an error at its span.
+#[test]
+fn storage_field_is_checked() {
+    let d = dir("field");
+    let write = |n: &str, storage: &str| {
+        let f = d.join(format!("{n}.amm"));
+        std::fs::write(&f, tune_source("t", storage)).unwrap();
+        f.to_str().unwrap().to_string()
+    };
+    let ok = write(
+        "ok",
+        r#"storage = redis("redis://127.0.0.1:6379", prefix = "team")"#,
+    );
+    assert_eq!(ammc(&["check", &ok]).0, 0);
+    let (code, text) = ammc(&["check", &write("typo", r#"storage = rediss("redis://x")"#)]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("did you mean `redis`"), "{text}");
+    let (code, text) = ammc(&["check", &write("num", "storage = redis(url = 3)")]);
+    assert_eq!(code, 1, "{text}");
+    let bad = write("http", r#"storage = redis("http://127.0.0.1:6379")"#);
+    let (code, text) = ammc(&["run", &bad, "--out", d.join("o").to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("amm::tune::storage") && text.contains("is not a Redis URL"),
+        "{text}"
+    );
+}
+
+/// The block's storage is used (and resumed from) when no `--storage` is given.
+#[test]
+fn storage_field_puts_the_study_in_redis() {
+    let Some(url) = server() else { return };
+    let d = dir("field-run");
+    let f = d.join("t.amm");
+    let storage = format!(
+        r#"storage = redis("{url}", prefix = "ammc-field-{}")"#,
+        std::process::id()
+    );
+    std::fs::write(&f, tune_source("t", &storage)).unwrap();
+    let f = f.to_str().unwrap();
+    let (code, text) = ammc(&["run", f, "--out", d.join("a").to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains(&format!("storage {url}")), "{text}");
+    assert!(!d.join("a/t/study.journal").exists());
+    // Another output directory, the same study: read back from Redis.
+    let (code, text) = ammc(&["run", f, "--out", d.join("b").to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("resumed: 4 trials"), "{text}");
+}
