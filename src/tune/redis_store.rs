@@ -24,7 +24,7 @@ pub struct RedisTarget {
 }
 
 /// An open Redis journal.
-pub(super) struct RedisJournal {
+pub struct RedisJournal {
     target: RedisTarget,
     worker_id: String,
     conn: Mutex<State>,
@@ -97,6 +97,11 @@ impl RedisJournal {
             s.next = last + 1;
         }
         Ok(last)
+    }
+
+    /// Everything the journal holds now, replayed.
+    pub fn replay(&self) -> Result<Replay, JournalError> {
+        self.transact(|r| Ok::<_, JournalError>((Vec::new(), r.clone())))
     }
 
     /// See [`super::journal::Journal::transact`].

@@ -456,12 +456,62 @@ tune search {
 /// exactly its budget of COMPLETE trials, one per slot.
 #[test]
 fn killed_worker_trial_is_retried_by_another() {
-    let d = dir("kill3");
+    kill_one_of_three(None);
+}
+
+/// The same on Redis (skipped without a server, see `tune_redis.rs`).
+#[test]
+fn killed_worker_trial_is_retried_by_another_on_redis() {
+    match std::env::var("AMMC_TEST_REDIS") {
+        Ok(url) if !url.is_empty() => kill_one_of_three(Some(&url)),
+        _ => eprintln!("skipped: no Redis server (set AMMC_TEST_REDIS)"),
+    }
+}
+
+fn kill_one_of_three(redis: Option<&str>) {
+    let d = dir(if redis.is_some() { "kill3r" } else { "kill3" });
     let file = d.join("slow.amm");
-    std::fs::write(&file, SLOW_TUNE).unwrap();
+    // A study name of its own, so that reruns on one Redis server do not meet.
+    let name = format!("search{}", std::process::id());
+    std::fs::write(
+        &file,
+        SLOW_TUNE.replace("tune search", &format!("tune {name}")),
+    )
+    .unwrap();
     let out = d.join("out");
-    let journal = out.join("search/study.journal");
-    let mut victim = worker(&file, &out);
+    let journal = out.join(format!("{name}/study.journal"));
+    let read = || -> Option<Replay> {
+        match redis {
+            Some(url) => {
+                ammc::tune::redis_store::RedisJournal::open(&ammc::tune::redis_store::RedisTarget {
+                    url: url.to_string(),
+                    prefix: String::new(),
+                })
+                .ok()?
+                .replay()
+                .ok()
+                .map(|mut r| {
+                    // Only this study's trials.
+                    let id = r.studies.iter().position(|s| s.name == name);
+                    r.trials.retain(|t| Some(t.study_id) == id);
+                    r
+                })
+            }
+            None => Journal::new(&journal).replay().ok(),
+        }
+    };
+    let spawn = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ammc"));
+        c.args(["run", file.to_str().unwrap(), &name, "--quiet", "--out"])
+            .arg(&out)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(url) = redis {
+            c.args(["--storage", url]);
+        }
+        c.spawn().unwrap()
+    };
+    let mut victim = spawn();
     let prefix = format!("ammc-{}@", victim.id());
     // Wait until the victim holds a RUNNING trial, then start the others and kill it.
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -474,7 +524,7 @@ fn killed_worker_trial_is_retried_by_another() {
         })
     };
     loop {
-        if let Ok(r) = Journal::new(&journal).replay()
+        if let Some(r) = read()
             && running_of_victim(&r)
         {
             break;
@@ -486,14 +536,14 @@ fn killed_worker_trial_is_retried_by_another() {
         assert!(Instant::now() < deadline, "no trial started");
         std::thread::sleep(Duration::from_millis(5));
     }
-    let others: Vec<Child> = (0..2).map(|_| worker(&file, &out)).collect();
+    let others: Vec<Child> = (0..2).map(|_| spawn()).collect();
     std::thread::sleep(Duration::from_millis(50));
     victim.kill().unwrap(); // SIGKILL
     victim.wait().unwrap();
     for o in others {
         finish(o);
     }
-    let r = Journal::new(&journal).replay().unwrap();
+    let r = read().unwrap();
     let killed: Vec<_> = r
         .trials
         .iter()
