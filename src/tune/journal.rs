@@ -417,8 +417,7 @@ impl Journal {
     ) -> Result<T, E> {
         let _guard = self.lock()?;
         self.cut_torn_tail().map_err(|e| self.io(e))?;
-        let replay = self.replay()?;
-        let (ops, out) = decide(&replay)?;
+        let (ops, out) = self.with_replay(|r| decide(r))??;
         if !ops.is_empty() {
             self.write_ops(&ops)?;
         }
@@ -487,6 +486,12 @@ impl Journal {
     /// Only the bytes appended since the last call are read (the journal is append-only; a
     /// file shorter than what was read — replaced or truncated by hand — is read afresh).
     pub fn replay(&self) -> Result<Replay, JournalError> {
+        self.with_replay(Replay::clone)
+    }
+
+    /// Brings the replay up to date and lets `f` look at it (without copying it: a worker
+    /// reads the study at every claim).
+    fn with_replay<T>(&self, look: impl FnOnce(&Replay) -> T) -> Result<T, JournalError> {
         use std::io::{Read, Seek, SeekFrom};
         let mut cache = self
             .cache
@@ -496,7 +501,7 @@ impl Journal {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 *cache = Cursor::default();
-                return Ok(Replay::default());
+                return Ok(look(&cache.replay));
             }
             Err(e) => return Err(self.io(e)),
         };
@@ -517,23 +522,31 @@ impl Journal {
             line: cache.lines + 1,
             reason: e.to_string(),
         })?;
-        let mut next = cache.clone();
+        if text.is_empty() {
+            return Ok(look(&cache.replay));
+        }
+        let first_line = cache.lines;
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
             let fail = |reason: String| JournalError::Format {
                 path: self.path.clone(),
-                line: cache.lines + i + 1,
+                line: first_line + i + 1,
                 reason,
             };
-            let v: Json = serde_json::from_str(line).map_err(|e| fail(e.to_string()))?;
-            apply(&mut next.replay, &v).map_err(fail)?;
+            let applied = serde_json::from_str::<Json>(line)
+                .map_err(|e| fail(e.to_string()))
+                .and_then(|v| apply(&mut cache.replay, &v).map_err(fail));
+            if let Err(e) = applied {
+                // Half applied: start from scratch next time (and meet the same line).
+                *cache = Cursor::default();
+                return Err(e);
+            }
         }
-        next.offset += complete.len() as u64;
-        next.lines += text.lines().count();
-        *cache = next;
-        Ok(cache.replay.clone())
+        cache.offset += complete.len() as u64;
+        cache.lines += text.lines().count();
+        Ok(look(&cache.replay))
     }
 }
 

@@ -303,18 +303,31 @@ fn same_distribution(a: &str, b: &str) -> bool {
     }
 }
 
-/// A study's trials as one worker sees them in a replay of the journal.
-struct View {
-    /// The study's id, if it exists yet.
+/// A study's trials as one worker sees them in a replay of the journal, kept up to date
+/// incrementally: finished trials never change, so each round looks only at new trials and
+/// those still running (a study of n trials costs O(n) over its life, not per claim).
+#[derive(Default)]
+struct Tracker {
+    /// The study's id, once it exists.
     study_id: Option<usize>,
-    /// Trials in journal order; RUNNING trials of dead workers already shown as FAIL.
+    /// Trials in journal order (RUNNING ones as last seen).
     trials: Vec<Trial>,
     /// Journal trial id of each of `trials`.
     trial_ids: Vec<usize>,
-    /// Operations failing the RUNNING trials of dead workers.
-    stale_ops: Vec<Json>,
+    /// Indices into `trials` of trials not finished when last seen.
+    open: Vec<usize>,
     /// Slot → index in `trials` of its finished trial (not counting stale ones).
     done: BTreeMap<usize, usize>,
+    /// Finished trials that count against the budget (all but stale ones).
+    counted_finished: usize,
+    /// Trials of `replay.trials` looked at so far.
+    scanned: usize,
+}
+
+/// This round's view of the running trials.
+struct Round {
+    /// Operations failing the RUNNING trials of dead workers.
+    stale_ops: Vec<Json>,
     /// Slots being evaluated by a live worker.
     live_slots: Vec<usize>,
     /// Trials being evaluated by a live worker (any worker, Optuna's too).
@@ -324,91 +337,148 @@ struct View {
     counted: usize,
 }
 
-/// Reads the study's trials from a replay, judging RUNNING trials of other workers: alive,
-/// or stale (their process is known to be gone, or no heartbeat within the grace period).
-fn view(
+/// A recorded trial as a [`Trial`] (`resumed`), and whether ammc marked it stale.
+fn convert(
     cfg: &StudyConfig,
     dists: &BTreeMap<String, String>,
-    replay: &journal::Replay,
-) -> Result<View, StudyError> {
-    let space = &cfg.space;
+    t: &journal::TrialRecord,
+) -> Result<(Trial, bool), StudyError> {
     let mismatch = |what: String| StudyError::Mismatch {
         name: cfg.name.clone(),
         path: cfg.journal.clone().unwrap_or_default(),
         what,
     };
-    let mut v = View {
-        study_id: None,
-        trials: Vec::new(),
-        trial_ids: Vec::new(),
-        stale_ops: Vec::new(),
-        done: BTreeMap::new(),
-        live_slots: Vec::new(),
-        live: 0,
-        counted: 0,
-    };
-    let Some(id) = replay
-        .studies
-        .iter()
-        .position(|s| s.name == cfg.name && !s.deleted)
-    else {
-        return Ok(v);
-    };
-    v.study_id = Some(id);
-    if replay.studies[id].directions != [cfg.direction.code()] {
-        return Err(mismatch("direction".into()));
-    }
-    let now = now_seconds();
-    for t in replay.trials.iter().filter(|t| t.study_id == id) {
-        for (name, d) in &t.distributions {
-            match dists.get(name) {
-                Some(ours) if same_distribution(ours, d) => {}
-                Some(_) => {
-                    return Err(mismatch(format!(
-                        "search space: trial {} has `{name}` ~ {d}",
-                        t.number
-                    )));
-                }
-                None => {
-                    return Err(mismatch(format!(
-                        "search space: trial {} has a param `{name}`, which this block does not search",
-                        t.number
-                    )));
-                }
-            }
-        }
-        // An Optuna worker adds params one by one to a running trial (and a failed one may
-        // have stopped before all of them); a finished trial without all of them is from
-        // another search.
-        let params: Option<Params> = space.dims.iter().map(|d| recorded_param(t, d)).collect();
-        let params = match params {
-            Some(p) => p,
-            None if t.state == TrialState::Complete || t.state == TrialState::Pruned => {
-                let missing = space
-                    .dims
-                    .iter()
-                    .find(|d| recorded_param(t, d).is_none())
-                    .map_or(String::new(), |d| d.name.clone());
+    for (name, d) in &t.distributions {
+        match dists.get(name) {
+            Some(ours) if same_distribution(ours, d) => {}
+            Some(_) => {
                 return Err(mismatch(format!(
-                    "search space: trial {} has no valid value for `{missing}`",
+                    "search space: trial {} has `{name}` ~ {d}",
                     t.number
                 )));
             }
-            None => Vec::new(),
-        };
-        let slot = t
+            None => {
+                return Err(mismatch(format!(
+                    "search space: trial {} has a param `{name}`, which this block does not search",
+                    t.number
+                )));
+            }
+        }
+    }
+    let space = &cfg.space;
+    // An Optuna worker adds params one by one to a running trial (and a failed one may have
+    // stopped before all of them); a finished trial without all of them is from another
+    // search.
+    let params: Option<Params> = space.dims.iter().map(|d| recorded_param(t, d)).collect();
+    let params = match params {
+        Some(p) => p,
+        None if t.state == TrialState::Complete || t.state == TrialState::Pruned => {
+            let missing = space
+                .dims
+                .iter()
+                .find(|d| recorded_param(t, d).is_none())
+                .map_or(String::new(), |d| d.name.clone());
+            return Err(mismatch(format!(
+                "search space: trial {} has no valid value for `{missing}`",
+                t.number
+            )));
+        }
+        None => Vec::new(),
+    };
+    let trial = Trial {
+        number: t.number,
+        slot: t
             .system_attrs
             .get(SLOT)
             .and_then(Json::as_u64)
-            .map(|s| s as usize);
-        let mut state = t.state;
-        let mut error = t
+            .map(|s| s as usize),
+        params,
+        value: t
+            .system_attrs
+            .get(EXACT_VALUE)
+            .and_then(Json::as_str)
+            .and_then(|s| s.parse().ok())
+            .or_else(|| t.values.as_ref().and_then(|v| v.first().copied())),
+        state: t.state,
+        seconds: match (&t.datetime_start, &t.datetime_complete) {
+            (Some(a), Some(b)) => journal::parse_iso_time(b)
+                .zip(journal::parse_iso_time(a))
+                .map_or(0.0, |(b, a)| (b - a).max(0.0)),
+            _ => 0.0,
+        },
+        error: t
             .system_attrs
             .get(ERROR)
             .and_then(Json::as_str)
-            .map(String::from);
-        let mut stale = t.system_attrs.contains_key("ammc:stale");
-        if matches!(state, TrialState::Running | TrialState::Waiting) {
+            .map(String::from),
+        intermediate: exact_intermediate(t),
+        resumed: true,
+    };
+    Ok((trial, t.system_attrs.contains_key("ammc:stale")))
+}
+
+impl Tracker {
+    /// Reads what changed in the replay and judges the RUNNING trials of other workers:
+    /// alive, or stale (their process is known to be gone, or no heartbeat within the grace
+    /// period). Stale trials stay open here until the operations failing them are in the
+    /// journal (a Redis claim may be retried, and then they are written again).
+    fn update(
+        &mut self,
+        cfg: &StudyConfig,
+        dists: &BTreeMap<String, String>,
+        replay: &journal::Replay,
+    ) -> Result<Round, StudyError> {
+        if self.study_id.is_none() {
+            self.study_id = replay
+                .studies
+                .iter()
+                .position(|s| s.name == cfg.name && !s.deleted);
+            if let Some(id) = self.study_id
+                && replay.studies[id].directions != [cfg.direction.code()]
+            {
+                return Err(StudyError::Mismatch {
+                    name: cfg.name.clone(),
+                    path: cfg.journal.clone().unwrap_or_default(),
+                    what: "direction".into(),
+                });
+            }
+        }
+        let mut round = Round {
+            stale_ops: Vec::new(),
+            live_slots: Vec::new(),
+            live: 0,
+            counted: 0,
+        };
+        let Some(id) = self.study_id else {
+            return Ok(round);
+        };
+        for t in replay.trials.get(self.scanned..).unwrap_or(&[]) {
+            if t.study_id == id {
+                let (trial, _) = convert(cfg, dists, t)?;
+                self.trials.push(trial);
+                self.trial_ids.push(t.trial_id);
+                self.open.push(self.trials.len() - 1);
+            }
+        }
+        self.scanned = replay.trials.len();
+        let now = now_seconds();
+        let mut still_open = Vec::new();
+        for &i in &self.open {
+            let t = &replay.trials[self.trial_ids[i]];
+            let (trial, stale) = convert(cfg, dists, t)?;
+            let slot = trial.slot;
+            let state = trial.state;
+            self.trials[i] = trial;
+            if state.is_finished() {
+                if !stale {
+                    self.counted_finished += 1;
+                    if let Some(s) = slot {
+                        self.done.entry(s).or_insert(i);
+                    }
+                }
+                continue;
+            }
+            still_open.push(i);
             // This process never holds a RUNNING trial while it reads the journal (it claims
             // and evaluates in turn), so its own worker id gets no special treatment.
             let owner_gone = t.worker_id.as_deref().is_some_and(liveness::is_dead);
@@ -421,10 +491,9 @@ fn view(
                 .unwrap_or(0.0);
             let age = now - beat;
             if !owner_gone && age < cfg.heartbeat_grace.as_secs_f64() {
-                v.live += 1;
-                v.counted += 1;
+                round.live += 1;
                 if let Some(s) = slot {
-                    v.live_slots.push(s);
+                    round.live_slots.push(s);
                 }
             } else {
                 let msg = if owner_gone {
@@ -432,47 +501,16 @@ fn view(
                 } else {
                     format!("no heartbeat for {age:.0}s: the run that owned it stopped")
                 };
-                v.stale_ops.push(json!({"op_code": op::SET_TRIAL_SYSTEM_ATTR, "trial_id": t.trial_id, "system_attr": {ERROR: msg}}));
+                round.stale_ops.push(json!({"op_code": op::SET_TRIAL_SYSTEM_ATTR, "trial_id": t.trial_id, "system_attr": {ERROR: msg}}));
                 // Optuna accepts one attribute per operation.
-                v.stale_ops.push(json!({"op_code": op::SET_TRIAL_SYSTEM_ATTR, "trial_id": t.trial_id, "system_attr": {"ammc:stale": true}}));
-                v.stale_ops.push(json!({"op_code": op::SET_TRIAL_STATE_VALUES, "trial_id": t.trial_id, "state": TrialState::Fail.code(), "values": null, "datetime_complete": iso_time(SystemTime::now())}));
-                state = TrialState::Fail;
-                error = Some(msg);
-                stale = true;
+                round.stale_ops.push(json!({"op_code": op::SET_TRIAL_SYSTEM_ATTR, "trial_id": t.trial_id, "system_attr": {"ammc:stale": true}}));
+                round.stale_ops.push(json!({"op_code": op::SET_TRIAL_STATE_VALUES, "trial_id": t.trial_id, "state": TrialState::Fail.code(), "values": null, "datetime_complete": iso_time(SystemTime::now())}));
             }
-        } else if !stale {
-            v.counted += 1;
         }
-        v.trials.push(Trial {
-            number: t.number,
-            slot,
-            params,
-            value: t
-                .system_attrs
-                .get(EXACT_VALUE)
-                .and_then(Json::as_str)
-                .and_then(|s| s.parse().ok())
-                .or_else(|| t.values.as_ref().and_then(|v| v.first().copied())),
-            state,
-            seconds: match (&t.datetime_start, &t.datetime_complete) {
-                (Some(a), Some(b)) => journal::parse_iso_time(b)
-                    .zip(journal::parse_iso_time(a))
-                    .map_or(0.0, |(b, a)| (b - a).max(0.0)),
-                _ => 0.0,
-            },
-            error,
-            intermediate: exact_intermediate(t),
-            resumed: true,
-        });
-        v.trial_ids.push(t.trial_id);
-        if let Some(s) = slot
-            && !stale
-            && state.is_finished()
-        {
-            v.done.entry(s).or_insert(v.trials.len() - 1);
-        }
+        self.open = still_open;
+        round.counted = self.counted_finished + round.live;
+        Ok(round)
     }
-    Ok(v)
 }
 
 /// What a worker does next.
@@ -480,7 +518,7 @@ enum Step {
     /// Evaluate these trials, just claimed.
     Run(Vec<Pending>),
     /// Every slot of the batch is finished (by anyone).
-    BatchDone(View),
+    BatchDone,
     /// The budget is used up (counting other workers' running trials).
     Budget,
     /// Other workers are evaluating the batch's last slots: wait for them.
@@ -519,6 +557,7 @@ pub fn run_study(
     let budget = cfg.strategy.trials();
     let rec = Recorder { store: &store };
     let mut own: std::collections::BTreeSet<usize> = Default::default();
+    let mut tracker = Tracker::default();
     let mut history: Vec<Observation> = Vec::new();
     let mut search = SearchState::default();
     // COMPLETE trials of earlier batches, for the pruner.
@@ -529,11 +568,11 @@ pub fn run_study(
         let suggestions =
             cfg.strategy
                 .suggest(space, cfg.seed, &history, batch.clone(), &mut search);
-        let done = loop {
+        loop {
             let step = store.transact(|replay| {
-                let v = view(cfg, &dists, replay)?;
+                let v = tracker.update(cfg, &dists, replay)?;
                 let mut ops = v.stale_ops.clone();
-                let study_id = match v.study_id {
+                let study_id = match tracker.study_id {
                     Some(id) => id,
                     None => {
                         ops.push(json!({"op_code": op::CREATE_STUDY, "study_name": cfg.name, "directions": [cfg.direction.code()]}));
@@ -543,7 +582,7 @@ pub fn run_study(
                 let room = budget.saturating_sub(v.counted);
                 let free: Vec<usize> = batch
                     .clone()
-                    .filter(|s| !v.done.contains_key(s) && !v.live_slots.contains(s))
+                    .filter(|s| !tracker.done.contains_key(s) && !v.live_slots.contains(s))
                     .take(room.min(cfg.jobs.max(1)))
                     .collect();
                 let mut pending = Vec::new();
@@ -554,16 +593,16 @@ pub fn run_study(
                         slot,
                         params,
                         trial_id: replay.trials.len() + i,
-                        number: v.trials.len() + i,
+                        number: tracker.trials.len() + i,
                     });
                 }
                 let step = if !pending.is_empty() {
                     Step::Run(pending)
-                } else if batch.clone().all(|s| v.done.contains_key(&s)) {
-                    Step::BatchDone(v)
-                } else if room == 0 && v.live == 0 {
-                    // With trials still running elsewhere, wait instead: one may turn out
-                    // stale, and its slot must then run again.
+                } else if batch.clone().all(|s| tracker.done.contains_key(&s)) {
+                    Step::BatchDone
+                } else if room == 0 && v.live == 0 && v.stale_ops.is_empty() {
+                    // With trials still running elsewhere (or just found dead), wait instead:
+                    // one may turn out stale, and its slot must then run again.
                     Step::Budget
                 } else {
                     Step::Wait
@@ -588,14 +627,14 @@ pub fn run_study(
                         });
                     }
                 }
-                Step::BatchDone(v) => break v,
+                Step::BatchDone => break,
                 Step::Budget => break 'batches,
                 Step::Wait => std::thread::sleep(POLL),
             }
-        };
+        }
         for slot in batch {
-            if let Some(&i) = done.done.get(&slot) {
-                let t = &done.trials[i];
+            if let Some(&i) = tracker.done.get(&slot) {
+                let t = &tracker.trials[i];
                 history.push(Observation {
                     params: t.params.clone(),
                     loss: t.value.map(|v| cfg.direction.loss(v)),
@@ -610,20 +649,20 @@ pub fn run_study(
         }
     }
     // Other workers' last trials: waited for, so that every worker reports the whole study.
-    let last = loop {
-        let v = store.transact(|replay| {
-            let v = view(cfg, &dists, replay)?;
-            Ok::<_, StudyError>((v.stale_ops.clone(), v))
+    loop {
+        let live = store.transact(|replay| {
+            let v = tracker.update(cfg, &dists, replay)?;
+            Ok::<_, StudyError>((v.stale_ops.clone(), v.live + v.stale_ops.len()))
         })?;
-        if v.live == 0 {
-            break v;
+        if live == 0 {
+            break;
         }
         std::thread::sleep(POLL);
-    };
-    let trials: Vec<Trial> = last
+    }
+    let trials: Vec<Trial> = tracker
         .trials
         .into_iter()
-        .zip(&last.trial_ids)
+        .zip(&tracker.trial_ids)
         .map(|(mut t, id)| {
             t.resumed = !own.contains(id);
             t
