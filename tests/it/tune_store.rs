@@ -538,6 +538,30 @@ fn kill_one_of_three(redis: Option<&str>) {
     }
     let others: Vec<Child> = (0..2).map(|_| spawn()).collect();
     std::thread::sleep(Duration::from_millis(50));
+    // Freeze the victim, and kill it only while it holds a RUNNING trial (between two
+    // claims it holds none).
+    let victim_pid = victim.id().to_string();
+    let signal = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &victim_pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    };
+    loop {
+        signal("-STOP");
+        if read().is_some_and(|r| running_of_victim(&r)) {
+            break;
+        }
+        signal("-CONT");
+        assert!(
+            victim.try_wait().unwrap().is_none(),
+            "the victim ended early"
+        );
+        assert!(Instant::now() < deadline, "the victim never ran a trial");
+        std::thread::sleep(Duration::from_millis(2));
+    }
     victim.kill().unwrap(); // SIGKILL
     victim.wait().unwrap();
     for o in others {
