@@ -49,6 +49,7 @@ fn main() {
             resume: false,
             checkpoint_seconds: 5.0,
             overrides: Vec::new(),
+            tune_storage: None,
         };
         let t = Instant::now();
         run_train(&job, &mut ctx).expect("runs");

@@ -33,6 +33,7 @@ fn main() {
             journal: Some(journal.clone()),
             heartbeat_grace: Duration::from_secs(60),
             heartbeat_interval: Duration::from_secs(10),
+            redis: None,
             prune: None,
         };
         let objective = |p: &Params| -> Result<f64, String> {

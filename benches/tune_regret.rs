@@ -36,6 +36,7 @@ fn regret(strategy: &Strategy, seed: u64) -> f64 {
         journal: None,
         heartbeat_grace: Duration::from_secs(60),
         heartbeat_interval: Duration::from_secs(10),
+        redis: None,
         prune: None,
     };
     let r = run_study(&cfg, &objective, &mut |_| {}).expect("in-memory study");

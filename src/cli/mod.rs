@@ -147,6 +147,10 @@ enum Command {
         /// Seconds between periodic checkpoints of a train run (0: after every epoch).
         #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
         checkpoint_every: f64,
+        /// Where tune studies live: `redis://HOST:PORT[/DB]` (Optuna's JournalRedisBackend
+        /// layout, shared by workers on many machines); default: `<out>/<tune>/study.journal`.
+        #[arg(long, value_name = "URL")]
+        storage: Option<String>,
         /// What executes training: Cranelift-compiled kernels or the ndarray reference.
         #[arg(long, value_enum, default_value_t = BackendChoice::Jit)]
         backend: BackendChoice,
@@ -324,10 +328,19 @@ pub fn main() -> ExitCode {
             resume,
             force,
             checkpoint_every,
+            storage,
             backend,
             threads,
             gemm,
         } => {
+            if let Some(url) = &storage
+                && !url.starts_with("redis://")
+            {
+                out.usage_error(&format!(
+                    "--storage {url}: only redis://HOST:PORT[/DB] is supported (the default is the journal file in the output directory)"
+                ));
+                return ExitCode::from(EXIT_USAGE);
+            }
             use crate::runtime::compiled::GemmRoute;
             let gemm = match gemm {
                 GemmChoice::Auto => GemmRoute::Auto,
@@ -363,6 +376,7 @@ pub fn main() -> ExitCode {
                     force,
                     checkpoint_seconds: checkpoint_every.max(0.0),
                     backend,
+                    storage,
                 },
             )
         }
@@ -604,6 +618,7 @@ struct RunFlags {
     force: bool,
     checkpoint_seconds: f64,
     backend: crate::runtime::backend::BackendKind,
+    storage: Option<String>,
 }
 
 fn run(out: &Output, file: &Path, target: Option<&str>, set: &[String], flags: &RunFlags) -> u8 {
@@ -668,6 +683,7 @@ fn run(out: &Output, file: &Path, target: Option<&str>, set: &[String], flags: &
         resume: flags.resume,
         checkpoint_seconds: flags.checkpoint_seconds,
         overrides: overrides_given,
+        tune_storage: flags.storage.clone(),
     };
     let span_of = |name: &str| {
         let d = program

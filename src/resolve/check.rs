@@ -508,6 +508,26 @@ impl Checker<'_> {
                 }
             }
         }
+        // A URL ammc cannot connect to is caught here, not when the run starts.
+        if let Some(f) = t.fields.iter().find(|f| f.key.name == "storage")
+            && let ExprKind::Call(c) = &f.value.kind
+            && c.dotted() == "redis"
+            && let Some(url) = c
+                .arg_list()
+                .iter()
+                .find(|a| a.name.as_ref().is_none_or(|n| n.name == "url"))
+            && let ExprKind::Str(text) = &url.value.kind
+            && !text.starts_with("redis://")
+        {
+            self.err(
+                Diag::new(
+                    "amm::tune::storage",
+                    format!("`{text}` is not a Redis URL"),
+                )
+                .primary(url.value.span, "expected redis://HOST:PORT[/DB]")
+                .help("write the server as `redis://127.0.0.1:6379` (a database number may follow: `/1`)"),
+            );
+        }
         let run = t.fields.iter().find(|f| f.key.name == "run");
         if run.is_none()
             && let Some(obj) = t.fields.iter().find(|f| f.key.name == "objective")

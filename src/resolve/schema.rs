@@ -65,6 +65,8 @@ pub enum Family {
     Stopping,
     /// Weight-initialisation schemes.
     Init,
+    /// Where a tune study lives.
+    Storage,
 }
 
 impl Family {
@@ -86,6 +88,7 @@ impl Family {
             Family::Pruner => "pruner",
             Family::Stopping => "early-stopping rule",
             Family::Init => "initialisation scheme",
+            Family::Storage => "study storage",
         }
     }
 }
@@ -664,6 +667,25 @@ pub static BUILTINS: &[CallSpec] = &[
         "stop trials worse than the median",
     ),
     c(
+        Storage,
+        "redis",
+        &[
+            a(
+                "url",
+                Kind::Str,
+                Req,
+                "the server, `redis://HOST:PORT[/DB]`",
+            ),
+            a(
+                "prefix",
+                Kind::Str,
+                S(""),
+                "key prefix (Optuna's `JournalRedisBackend(url, prefix=…)`)",
+            ),
+        ],
+        "the study in Redis, in Optuna's JournalRedisBackend layout",
+    ),
+    c(
         Stopping,
         "early_stopping",
         &[
@@ -790,6 +812,12 @@ pub static TUNE_FIELDS: &[ArgSpec<'static>] = &[
         Builtin(Pruner),
         Opt,
         "early stopping of poor trials",
+    ),
+    a(
+        "storage",
+        Builtin(Storage),
+        Opt,
+        "where the study lives (default: study.journal in the run directory)",
     ),
 ];
 

@@ -46,6 +46,8 @@ pub struct RunContext<'a> {
     pub checkpoint_seconds: f64,
     /// The `--set` values in force, recorded in `summary.json`.
     pub overrides: Vec<(String, String)>,
+    /// `--storage`: the URL of the server holding tune studies (`None`: journal files).
+    pub tune_storage: Option<String>,
 }
 
 /// Why a run did not finish.

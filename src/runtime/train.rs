@@ -67,6 +67,31 @@ pub enum TrainError {
     Weights(String),
 }
 
+impl std::fmt::Display for TrainError {
+    /// The diagnostic text, for places that show a failure as a line (a failed tune trial).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrainError::Diverged(d) => {
+                if d.in_weights {
+                    write!(f, "the weights became non-finite in epoch {}", d.epoch)?;
+                } else {
+                    write!(
+                        f,
+                        "the loss became {} at epoch {}, step {}",
+                        d.loss, d.epoch, d.step
+                    )?;
+                }
+                match &d.first_bad {
+                    Some(layer) => write!(f, " (first non-finite values in `{layer}`)"),
+                    None => Ok(()),
+                }
+            }
+            TrainError::Op(m) => write!(f, "internal error in a kernel: {m}"),
+            TrainError::Weights(m) => write!(f, "pretrained weights: {m}"),
+        }
+    }
+}
+
 /// The outcome of a run.
 #[derive(Debug)]
 pub struct TrainResult {

@@ -20,7 +20,9 @@ struct AmmParser;
 /// limit on adversarial input.
 pub const MAX_NESTING: usize = 32;
 
-/// Most operators (binary and unary) in one expression level. Together with
+/// Most operators (binary and unary) at one bracket level of an expression (each pair of
+/// brackets starts a new count: the limit bounds the depth of the tree, not the size of a
+/// formula, which the input size bounds already). Together with
 /// [`MAX_NESTING`] it bounds the depth of any expression tree (≤ 32 × 100), so recursive
 /// evaluation, printing and dropping stay within even a 2 MiB thread stack.
 pub const MAX_OPERATORS: usize = 100;
@@ -753,10 +755,10 @@ impl Builder<'_> {
         if ops > MAX_OPERATORS {
             return Err(Diag::new(
                 "amm::parse::too_long",
-                format!("expression with {ops} operators; at most {MAX_OPERATORS} are allowed in one expression"),
+                format!("expression with {ops} operators at one bracket level; at most {MAX_OPERATORS} are allowed per level"),
             )
             .primary(self.span(&p), "this expression")
-            .help("split it into several params"));
+            .help("group part of it in brackets, or split it into several params"));
         }
         // `-9223372036854775808` is i64::MIN, but its magnitude alone does not fit in an
         // i64: a minus sign directly before that literal (and not before a power of it, which

@@ -14,6 +14,7 @@ use crate::resolve::{DefId, DefKind, ModuleId, Override, Program, Value};
 use crate::runtime::backend::BackendKind;
 use crate::runtime::train::{EpochRecord, SplitMetrics, train_until};
 use crate::syntax::ast::{Call, Expr, ExprKind, ItemKind, TuneDecl};
+use crate::tune::redis_store::RedisTarget;
 use crate::tune::report;
 use crate::tune::{
     Dimension, Direction, Distribution, Formula, MedianPruner, Monitor, Objective, ParamValue,
@@ -337,6 +338,52 @@ fn build_pruner(program: &Program, t: &TuneDecl) -> Result<Option<MedianPruner>,
     Ok(Some(MedianPruner::new(warmup)))
 }
 
+/// The block's `storage = redis(url, prefix)`, if any.
+fn build_storage(program: &Program, t: &TuneDecl) -> Result<Option<RedisTarget>, RunFailure> {
+    let Some(e) = field(t, "storage") else {
+        return Ok(None);
+    };
+    let call = as_call(e)
+        .filter(|c| c.dotted() == "redis")
+        .ok_or_else(|| {
+            diag(
+                e.span,
+                "amm::tune::storage",
+                "expected `redis(\"redis://HOST:PORT\")`".into(),
+            )
+        })?;
+    let given = args(call, &["url", "prefix"]);
+    let text = |name: &str| -> Result<Option<(String, crate::source::Span)>, RunFailure> {
+        match given.iter().find(|(k, _)| k == name) {
+            Some((_, e)) => match constant(program, e).map_err(|d| RunFailure::Diags(vec![d]))? {
+                crate::resolve::Value::Str(s) => Ok(Some((s, e.span))),
+                _ => Err(diag(
+                    e.span,
+                    "amm::tune::type",
+                    format!("`{name}` must be a string"),
+                )),
+            },
+            None => Ok(None),
+        }
+    };
+    let Some((url, span)) = text("url")? else {
+        return Err(diag(
+            call.span,
+            "amm::tune::storage",
+            "`redis` needs a `url`".into(),
+        ));
+    };
+    if !url.starts_with("redis://") {
+        return Err(RunFailure::Diags(vec![
+            Diag::new("amm::tune::storage", format!("`{url}` is not a Redis URL"))
+                .primary(span, "expected redis://HOST:PORT[/DB]")
+                .help("write the server as `redis://127.0.0.1:6379` (a database number may follow: `/1`)"),
+        ]));
+    }
+    let prefix = text("prefix")?.map(|(p, _)| p).unwrap_or_default();
+    Ok(Some(RedisTarget { url, prefix }))
+}
+
 /// The objective: direction, formula and what its variables mean.
 fn build_objective(
     program: &Program,
@@ -577,7 +624,7 @@ impl Objective for TrainObjective<'_> {
             &mut |_| {},
             &mut stop,
         )
-        .map_err(|e| format!("training failed: {e:?}"))?;
+        .map_err(|e| format!("training failed: {e}"))?;
         let values = var_values(&self.vars, params, &self.derived, &|split, name| {
             train_metric(&result.finals, split, name)
         })?;
@@ -776,6 +823,14 @@ pub fn run_tune(
         journal: Some(dir.join("study.journal")),
         heartbeat_grace: Duration::from_secs(60),
         heartbeat_interval: Duration::from_secs(10),
+        // `--storage` overrides the block's own `storage`.
+        redis: match &ctx.tune_storage {
+            Some(url) => Some(RedisTarget {
+                url: url.clone(),
+                prefix: String::new(),
+            }),
+            None => build_storage(program, t)?,
+        },
         prune: build_pruner(program, t)?,
     };
     let derived = DerivedParams {
@@ -854,11 +909,14 @@ pub fn run_tune(
     ctx.events.emit(Event::Line {
         block: def.name.clone(),
         text: format!(
-            "tune {}: {} trials, {jobs} job{}, seed {seed}, journal {}",
+            "tune {}: {} trials, {jobs} job{}, seed {seed}, {}",
             def.name,
             cfg.strategy.trials(),
             if jobs == 1 { "" } else { "s" },
-            dir.join("study.journal").display()
+            match &cfg.redis {
+                Some(r) => format!("storage {}", r.url),
+                None => format!("journal {}", dir.join("study.journal").display()),
+            }
         ),
     });
     // Rows stream as trials finish, whatever stdout is (a pipe, a file, `tee`).

@@ -1,6 +1,7 @@
 //! Study storage in Optuna's `JournalStorage` file format: one JSON operation per line
 //! (`op_code` 0 = create study, 4 = create trial, 6 = set state and values, 7 = set an
-//! intermediate value, 9 = set system attributes), appended under Optuna's lock-file protocol (`<path>.lock` created exclusively,
+//! intermediate value, 9 = set system attributes; Optuna's workers also write 1 = delete a
+//! study, 5 = set a param, 2, 3 and 8 = user and study attributes, all replayed as Optuna does), appended under Optuna's lock-file protocol (`<path>.lock` created exclusively,
 //! retried with backoff), so `optuna.storages.JournalStorage(JournalFileBackend(path))` reads
 //! our studies and we read what we wrote before a crash.
 
@@ -23,6 +24,11 @@ pub mod op {
     pub const SET_TRIAL_INTERMEDIATE_VALUE: i64 = 7;
     /// `SET_TRIAL_SYSTEM_ATTR`
     pub const SET_TRIAL_SYSTEM_ATTR: i64 = 9;
+    /// `DELETE_STUDY`
+    pub const DELETE_STUDY: i64 = 1;
+    /// `SET_TRIAL_PARAM`: Optuna's workers create a trial empty and add each param as it is
+    /// suggested.
+    pub const SET_TRIAL_PARAM: i64 = 5;
 }
 
 /// Optuna's `TrialState` values.
@@ -125,6 +131,18 @@ pub enum JournalError {
         /// Why removing it failed.
         source: std::io::Error,
     },
+    /// The Redis server cannot be reached or refused a command.
+    #[error("study storage {url}: {message}")]
+    #[diagnostic(
+        code(amm::tune::redis),
+        help("check that a Redis server is running at that address and reachable from here")
+    )]
+    Redis {
+        /// The server.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A line is not a valid operation.
     #[error("study journal {path}, line {line}: {reason}")]
     #[diagnostic(
@@ -148,6 +166,8 @@ pub struct StudyRecord {
     pub name: String,
     /// Optuna `StudyDirection` codes (1 minimise, 2 maximise).
     pub directions: Vec<i64>,
+    /// Deleted (`DELETE_STUDY`): its id is never reused, its name may be.
+    pub deleted: bool,
 }
 
 /// A trial as recorded.
@@ -193,10 +213,22 @@ pub struct Replay {
 pub struct Journal {
     path: PathBuf,
     worker_id: String,
+    /// What has been replayed so far and where it ended, so that a worker re-reading the
+    /// journal under the lock (to claim a trial) reads only what others appended since.
+    cache: std::sync::Arc<std::sync::Mutex<Cursor>>,
 }
 
-/// Seconds since the Unix epoch as an ISO 8601 timestamp (UTC, no offset), like Python's
-/// `datetime.isoformat(timespec="microseconds")`.
+/// A replay of a journal's first `offset` bytes (`lines` complete lines).
+#[derive(Clone, Debug, Default)]
+struct Cursor {
+    offset: u64,
+    lines: usize,
+    replay: Replay,
+}
+
+/// A time as the ISO 8601 text Optuna writes: UTC with an explicit `+00:00` offset, like
+/// Python's `datetime.now(tz=timezone.utc).isoformat(timespec="microseconds")`. Without the
+/// offset Optuna would read it as local time.
 pub fn iso_time(t: SystemTime) -> String {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
@@ -212,7 +244,7 @@ pub fn iso_time(t: SystemTime) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}",
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}+00:00",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60,
@@ -220,9 +252,12 @@ pub fn iso_time(t: SystemTime) -> String {
     )
 }
 
-/// Parses [`iso_time`]'s format back to seconds since the epoch.
+/// Parses [`iso_time`]'s format back to seconds since the epoch. A UTC offset (`+02:00`,
+/// `-05:30`, `Z`) is applied; a time without one (written by ammc before it wrote offsets)
+/// is UTC.
 pub fn parse_iso_time(s: &str) -> Option<f64> {
     let (date, time) = s.split_once('T')?;
+    let (time, offset) = split_offset(time)?;
     let mut dp = date.split('-').map(|v| v.parse::<i64>().ok());
     let (y, m, d) = (dp.next()??, dp.next()??, dp.next()??);
     let mut tp = time.split(':');
@@ -239,7 +274,24 @@ pub fn parse_iso_time(s: &str) -> Option<f64> {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + hh * 3600 + mm * 60) as f64 + ss)
+    Some((days * 86_400 + hh * 3600 + mm * 60 - offset) as f64 + ss)
+}
+
+/// Splits `HH:MM:SS[.ffffff][Z|±HH:MM]` into the time and the offset in seconds east of UTC.
+fn split_offset(time: &str) -> Option<(&str, i64)> {
+    if let Some(t) = time.strip_suffix('Z') {
+        return Some((t, 0));
+    }
+    match time.rfind(['+', '-']) {
+        Some(p) => {
+            let (t, off) = time.split_at(p);
+            let sign = if off.starts_with('-') { -1 } else { 1 };
+            let (h, m) = off[1..].split_once(':')?;
+            let (h, m) = (h.parse::<i64>().ok()?, m.parse::<i64>().ok()?);
+            Some((t, sign * (h * 3600 + m * 60)))
+        }
+        None => Some((time, 0)),
+    }
 }
 
 /// Seconds since the epoch now.
@@ -268,7 +320,13 @@ impl Journal {
         Journal {
             path: path.to_path_buf(),
             worker_id: super::liveness::worker_id(),
+            cache: Default::default(),
         }
+    }
+
+    /// This process's worker id, as written into each operation.
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
     }
 
     /// The file.
@@ -346,6 +404,27 @@ impl Journal {
     pub fn append(&self, ops: &[Json]) -> Result<(), JournalError> {
         let _guard = self.lock()?;
         self.cut_torn_tail().map_err(|e| self.io(e))?;
+        self.write_ops(ops)
+    }
+
+    /// Reads what others appended and lets `decide` choose operations from the up-to-date
+    /// replay, appending them before the lock is released: nobody can write in between, so
+    /// a trial claimed this way is claimed once (Optuna's workers append under the same
+    /// lock file).
+    pub fn transact<T, E: From<JournalError>>(
+        &self,
+        mut decide: impl FnMut(&Replay) -> Result<(Vec<Json>, T), E>,
+    ) -> Result<T, E> {
+        let _guard = self.lock()?;
+        self.cut_torn_tail().map_err(|e| self.io(e))?;
+        let (ops, out) = self.with_replay(|r| decide(r))??;
+        if !ops.is_empty() {
+            self.write_ops(&ops)?;
+        }
+        Ok(out)
+    }
+
+    fn write_ops(&self, ops: &[Json]) -> Result<(), JournalError> {
         let mut text = String::new();
         for o in ops {
             let mut o = o.clone();
@@ -404,34 +483,75 @@ impl Journal {
 
     /// Reads and replays the journal (an absent file is an empty journal). An incomplete last
     /// line — a write cut short by a crash — is ignored, as Optuna does.
+    /// Only the bytes appended since the last call are read (the journal is append-only; a
+    /// file shorter than what was read — replaced or truncated by hand — is read afresh).
     pub fn replay(&self) -> Result<Replay, JournalError> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        self.with_replay(Replay::clone)
+    }
+
+    /// Brings the replay up to date and lets `f` look at it (without copying it: a worker
+    /// reads the study at every claim).
+    fn with_replay<T>(&self, look: impl FnOnce(&Replay) -> T) -> Result<T, JournalError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut cache = self
+            .cache
+            .lock()
+            .map_err(|_| self.io(std::io::Error::other("journal cache poisoned")))?;
+        let mut f = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                *cache = Cursor::default();
+                return Ok(look(&cache.replay));
+            }
             Err(e) => return Err(self.io(e)),
         };
-        let mut r = Replay::default();
-        let complete = match text.rfind('\n') {
-            Some(p) => &text[..=p],
-            None => "",
+        let len = f.metadata().map_err(|e| self.io(e))?.len();
+        if len < cache.offset {
+            *cache = Cursor::default();
+        }
+        let mut bytes = Vec::new();
+        f.seek(SeekFrom::Start(cache.offset))
+            .and_then(|_| f.read_to_end(&mut bytes))
+            .map_err(|e| self.io(e))?;
+        let complete = match bytes.iter().rposition(|b| *b == b'\n') {
+            Some(p) => &bytes[..=p],
+            None => &[][..],
         };
-        for (i, line) in complete.lines().enumerate() {
+        let text = std::str::from_utf8(complete).map_err(|e| JournalError::Format {
+            path: self.path.clone(),
+            line: cache.lines + 1,
+            reason: e.to_string(),
+        })?;
+        if text.is_empty() {
+            return Ok(look(&cache.replay));
+        }
+        let first_line = cache.lines;
+        for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
             let fail = |reason: String| JournalError::Format {
                 path: self.path.clone(),
-                line: i + 1,
+                line: first_line + i + 1,
                 reason,
             };
-            let v: Json = serde_json::from_str(line).map_err(|e| fail(e.to_string()))?;
-            apply(&mut r, &v).map_err(fail)?;
+            let applied = serde_json::from_str::<Json>(line)
+                .map_err(|e| fail(e.to_string()))
+                .and_then(|v| apply(&mut cache.replay, &v).map_err(fail));
+            if let Err(e) = applied {
+                // Half applied: start from scratch next time (and meet the same line).
+                *cache = Cursor::default();
+                return Err(e);
+            }
         }
-        Ok(r)
+        cache.offset += complete.len() as u64;
+        cache.lines += text.lines().count();
+        Ok(look(&cache.replay))
     }
 }
 
-fn apply(r: &mut Replay, v: &Json) -> Result<(), String> {
+/// Applies one operation as Optuna's replay does.
+pub fn apply(r: &mut Replay, v: &Json) -> Result<(), String> {
     let code = v["op_code"].as_i64().ok_or("no op_code")?;
     let trial = |r: &mut Replay| -> Result<usize, String> {
         let id = v["trial_id"].as_u64().ok_or("no trial_id")? as usize;
@@ -449,14 +569,28 @@ fn apply(r: &mut Replay, v: &Json) -> Result<(), String> {
                 .iter()
                 .filter_map(Json::as_i64)
                 .collect();
-            if !r.studies.iter().any(|s| s.name == name) {
-                r.studies.push(StudyRecord { name, directions });
+            if !r.studies.iter().any(|s| s.name == name && !s.deleted) {
+                r.studies.push(StudyRecord {
+                    name,
+                    directions,
+                    deleted: false,
+                });
+            }
+        }
+        op::DELETE_STUDY => {
+            let id = v["study_id"].as_u64().ok_or("no study_id")? as usize;
+            if let Some(s) = r.studies.get_mut(id) {
+                s.deleted = true;
             }
         }
         op::CREATE_TRIAL => {
             let study_id = v["study_id"].as_u64().ok_or("no study_id")? as usize;
             if study_id >= r.studies.len() {
                 return Err(format!("unknown study {study_id}"));
+            }
+            if r.studies[study_id].deleted {
+                // Optuna creates no trial (and uses up no trial id) in a deleted study.
+                return Ok(());
             }
             let number = r.trials.iter().filter(|t| t.study_id == study_id).count();
             let state =
@@ -503,8 +637,13 @@ fn apply(r: &mut Replay, v: &Json) -> Result<(), String> {
                 // Optuna rejects updates of finished trials; so do we (keep the first).
                 return Ok(());
             }
-            t.state = TrialState::from_code(v["state"].as_i64().ok_or("no state")?)
+            let state = TrialState::from_code(v["state"].as_i64().ok_or("no state")?)
                 .ok_or("bad trial state")?;
+            if state == TrialState::Running && t.state == TrialState::Running {
+                // Another worker already took this (queued) trial: Optuna ignores the claim.
+                return Ok(());
+            }
+            t.state = state;
             if let Some(a) = v["values"].as_array() {
                 t.values = Some(a.iter().filter_map(Json::as_f64).collect());
             }
@@ -514,6 +653,20 @@ fn apply(r: &mut Replay, v: &Json) -> Result<(), String> {
             if let Some(s) = v["datetime_complete"].as_str() {
                 t.datetime_complete = Some(s.to_string());
             }
+        }
+        op::SET_TRIAL_PARAM => {
+            let id = trial(r)?;
+            if r.trials[id].state.is_finished() {
+                return Ok(());
+            }
+            let name = v["param_name"].as_str().ok_or("no param_name")?;
+            let value = v["param_value_internal"]
+                .as_f64()
+                .ok_or("no param_value_internal")?;
+            let dist = v["distribution"].as_str().ok_or("no distribution")?;
+            let t = &mut r.trials[id];
+            t.params.insert(name.to_string(), value);
+            t.distributions.insert(name.to_string(), dist.to_string());
         }
         op::SET_TRIAL_SYSTEM_ATTR => {
             let id = trial(r)?;
@@ -542,9 +695,10 @@ fn apply(r: &mut Replay, v: &Json) -> Result<(), String> {
                 .ok_or("no intermediate_value")?;
             r.trials[id].intermediate_values.insert(step, value);
         }
-        // Other operations (user attributes, deletions) do not affect
+        // User and study attributes (2, 3, 8) and Rustuna's DISCARD_TRIALS (10) do not affect
         // what ammc resumes from.
-        _ => {}
+        2 | 3 | 8 | 10 => {}
+        other => return Err(format!("unknown operation code {other}")),
     }
     Ok(())
 }

@@ -142,10 +142,18 @@ impl Strategy {
                 generations,
             } => {
                 let generation = slots.start / population.max(&1);
-                slots
-                    .map(|s| {
-                        let mut rng = stream(seed, P_GENETIC, s as u64);
-                        if generation == 0 {
+                let mut children: Vec<Params> = Vec::new();
+                for s in slots {
+                    let mut rng = stream(seed, P_GENETIC, s as u64);
+                    let seen = |p: &Params, children: &[Params]| {
+                        children.contains(p) || history.iter().any(|o| &o.params == p)
+                    };
+                    // An exact duplicate would cost a whole evaluation (a training run) to
+                    // learn what is already known: draw again from the same stream, then fall
+                    // back to uniform samples; a space too small to avoid it keeps the last.
+                    let mut child = Vec::new();
+                    for attempt in 0..DUPLICATE_RETRIES {
+                        child = if generation == 0 || attempt >= DUPLICATE_RETRIES / 2 {
                             space.sample(&mut rng)
                         } else {
                             genetic_child(
@@ -156,9 +164,14 @@ impl Strategy {
                                 *generations,
                                 &mut rng,
                             )
+                        };
+                        if !seen(&child, &children) {
+                            break;
                         }
-                    })
-                    .collect()
+                    }
+                    children.push(child);
+                }
+                children
             }
         }
     }
@@ -201,6 +214,10 @@ fn random_gp_point(space: &Space, rng: &mut ChaCha8Rng) -> Vec<f64> {
         })
         .collect()
 }
+
+/// Draws of a genetic child before an exact duplicate of an evaluated point is accepted
+/// (half from crossover and mutation, half uniform).
+const DUPLICATE_RETRIES: usize = 32;
 
 /// Candidates scored before local search.
 const CANDIDATES: usize = 512;

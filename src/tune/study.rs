@@ -1,8 +1,10 @@
-//! Running a study: ask a batch of suggestions, evaluate them (`worker.rs`, in
-//! parallel threads when `jobs > 1`), record every step in the journal, repeat. Resuming
-//! replays the journal first: finished trials are kept, trials left RUNNING by a crashed run
-//! (its process is known to be gone, or no heartbeat within the grace period) are marked FAIL
-//! and their slot is run again.
+//! Running a study: ask a batch of suggestions, claim free slots of it in the journal,
+//! evaluate them (`worker.rs`, in parallel threads when `jobs > 1`), record every step,
+//! repeat. Every claim re-reads the journal under its lock, so a resumed run, and any number
+//! of processes sharing the journal, see each other's trials: finished slots are kept,
+//! trials left RUNNING by a dead worker (its process is known to be gone, or no heartbeat
+//! within the grace period) are marked FAIL and their slot is run again, and live ones are
+//! waited for.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,6 +16,7 @@ use super::journal::{self, Journal, JournalError, TrialState, iso_time, now_seco
 use super::liveness;
 use super::prune::{Intermediate, MedianPruner};
 use super::space::{Dimension, Distribution, ParamValue, Params, Space};
+use super::store::Store;
 use super::strategy::{Observation, SearchState, Strategy};
 use super::worker::{self, Pending, Recorder};
 
@@ -61,6 +64,9 @@ pub struct StudyConfig {
     pub jobs: usize,
     /// Journal file; `None` keeps the study in memory.
     pub journal: Option<PathBuf>,
+    /// A Redis server holding the study instead (Optuna's `JournalRedisBackend` layout); takes
+    /// precedence over `journal`.
+    pub redis: Option<super::redis_store::RedisTarget>,
     /// A RUNNING trial without a heartbeat for this long belongs to a dead run.
     pub heartbeat_grace: Duration,
     /// How often running trials record a heartbeat.
@@ -106,8 +112,8 @@ impl<F: Fn(&Params) -> Result<f64, String> + Sync> Objective for F {
 pub struct Trial {
     /// Optuna trial number (position in the journal's study, failed retries included).
     pub number: usize,
-    /// Position in the strategy's sequence.
-    pub slot: usize,
+    /// Position in the strategy's sequence (`None` for a trial of an Optuna worker).
+    pub slot: Option<usize>,
     /// Parameters.
     pub params: Params,
     /// Objective value (COMPLETE trials; the last intermediate value for PRUNED ones, as
@@ -169,20 +175,6 @@ pub enum StudyError {
         path: PathBuf,
         /// `direction`, `search space`.
         what: String,
-    },
-    /// Another run is evaluating trials of this study right now.
-    #[error("study `{name}` has trials RUNNING in another process (heartbeat {age:.0}s ago)")]
-    #[diagnostic(
-        code(amm::tune::busy),
-        help(
-            "wait for that run to finish; trials without a heartbeat are retried after the grace period"
-        )
-    )]
-    Busy {
-        /// Study.
-        name: String,
-        /// Seconds since the newest heartbeat.
-        age: f64,
     },
 }
 
@@ -286,231 +278,396 @@ fn exact_intermediate(t: &journal::TrialRecord) -> Intermediate {
     }
 }
 
-/// Runs (or resumes) a study. `report` sees each trial as it finishes, in slot order within a
-/// batch.
+/// Whether two Optuna distribution texts describe the same distribution: the JSON is
+/// compared as values, numbers as numbers (Optuna writes `0.0` where ammc may write `0`,
+/// and orders keys its own way).
+fn same_distribution(a: &str, b: &str) -> bool {
+    fn same(a: &Json, b: &Json) -> bool {
+        match (a, b) {
+            (Json::Number(x), Json::Number(y)) => x.as_f64() == y.as_f64(),
+            (Json::Array(x), Json::Array(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
+            }
+            (Json::Object(x), Json::Object(y)) => {
+                x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+            }
+            _ => a == b,
+        }
+    }
+    match (
+        serde_json::from_str::<Json>(a),
+        serde_json::from_str::<Json>(b),
+    ) {
+        (Ok(x), Ok(y)) => same(&x, &y),
+        _ => a == b,
+    }
+}
+
+/// A study's trials as one worker sees them in a replay of the journal, kept up to date
+/// incrementally: finished trials never change, so each round looks only at new trials and
+/// those still running (a study of n trials costs O(n) over its life, not per claim).
+#[derive(Default)]
+struct Tracker {
+    /// The study's id, once it exists.
+    study_id: Option<usize>,
+    /// Trials in journal order (RUNNING ones as last seen).
+    trials: Vec<Trial>,
+    /// Journal trial id of each of `trials`.
+    trial_ids: Vec<usize>,
+    /// Indices into `trials` of trials not finished when last seen.
+    open: Vec<usize>,
+    /// Slot → index in `trials` of its finished trial (not counting stale ones).
+    done: BTreeMap<usize, usize>,
+    /// Finished trials that count against the budget (all but stale ones).
+    counted_finished: usize,
+    /// Trials of `replay.trials` looked at so far.
+    scanned: usize,
+}
+
+/// This round's view of the running trials.
+struct Round {
+    /// Operations failing the RUNNING trials of dead workers.
+    stale_ops: Vec<Json>,
+    /// Slots being evaluated by a live worker.
+    live_slots: Vec<usize>,
+    /// Trials being evaluated by a live worker (any worker, Optuna's too).
+    live: usize,
+    /// Trials that count against the budget: finished ones (except stale ones, which are
+    /// retried) and live ones.
+    counted: usize,
+}
+
+/// A recorded trial as a [`Trial`] (`resumed`), and whether ammc marked it stale.
+fn convert(
+    cfg: &StudyConfig,
+    dists: &BTreeMap<String, String>,
+    t: &journal::TrialRecord,
+) -> Result<(Trial, bool), StudyError> {
+    let mismatch = |what: String| StudyError::Mismatch {
+        name: cfg.name.clone(),
+        path: cfg.journal.clone().unwrap_or_default(),
+        what,
+    };
+    for (name, d) in &t.distributions {
+        match dists.get(name) {
+            Some(ours) if same_distribution(ours, d) => {}
+            Some(_) => {
+                return Err(mismatch(format!(
+                    "search space: trial {} has `{name}` ~ {d}",
+                    t.number
+                )));
+            }
+            None => {
+                return Err(mismatch(format!(
+                    "search space: trial {} has a param `{name}`, which this block does not search",
+                    t.number
+                )));
+            }
+        }
+    }
+    let space = &cfg.space;
+    // An Optuna worker adds params one by one to a running trial (and a failed one may have
+    // stopped before all of them); a finished trial without all of them is from another
+    // search.
+    let params: Option<Params> = space.dims.iter().map(|d| recorded_param(t, d)).collect();
+    let params = match params {
+        Some(p) => p,
+        None if t.state == TrialState::Complete || t.state == TrialState::Pruned => {
+            let missing = space
+                .dims
+                .iter()
+                .find(|d| recorded_param(t, d).is_none())
+                .map_or(String::new(), |d| d.name.clone());
+            return Err(mismatch(format!(
+                "search space: trial {} has no valid value for `{missing}`",
+                t.number
+            )));
+        }
+        None => Vec::new(),
+    };
+    let trial = Trial {
+        number: t.number,
+        slot: t
+            .system_attrs
+            .get(SLOT)
+            .and_then(Json::as_u64)
+            .map(|s| s as usize),
+        params,
+        value: t
+            .system_attrs
+            .get(EXACT_VALUE)
+            .and_then(Json::as_str)
+            .and_then(|s| s.parse().ok())
+            .or_else(|| t.values.as_ref().and_then(|v| v.first().copied())),
+        state: t.state,
+        seconds: match (&t.datetime_start, &t.datetime_complete) {
+            (Some(a), Some(b)) => journal::parse_iso_time(b)
+                .zip(journal::parse_iso_time(a))
+                .map_or(0.0, |(b, a)| (b - a).max(0.0)),
+            _ => 0.0,
+        },
+        error: t
+            .system_attrs
+            .get(ERROR)
+            .and_then(Json::as_str)
+            .map(String::from),
+        intermediate: exact_intermediate(t),
+        resumed: true,
+    };
+    Ok((trial, t.system_attrs.contains_key("ammc:stale")))
+}
+
+impl Tracker {
+    /// Reads what changed in the replay and judges the RUNNING trials of other workers:
+    /// alive, or stale (their process is known to be gone, or no heartbeat within the grace
+    /// period). Stale trials stay open here until the operations failing them are in the
+    /// journal (a Redis claim may be retried, and then they are written again).
+    fn update(
+        &mut self,
+        cfg: &StudyConfig,
+        dists: &BTreeMap<String, String>,
+        replay: &journal::Replay,
+    ) -> Result<Round, StudyError> {
+        if self.study_id.is_none() {
+            self.study_id = replay
+                .studies
+                .iter()
+                .position(|s| s.name == cfg.name && !s.deleted);
+            if let Some(id) = self.study_id
+                && replay.studies[id].directions != [cfg.direction.code()]
+            {
+                return Err(StudyError::Mismatch {
+                    name: cfg.name.clone(),
+                    path: cfg.journal.clone().unwrap_or_default(),
+                    what: "direction".into(),
+                });
+            }
+        }
+        let mut round = Round {
+            stale_ops: Vec::new(),
+            live_slots: Vec::new(),
+            live: 0,
+            counted: 0,
+        };
+        let Some(id) = self.study_id else {
+            return Ok(round);
+        };
+        for t in replay.trials.get(self.scanned..).unwrap_or(&[]) {
+            if t.study_id == id {
+                let (trial, _) = convert(cfg, dists, t)?;
+                self.trials.push(trial);
+                self.trial_ids.push(t.trial_id);
+                self.open.push(self.trials.len() - 1);
+            }
+        }
+        self.scanned = replay.trials.len();
+        let now = now_seconds();
+        let mut still_open = Vec::new();
+        for &i in &self.open {
+            let t = &replay.trials[self.trial_ids[i]];
+            let (trial, stale) = convert(cfg, dists, t)?;
+            let slot = trial.slot;
+            let state = trial.state;
+            self.trials[i] = trial;
+            if state.is_finished() {
+                if !stale {
+                    self.counted_finished += 1;
+                    if let Some(s) = slot {
+                        self.done.entry(s).or_insert(i);
+                    }
+                }
+                continue;
+            }
+            still_open.push(i);
+            // This process never holds a RUNNING trial while it reads the journal (it claims
+            // and evaluates in turn), so its own worker id gets no special treatment.
+            let owner_gone = t.worker_id.as_deref().is_some_and(liveness::is_dead);
+            let beat = t
+                .system_attrs
+                .get(HEARTBEAT)
+                .and_then(Json::as_str)
+                .or(t.datetime_start.as_deref())
+                .and_then(journal::parse_iso_time)
+                .unwrap_or(0.0);
+            let age = now - beat;
+            if !owner_gone && age < cfg.heartbeat_grace.as_secs_f64() {
+                round.live += 1;
+                if let Some(s) = slot {
+                    round.live_slots.push(s);
+                }
+            } else {
+                let msg = if owner_gone {
+                    "the run that owned it is no longer running (killed or crashed)".to_string()
+                } else {
+                    format!("no heartbeat for {age:.0}s: the run that owned it stopped")
+                };
+                round.stale_ops.push(json!({"op_code": op::SET_TRIAL_SYSTEM_ATTR, "trial_id": t.trial_id, "system_attr": {ERROR: msg}}));
+                // Optuna accepts one attribute per operation.
+                round.stale_ops.push(json!({"op_code": op::SET_TRIAL_SYSTEM_ATTR, "trial_id": t.trial_id, "system_attr": {"ammc:stale": true}}));
+                round.stale_ops.push(json!({"op_code": op::SET_TRIAL_STATE_VALUES, "trial_id": t.trial_id, "state": TrialState::Fail.code(), "values": null, "datetime_complete": iso_time(SystemTime::now())}));
+            }
+        }
+        self.open = still_open;
+        round.counted = self.counted_finished + round.live;
+        Ok(round)
+    }
+}
+
+/// What a worker does next.
+enum Step {
+    /// Evaluate these trials, just claimed.
+    Run(Vec<Pending>),
+    /// Every slot of the batch is finished (by anyone).
+    BatchDone,
+    /// The budget is used up (counting other workers' running trials).
+    Budget,
+    /// Other workers are evaluating the batch's last slots: wait for them.
+    Wait,
+}
+
+/// How often a waiting worker looks at the journal again.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Runs (or resumes, or joins) a study. `report` sees each trial this process evaluates as it
+/// finishes, in slot order within a batch.
+///
+/// Several processes may run the same study on one journal: each claims free slots of the
+/// current batch under the journal's lock (re-reading what the others appended), so every
+/// slot runs once and the budget counts every worker's trials, Optuna's included. A slot's
+/// suggestion depends only on the finished slots of earlier batches, so ammc workers
+/// evaluate the same points as one process would; trials of Optuna's own workers count
+/// against the budget but do not steer ammc's strategy. The result is the whole study as
+/// the journal holds it once no trial is running.
 pub fn run_study(
     cfg: &StudyConfig,
     objective: &dyn Objective,
     report: &mut dyn FnMut(&Trial),
 ) -> Result<StudyResult, StudyError> {
     let space = &cfg.space;
-    let journal = cfg.journal.as_deref().map(Journal::new);
-    let replay = match &journal {
-        Some(j) => j.replay()?,
-        None => journal::Replay::default(),
-    };
-    let mismatch = |what: &str| StudyError::Mismatch {
-        name: cfg.name.clone(),
-        path: cfg.journal.clone().unwrap_or_default(),
-        what: what.to_string(),
+    let store = match (&cfg.redis, &cfg.journal) {
+        (Some(r), _) => Store::Redis(super::redis_store::RedisJournal::open(r)?),
+        (None, Some(p)) => Store::File(Journal::new(p)),
+        (None, None) => Store::memory(),
     };
     let dists: BTreeMap<String, String> = space
         .dims
         .iter()
         .map(|d| (d.name.clone(), optuna_distribution(&d.dist)))
         .collect();
-    let mut trials: Vec<Trial> = Vec::new();
-    let mut done: BTreeMap<usize, usize> = BTreeMap::new(); // slot → index in `trials`
-    let mut stale_ops = Vec::new();
-    let study_id = match replay.studies.iter().position(|s| s.name == cfg.name) {
-        Some(id) => {
-            if replay.studies[id].directions != [cfg.direction.code()] {
-                return Err(mismatch("direction"));
-            }
-            let now = now_seconds();
-            for t in replay.trials.iter().filter(|t| t.study_id == id) {
-                if t.distributions != dists {
-                    return Err(mismatch("search space"));
-                }
-                let params: Option<Params> =
-                    space.dims.iter().map(|d| recorded_param(t, d)).collect();
-                let (Some(params), Some(slot)) =
-                    (params, t.system_attrs.get(SLOT).and_then(Json::as_u64))
-                else {
-                    return Err(mismatch("search space"));
-                };
-                let slot = slot as usize;
-                let mut state = t.state;
-                let mut error = t
-                    .system_attrs
-                    .get(ERROR)
-                    .and_then(Json::as_str)
-                    .map(String::from);
-                if state == TrialState::Running || state == TrialState::Waiting {
-                    let owner_gone = t.worker_id.as_deref().is_some_and(liveness::is_dead);
-                    let beat = t
-                        .system_attrs
-                        .get(HEARTBEAT)
-                        .and_then(Json::as_str)
-                        .or(t.datetime_start.as_deref())
-                        .and_then(journal::parse_iso_time)
-                        .unwrap_or(0.0);
-                    let age = now - beat;
-                    if !owner_gone && age < cfg.heartbeat_grace.as_secs_f64() {
-                        return Err(StudyError::Busy {
-                            name: cfg.name.clone(),
-                            age,
-                        });
-                    }
-                    let msg = if owner_gone {
-                        "the run that owned it is no longer running (killed or crashed)".to_string()
-                    } else {
-                        format!("no heartbeat for {age:.0}s: the run that owned it stopped")
-                    };
-                    stale_ops.push(json!({"op_code": op::SET_TRIAL_SYSTEM_ATTR, "trial_id": t.trial_id, "system_attr": {ERROR: msg}}));
-                    // Optuna accepts one attribute per operation.
-                    stale_ops.push(json!({"op_code": op::SET_TRIAL_SYSTEM_ATTR, "trial_id": t.trial_id, "system_attr": {"ammc:stale": true}}));
-                    stale_ops.push(json!({"op_code": op::SET_TRIAL_STATE_VALUES, "trial_id": t.trial_id, "state": TrialState::Fail.code(), "values": null, "datetime_complete": iso_time(SystemTime::now())}));
-                    state = TrialState::Fail;
-                    error = Some(msg);
-                }
-                let stale = t.system_attrs.contains_key("ammc:stale")
-                    || matches!(t.state, TrialState::Running | TrialState::Waiting);
-                trials.push(Trial {
-                    number: t.number,
-                    slot,
-                    params,
-                    value: t
-                        .system_attrs
-                        .get(EXACT_VALUE)
-                        .and_then(Json::as_str)
-                        .and_then(|s| s.parse().ok())
-                        .or_else(|| t.values.as_ref().and_then(|v| v.first().copied())),
-                    state,
-                    seconds: match (&t.datetime_start, &t.datetime_complete) {
-                        (Some(a), Some(b)) => journal::parse_iso_time(b)
-                            .zip(journal::parse_iso_time(a))
-                            .map_or(0.0, |(b, a)| (b - a).max(0.0)),
-                        _ => 0.0,
-                    },
-                    error,
-                    intermediate: exact_intermediate(t),
-                    resumed: true,
-                });
-                if !stale && state.is_finished() {
-                    done.entry(slot).or_insert(trials.len() - 1);
-                }
-            }
-            id
-        }
-        None => {
-            let j = journal.as_ref();
-            if let Some(j) = j {
-                j.append(&[json!({"op_code": op::CREATE_STUDY, "study_name": cfg.name, "directions": [cfg.direction.code()]})])?;
-            }
-            replay.studies.len()
-        }
-    };
-    let mut rec = Recorder {
-        journal: journal.clone(),
-        study_id,
-        next_trial_id: replay.trials.len(),
-        next_number: trials.len(),
-    };
-    if !stale_ops.is_empty() {
-        rec.write(&stale_ops)?;
-    }
+    let budget = cfg.strategy.trials();
+    let rec = Recorder { store: &store };
+    let mut own: std::collections::BTreeSet<usize> = Default::default();
+    let mut tracker = Tracker::default();
     let mut history: Vec<Observation> = Vec::new();
     let mut search = SearchState::default();
-    // COMPLETE trials of the slots below `completed_upto`, for the pruner.
+    // COMPLETE trials of earlier batches, for the pruner.
     let mut completed: Vec<Intermediate> = Vec::new();
-    let mut completed_upto = 0;
-    for batch in cfg.strategy.batches() {
+    'batches: for batch in cfg.strategy.batches() {
         // Asked even when every slot of the batch is finished: the strategy's state must
         // follow the same sequence as in an uninterrupted run.
         let suggestions =
             cfg.strategy
                 .suggest(space, cfg.seed, &history, batch.clone(), &mut search);
-        // Slots still to run, with their journal trial ids.
-        let mut pending: Vec<Pending> = Vec::new();
-        let mut create = Vec::new();
-        for (slot, params) in batch.clone().zip(suggestions) {
-            if done.contains_key(&slot) {
-                continue;
+        loop {
+            let step = store.transact(|replay| {
+                let v = tracker.update(cfg, &dists, replay)?;
+                let mut ops = v.stale_ops.clone();
+                let study_id = match tracker.study_id {
+                    Some(id) => id,
+                    None => {
+                        ops.push(json!({"op_code": op::CREATE_STUDY, "study_name": cfg.name, "directions": [cfg.direction.code()]}));
+                        replay.studies.len()
+                    }
+                };
+                let room = budget.saturating_sub(v.counted);
+                let free: Vec<usize> = batch
+                    .clone()
+                    .filter(|s| !tracker.done.contains_key(s) && !v.live_slots.contains(s))
+                    .take(room.min(cfg.jobs.max(1)))
+                    .collect();
+                let mut pending = Vec::new();
+                for (i, &slot) in free.iter().enumerate() {
+                    let params = suggestions[slot - batch.start].clone();
+                    ops.push(create_trial_op(space, &dists, study_id, slot, &params));
+                    pending.push(Pending {
+                        slot,
+                        params,
+                        trial_id: replay.trials.len() + i,
+                        number: tracker.trials.len() + i,
+                    });
+                }
+                let step = if !pending.is_empty() {
+                    Step::Run(pending)
+                } else if batch.clone().all(|s| tracker.done.contains_key(&s)) {
+                    Step::BatchDone
+                } else if room == 0 && v.live == 0 && v.stale_ops.is_empty() {
+                    // With trials still running elsewhere (or just found dead), wait instead:
+                    // one may turn out stale, and its slot must then run again.
+                    Step::Budget
+                } else {
+                    Step::Wait
+                };
+                Ok::<_, StudyError>((ops, step))
+            })?;
+            match step {
+                Step::Run(pending) => {
+                    let results = worker::evaluate(cfg, objective, &rec, &pending, &completed)?;
+                    for (p, f) in pending.into_iter().zip(results) {
+                        own.insert(p.trial_id);
+                        report(&Trial {
+                            number: p.number,
+                            slot: Some(p.slot),
+                            params: p.params,
+                            value: f.value,
+                            state: f.state,
+                            seconds: f.seconds,
+                            error: f.error,
+                            intermediate: f.intermediate,
+                            resumed: false,
+                        });
+                    }
+                }
+                Step::BatchDone => break,
+                Step::Budget => break 'batches,
+                Step::Wait => std::thread::sleep(POLL),
             }
-            let (trial_id, number) = (rec.next_trial_id, rec.next_number);
-            rec.next_trial_id += 1;
-            rec.next_number += 1;
-            let pmap: serde_json::Map<String, Json> = space
-                .dims
-                .iter()
-                .zip(&params)
-                .map(|(d, v)| (d.name.clone(), json!(internal(&d.dist, v))))
-                .collect();
-            let exact_map: serde_json::Map<String, Json> = space
-                .dims
-                .iter()
-                .zip(&params)
-                .filter_map(|(d, v)| match (&d.dist, v) {
-                    // A choice's internal value is its index; its values are in the
-                    // distribution itself.
-                    (Distribution::Choice(_), _) => None,
-                    (_, ParamValue::Float(x)) => Some((d.name.clone(), json!(exact(*x)))),
-                    (_, ParamValue::Int(i)) => Some((d.name.clone(), json!(i.to_string()))),
-                    _ => None,
-                })
-                .collect();
-            create.push(json!({
-                "op_code": op::CREATE_TRIAL,
-                "study_id": rec.study_id,
-                "datetime_start": iso_time(SystemTime::now()),
-                "state": TrialState::Running.code(),
-                "value": null,
-                "values": null,
-                "params": pmap,
-                "distributions": dists,
-                "user_attrs": {},
-                "system_attrs": {SLOT: slot, EXACT: exact_map},
-                "intermediate_values": {},
-            }));
-            pending.push(Pending {
-                slot,
-                params,
-                trial_id,
-                number,
-            });
-        }
-        rec.write(&create)?;
-        // The pruner compares with COMPLETE trials of earlier batches only: what it sees does
-        // not depend on the order in which trials of this batch finish, so `jobs` cannot
-        // change a decision.
-        // Extended batch by batch, not rebuilt: rebuilding made a study quadratic in its
-        // trials.
-        while completed_upto < batch.start {
-            if let Some(t) = done.get(&completed_upto).map(|&i| &trials[i])
-                && t.state == TrialState::Complete
-            {
-                completed.push(t.intermediate.clone());
-            }
-            completed_upto += 1;
-        }
-        let results = worker::evaluate(cfg, objective, &rec, &pending, &completed)?;
-        for (p, f) in pending.into_iter().zip(results) {
-            let t = Trial {
-                number: p.number,
-                slot: p.slot,
-                params: p.params,
-                value: f.value,
-                state: f.state,
-                seconds: f.seconds,
-                error: f.error,
-                intermediate: f.intermediate,
-                resumed: false,
-            };
-            report(&t);
-            trials.push(t);
-            done.insert(p.slot, trials.len() - 1);
         }
         for slot in batch {
-            if let Some(&i) = done.get(&slot) {
-                let t = &trials[i];
+            if let Some(&i) = tracker.done.get(&slot) {
+                let t = &tracker.trials[i];
                 history.push(Observation {
                     params: t.params.clone(),
                     loss: t.value.map(|v| cfg.direction.loss(v)),
                 });
+                // The pruner compares with COMPLETE trials of earlier batches only: what it
+                // sees does not depend on the order in which trials of a batch finish, so
+                // `jobs` (or other workers) cannot change a decision.
+                if t.state == TrialState::Complete {
+                    completed.push(t.intermediate.clone());
+                }
             }
         }
     }
+    // Other workers' last trials: waited for, so that every worker reports the whole study.
+    loop {
+        let live = store.transact(|replay| {
+            let v = tracker.update(cfg, &dists, replay)?;
+            Ok::<_, StudyError>((v.stale_ops.clone(), v.live + v.stale_ops.len()))
+        })?;
+        if live == 0 {
+            break;
+        }
+        std::thread::sleep(POLL);
+    }
+    let trials: Vec<Trial> = tracker
+        .trials
+        .into_iter()
+        .zip(&tracker.trial_ids)
+        .map(|(mut t, id)| {
+            t.resumed = !own.contains(id);
+            t
+        })
+        .collect();
     let best = trials
         .iter()
         .enumerate()
@@ -519,4 +676,46 @@ pub fn run_study(
         .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
         .map(|(i, _)| i);
     Ok(StudyResult { trials, best })
+}
+
+/// The `CREATE_TRIAL` operation of a slot: RUNNING, with its params in Optuna's internal
+/// representation and, for ammc, their exact text and the slot.
+fn create_trial_op(
+    space: &Space,
+    dists: &BTreeMap<String, String>,
+    study_id: usize,
+    slot: usize,
+    params: &Params,
+) -> Json {
+    let pmap: serde_json::Map<String, Json> = space
+        .dims
+        .iter()
+        .zip(params)
+        .map(|(d, v)| (d.name.clone(), json!(internal(&d.dist, v))))
+        .collect();
+    let exact_map: serde_json::Map<String, Json> = space
+        .dims
+        .iter()
+        .zip(params)
+        .filter_map(|(d, v)| match (&d.dist, v) {
+            // A choice's internal value is its index; its values are in the distribution.
+            (Distribution::Choice(_), _) => None,
+            (_, ParamValue::Float(x)) => Some((d.name.clone(), json!(exact(*x)))),
+            (_, ParamValue::Int(i)) => Some((d.name.clone(), json!(i.to_string()))),
+            _ => None,
+        })
+        .collect();
+    json!({
+        "op_code": op::CREATE_TRIAL,
+        "study_id": study_id,
+        "datetime_start": iso_time(SystemTime::now()),
+        "state": TrialState::Running.code(),
+        "value": null,
+        "values": null,
+        "params": pmap,
+        "distributions": dists,
+        "user_attrs": {},
+        "system_attrs": {SLOT: slot, EXACT: exact_map},
+        "intermediate_values": {},
+    })
 }

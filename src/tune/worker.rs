@@ -9,33 +9,25 @@ use std::time::{Instant, SystemTime};
 
 use serde_json::{Value as Json, json};
 
-use super::journal::{Journal, JournalError, TrialState, iso_time, op};
+use super::journal::{JournalError, TrialState, iso_time, op};
 use super::prune::{Intermediate, MedianPruner};
 use super::space::Params;
+use super::store::Store;
 use super::study::{
     Direction, ERROR, EXACT_INTERMEDIATE, EXACT_VALUE, HEARTBEAT, Monitor, Objective, StudyConfig,
     exact,
 };
 
-/// Journal bookkeeping shared by the worker threads.
-pub(super) struct Recorder {
-    /// The journal (`None`: in memory).
-    pub journal: Option<Journal>,
-    /// The study's id in the journal.
-    pub study_id: usize,
-    /// Id the next created trial gets.
-    pub next_trial_id: usize,
-    /// Number the next created trial gets.
-    pub next_number: usize,
+/// The study's storage, as the worker threads write to it.
+pub(super) struct Recorder<'a> {
+    /// Where operations go.
+    pub store: &'a Store,
 }
 
-impl Recorder {
-    /// Appends operations (nothing in memory).
+impl Recorder<'_> {
+    /// Appends operations.
     pub fn write(&self, ops: &[Json]) -> Result<(), JournalError> {
-        match &self.journal {
-            Some(j) => j.append(ops),
-            None => Ok(()),
-        }
+        self.store.append(ops)
     }
 }
 
@@ -71,7 +63,7 @@ struct StudyMonitor<'a> {
     pruner: Option<MedianPruner>,
     direction: Direction,
     completed: &'a [Intermediate],
-    rec: &'a Recorder,
+    rec: &'a Recorder<'a>,
     trial_id: usize,
     values: Intermediate,
     pruned: bool,
@@ -207,7 +199,7 @@ pub(super) fn evaluate(
         };
         let jobs = cfg.jobs.clamp(1, pending.len().max(1));
         let handles: Vec<_> = (0..jobs).map(|_| s.spawn(worker)).collect();
-        if rec.journal.is_some() {
+        if rec.store.is_shared() {
             let running = &running;
             let record_error = &record_error;
             s.spawn(move || {

@@ -73,6 +73,7 @@ fn cfg(space: Space, strategy: Strategy, journal: Option<PathBuf>) -> StudyConfi
         journal,
         heartbeat_grace: Duration::from_secs(60),
         heartbeat_interval: Duration::from_secs(5),
+        redis: None,
         prune: None,
     }
 }

@@ -35,6 +35,8 @@ mod training;
 mod tune_cli;
 mod tune_core;
 mod tune_prune;
+mod tune_redis;
 mod tune_resume;
+mod tune_store;
 mod use_models;
 mod weights;

@@ -93,8 +93,16 @@ fn run_branin_random_writes_reports() {
     let v = best["best"]["value"].as_f64().unwrap();
     assert!((ammc::tune::BRANIN_MIN..3.0).contains(&v), "{v}");
     let svg = std::fs::read_to_string(out.join("random_search/trials.svg")).unwrap();
-    assert!(svg.starts_with("<svg") && svg.contains("<path") && svg.trim_end().ends_with("</svg>"));
-    assert_eq!(svg.matches("<circle").count(), 100);
+    assert!(
+        svg.starts_with("<svg")
+            && svg.contains("<circle")
+            && svg.contains("<polyline")
+            && svg.contains("best so far")
+            && svg.contains("objective (minimised)")
+            && svg.trim_end().ends_with("</svg>")
+    );
+    // One dot per trial, and one in the legend.
+    assert_eq!(svg.matches("<circle").count(), 101);
     // Rerunning resumes the finished study: nothing new is evaluated, same best.
     let (code, stdout2, _) = ammc(&[
         "run",

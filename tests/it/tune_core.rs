@@ -50,6 +50,7 @@ fn config(
         journal,
         heartbeat_grace: Duration::from_secs(60),
         heartbeat_interval: Duration::from_secs(5),
+        redis: None,
         prune: None,
     }
 }
@@ -348,7 +349,7 @@ fn warm_started_bayes_resumes_and_parallelises_exactly() {
     std::fs::create_dir_all(&d).unwrap();
     let path = d.join("study.journal");
     let bayes = |trials| Strategy::Bayes { trials, init: 8 };
-    let key = |r: &StudyResult| -> Vec<(usize, Params, Option<u64>)> {
+    let key = |r: &StudyResult| -> Vec<(Option<usize>, Params, Option<u64>)> {
         r.trials
             .iter()
             .map(|t| (t.slot, t.params.clone(), t.value.map(f64::to_bits)))

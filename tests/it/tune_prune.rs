@@ -58,11 +58,12 @@ fn config(trials: usize, jobs: usize, prune: bool, journal: Option<PathBuf>) -> 
         journal,
         heartbeat_grace: Duration::from_secs(60),
         heartbeat_interval: Duration::from_secs(5),
+        redis: None,
         prune: prune.then(|| MedianPruner::new(2)),
     }
 }
 
-type Key = Vec<(usize, TrialState, Option<u64>, Vec<(usize, u64)>)>;
+type Key = Vec<(Option<usize>, TrialState, Option<u64>, Vec<(usize, u64)>)>;
 
 fn key(r: &StudyResult) -> Key {
     r.trials

@@ -7,6 +7,7 @@ reported, and have their last intermediate value as value (Optuna's own conventi
 """
 import json
 import math
+import os
 import sys
 
 import optuna
@@ -28,6 +29,13 @@ def main(path: str) -> int:
         last = t.intermediate_values[max(t.intermediate_values)]
         assert t.value == last, (t.number, t.value, last)
     assert study.direction.name.lower() == best["direction"], study.direction
+    # Times: Optuna reads them into local time; without a UTC offset in the journal they would
+    # be off by the machine's offset (CI runs this with TZ set far from UTC).
+    written = os.path.getmtime(f"{path}/study.journal")
+    for t in study.trials:
+        for stamp in (t.datetime_start, t.datetime_complete):
+            if stamp is not None:
+                assert abs(stamp.timestamp() - written) < 1800, (t.number, stamp, written)
     ours = best["best"]
     assert math.isclose(study.best_value, ours["value"], rel_tol=0, abs_tol=0), (
         study.best_value,
