@@ -110,6 +110,12 @@ const RULES: &[(&str, &str, Range)] = &[
     ("median", "warmup", Range::NonNegative),
     ("grid", "slip", Range::UnitOpen),
     ("grid", "max_steps", Range::AtLeastOne),
+    ("frozen_lake", "max_steps", Range::AtLeastOne),
+    ("cliff_walking", "max_steps", Range::AtLeastOne),
+    ("taxi", "max_steps", Range::AtLeastOne),
+    ("cartpole", "max_steps", Range::AtLeastOne),
+    ("mountain_car", "max_steps", Range::AtLeastOne),
+    ("acrobot", "max_steps", Range::AtLeastOne),
 ];
 
 /// Argument names of a builtin in positional order.

@@ -189,6 +189,13 @@ const POOL: &[ArgSpec<'static>] = &[
     ),
     a("pad", Kind::Int, I(0), "zero padding on each side"),
 ];
+/// Every environment's time-limit override (Gymnasium's `max_episode_steps`).
+const ENV_MAX_STEPS: ArgSpec<'static> = a(
+    "max_steps",
+    Kind::Int,
+    Default::Optional,
+    "episode time limit (default: Gymnasium's; cliff_walking has none)",
+);
 const SPLIT_DOC: &str = "fractions for train / validation [/ test], summing to 1";
 const DATA_COMMON: [ArgSpec<'static>; 4] = [
     a("split", NumList, Opt, SPLIT_DOC),
@@ -484,16 +491,47 @@ pub static BUILTINS: &[CallSpec] = &[
                 B(true),
                 "moves slip sideways with probability 2/3",
             ),
+            ENV_MAX_STEPS,
         ],
         "Gymnasium FrozenLake",
     ),
-    c(Env, "cliff_walking", &[], "Gymnasium CliffWalking (4x12)"),
-    c(Env, "taxi", &[], "Gymnasium Taxi (500 states, 6 actions)"),
+    c(
+        Env,
+        "cliff_walking",
+        &[ENV_MAX_STEPS],
+        "Gymnasium CliffWalking (4x12)",
+    ),
+    c(
+        Env,
+        "taxi",
+        &[ENV_MAX_STEPS],
+        "Gymnasium Taxi (500 states, 6 actions)",
+    ),
     c(
         Env,
         "cartpole",
-        &[],
-        "Gymnasium CartPole (continuous observation)",
+        &[ENV_MAX_STEPS],
+        "Gymnasium CartPole-v1 (4-d continuous observation, 2 actions)",
+    ),
+    c(
+        Env,
+        "mountain_car",
+        &[ENV_MAX_STEPS],
+        "Gymnasium MountainCar-v0 (2-d continuous observation, 3 actions)",
+    ),
+    c(
+        Env,
+        "acrobot",
+        &[
+            a(
+                "nips",
+                Kind::Bool,
+                B(false),
+                "the NIPS paper's equation for the second joint instead of the book's (Gymnasium's book_or_nips)",
+            ),
+            ENV_MAX_STEPS,
+        ],
+        "Gymnasium Acrobot-v1 (6-d continuous observation, 3 actions)",
     ),
     c(
         Env,

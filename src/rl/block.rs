@@ -39,7 +39,7 @@ pub fn run_agent(
         .map_err(|e| RunFailure::io(dir.stage_dir(), &e))?;
     let table = match setup.env.build() {
         Ok(BuiltEnv::Tabular(t)) => Some(t),
-        Ok(BuiltEnv::CartPole) => None,
+        Ok(BuiltEnv::Control(_)) => None,
         Err(e) => return Err(RunFailure::Io(e.to_string())),
     };
     let (total, unit) = match cfg.budget {
@@ -49,8 +49,9 @@ pub fn run_agent(
     let shape = match (&table, crate::rl::bins_for(&setup.env, cfg).ok().flatten()) {
         (Some(t), _) => format!("{} states × {} actions", t.n_states, t.n_actions),
         (None, Some(b)) => format!(
-            "bins {b:?} = {} states × 2 actions",
-            b.iter().map(|&n| n as u64).product::<u64>()
+            "bins {b:?} = {} states × {} actions",
+            b.iter().map(|&n| n as u64).product::<u64>(),
+            setup.env.spec.control().map_or(0, |k| k.n_actions())
         ),
         (None, None) => String::new(),
     };

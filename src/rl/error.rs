@@ -101,4 +101,16 @@ pub enum RlError {
         /// The environment kind.
         env: String,
     },
+    /// A `--state` that does not fit the environment.
+    #[error("{message}")]
+    #[diagnostic(
+        code(amm::rl::state),
+        help(
+            "give the physical state as a JSON list: cartpole [x, velocity, angle, angular velocity], mountain_car [position, velocity], acrobot [θ1, θ2, θ1 velocity, θ2 velocity]"
+        )
+    )]
+    State {
+        /// What is wrong.
+        message: String,
+    },
 }

@@ -10,7 +10,8 @@ use crate::resolve::schema::{self, Default, Family};
 use crate::resolve::value::eval;
 use crate::resolve::{DefId, DefKind, ModuleId, Program, Value};
 use crate::rl::agent::{AgentConfig, Algorithm, Budget, Epsilon, Unit, default_epsilon};
-use crate::rl::env::{EnvSpec, GridSpec, LakeMap};
+use crate::rl::env::acrobot::Dynamics;
+use crate::rl::env::{EnvDecl, EnvSpec, GridSpec, LakeMap};
 use crate::rl::error::RlError;
 use crate::source::Span;
 use crate::syntax::ast::{Call, Expr, ExprKind, ItemKind};
@@ -23,7 +24,7 @@ pub struct AgentSetup {
     /// The env block's name.
     pub env_name: String,
     /// The environment.
-    pub env: EnvSpec,
+    pub env: EnvDecl,
     /// The agent's settings.
     pub config: AgentConfig,
 }
@@ -42,6 +43,7 @@ pub fn to_diag(e: &RlError, span: Span, label: &str) -> Diag {
         RlError::Argument { .. } => "amm::rl::argument",
         RlError::Bins { .. } => "amm::rl::bins",
         RlError::NotDiscrete { .. } => "amm::rl::not_discrete",
+        RlError::State { .. } => "amm::rl::state",
     };
     let mut d = Diag::new(code, e.to_string()).primary(span, label);
     if let Some(h) = e.help() {
@@ -163,8 +165,26 @@ fn env_call(expr: &Expr) -> Option<&Call> {
     }
 }
 
+/// Reads a `max_steps` argument: a whole number that fits a `u32`.
+fn max_steps_arg(args: &Args, fallback: Span) -> Result<Option<u32>, Diag> {
+    let Some(n) = args.count("max_steps")? else {
+        return Ok(None);
+    };
+    u32::try_from(n).map(Some).map_err(|_| {
+        to_diag(
+            &RlError::Argument {
+                name: "max_steps".into(),
+                value: n.to_string(),
+                expected: format!("of at most {}", u32::MAX),
+            },
+            args.span("max_steps", fallback),
+            "too large",
+        )
+    })
+}
+
 /// The environment declared by `env` block `id`.
-pub fn env_spec(program: &Program, id: DefId) -> Result<EnvSpec, Diag> {
+pub fn env_spec(program: &Program, id: DefId) -> Result<EnvDecl, Diag> {
     let def = program.def(id);
     let ItemKind::Env(e) = &def.item.kind else {
         return Err(
@@ -202,20 +222,15 @@ pub fn env_spec(program: &Program, id: DefId) -> Result<EnvSpec, Diag> {
         "cliff_walking" => EnvSpec::CliffWalking,
         "taxi" => EnvSpec::Taxi,
         "cartpole" => EnvSpec::CartPole,
+        "mountain_car" => EnvSpec::MountainCar,
+        "acrobot" => EnvSpec::Acrobot(match args.get("nips") {
+            Some((Value::Bool(true), _)) => Dynamics::Nips,
+            Some((Value::Bool(false), _)) | None => Dynamics::Book,
+            Some((v, s)) => return Err(kind(*s, "a bool", v)),
+        }),
         "grid" => {
             let f = |n: &str, d: f64| args.f64(n).map(|v| v.unwrap_or(d));
-            let max_steps = args.count("max_steps")?.unwrap_or(100);
-            let max_steps = u32::try_from(max_steps).map_err(|_| {
-                to_diag(
-                    &RlError::Argument {
-                        name: "max_steps".into(),
-                        value: max_steps.to_string(),
-                        expected: format!("of at most {}", u32::MAX),
-                    },
-                    args.span("max_steps", span),
-                    "too large",
-                )
-            })?;
+            let max_steps = max_steps_arg(&args, span)?.unwrap_or(100);
             EnvSpec::Grid(GridSpec {
                 map: string("map")?,
                 step_reward: f("step_reward", 0.0)?,
@@ -233,8 +248,15 @@ pub fn env_spec(program: &Program, id: DefId) -> Result<EnvSpec, Diag> {
             .primary(call.path_span(), "not an environment"));
         }
     };
+    // A grid carries its limit in its spec (its own default is 100).
+    let max_steps = if matches!(spec, EnvSpec::Grid(_)) {
+        None
+    } else {
+        max_steps_arg(&args, span)?
+    };
+    let decl = EnvDecl { spec, max_steps };
     // Build once so map and range errors point at the argument responsible.
-    if let Err(err) = spec.build() {
+    if let Err(err) = decl.build() {
         let map_span = args.span("map", span);
         let map_text = match args.get("map") {
             Some((Value::Str(t), _)) => t.as_str(),
@@ -250,7 +272,7 @@ pub fn env_spec(program: &Program, id: DefId) -> Result<EnvSpec, Diag> {
         };
         return Err(to_diag(&err, at, label));
     }
-    Ok(spec)
+    Ok(decl)
 }
 
 /// The source span of a map's `row` (1-based, counting non-blank lines), or of the cell
