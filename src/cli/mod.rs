@@ -663,7 +663,7 @@ fn run(out: &Output, file: &Path, target: Option<&str>, set: &[String], flags: &
                 graph.run(&def.name, flags.force, &mut ctx).map(|_| ())
             }
             crate::resolve::DefKind::Agent => {
-                crate::rl::block::run_agent(&program, id, &mut ctx).map(|_| ())
+                crate::rl::block::run_agent(&program, &sources, id, &mut ctx).map(|_| ())
             }
             crate::resolve::DefKind::Tune => {
                 let overrides = overrides(set).unwrap_or_default();

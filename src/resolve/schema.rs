@@ -576,6 +576,12 @@ pub static BUILTINS: &[CallSpec] = &[
         &[a("env", Ref(RefKind::Env), Req, "environment")],
         "tabular double Q-learning",
     ),
+    c(
+        Agent,
+        "dqn",
+        &[a("env", Ref(RefKind::Env), Req, "environment")],
+        "deep Q-network: a model of the language as Q-function, replay buffer, target network",
+    ),
     // ---- epsilon schedules
     c(
         Epsilon,
@@ -821,6 +827,68 @@ pub static AGENT_FIELDS: &[ArgSpec<'static>] = &[
         "greedy evaluation episodes",
     ),
     a("window", Kind::Int, Opt, "episodes per progress-table row"),
+    a(
+        "network",
+        Ref(RefKind::Model),
+        Opt,
+        "dqn: the Q-network model",
+    ),
+    a(
+        "optimizer",
+        Builtin(Optimizer),
+        Opt,
+        "dqn: optimizer (default adam(lr = 1e-3))",
+    ),
+    a(
+        "loss",
+        Kind::Str,
+        S("huber"),
+        "dqn: TD loss, \"huber\" or \"mse\"",
+    ),
+    a("batch", Kind::Int, I(32), "dqn: mini-batch size"),
+    a(
+        "buffer",
+        Kind::Int,
+        I(100_000),
+        "dqn: replay buffer capacity",
+    ),
+    a(
+        "learning_starts",
+        Kind::Int,
+        I(1000),
+        "dqn: random steps before learning",
+    ),
+    a(
+        "train_freq",
+        Kind::Int,
+        I(4),
+        "dqn: environment steps between learning phases",
+    ),
+    a(
+        "gradient_steps",
+        Kind::Int,
+        I(1),
+        "dqn: gradient steps per learning phase",
+    ),
+    a(
+        "target_update",
+        Kind::Int,
+        I(1000),
+        "dqn: environment steps between target updates",
+    ),
+    a(
+        "tau",
+        Kind::Float,
+        F(1.0),
+        "dqn: target update weight (1 = copy, < 1 = Polyak)",
+    ),
+    a("double", Kind::Bool, B(false), "dqn: Double DQN targets"),
+    a(
+        "clip_norm",
+        Kind::Float,
+        F(10.0),
+        "dqn: clip gradients to this global L2 norm",
+    ),
     a(
         "seed",
         Kind::Int,

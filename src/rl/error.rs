@@ -113,4 +113,24 @@ pub enum RlError {
         /// What is wrong.
         message: String,
     },
+    /// A `dqn` agent on an environment with discrete states.
+    #[error("`{env}` has discrete states; a dqn agent needs a continuous observation")]
+    #[diagnostic(
+        code(amm::rl::dqn_discrete),
+        help("use a tabular agent (q_learning, sarsa, expected_sarsa, double_q) for it")
+    )]
+    NotContinuous {
+        /// The environment kind.
+        env: String,
+    },
+    /// The network's backend failed.
+    #[error("the Q-network failed: {message}")]
+    #[diagnostic(
+        code(amm::rl::backend),
+        help("run with --backend reference to compare")
+    )]
+    Backend {
+        /// What the backend said.
+        message: String,
+    },
 }

@@ -9,6 +9,7 @@
 
 pub mod agent;
 pub mod block;
+pub mod dqn;
 pub mod env;
 pub mod episodic;
 pub mod error;

@@ -10,6 +10,7 @@ use crate::resolve::schema::{self, Default, Family};
 use crate::resolve::value::eval;
 use crate::resolve::{DefId, DefKind, ModuleId, Program, Value};
 use crate::rl::agent::{AgentConfig, Algorithm, Budget, Epsilon, Unit, default_epsilon};
+use crate::rl::dqn::{DqnConfig, TdLoss};
 use crate::rl::env::acrobot::Dynamics;
 use crate::rl::env::{EnvDecl, EnvSpec, GridSpec, LakeMap};
 use crate::rl::error::RlError;
@@ -25,8 +26,11 @@ pub struct AgentSetup {
     pub env_name: String,
     /// The environment.
     pub env: EnvDecl,
-    /// The agent's settings.
+    /// The agent's settings. A `dqn` agent's `algorithm` is Q-learning (DQN is Q-learning
+    /// with a network); its other settings are in `dqn`.
     pub config: AgentConfig,
+    /// The settings of a `dqn` agent.
+    pub dqn: Option<DqnConfig>,
 }
 
 /// Converts an [`RlError`] to a diagnostic at `span`.
@@ -44,6 +48,8 @@ pub fn to_diag(e: &RlError, span: Span, label: &str) -> Diag {
         RlError::Bins { .. } => "amm::rl::bins",
         RlError::NotDiscrete { .. } => "amm::rl::not_discrete",
         RlError::State { .. } => "amm::rl::state",
+        RlError::NotContinuous { .. } => "amm::rl::dqn_discrete",
+        RlError::Backend { .. } => "amm::rl::backend",
     };
     let mut d = Diag::new(code, e.to_string()).primary(span, label);
     if let Some(h) = e.help() {
@@ -330,7 +336,13 @@ pub fn agent(program: &Program, id: DefId) -> Result<AgentSetup, Diag> {
         );
     };
     let algo_name = a.algo.dotted();
-    let algorithm = Algorithm::from_name(&algo_name).ok_or_else(|| {
+    let is_dqn = algo_name == "dqn";
+    let algorithm = (if is_dqn {
+        Some(Algorithm::QLearning)
+    } else {
+        Algorithm::from_name(&algo_name)
+    })
+    .ok_or_else(|| {
         Diag::new(
             "amm::name::unknown_agent",
             format!("unknown agent algorithm `{algo_name}`"),
@@ -363,6 +375,10 @@ pub fn agent(program: &Program, id: DefId) -> Result<AgentSetup, Diag> {
     for f in &a.fields {
         if f.key.name == "epsilon" {
             epsilon_expr = Some(&f.value);
+            continue;
+        }
+        // A model name and a builtin call: read by the shape checker (`check::qnet`).
+        if f.key.name == "network" || f.key.name == "optimizer" {
             continue;
         }
         let v = eval(&f.value, &lookup)?;
@@ -421,12 +437,122 @@ pub fn agent(program: &Program, id: DefId) -> Result<AgentSetup, Diag> {
         };
         return Err(to_diag(&err, at, "here"));
     }
+    let dqn = if is_dqn {
+        Some(dqn_config(&args, a, block)?)
+    } else {
+        if let Some(f) = a
+            .fields
+            .iter()
+            .find(|f| DQN_ONLY.contains(&f.key.name.as_str()))
+        {
+            return Err(Diag::new(
+                "amm::agent::dqn_field",
+                format!(
+                    "`{}` is a setting of dqn agents, not of `{algo_name}`",
+                    f.key.name
+                ),
+            )
+            .primary(f.key.span, "only for dqn")
+            .help("remove it, or make the agent a dqn"));
+        }
+        None
+    };
     Ok(AgentSetup {
         name: def.name.clone(),
         env_name: program.def(env_id).name.clone(),
         env,
         config: cfg,
+        dqn,
     })
+}
+
+/// Fields only a `dqn` agent takes.
+const DQN_ONLY: [&str; 12] = [
+    "network",
+    "optimizer",
+    "loss",
+    "batch",
+    "buffer",
+    "learning_starts",
+    "train_freq",
+    "gradient_steps",
+    "target_update",
+    "tau",
+    "double",
+    "clip_norm",
+];
+
+fn dqn_config(
+    args: &Args,
+    a: &crate::syntax::ast::AgentDecl,
+    block: Span,
+) -> Result<DqnConfig, Diag> {
+    let network = a
+        .fields
+        .iter()
+        .find(|f| f.key.name == "network")
+        .and_then(|f| env_call(&f.value))
+        .map(|c| c.dotted())
+        .ok_or_else(|| {
+            Diag::new(
+                "amm::agent::network",
+                "a `dqn` agent needs `network = <a model>`",
+            )
+            .primary(block, "no Q-network")
+            .help("name a model whose output has one value per action")
+        })?;
+    let loss = match args.get("loss") {
+        None => TdLoss::Huber,
+        Some((Value::Str(s), span)) => match s.as_str() {
+            "huber" => TdLoss::Huber,
+            "mse" => TdLoss::Mse,
+            other => {
+                return Err(
+                    Diag::new("amm::agent::loss", format!("unknown TD loss `{other}`"))
+                        .primary(*span, "not a TD loss")
+                        .help("use \"huber\" (smooth L1, the default) or \"mse\""),
+                );
+            }
+        },
+        Some((v, span)) => return Err(kind(*span, "a string", v)),
+    };
+    let count = |n: &str, d: u64| args.count(n).map(|v| v.unwrap_or(d));
+    let tau = args.f64("tau")?.unwrap_or(1.0);
+    let double = match args.get("double") {
+        None => false,
+        Some((Value::Bool(b), _)) => *b,
+        Some((v, span)) => return Err(kind(*span, "a bool", v)),
+    };
+    let cfg = DqnConfig {
+        network,
+        loss,
+        batch: count("batch", 32)?.max(1) as usize,
+        buffer: count("buffer", 100_000)?.max(1) as usize,
+        learning_starts: count("learning_starts", 1000)?,
+        train_freq: count("train_freq", 4)?.max(1),
+        gradient_steps: count("gradient_steps", 1)?,
+        target_update: count("target_update", 1000)?.max(1),
+        tau: if tau > 0.0 && tau <= 1.0 { tau } else { 1.0 },
+        double,
+    };
+    // The replay buffer is allocated up front: bound it by memory.
+    if cfg.buffer > 50_000_000 || cfg.batch > 1_000_000 {
+        let (name, v) = if cfg.buffer > 50_000_000 {
+            ("buffer", cfg.buffer)
+        } else {
+            ("batch", cfg.batch)
+        };
+        return Err(to_diag(
+            &RlError::Argument {
+                name: name.into(),
+                value: v.to_string(),
+                expected: "of at most 50,000,000 (buffer) or 1,000,000 (batch)".into(),
+            },
+            args.span(name, block),
+            "too large",
+        ));
+    }
+    Ok(cfg)
 }
 
 fn epsilon(program: &Program, module: ModuleId, e: &Expr) -> Result<Epsilon, Diag> {
