@@ -438,6 +438,21 @@ pub fn agent(program: &Program, id: DefId) -> Result<AgentSetup, Diag> {
         return Err(to_diag(&err, at, "here"));
     }
     let dqn = if is_dqn {
+        if let Some(f) = a
+            .fields
+            .iter()
+            .find(|f| ["alpha", "bins"].contains(&f.key.name.as_str()))
+        {
+            return Err(Diag::new(
+                "amm::agent::dqn_field",
+                format!(
+                    "`{}` is a setting of tabular agents, not of dqn",
+                    f.key.name
+                ),
+            )
+            .primary(f.key.span, "not used by dqn")
+            .help("remove it: dqn learns with its optimizer's `lr` from the raw observation"));
+        }
         Some(dqn_config(&args, a, block)?)
     } else {
         if let Some(f) = a
