@@ -72,6 +72,12 @@ pub struct DqnResult {
     pub train_seconds: f64,
     /// Gradient steps taken.
     pub gradient_steps: u64,
+    /// Seconds spent in gradient steps (sampling, target forward, forward/backward/update).
+    pub learning_seconds: f64,
+    /// Network forwards made to choose training actions.
+    pub greedy_actions: u64,
+    /// Seconds spent in them.
+    pub acting_seconds: f64,
     /// The online network's tensors (safetensors order).
     pub tensors: Vec<Tensor>,
 }
@@ -264,6 +270,8 @@ pub fn run_until(
     let start = Instant::now();
     let mut records = Vec::new();
     let (mut total, mut episode, mut grad_steps) = (0u64, 0u64, 0u64);
+    // Timings for the benchmark (not part of any deterministic output).
+    let (mut acting, mut learning, mut greedy_actions) = (0.0f64, 0.0f64, 0u64);
     'episodes: while episode < max_episodes {
         if stop() {
             break;
@@ -280,7 +288,11 @@ pub fn run_until(
             let action = if total < dqn.learning_starts || rng.unit() < eps {
                 rng.below(n_actions as u32)
             } else {
-                nets.greedy(&obs)?
+                let t0 = Instant::now();
+                let a = nets.greedy(&obs)?;
+                acting += t0.elapsed().as_secs_f64();
+                greedy_actions += 1;
+                a
             };
             let st = sim.step(action);
             observe(&sim, &mut obs64, &mut next);
@@ -295,6 +307,7 @@ pub fn run_until(
                 && total.is_multiple_of(dqn.train_freq)
                 && replay.len >= b
             {
+                let t0 = Instant::now();
                 for _ in 0..dqn.gradient_steps {
                     for (k, p) in picks.iter_mut().enumerate() {
                         *p = rng.below(replay.len as u32) as usize;
@@ -351,6 +364,7 @@ pub fn run_until(
                     grad_steps += 1;
                     nets.online.update(lr, grad_steps).map_err(backend_err)?;
                 }
+                learning += t0.elapsed().as_secs_f64();
             }
             if total.is_multiple_of(dqn.target_update) {
                 nets.update_target(dqn.tau as f32);
@@ -401,6 +415,9 @@ pub fn run_until(
         eval,
         train_seconds,
         gradient_steps: grad_steps,
+        learning_seconds: learning,
+        greedy_actions,
+        acting_seconds: acting,
         tensors,
     })
 }
