@@ -37,7 +37,7 @@ fn measure(label: &str, env: &EnvSpec, algorithm: Algorithm, steps: u64) -> f64 
     for _ in 0..3 {
         let cpu0 = thread_cpu_ns();
         let start = Instant::now();
-        let r = run(env, &cfg, &mut |_| {}).expect("valid benchmark config");
+        let r = run(&env.clone().into(), &cfg, &mut |_| {}).expect("valid benchmark config");
         let wall = start.elapsed().as_secs_f64();
         let cpu1 = thread_cpu_ns();
         // Rates over the whole run (training dominates: evaluation is one episode).

@@ -6,6 +6,7 @@
 //! trained model, so lowering never meets a shape error.
 
 mod blocks;
+pub mod qnet;
 mod ranges;
 pub mod shape;
 pub mod spec;
@@ -270,8 +271,36 @@ pub fn check(program: &Program, sources: &SourceMap) -> Result<Vec<ModelSummary>
     }
     blocks::check_block_weights(&out, &mut c.diags);
     for id in program.modules[0].own.clone() {
+        if program.def(id).kind == DefKind::Agent {
+            c.q_network(id);
+        }
+    }
+    for id in program.modules[0].own.clone() {
         if let ItemKind::Tune(t) = &program.def(id).item.kind {
             c.tune_needs_validation(t, &out);
+        }
+    }
+    if c.diags.is_empty() {
+        Ok(out)
+    } else {
+        Err(c.diags)
+    }
+}
+
+/// The Q-networks of the root module's `dqn` agents, each instantiated on its
+/// environment's observation (agent name in `train`); errors as [`check`] reports them.
+pub fn q_networks(program: &Program, sources: &SourceMap) -> Result<Vec<ModelSummary>, Vec<Diag>> {
+    let mut c = ShapeChecker {
+        program,
+        sources,
+        diags: Vec::new(),
+    };
+    let mut out = Vec::new();
+    for id in program.modules[0].own.clone() {
+        if program.def(id).kind == DefKind::Agent
+            && let Some(s) = c.q_network(id)
+        {
+            out.push(s);
         }
     }
     if c.diags.is_empty() {

@@ -74,6 +74,14 @@ const RULES: &[(&str, &str, Range)] = &[
     ("agent", "window", Range::AtLeastOne),
     ("agent", "seed", Range::NonNegative),
     ("agent", "epsilon", Range::Unit),
+    ("agent", "batch", Range::AtLeastOne),
+    ("agent", "buffer", Range::AtLeastOne),
+    ("agent", "learning_starts", Range::NonNegative),
+    ("agent", "train_freq", Range::AtLeastOne),
+    ("agent", "gradient_steps", Range::NonNegative),
+    ("agent", "target_update", Range::AtLeastOne),
+    ("agent", "tau", Range::UnitLeftOpen),
+    ("agent", "clip_norm", Range::Positive),
     ("tune", "jobs", Range::Jobs),
     ("tune", "seed", Range::NonNegative),
     ("sgd", "lr", Range::Positive),
@@ -110,6 +118,12 @@ const RULES: &[(&str, &str, Range)] = &[
     ("median", "warmup", Range::NonNegative),
     ("grid", "slip", Range::UnitOpen),
     ("grid", "max_steps", Range::AtLeastOne),
+    ("frozen_lake", "max_steps", Range::AtLeastOne),
+    ("cliff_walking", "max_steps", Range::AtLeastOne),
+    ("taxi", "max_steps", Range::AtLeastOne),
+    ("cartpole", "max_steps", Range::AtLeastOne),
+    ("mountain_car", "max_steps", Range::AtLeastOne),
+    ("acrobot", "max_steps", Range::AtLeastOne),
 ];
 
 /// Argument names of a builtin in positional order.

@@ -25,6 +25,16 @@ pub(super) fn check_rl(out: &Output, program: &Program, sources: &SourceMap) -> 
     }
 }
 
+/// `--rollout ACTIONS.json [--state S0.json] --seed S` of `ammc inspect`.
+pub(super) struct RolloutArgs<'a> {
+    /// The actions file; `None`: no rollout.
+    pub actions: Option<&'a Path>,
+    /// The initial physical state; `None`: sampled with `seed`.
+    pub state: Option<&'a Path>,
+    /// Seed of the reset.
+    pub seed: u64,
+}
+
 /// `ammc inspect FILE ENV [--transitions]`: describes an env block; with `--transitions`
 /// prints its table as JSON in Gymnasium's `P` layout on stdout.
 pub(super) fn inspect(
@@ -32,6 +42,7 @@ pub(super) fn inspect(
     file: &Path,
     env: &str,
     transitions: bool,
+    rollout: RolloutArgs<'_>,
     set: &[String],
 ) -> u8 {
     let mut sources = SourceMap::new();
@@ -73,6 +84,19 @@ pub(super) fn inspect(
             return EXIT_DIAGNOSTICS;
         }
     };
+    if let Some(actions) = rollout.actions {
+        let span = program.def(id).item.span;
+        return match crate::rl::rollout::run(&spec, actions, rollout.state, rollout.seed) {
+            Ok(json) => {
+                say_raw!("{json}");
+                EXIT_OK
+            }
+            Err(e) => {
+                out.diags(&[e.to_diag(span)], &sources);
+                EXIT_DIAGNOSTICS
+            }
+        };
+    }
     let table = match spec.table() {
         Ok(t) => t,
         Err(e) => {
@@ -80,10 +104,15 @@ pub(super) fn inspect(
                 out.usage_error(&format!("env `{env}`: {e}"));
                 return EXIT_USAGE;
             }
+            let (kind, limit) = match spec.build() {
+                Ok(crate::rl::env::BuiltEnv::Control(c)) => (c.kind, c.max_steps),
+                _ => return EXIT_OK,
+            };
             say!(
-                "env {env}: {} (continuous observation [x, velocity, angle, angular velocity], 2 actions, time limit {})",
+                "env {env}: {} (continuous observation [{}], {} actions, time limit {limit})",
                 spec.kind(),
-                crate::rl::env::cartpole::MAX_STEPS
+                kind.obs_names(),
+                kind.n_actions(),
             );
             return EXIT_OK;
         }

@@ -287,6 +287,16 @@ enum Command {
         /// Print the transition table {state: {action: [[prob, next, reward, terminated]]}}.
         #[arg(long)]
         transitions: bool,
+        /// Run these actions (a JSON list of action indices) from a reset and print the
+        /// trajectory as JSON (continuous environments).
+        #[arg(long, value_name = "ACTIONS.json")]
+        rollout: Option<PathBuf>,
+        /// Start the rollout from this physical state (a JSON list) instead of a reset.
+        #[arg(long, value_name = "S0.json", requires = "rollout")]
+        state: Option<PathBuf>,
+        /// Seed of the rollout's reset.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
         /// Override a param: --set name=value (repeatable).
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
@@ -390,8 +400,22 @@ pub fn main() -> ExitCode {
             file,
             env,
             transitions,
+            rollout,
+            state,
+            seed,
             set,
-        } => agent::inspect(&out, &file, &env, transitions, &set),
+        } => agent::inspect(
+            &out,
+            &file,
+            &env,
+            transitions,
+            agent::RolloutArgs {
+                actions: rollout.as_deref(),
+                state: state.as_deref(),
+                seed,
+            },
+            &set,
+        ),
         Command::Runs { dir, json } => list_runs(&out, &dir, json),
         Command::Fmt { files, check } => fmt::fmt(&out, &files, check),
         Command::Lsp => match crate::lsp::run_stdio() {
@@ -711,7 +735,7 @@ fn run(out: &Output, file: &Path, target: Option<&str>, set: &[String], flags: &
                 graph.run(&def.name, flags.force, &mut ctx).map(|_| ())
             }
             crate::resolve::DefKind::Agent => {
-                crate::rl::block::run_agent(&program, id, &mut ctx).map(|_| ())
+                crate::rl::block::run_agent(&program, &sources, id, &mut ctx).map(|_| ())
             }
             crate::resolve::DefKind::Tune => {
                 let overrides = overrides(set).unwrap_or_default();

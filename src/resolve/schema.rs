@@ -195,6 +195,13 @@ const POOL: &[ArgSpec<'static>] = &[
     ),
     a("pad", Kind::Int, I(0), "zero padding on each side"),
 ];
+/// Every environment's time-limit override (Gymnasium's `max_episode_steps`).
+const ENV_MAX_STEPS: ArgSpec<'static> = a(
+    "max_steps",
+    Kind::Int,
+    Default::Optional,
+    "episode time limit (default: Gymnasium's; cliff_walking has none)",
+);
 const SPLIT_DOC: &str = "fractions for train / validation [/ test], summing to 1";
 const DATA_COMMON: [ArgSpec<'static>; 4] = [
     a("split", NumList, Opt, SPLIT_DOC),
@@ -490,16 +497,47 @@ pub static BUILTINS: &[CallSpec] = &[
                 B(true),
                 "moves slip sideways with probability 2/3",
             ),
+            ENV_MAX_STEPS,
         ],
         "Gymnasium FrozenLake",
     ),
-    c(Env, "cliff_walking", &[], "Gymnasium CliffWalking (4x12)"),
-    c(Env, "taxi", &[], "Gymnasium Taxi (500 states, 6 actions)"),
+    c(
+        Env,
+        "cliff_walking",
+        &[ENV_MAX_STEPS],
+        "Gymnasium CliffWalking (4x12)",
+    ),
+    c(
+        Env,
+        "taxi",
+        &[ENV_MAX_STEPS],
+        "Gymnasium Taxi (500 states, 6 actions)",
+    ),
     c(
         Env,
         "cartpole",
-        &[],
-        "Gymnasium CartPole (continuous observation)",
+        &[ENV_MAX_STEPS],
+        "Gymnasium CartPole-v1 (4-d continuous observation, 2 actions)",
+    ),
+    c(
+        Env,
+        "mountain_car",
+        &[ENV_MAX_STEPS],
+        "Gymnasium MountainCar-v0 (2-d continuous observation, 3 actions)",
+    ),
+    c(
+        Env,
+        "acrobot",
+        &[
+            a(
+                "nips",
+                Kind::Bool,
+                B(false),
+                "the NIPS paper's equation for the second joint instead of the book's (Gymnasium's book_or_nips)",
+            ),
+            ENV_MAX_STEPS,
+        ],
+        "Gymnasium Acrobot-v1 (6-d continuous observation, 3 actions)",
     ),
     c(
         Env,
@@ -543,6 +581,12 @@ pub static BUILTINS: &[CallSpec] = &[
         "double_q",
         &[a("env", Ref(RefKind::Env), Req, "environment")],
         "tabular double Q-learning",
+    ),
+    c(
+        Agent,
+        "dqn",
+        &[a("env", Ref(RefKind::Env), Req, "environment")],
+        "deep Q-network: a model of the language as Q-function, replay buffer, target network",
     ),
     // ---- epsilon schedules
     c(
@@ -851,6 +895,68 @@ pub static AGENT_FIELDS: &[ArgSpec<'static>] = &[
         "greedy evaluation episodes",
     ),
     a("window", Kind::Int, Opt, "episodes per progress-table row"),
+    a(
+        "network",
+        Ref(RefKind::Model),
+        Opt,
+        "dqn: the Q-network model",
+    ),
+    a(
+        "optimizer",
+        Builtin(Optimizer),
+        Opt,
+        "dqn: optimizer (default adam(lr = 1e-3))",
+    ),
+    a(
+        "loss",
+        Kind::Str,
+        S("huber"),
+        "dqn: TD loss, \"huber\" or \"mse\"",
+    ),
+    a("batch", Kind::Int, I(32), "dqn: mini-batch size"),
+    a(
+        "buffer",
+        Kind::Int,
+        I(100_000),
+        "dqn: replay buffer capacity",
+    ),
+    a(
+        "learning_starts",
+        Kind::Int,
+        I(1000),
+        "dqn: random steps before learning",
+    ),
+    a(
+        "train_freq",
+        Kind::Int,
+        I(4),
+        "dqn: environment steps between learning phases",
+    ),
+    a(
+        "gradient_steps",
+        Kind::Int,
+        I(1),
+        "dqn: gradient steps per learning phase",
+    ),
+    a(
+        "target_update",
+        Kind::Int,
+        I(1000),
+        "dqn: environment steps between target updates",
+    ),
+    a(
+        "tau",
+        Kind::Float,
+        F(1.0),
+        "dqn: target update weight (1 = copy, < 1 = Polyak)",
+    ),
+    a("double", Kind::Bool, B(false), "dqn: Double DQN targets"),
+    a(
+        "clip_norm",
+        Kind::Float,
+        F(10.0),
+        "dqn: clip gradients to this global L2 norm",
+    ),
     a(
         "seed",
         Kind::Int,

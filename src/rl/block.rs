@@ -26,6 +26,7 @@ pub struct AgentOutcome {
 /// Runs one agent block; see the module documentation.
 pub fn run_agent(
     program: &Program,
+    sources: &crate::source::SourceMap,
     id: DefId,
     ctx: &mut RunContext,
 ) -> Result<AgentOutcome, RunFailure> {
@@ -39,7 +40,7 @@ pub fn run_agent(
         .map_err(|e| RunFailure::io(dir.stage_dir(), &e))?;
     let table = match setup.env.build() {
         Ok(BuiltEnv::Tabular(t)) => Some(t),
-        Ok(BuiltEnv::CartPole) => None,
+        Ok(BuiltEnv::Control(_)) => None,
         Err(e) => return Err(RunFailure::Io(e.to_string())),
     };
     let (total, unit) = match cfg.budget {
@@ -47,16 +48,28 @@ pub fn run_agent(
         Budget::Steps(n) => (n, "steps"),
     };
     let shape = match (&table, crate::rl::bins_for(&setup.env, cfg).ok().flatten()) {
+        _ if setup.dqn.is_some() => setup.env.spec.control().map_or(String::new(), |k| {
+            format!(
+                "observation [N, {}] × {} actions",
+                k.obs_dim(),
+                k.n_actions()
+            )
+        }),
         (Some(t), _) => format!("{} states × {} actions", t.n_states, t.n_actions),
         (None, Some(b)) => format!(
-            "bins {b:?} = {} states × 2 actions",
-            b.iter().map(|&n| n as u64).product::<u64>()
+            "bins {b:?} = {} states × {} actions",
+            b.iter().map(|&n| n as u64).product::<u64>(),
+            setup.env.spec.control().map_or(0, |k| k.n_actions())
         ),
         (None, None) => String::new(),
     };
     ctx.events.emit(Event::AgentStart {
         block: block.clone(),
-        algorithm: cfg.algorithm.name().to_string(),
+        algorithm: if setup.dqn.is_some() {
+            "dqn".to_string()
+        } else {
+            cfg.algorithm.name().to_string()
+        },
         env: setup.env_name.clone(),
         env_kind: setup.env.kind().to_string(),
         shape,
@@ -102,18 +115,48 @@ pub fn run_agent(
             }
         }
     };
-    let result = crate::rl::run_until(&setup.env, cfg, &mut progress, &|| interrupt.requested())
-        .map_err(|e| {
-            RunFailure::Diags(vec![program::to_diag(
-                &e,
-                program
-                    .def(id)
-                    .item
-                    .name()
-                    .map_or(program.def(id).item.span, |n| n.span),
-                "in this agent",
-            )])
-        })?;
+    let at_agent = |e: &crate::rl::RlError| {
+        RunFailure::Diags(vec![program::to_diag(
+            e,
+            program
+                .def(id)
+                .item
+                .name()
+                .map_or(program.def(id).item.span, |n| n.span),
+            "in this agent",
+        )])
+    };
+    let (result, network) = match &setup.dqn {
+        Some(dqn) => {
+            let nets = crate::check::q_networks(program, sources).map_err(RunFailure::Diags)?;
+            let net = nets.into_iter().find(|n| n.train == block).ok_or_else(|| {
+                RunFailure::Io(format!("agent `{block}`: its Q-network did not check"))
+            })?;
+            let r = crate::rl::dqn::run_until(
+                &setup.env,
+                cfg,
+                dqn,
+                &net,
+                ctx.backend,
+                &mut progress,
+                &|| interrupt.requested(),
+            )
+            .map_err(|e| at_agent(&e))?;
+            (
+                crate::rl::RunResult {
+                    learned: r.learned,
+                    eval: r.eval,
+                    train_seconds: r.train_seconds,
+                },
+                Some(r.tensors),
+            )
+        }
+        None => (
+            crate::rl::run_until(&setup.env, cfg, &mut progress, &|| interrupt.requested())
+                .map_err(|e| at_agent(&e))?,
+            None,
+        ),
+    };
     let learned = &result.learned;
     let interrupted = ctx.interrupt.requested();
     let size = live_window.unwrap_or_else(|| window_size(cfg.window, learned.episodes));
@@ -168,11 +211,28 @@ pub fn run_agent(
         );
     }
     dir.write("returns.jsonl", lines.as_bytes()).map_err(io)?;
-    dir.write(
-        "qtable.npy",
-        &npy::f64_2d(&learned.q, learned.n_states, learned.n_actions),
-    )
-    .map_err(io)?;
+    let table_file = match &network {
+        Some(tensors) => {
+            let meta = std::collections::BTreeMap::from([
+                ("agent".to_string(), setup.name.clone()),
+                ("env".to_string(), setup.env.kind().to_string()),
+            ]);
+            dir.write(
+                "qnetwork.safetensors",
+                &crate::data::safetensors::serialize(tensors, &meta),
+            )
+            .map_err(io)?;
+            "qnetwork.safetensors"
+        }
+        None => {
+            dir.write(
+                "qtable.npy",
+                &npy::f64_2d(&learned.q, learned.n_states, learned.n_actions),
+            )
+            .map_err(io)?;
+            "qtable.npy"
+        }
+    };
     dir.write(
         "returns.svg",
         returns_svg(&block, &rows)
@@ -189,7 +249,7 @@ pub fn run_agent(
         "status": if interrupted { RunStatus::Interrupted } else { RunStatus::Completed },
         "kind": "agent",
         "agent": setup.name,
-        "algorithm": cfg.algorithm.name(),
+        "algorithm": if setup.dqn.is_some() { "dqn" } else { cfg.algorithm.name() },
         "env": setup.env_name,
         "env_kind": setup.env.kind(),
         "states": learned.n_states,
@@ -215,7 +275,7 @@ pub fn run_agent(
     ctx.events.emit(Event::Wrote {
         block: block.clone(),
         dir: final_dir.display().to_string(),
-        files: ["qtable.npy", "returns.jsonl", "returns.svg", "summary.json"]
+        files: [table_file, "returns.jsonl", "returns.svg", "summary.json"]
             .map(String::from)
             .to_vec(),
     });

@@ -1,10 +1,9 @@
 //! The interface the learning loop runs against: discrete states in, discrete states out.
-//! Tabular environments sample their compiled table; CartPole is simulated and its
-//! observation discretised into bins. The loop is generic over [`Episodic`], so each
+//! Tabular environments sample their compiled table; the classic-control environments are
+//! simulated and their observation discretised into bins. The loop is generic over [`Episodic`], so each
 //! environment gets its own monomorphised, allocation-free step.
 
-use crate::rl::env::cartpole::{self, CartPole};
-use crate::rl::env::{CompiledTable, Success, TabularEnv};
+use crate::rl::env::{CompiledTable, ControlEnv, ControlKind, ControlSpec, Success, TabularEnv};
 use crate::rl::error::RlError;
 use crate::rl::rng::Rng;
 
@@ -97,9 +96,24 @@ impl Episodic for TabularRunner {
 /// narrow θ̇ range puts the bins where a balancing policy spends its time: with
 /// `examples/cartpole.amm` (bins [1, 1, 8, 12]) ±0.87 gave greedy returns of 118–484 over
 /// six seeds, ±3.5 about 100.
-pub const CARTPOLE_BOUNDS: [f64; 4] = [2.4, 3.0, 0.21, 0.87];
+pub const CARTPOLE_BOUNDS: [(f64, f64); 4] =
+    [(-2.4, 2.4), (-3.0, 3.0), (-0.21, 0.21), (-0.87, 0.87)];
 /// Bins used when an agent on CartPole gives none.
 pub const CARTPOLE_DEFAULT_BINS: [u32; 4] = [1, 1, 6, 12];
+/// Bins used when an agent on MountainCar gives none.
+pub const MOUNTAIN_CAR_DEFAULT_BINS: [u32; 2] = [20, 20];
+/// Bins used when an agent on Acrobot gives none (the sines matter less than the cosines'
+/// sign, the velocities most).
+pub const ACROBOT_DEFAULT_BINS: [u32; 6] = [4, 2, 4, 2, 8, 8];
+
+/// The bins used for `kind` when the agent gives none.
+pub fn default_bins(kind: ControlKind) -> &'static [u32] {
+    match kind {
+        ControlKind::CartPole => &CARTPOLE_DEFAULT_BINS,
+        ControlKind::MountainCar => &MOUNTAIN_CAR_DEFAULT_BINS,
+        ControlKind::Acrobot(_) => &ACROBOT_DEFAULT_BINS,
+    }
+}
 /// Largest number of discretised states.
 pub const MAX_BIN_STATES: u64 = 1 << 22;
 
@@ -108,12 +122,12 @@ pub const MAX_BIN_STATES: u64 = 1 << 22;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Discretizer {
     bins: Vec<u32>,
-    bounds: Vec<f64>,
+    bounds: Vec<(f64, f64)>,
 }
 
 impl Discretizer {
     /// Validates `bins` against `bounds` (one count ≥ 1 per dimension).
-    pub fn new(bins: &[u32], bounds: &[f64]) -> Result<Discretizer, RlError> {
+    pub fn new(bins: &[u32], bounds: &[(f64, f64)]) -> Result<Discretizer, RlError> {
         if bins.len() != bounds.len() {
             return Err(RlError::Bins {
                 message: format!(
@@ -152,11 +166,12 @@ impl Discretizer {
     #[inline]
     pub fn state(&self, obs: &[f64]) -> u32 {
         let mut s = 0u32;
-        for ((&v, &n), &b) in obs.iter().zip(&self.bins).zip(&self.bounds) {
+        for ((&v, &n), &(low, high)) in obs.iter().zip(&self.bins).zip(&self.bounds) {
             let k = if n == 1 {
                 0
             } else {
-                let t = ((v + b) / (2.0 * b) * n as f64).floor();
+                // For CartPole's symmetric bounds this is (v + b) / (2b), bit for bit.
+                let t = ((v - low) / (high - low) * n as f64).floor();
                 // NaN maps to bin 0 (the `as` cast saturates and sends NaN to 0).
                 (t.max(0.0) as u32).min(n - 1)
             };
@@ -166,47 +181,60 @@ impl Discretizer {
     }
 }
 
-/// CartPole with a discretised observation.
+/// A classic-control environment with a discretised observation.
 #[derive(Clone, Debug)]
-pub struct CartPoleRunner {
-    sim: CartPole,
+pub struct ControlRunner {
+    sim: ControlEnv,
+    spec: ControlSpec,
     disc: Discretizer,
+    obs: Vec<f64>,
 }
 
-impl CartPoleRunner {
-    /// A runner with these bins per dimension.
-    pub fn new(bins: &[u32]) -> Result<CartPoleRunner, RlError> {
-        Ok(CartPoleRunner {
-            sim: CartPole { state: [0.0; 4] },
-            disc: Discretizer::new(bins, &CARTPOLE_BOUNDS)?,
+impl ControlRunner {
+    /// A runner with these bins per observation dimension.
+    pub fn new(spec: ControlSpec, bins: &[u32]) -> Result<ControlRunner, RlError> {
+        Ok(ControlRunner {
+            sim: ControlEnv::new(spec.kind),
+            spec,
+            disc: Discretizer::new(bins, spec.kind.bounds())?,
+            obs: vec![0.0; spec.kind.obs_dim()],
         })
+    }
+
+    fn discretise(&mut self) -> u32 {
+        self.sim.observe(&mut self.obs);
+        self.disc.state(&self.obs)
     }
 }
 
-impl Episodic for CartPoleRunner {
+impl Episodic for ControlRunner {
     fn n_states(&self) -> usize {
         self.disc.states()
     }
     fn n_actions(&self) -> usize {
-        2
+        self.spec.kind.n_actions()
     }
     fn max_steps(&self) -> Option<u32> {
-        Some(cartpole::MAX_STEPS)
+        Some(self.spec.max_steps)
     }
     fn reset(&mut self, rng: &mut Rng) -> u32 {
-        self.sim = CartPole::reset(rng);
-        self.disc.state(&self.sim.state)
+        self.sim.reset(rng);
+        self.discretise()
     }
     fn step(&mut self, _state: u32, action: u32, _rng: &mut Rng) -> Step {
-        let terminated = self.sim.step(action);
+        let st = self.sim.step(action);
         Step {
-            next: self.disc.state(&self.sim.state),
-            reward: 1.0,
-            terminated,
+            next: self.discretise(),
+            reward: st.reward,
+            terminated: st.terminated,
         }
     }
-    fn success(&self, _last: &Step, truncated: bool) -> bool {
-        truncated
+    fn success(&self, last: &Step, truncated: bool) -> bool {
+        // CartPole succeeds by lasting; the others by reaching their goal.
+        match self.spec.kind {
+            ControlKind::CartPole => truncated,
+            _ => last.terminated,
+        }
     }
 }
 
@@ -216,13 +244,13 @@ mod tests {
 
     #[test]
     fn discretizer_bins_and_clamps() {
-        let d = Discretizer::new(&[1, 2, 4], &[1.0, 1.0, 1.0]).unwrap();
+        let d = Discretizer::new(&[1, 2, 4], &[(-1.0, 1.0); 3]).unwrap();
         assert_eq!(d.states(), 8);
         assert_eq!(d.state(&[0.3, -0.5, -0.9]), 0);
         assert_eq!(d.state(&[0.3, 0.5, 0.9]), 4 + 3);
         assert_eq!(d.state(&[5.0, 9.0, -9.0]), 4);
         assert_eq!(d.state(&[0.0, 0.0, f64::NAN]), 4);
-        assert!(Discretizer::new(&[1, 0, 1], &[1.0; 3]).is_err());
-        assert!(Discretizer::new(&[1, 2], &[1.0; 3]).is_err());
+        assert!(Discretizer::new(&[1, 0, 1], &[(-1.0, 1.0); 3]).is_err());
+        assert!(Discretizer::new(&[1, 2], &[(-1.0, 1.0); 3]).is_err());
     }
 }

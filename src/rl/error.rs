@@ -101,4 +101,36 @@ pub enum RlError {
         /// The environment kind.
         env: String,
     },
+    /// A `--state` that does not fit the environment.
+    #[error("{message}")]
+    #[diagnostic(
+        code(amm::rl::state),
+        help(
+            "give the physical state as a JSON list: cartpole [x, velocity, angle, angular velocity], mountain_car [position, velocity], acrobot [θ1, θ2, θ1 velocity, θ2 velocity]"
+        )
+    )]
+    State {
+        /// What is wrong.
+        message: String,
+    },
+    /// A `dqn` agent on an environment with discrete states.
+    #[error("`{env}` has discrete states; a dqn agent needs a continuous observation")]
+    #[diagnostic(
+        code(amm::rl::dqn_discrete),
+        help("use a tabular agent (q_learning, sarsa, expected_sarsa, double_q) for it")
+    )]
+    NotContinuous {
+        /// The environment kind.
+        env: String,
+    },
+    /// The network's backend failed.
+    #[error("the Q-network failed: {message}")]
+    #[diagnostic(
+        code(amm::rl::backend),
+        help("run with --backend reference to compare")
+    )]
+    Backend {
+        /// What the backend said.
+        message: String,
+    },
 }

@@ -9,6 +9,7 @@
 
 pub mod agent;
 pub mod block;
+pub mod dqn;
 pub mod env;
 pub mod episodic;
 pub mod error;
@@ -16,12 +17,13 @@ pub mod npy;
 pub mod program;
 pub mod render;
 pub mod rng;
+pub mod rollout;
 
 use std::time::Instant;
 
 use agent::{AgentConfig, EpisodeRecord, EvalSummary, Learned, evaluate};
-use env::{BuiltEnv, EnvSpec};
-use episodic::{CARTPOLE_DEFAULT_BINS, CartPoleRunner, Episodic, TabularRunner};
+use env::{BuiltEnv, EnvDecl};
+use episodic::{ControlRunner, Episodic, TabularRunner, default_bins};
 pub use error::RlError;
 use rng::Rng;
 
@@ -41,15 +43,15 @@ pub struct RunResult {
 }
 
 /// Bins used for `env` (continuous environments only): the agent's, or the default.
-pub fn bins_for(env: &EnvSpec, cfg: &AgentConfig) -> Result<Option<Vec<u32>>, RlError> {
-    match (env, &cfg.bins) {
-        (EnvSpec::CartPole, Some(b)) => Ok(Some(b.clone())),
-        (EnvSpec::CartPole, None) => Ok(Some(CARTPOLE_DEFAULT_BINS.to_vec())),
-        (_, None) => Ok(None),
-        (other, Some(_)) => Err(RlError::Bins {
+pub fn bins_for(env: &EnvDecl, cfg: &AgentConfig) -> Result<Option<Vec<u32>>, RlError> {
+    match (env.spec.control(), &cfg.bins) {
+        (Some(_), Some(b)) => Ok(Some(b.clone())),
+        (Some(kind), None) => Ok(Some(default_bins(kind).to_vec())),
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(RlError::Bins {
             message: format!(
                 "`bins` is for continuous observations, but `{}` has discrete states",
-                other.kind()
+                env.kind()
             ),
             help: "remove `bins`".to_string(),
         }),
@@ -57,14 +59,14 @@ pub fn bins_for(env: &EnvSpec, cfg: &AgentConfig) -> Result<Option<Vec<u32>>, Rl
 }
 
 /// Checks an agent against its environment without running it.
-pub fn validate(env: &EnvSpec, cfg: &AgentConfig) -> Result<(), RlError> {
+pub fn validate(env: &EnvDecl, cfg: &AgentConfig) -> Result<(), RlError> {
     cfg.validate()?;
     match env.build()? {
         BuiltEnv::Tabular(_) => {
             bins_for(env, cfg)?;
         }
-        BuiltEnv::CartPole => {
-            CartPoleRunner::new(&bins_for(env, cfg)?.unwrap_or_default())?;
+        BuiltEnv::Control(spec) => {
+            ControlRunner::new(spec, &bins_for(env, cfg)?.unwrap_or_default())?;
         }
     }
     Ok(())
@@ -73,7 +75,7 @@ pub fn validate(env: &EnvSpec, cfg: &AgentConfig) -> Result<(), RlError> {
 /// Trains `cfg` on `env`, then evaluates the greedy policy. `progress` sees every
 /// finished training episode.
 pub fn run(
-    env: &EnvSpec,
+    env: &EnvDecl,
     cfg: &AgentConfig,
     progress: &mut dyn FnMut(&EpisodeRecord),
 ) -> Result<RunResult, RlError> {
@@ -83,7 +85,7 @@ pub fn run(
 /// [`run`] that asks `stop` before every training episode whether to end training there;
 /// the greedy policy learned so far is evaluated.
 pub fn run_until(
-    env: &EnvSpec,
+    env: &EnvDecl,
     cfg: &AgentConfig,
     progress: &mut dyn FnMut(&EpisodeRecord),
     stop: &dyn Fn() -> bool,
@@ -92,8 +94,8 @@ pub fn run_until(
     let bins = bins_for(env, cfg)?;
     match env.build()? {
         BuiltEnv::Tabular(t) => Ok(run_on(&mut TabularRunner::new(&t), cfg, progress, stop)),
-        BuiltEnv::CartPole => {
-            let mut runner = CartPoleRunner::new(&bins.unwrap_or_default())?;
+        BuiltEnv::Control(spec) => {
+            let mut runner = ControlRunner::new(spec, &bins.unwrap_or_default())?;
             Ok(run_on(&mut runner, cfg, progress, stop))
         }
     }

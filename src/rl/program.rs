@@ -10,7 +10,9 @@ use crate::resolve::schema::{self, Default, Family};
 use crate::resolve::value::eval;
 use crate::resolve::{DefId, DefKind, ModuleId, Program, Value};
 use crate::rl::agent::{AgentConfig, Algorithm, Budget, Epsilon, Unit, default_epsilon};
-use crate::rl::env::{EnvSpec, GridSpec, LakeMap};
+use crate::rl::dqn::{DqnConfig, TdLoss};
+use crate::rl::env::acrobot::Dynamics;
+use crate::rl::env::{EnvDecl, EnvSpec, GridSpec, LakeMap};
 use crate::rl::error::RlError;
 use crate::source::Span;
 use crate::syntax::ast::{Call, Expr, ExprKind, ItemKind};
@@ -23,9 +25,12 @@ pub struct AgentSetup {
     /// The env block's name.
     pub env_name: String,
     /// The environment.
-    pub env: EnvSpec,
-    /// The agent's settings.
+    pub env: EnvDecl,
+    /// The agent's settings. A `dqn` agent's `algorithm` is Q-learning (DQN is Q-learning
+    /// with a network); its other settings are in `dqn`.
     pub config: AgentConfig,
+    /// The settings of a `dqn` agent.
+    pub dqn: Option<DqnConfig>,
 }
 
 /// Converts an [`RlError`] to a diagnostic at `span`.
@@ -42,6 +47,9 @@ pub fn to_diag(e: &RlError, span: Span, label: &str) -> Diag {
         RlError::Argument { .. } => "amm::rl::argument",
         RlError::Bins { .. } => "amm::rl::bins",
         RlError::NotDiscrete { .. } => "amm::rl::not_discrete",
+        RlError::State { .. } => "amm::rl::state",
+        RlError::NotContinuous { .. } => "amm::rl::dqn_discrete",
+        RlError::Backend { .. } => "amm::rl::backend",
     };
     let mut d = Diag::new(code, e.to_string()).primary(span, label);
     if let Some(h) = e.help() {
@@ -163,8 +171,26 @@ fn env_call(expr: &Expr) -> Option<&Call> {
     }
 }
 
+/// Reads a `max_steps` argument: a whole number that fits a `u32`.
+fn max_steps_arg(args: &Args, fallback: Span) -> Result<Option<u32>, Diag> {
+    let Some(n) = args.count("max_steps")? else {
+        return Ok(None);
+    };
+    u32::try_from(n).map(Some).map_err(|_| {
+        to_diag(
+            &RlError::Argument {
+                name: "max_steps".into(),
+                value: n.to_string(),
+                expected: format!("of at most {}", u32::MAX),
+            },
+            args.span("max_steps", fallback),
+            "too large",
+        )
+    })
+}
+
 /// The environment declared by `env` block `id`.
-pub fn env_spec(program: &Program, id: DefId) -> Result<EnvSpec, Diag> {
+pub fn env_spec(program: &Program, id: DefId) -> Result<EnvDecl, Diag> {
     let def = program.def(id);
     let ItemKind::Env(e) = &def.item.kind else {
         return Err(
@@ -202,20 +228,15 @@ pub fn env_spec(program: &Program, id: DefId) -> Result<EnvSpec, Diag> {
         "cliff_walking" => EnvSpec::CliffWalking,
         "taxi" => EnvSpec::Taxi,
         "cartpole" => EnvSpec::CartPole,
+        "mountain_car" => EnvSpec::MountainCar,
+        "acrobot" => EnvSpec::Acrobot(match args.get("nips") {
+            Some((Value::Bool(true), _)) => Dynamics::Nips,
+            Some((Value::Bool(false), _)) | None => Dynamics::Book,
+            Some((v, s)) => return Err(kind(*s, "a bool", v)),
+        }),
         "grid" => {
             let f = |n: &str, d: f64| args.f64(n).map(|v| v.unwrap_or(d));
-            let max_steps = args.count("max_steps")?.unwrap_or(100);
-            let max_steps = u32::try_from(max_steps).map_err(|_| {
-                to_diag(
-                    &RlError::Argument {
-                        name: "max_steps".into(),
-                        value: max_steps.to_string(),
-                        expected: format!("of at most {}", u32::MAX),
-                    },
-                    args.span("max_steps", span),
-                    "too large",
-                )
-            })?;
+            let max_steps = max_steps_arg(&args, span)?.unwrap_or(100);
             EnvSpec::Grid(GridSpec {
                 map: string("map")?,
                 step_reward: f("step_reward", 0.0)?,
@@ -233,8 +254,15 @@ pub fn env_spec(program: &Program, id: DefId) -> Result<EnvSpec, Diag> {
             .primary(call.path_span(), "not an environment"));
         }
     };
+    // A grid carries its limit in its spec (its own default is 100).
+    let max_steps = if matches!(spec, EnvSpec::Grid(_)) {
+        None
+    } else {
+        max_steps_arg(&args, span)?
+    };
+    let decl = EnvDecl { spec, max_steps };
     // Build once so map and range errors point at the argument responsible.
-    if let Err(err) = spec.build() {
+    if let Err(err) = decl.build() {
         let map_span = args.span("map", span);
         let map_text = match args.get("map") {
             Some((Value::Str(t), _)) => t.as_str(),
@@ -250,7 +278,7 @@ pub fn env_spec(program: &Program, id: DefId) -> Result<EnvSpec, Diag> {
         };
         return Err(to_diag(&err, at, label));
     }
-    Ok(spec)
+    Ok(decl)
 }
 
 /// The source span of a map's `row` (1-based, counting non-blank lines), or of the cell
@@ -308,7 +336,13 @@ pub fn agent(program: &Program, id: DefId) -> Result<AgentSetup, Diag> {
         );
     };
     let algo_name = a.algo.dotted();
-    let algorithm = Algorithm::from_name(&algo_name).ok_or_else(|| {
+    let is_dqn = algo_name == "dqn";
+    let algorithm = (if is_dqn {
+        Some(Algorithm::QLearning)
+    } else {
+        Algorithm::from_name(&algo_name)
+    })
+    .ok_or_else(|| {
         Diag::new(
             "amm::name::unknown_agent",
             format!("unknown agent algorithm `{algo_name}`"),
@@ -341,6 +375,10 @@ pub fn agent(program: &Program, id: DefId) -> Result<AgentSetup, Diag> {
     for f in &a.fields {
         if f.key.name == "epsilon" {
             epsilon_expr = Some(&f.value);
+            continue;
+        }
+        // A model name and a builtin call: read by the shape checker (`check::qnet`).
+        if f.key.name == "network" || f.key.name == "optimizer" {
             continue;
         }
         let v = eval(&f.value, &lookup)?;
@@ -399,12 +437,137 @@ pub fn agent(program: &Program, id: DefId) -> Result<AgentSetup, Diag> {
         };
         return Err(to_diag(&err, at, "here"));
     }
+    let dqn = if is_dqn {
+        if let Some(f) = a
+            .fields
+            .iter()
+            .find(|f| ["alpha", "bins"].contains(&f.key.name.as_str()))
+        {
+            return Err(Diag::new(
+                "amm::agent::dqn_field",
+                format!(
+                    "`{}` is a setting of tabular agents, not of dqn",
+                    f.key.name
+                ),
+            )
+            .primary(f.key.span, "not used by dqn")
+            .help("remove it: dqn learns with its optimizer's `lr` from the raw observation"));
+        }
+        Some(dqn_config(&args, a, block)?)
+    } else {
+        if let Some(f) = a
+            .fields
+            .iter()
+            .find(|f| DQN_ONLY.contains(&f.key.name.as_str()))
+        {
+            return Err(Diag::new(
+                "amm::agent::dqn_field",
+                format!(
+                    "`{}` is a setting of dqn agents, not of `{algo_name}`",
+                    f.key.name
+                ),
+            )
+            .primary(f.key.span, "only for dqn")
+            .help("remove it, or make the agent a dqn"));
+        }
+        None
+    };
     Ok(AgentSetup {
         name: def.name.clone(),
         env_name: program.def(env_id).name.clone(),
         env,
         config: cfg,
+        dqn,
     })
+}
+
+/// Fields only a `dqn` agent takes.
+const DQN_ONLY: [&str; 12] = [
+    "network",
+    "optimizer",
+    "loss",
+    "batch",
+    "buffer",
+    "learning_starts",
+    "train_freq",
+    "gradient_steps",
+    "target_update",
+    "tau",
+    "double",
+    "clip_norm",
+];
+
+fn dqn_config(
+    args: &Args,
+    a: &crate::syntax::ast::AgentDecl,
+    block: Span,
+) -> Result<DqnConfig, Diag> {
+    let network = a
+        .fields
+        .iter()
+        .find(|f| f.key.name == "network")
+        .and_then(|f| env_call(&f.value))
+        .map(|c| c.dotted())
+        .ok_or_else(|| {
+            Diag::new(
+                "amm::agent::network",
+                "a `dqn` agent needs `network = <a model>`",
+            )
+            .primary(block, "no Q-network")
+            .help("name a model whose output has one value per action")
+        })?;
+    let loss = match args.get("loss") {
+        None => TdLoss::Huber,
+        Some((Value::Str(s), span)) => match s.as_str() {
+            "huber" => TdLoss::Huber,
+            "mse" => TdLoss::Mse,
+            other => {
+                return Err(
+                    Diag::new("amm::agent::loss", format!("unknown TD loss `{other}`"))
+                        .primary(*span, "not a TD loss")
+                        .help("use \"huber\" (smooth L1, the default) or \"mse\""),
+                );
+            }
+        },
+        Some((v, span)) => return Err(kind(*span, "a string", v)),
+    };
+    let count = |n: &str, d: u64| args.count(n).map(|v| v.unwrap_or(d));
+    let tau = args.f64("tau")?.unwrap_or(1.0);
+    let double = match args.get("double") {
+        None => false,
+        Some((Value::Bool(b), _)) => *b,
+        Some((v, span)) => return Err(kind(*span, "a bool", v)),
+    };
+    let cfg = DqnConfig {
+        network,
+        loss,
+        batch: count("batch", 32)?.max(1) as usize,
+        buffer: count("buffer", 100_000)?.max(1) as usize,
+        learning_starts: count("learning_starts", 1000)?,
+        train_freq: count("train_freq", 4)?.max(1),
+        gradient_steps: count("gradient_steps", 1)?,
+        target_update: count("target_update", 1000)?.max(1),
+        tau: if tau > 0.0 && tau <= 1.0 { tau } else { 1.0 },
+        double,
+    };
+    // The replay buffer is allocated up front: bound it by memory.
+    if cfg.buffer > 50_000_000 || cfg.batch > 1_000_000 {
+        let (name, v) = if cfg.buffer > 50_000_000 {
+            ("buffer", cfg.buffer)
+        } else {
+            ("batch", cfg.batch)
+        };
+        return Err(to_diag(
+            &RlError::Argument {
+                name: name.into(),
+                value: v.to_string(),
+                expected: "of at most 50,000,000 (buffer) or 1,000,000 (batch)".into(),
+            },
+            args.span(name, block),
+            "too large",
+        ));
+    }
+    Ok(cfg)
 }
 
 fn epsilon(program: &Program, module: ModuleId, e: &Expr) -> Result<Epsilon, Diag> {

@@ -715,6 +715,12 @@ impl Objective for AgentObjective<'_> {
             .lookup(ModuleId(0), &self.target)
             .ok_or_else(|| format!("no agent `{}`", self.target))?;
         let setup = crate::rl::program::agent(&program, id).map_err(|d| diag_text(&[d]))?;
+        if setup.dqn.is_some() {
+            return Err(format!(
+                "agent `{}` is a dqn agent; tuning dqn agents is not available yet (tabular agents only)",
+                self.target
+            ));
+        }
         let result = crate::rl::run(&setup.env, &setup.config, &mut |_| {})
             .map_err(|e| format!("agent `{}`: {e}", self.target))?;
         let values = var_values(&self.vars, params, &self.derived, &|split, name| {

@@ -36,8 +36,10 @@ fn valid_examples_resolve() {
                 render_plain(&d, &fe.sources, 80)
             ),
         };
+        let networks = ammc::check::q_networks(&program, &fe.sources).unwrap();
         let tables: String = summaries
             .iter()
+            .chain(&networks)
             .map(ammc::check::render_table)
             .collect::<Vec<_>>()
             .join("\n");
@@ -78,9 +80,17 @@ fn error_examples_report() {
             Some(rel),
             &set_lines(&bytes),
         );
+        // As `ammc check`: the shape checker, then the RL pass (maps, agent settings).
         let diags = match fe.program {
             Ok(program) => match ammc::check::check(&program, &fe.sources) {
-                Ok(_) => panic!("{} should fail", rel.display()),
+                Ok(_) => {
+                    let rl: Vec<_> = ammc::rl::program::check(&program)
+                        .into_iter()
+                        .filter(|d| d.code != "amm::rl::argument")
+                        .collect();
+                    assert!(!rl.is_empty(), "{} should fail", rel.display());
+                    rl
+                }
                 Err(d) => d,
             },
             Err(d) => d,

@@ -26,6 +26,7 @@ mod ops_torch;
 mod plan_gradients;
 mod rl_agents;
 mod rl_cli;
+mod rl_dqn;
 mod rl_envs;
 mod rl_updates;
 mod robustness;

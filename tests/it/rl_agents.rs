@@ -16,6 +16,14 @@ fn setup(file: &str, name: &str) -> AgentSetup {
     agent(&program, id).unwrap()
 }
 
+/// The agent `name` of a program given as text.
+fn setup_src(src: &str, name: &str) -> AgentSetup {
+    let fe = front_end("inline.amm", src.as_bytes(), None, &[]);
+    let program = fe.program.unwrap();
+    let id = program.modules[0].scope[name];
+    agent(&program, id).unwrap()
+}
+
 fn train(s: &AgentSetup) -> RunResult {
     run(&s.env, &s.config, &mut |_| {}).unwrap()
 }
@@ -53,6 +61,48 @@ fn cliff_q_learning_takes_the_edge_sarsa_the_safe_path() {
             s.eval
         );
     }
+}
+
+/// Issue 14: CliffWalking has no time limit, so SARSA's early episodes may run for up to
+/// the 100,000-step safety cut, and on several seeds the greedy policy ends with a loop.
+/// A user-set limit (`cliff_walking(max_steps = 100)`) ends those episodes early; with
+/// examples/cliff.amm's settings the greedy policy then reaches the goal on at least 9 of
+/// 10 seeds (measured: 9; without the limit 6).
+#[test]
+fn cliff_sarsa_with_a_step_limit_reaches_the_goal_for_9_of_10_seeds() {
+    let example = std::fs::read_to_string("examples/cliff.amm").unwrap();
+    let careful = &example[example.find("agent careful").unwrap()..];
+    let src = format!("env cliff = cliff_walking(max_steps = 100)\n{careful}");
+    let mut s = setup_src(&src, "careful");
+    assert_eq!(s.env.max_steps, Some(100));
+    assert_eq!(s.env.build().unwrap().max_steps(), s.env.max_steps);
+    let mut reached = 0;
+    for seed in 1..=10 {
+        s.config.seed = seed;
+        s.config.eval_episodes = 10;
+        let r = train(&s);
+        // Every training episode respects the limit.
+        assert!(r.learned.records.iter().all(|e| e.steps <= 100));
+        if r.eval.success_rate == 1.0 {
+            reached += 1;
+        }
+    }
+    assert!(reached >= 9, "{reached} of 10 seeds reach the goal");
+    // Without the limit the same settings do not (the issue's report).
+    let mut unlimited = setup_src(
+        &format!("env cliff = cliff_walking()\n{careful}"),
+        "careful",
+    );
+    assert_eq!(unlimited.env.max_steps, None);
+    let mut failed = 0;
+    for seed in 1..=10 {
+        unlimited.config.seed = seed;
+        unlimited.config.eval_episodes = 10;
+        if train(&unlimited).eval.success_rate < 1.0 {
+            failed += 1;
+        }
+    }
+    assert!(failed > 10 - reached, "unlimited: {failed} of 10 fail");
 }
 
 #[test]

@@ -181,3 +181,128 @@ fn every_rl_example_runs() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn inspect_rollout_prints_the_trajectory_and_reports_bad_files() {
+    let d = temp_dir("rollout");
+    let amm = d.join("env.amm");
+    std::fs::write(
+        &amm,
+        "env pole = cartpole(max_steps = 3)\nenv lake = frozen_lake()\n",
+    )
+    .unwrap();
+    let acts = d.join("a.json");
+    let s0 = d.join("s0.json");
+    std::fs::write(&acts, "[1, 1, 0, 0, 1]").unwrap();
+    std::fs::write(&s0, "[0.01, -0.02, 0.03, 0.04]").unwrap();
+    let (a, s) = (acts.to_str().unwrap(), s0.to_str().unwrap());
+    let (code, stdout, stderr) = ammc(&[
+        "inspect",
+        amm.to_str().unwrap(),
+        "pole",
+        "--rollout",
+        a,
+        "--state",
+        s,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        v["initial_state"],
+        serde_json::json!([0.01, -0.02, 0.03, 0.04])
+    );
+    let steps = v["steps"].as_array().unwrap();
+    // The user's limit of 3 truncates the rollout (Gymnasium's TimeLimit semantics).
+    assert_eq!(steps.len(), 3);
+    assert_eq!(steps[2]["truncated"], true);
+    assert_eq!(steps[0]["truncated"], false);
+    // The first step is Gymnasium's Euler update from s0 with force +10.
+    let mut c = ammc::rl::env::cartpole::CartPole {
+        state: [0.01, -0.02, 0.03, 0.04],
+    };
+    c.step(1);
+    let obs: Vec<f64> = steps[0]["observation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert_eq!(obs, c.state.to_vec());
+    // Seeded resets: the same seed gives the same start, another seed another.
+    let start = |seed: &str| {
+        let (code, out, err) = ammc(&[
+            "inspect",
+            amm.to_str().unwrap(),
+            "pole",
+            "--rollout",
+            a,
+            "--seed",
+            seed,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["initial_state"].clone()
+    };
+    assert_eq!(start("5"), start("5"));
+    assert_ne!(start("5"), start("6"));
+    // Bad inputs are located diagnostics with a help, exit 1.
+    let bad = |name: &str, text: &str| {
+        let p = d.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let cases = [
+        (
+            bad("a1.json", "[0, 2]"),
+            None,
+            "pole",
+            "amm::rl::rollout_action",
+        ),
+        (
+            bad("a2.json", "{\"a\": 1}"),
+            None,
+            "pole",
+            "amm::rl::rollout_file",
+        ),
+        (
+            bad("a3.json", "[0, 1"),
+            None,
+            "pole",
+            "amm::rl::rollout_file",
+        ),
+        (
+            acts.clone(),
+            Some(bad("s1.json", "[0.1, 0.2]")),
+            "pole",
+            "amm::rl::state",
+        ),
+        (
+            acts.clone(),
+            Some(bad("s2.json", "[0.1, 0.2, \"x\", 0.0]")),
+            "pole",
+            "amm::rl::state",
+        ),
+        (acts.clone(), None, "lake", "amm::rl::rollout_discrete"),
+        (
+            d.join("missing.json"),
+            None,
+            "pole",
+            "amm::rl::rollout_file",
+        ),
+    ];
+    for (actions, state, env, code_want) in cases {
+        let mut args = vec![
+            "inspect",
+            amm.to_str().unwrap(),
+            env,
+            "--rollout",
+            actions.to_str().unwrap(),
+        ];
+        if let Some(s) = &state {
+            args.extend(["--state", s.to_str().unwrap()]);
+        }
+        let (code, _, stderr) = ammc(&args);
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(code_want), "{args:?}: {stderr}");
+        assert!(stderr.contains("help:"), "{args:?}: {stderr}");
+    }
+}

@@ -330,3 +330,54 @@ fn every_rl_example_checks_clean() {
         assert_eq!(rl_check(&src), vec![], "{path}");
     }
 }
+
+#[test]
+fn every_environment_takes_a_max_steps_override() {
+    // Gymnasium's limits by default (cliff_walking has none), the user's when given.
+    let cases = [
+        ("frozen_lake()", Some(100)),
+        ("frozen_lake(map = \"8x8\")", Some(200)),
+        ("cliff_walking()", None),
+        ("taxi()", Some(200)),
+        ("cartpole()", Some(500)),
+        ("mountain_car()", Some(200)),
+        ("acrobot()", Some(500)),
+        ("acrobot(nips = true)", Some(500)),
+        ("grid(map = \"S . G\")", Some(100)),
+    ];
+    for (call, default) in cases {
+        let built = |src: &str| {
+            let fe = front_end("t.amm", src.as_bytes(), None, &[]);
+            let program = fe.program.unwrap();
+            let id = program.modules[0].scope["e"];
+            program::env_spec(&program, id).unwrap().build().unwrap()
+        };
+        assert_eq!(
+            built(&format!("env e = {call}\n")).max_steps(),
+            default,
+            "{call}"
+        );
+        let with = if call.ends_with("()") {
+            call.replace("()", "(max_steps = 37)")
+        } else {
+            call.replace(')', ", max_steps = 37)")
+        };
+        assert_eq!(
+            built(&format!("env e = {with}\n")).max_steps(),
+            Some(37),
+            "{with}"
+        );
+        // Zero is a range error of the checker, located at the value.
+        let zero = with.replace("37", "0");
+        let src = format!("env e = {zero}\n");
+        let fe = front_end("t.amm", src.as_bytes(), None, &[]);
+        let diags = ammc::check::check(&fe.program.unwrap(), &fe.sources).unwrap_err();
+        assert_eq!(diags.len(), 1, "{zero}");
+        assert_eq!(diags[0].code, "amm::value::range", "{zero}");
+        let span = diags[0].primary_span().unwrap();
+        assert_eq!(&src[span.start..span.end], "0", "{zero}");
+    }
+    // A non-integer is rejected by the resolver's kind check.
+    let fe = front_end("t.amm", b"env e = taxi(max_steps = 2.5)\n", None, &[]);
+    assert!(fe.program.is_err());
+}

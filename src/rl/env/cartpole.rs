@@ -43,9 +43,10 @@ impl CartPole {
         let [x, x_dot, theta, theta_dot] = self.state;
         let force = if action == 1 { FORCE_MAG } else { -FORCE_MAG };
         let (sin, cos) = theta.sin_cos();
-        let temp = (force + POLEMASS_LENGTH * theta_dot * theta_dot * sin) / TOTAL_MASS;
+        // Grouped as Gymnasium groups them (`np.square(·)` first), so the roundings agree.
+        let temp = (force + POLEMASS_LENGTH * (theta_dot * theta_dot) * sin) / TOTAL_MASS;
         let theta_acc = (GRAVITY * sin - cos * temp)
-            / (LENGTH * (4.0 / 3.0 - MASS_POLE * cos * cos / TOTAL_MASS));
+            / (LENGTH * (4.0 / 3.0 - MASS_POLE * (cos * cos) / TOTAL_MASS));
         let x_acc = temp - POLEMASS_LENGTH * theta_acc * cos / TOTAL_MASS;
         self.state = [
             x + TAU * x_dot,

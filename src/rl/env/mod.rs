@@ -1,19 +1,25 @@
 //! Environments. Discrete ones (`frozen_lake`, `cliff_walking`, `taxi`, `grid`) are a
 //! [`TabularEnv`]: the full transition table in Gymnasium's `P` layout, from which a
-//! [`CompiledTable`] with cumulative probabilities is built for fast sampling. `cartpole`
-//! is simulated step by step ([`cartpole::CartPole`]).
+//! [`CompiledTable`] with cumulative probabilities is built for fast sampling. The
+//! classic-control ones (`cartpole`, `mountain_car`, `acrobot`) are simulated step by step
+//! ([`control::ControlEnv`]). Every environment's time limit can be overridden with
+//! `max_steps` ([`EnvDecl`]).
 
+pub mod acrobot;
 pub mod cartpole;
 pub mod cliff;
+pub mod control;
 pub mod frozen_lake;
 pub mod grid;
 pub mod map;
+pub mod mountain_car;
 pub mod table;
 pub mod taxi;
 
 use std::fmt::Write as _;
 
 use crate::rl::error::RlError;
+pub use control::{ControlEnv, ControlKind, ControlSpec, ControlStep};
 pub use table::CompiledTable;
 
 /// One possible outcome of an action: Gymnasium's `(prob, next_state, reward, terminated)`.
@@ -190,6 +196,10 @@ pub enum EnvSpec {
     Taxi,
     /// Gymnasium `CartPole-v1`.
     CartPole,
+    /// Gymnasium `MountainCar-v0`.
+    MountainCar,
+    /// Gymnasium `Acrobot-v1`.
+    Acrobot(acrobot::Dynamics),
     /// A custom grid world.
     Grid(GridSpec),
 }
@@ -199,8 +209,18 @@ pub enum EnvSpec {
 pub enum BuiltEnv {
     /// A finite MDP with its table.
     Tabular(TabularEnv),
-    /// CartPole's continuous dynamics.
-    CartPole,
+    /// A classic-control environment.
+    Control(ControlSpec),
+}
+
+impl BuiltEnv {
+    /// The time limit (`None`: cliff_walking without `max_steps`).
+    pub fn max_steps(&self) -> Option<u32> {
+        match self {
+            BuiltEnv::Tabular(t) => t.max_steps,
+            BuiltEnv::Control(c) => Some(c.max_steps),
+        }
+    }
 }
 
 impl EnvSpec {
@@ -211,29 +231,92 @@ impl EnvSpec {
             EnvSpec::CliffWalking => "cliff_walking",
             EnvSpec::Taxi => "taxi",
             EnvSpec::CartPole => "cartpole",
+            EnvSpec::MountainCar => "mountain_car",
+            EnvSpec::Acrobot(_) => "acrobot",
             EnvSpec::Grid(_) => "grid",
+        }
+    }
+
+    /// The classic-control kind, for continuous environments.
+    pub fn control(&self) -> Option<ControlKind> {
+        match self {
+            EnvSpec::CartPole => Some(ControlKind::CartPole),
+            EnvSpec::MountainCar => Some(ControlKind::MountainCar),
+            EnvSpec::Acrobot(d) => Some(ControlKind::Acrobot(*d)),
+            _ => None,
         }
     }
 
     /// Builds the environment (its transition table for discrete ones), validating maps
     /// and arguments.
     pub fn build(&self) -> Result<BuiltEnv, RlError> {
+        let control = |kind: ControlKind| {
+            BuiltEnv::Control(ControlSpec {
+                kind,
+                max_steps: kind.default_max_steps(),
+            })
+        };
         Ok(match self {
             EnvSpec::FrozenLake { map, slippery } => {
                 BuiltEnv::Tabular(frozen_lake::build(map, *slippery)?)
             }
             EnvSpec::CliffWalking => BuiltEnv::Tabular(cliff::build()),
             EnvSpec::Taxi => BuiltEnv::Tabular(taxi::build()),
-            EnvSpec::CartPole => BuiltEnv::CartPole,
             EnvSpec::Grid(g) => BuiltEnv::Tabular(grid::build(g)?),
+            EnvSpec::CartPole => control(ControlKind::CartPole),
+            EnvSpec::MountainCar => control(ControlKind::MountainCar),
+            EnvSpec::Acrobot(d) => control(ControlKind::Acrobot(*d)),
         })
+    }
+
+    /// The transition table of a discrete environment.
+    pub fn table(&self) -> Result<TabularEnv, RlError> {
+        EnvDecl::from(self.clone()).table()
+    }
+}
+
+/// An `env` block: the environment and the user's time limit, if one was given.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnvDecl {
+    /// The environment.
+    pub spec: EnvSpec,
+    /// `max_steps = …`: replaces the environment's own time limit (Gymnasium's
+    /// `max_episode_steps`); `None` keeps it.
+    pub max_steps: Option<u32>,
+}
+
+impl From<EnvSpec> for EnvDecl {
+    fn from(spec: EnvSpec) -> EnvDecl {
+        EnvDecl {
+            spec,
+            max_steps: None,
+        }
+    }
+}
+
+impl EnvDecl {
+    /// The builtin's name.
+    pub fn kind(&self) -> &'static str {
+        self.spec.kind()
+    }
+
+    /// Builds the environment with the user's time limit applied.
+    pub fn build(&self) -> Result<BuiltEnv, RlError> {
+        let mut built = self.spec.build()?;
+        if let Some(limit) = self.max_steps {
+            match &mut built {
+                BuiltEnv::Tabular(t) => t.max_steps = Some(limit),
+                BuiltEnv::Control(c) => c.max_steps = limit,
+            }
+        }
+        Ok(built)
     }
 
     /// The transition table of a discrete environment.
     pub fn table(&self) -> Result<TabularEnv, RlError> {
         match self.build()? {
             BuiltEnv::Tabular(t) => Ok(t),
-            BuiltEnv::CartPole => Err(RlError::NotDiscrete {
+            BuiltEnv::Control(_) => Err(RlError::NotDiscrete {
                 env: self.kind().to_string(),
             }),
         }
