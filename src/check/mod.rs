@@ -472,15 +472,7 @@ impl ShapeChecker<'_> {
                 .iter()
                 .find(|a| a.name.as_ref().is_some_and(|n| n.name == "frozen"))
                 .is_some_and(|a| matches!(a.value.kind, ExprKind::Bool(true)));
-            // Resolution checked the name against the schema's `init` builtins.
-            walk.init = stage
-                .arg_list()
-                .iter()
-                .find(|a| a.name.as_ref().is_some_and(|n| n.name == "init"))
-                .and_then(|a| match &a.value.kind {
-                    ExprKind::Call(c) => spec::InitScheme::from_name(&c.dotted()),
-                    _ => None,
-                });
+            walk.init = stage_init(stage);
             let env = Env {
                 module: mdef.module,
                 locals: HashMap::new(),
@@ -1715,4 +1707,17 @@ fn find_val_metric(e: &crate::syntax::ast::Expr, found: &mut Option<(String, Spa
         }
         _ => {}
     }
+}
+
+/// A model stage's own `init = …` (resolution checked the name against the schema's
+/// `init` builtins).
+pub(crate) fn stage_init(stage: &crate::syntax::ast::Call) -> Option<spec::InitScheme> {
+    stage
+        .arg_list()
+        .iter()
+        .find(|a| a.name.as_ref().is_some_and(|n| n.name == "init"))
+        .and_then(|a| match &a.value.kind {
+            ExprKind::Call(c) => spec::InitScheme::from_name(&c.dotted()),
+            _ => None,
+        })
 }

@@ -122,6 +122,7 @@ impl ShapeChecker<'_> {
             counters: HashMap::new(),
             frozen: false,
             depth: 0,
+            init: None,
         };
         let mut shape = input.clone();
         for stage in &m.stages {
@@ -132,6 +133,7 @@ impl ShapeChecker<'_> {
                 .iter()
                 .find(|a| a.name.as_ref().is_some_and(|n| n.name == "frozen"))
                 .is_some_and(|a| matches!(a.value.kind, ExprKind::Bool(true)));
+            walk.init = super::stage_init(stage);
             let menv = Env {
                 module: mdef.module,
                 locals: HashMap::new(),
@@ -235,6 +237,8 @@ impl ShapeChecker<'_> {
             clip_norm,
             seed,
             early_stop: None::<spec::EarlyStopping>,
+            // An agent has no `init` field; stages may set their own.
+            init: spec::InitScheme::default(),
         };
         Some(ModelSummary {
             train: def.name.clone(),

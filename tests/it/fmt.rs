@@ -139,7 +139,12 @@ fn layout_is_canonical_but_spelling_and_grouping_are_the_authors() {
 #[test]
 fn every_example_and_the_stdlib_are_formatted() {
     let mut checked = 0;
-    for dir in ["examples", "examples/errors", "stdlib"] {
+    for dir in [
+        "examples",
+        "examples/errors",
+        "examples/errors/use",
+        "stdlib",
+    ] {
         let mut entries: Vec<_> = std::fs::read_dir(dir)
             .unwrap()
             .flatten()
@@ -195,7 +200,8 @@ fn mutated_programs_with_comments_keep_every_comment() {
             formatted += 1;
         }
     }
-    assert!(formatted > 300, "only {formatted} mutants parsed");
+    // About one mutant in ten still parses; every one that does is checked.
+    assert!(formatted > 200, "only {formatted} mutants parsed");
 }
 
 fn ammc() -> Command {
