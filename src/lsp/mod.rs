@@ -84,12 +84,27 @@ pub fn serve(connection: &Connection) -> Result<(), String> {
     let init = connection.initialize(caps).map_err(|e| e.to_string())?;
     let _: InitializeParams = serde_json::from_value(init).map_err(|e| e.to_string())?;
     let mut docs: HashMap<Url, Document> = HashMap::new();
+    let mut shut_down = false;
     for msg in &connection.receiver {
         match msg {
+            Message::Request(r) if r.method == req::Shutdown::METHOD => {
+                shut_down = true;
+                send(connection, Message::Response(Response::new_ok(r.id, ())));
+            }
+            Message::Request(r) if shut_down => {
+                let message = "the server is shutting down".to_string();
+                let error = Response::new_err(r.id, ErrorCode::InvalidRequest as i32, message);
+                send(connection, Message::Response(error));
+            }
+            Message::Notification(n) if n.method == notif::Exit::METHOD => {
+                // Exit without a shutdown first is an error by the protocol.
+                return if shut_down {
+                    Ok(())
+                } else {
+                    Err("exit before shutdown".into())
+                };
+            }
             Message::Request(r) => {
-                if connection.handle_shutdown(&r).map_err(|e| e.to_string())? {
-                    return Ok(());
-                }
                 let id = r.id.clone();
                 let response = match catch_unwind(AssertUnwindSafe(|| handle(&docs, r))) {
                     Ok(Ok(value)) => Response::new_ok(id, value),
