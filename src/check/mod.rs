@@ -418,6 +418,19 @@ impl ShapeChecker<'_> {
             Some(f) => match self.int(&f.value, &env) {
                 Some(b) if b >= 1 => b as usize,
                 Some(b) => {
+                    // The ranges pass reports `batch = 0` written as a value; this one
+                    // only speaks for what it could not see.
+                    let reported = self.diags.iter().any(|d| {
+                        d.code == "amm::value::range"
+                            && d.labels.iter().any(|l| {
+                                l.span.file == f.span.file
+                                    && l.span.start < f.span.end
+                                    && f.span.start < l.span.end
+                            })
+                    });
+                    if reported {
+                        return None;
+                    }
                     self.err(
                         Diag::new(
                             "amm::train::batch",

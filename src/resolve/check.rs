@@ -673,7 +673,11 @@ impl Checker<'_> {
                 self.err(
                     Diag::new(
                         "amm::field::missing",
-                        format!("`{what} {}` needs a `{}` field", block.name, spec.name),
+                        format!(
+                            "`{what} {}` needs {} field",
+                            block.name,
+                            article(&format!("`{}`", spec.name))
+                        ),
                     )
                     .primary(block.span, format!("`{}` is missing", spec.name))
                     .help(format!("add `{} = …` ({})", spec.name, spec.doc)),
@@ -860,7 +864,7 @@ impl Checker<'_> {
                 _ => self.err(
                     Diag::new(
                         "amm::value::kind",
-                        format!("`{what}` takes a list of {}s", family.noun()),
+                        format!("`{what}` takes a list of {}", plural(family.noun())),
                     )
                     .primary(e.span, "not a list")
                     .help(format!(
@@ -950,7 +954,7 @@ impl Checker<'_> {
                 self.err(
                     Diag::new(
                         "amm::value::kind",
-                        format!("`{what}` takes the name of a {noun} block"),
+                        format!("`{what}` takes the name of {} block", article(noun)),
                     )
                     .primary(e.span, "not a name"),
                 );
@@ -1431,7 +1435,21 @@ fn signature(what: &str, specs: &[ArgSpec<'_>]) -> String {
 }
 
 /// "a model", "an env": the word with its indefinite article.
+/// `search strategy` → `search strategies`, `loss` → `losses`, `layer` → `layers`.
+fn plural(noun: &str) -> String {
+    if let Some(stem) = noun.strip_suffix('y')
+        && !stem.ends_with(['a', 'e', 'i', 'o', 'u'])
+    {
+        format!("{stem}ies")
+    } else if noun.ends_with('s') {
+        format!("{noun}es")
+    } else {
+        format!("{noun}s")
+    }
+}
+
 fn article(word: &str) -> String {
-    let an = word.starts_with(['a', 'e', 'i', 'o', 'u']);
+    // A backticked name reads by its first letter (`an `optimizer``).
+    let an = word.trim_start_matches('`').starts_with(['a', 'e', 'i', 'o', 'u']);
     format!("{} {word}", if an { "an" } else { "a" })
 }
