@@ -121,10 +121,10 @@ impl Diag {
                     primary: true,
                     ..l.clone()
                 });
-                related.push(d.report(sources));
+                related.push(d.report(sources).into_context());
             }
         }
-        related.extend(self.notes.iter().map(|n| n.report(sources)));
+        related.extend(self.notes.iter().map(|n| n.report(sources).into_context()));
         Report {
             code: self.code,
             message: self.message.clone(),
@@ -133,7 +133,17 @@ impl Diag {
             source,
             related,
             warning: self.warning,
+            context: false,
         }
+    }
+}
+
+impl Report {
+    /// A part of another diagnostic (a note, a label in another file): rendered as advice,
+    /// so it is not read — or counted — as a second error.
+    fn into_context(mut self) -> Report {
+        self.context = true;
+        self
     }
 }
 
@@ -157,6 +167,8 @@ pub struct Report {
     source: Option<NamedSource<Arc<str>>>,
     related: Vec<Report>,
     warning: bool,
+    /// Part of another diagnostic.
+    context: bool,
 }
 
 impl fmt::Display for Report {
@@ -169,7 +181,11 @@ impl std::error::Error for Report {}
 
 impl Diagnostic for Report {
     fn severity(&self) -> Option<miette::Severity> {
-        self.warning.then_some(miette::Severity::Warning)
+        if self.context {
+            Some(miette::Severity::Advice)
+        } else {
+            self.warning.then_some(miette::Severity::Warning)
+        }
     }
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         Some(Box::new(self.code))

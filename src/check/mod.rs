@@ -462,6 +462,10 @@ impl ShapeChecker<'_> {
         let ItemKind::Model(m) = &mdef.item.kind else {
             return None;
         };
+        if let Some(d) = self.stage_order(mdef.module, &mdef.name, m) {
+            self.err(d);
+            return None;
+        }
         let site = Site {
             span: get("model").map_or(t.name.span, |f| f.span),
             text: format!(
@@ -1733,4 +1737,54 @@ pub(crate) fn stage_init(stage: &crate::syntax::ast::Call) -> Option<spec::InitS
             ExprKind::Call(c) => spec::InitScheme::from_name(&c.dotted()),
             _ => None,
         })
+}
+
+impl ShapeChecker<'_> {
+    /// A head before a backbone (`classifier(…) -> features`) is a composition in the wrong
+    /// order, whatever shape error it would cause later: say so, with the model reordered.
+    fn stage_order(
+        &self,
+        module: crate::resolve::ModuleId,
+        name: &str,
+        m: &crate::syntax::ast::ModelDecl,
+    ) -> Option<Diag> {
+        let kind = |c: &crate::syntax::ast::Call| {
+            self.program
+                .lookup(module, &c.dotted())
+                .map(|id| self.program.def(id).kind)
+        };
+        let first_head = m
+            .stages
+            .iter()
+            .position(|c| kind(c) == Some(DefKind::Head))?;
+        let late = m.stages[first_head..]
+            .iter()
+            .find(|c| kind(c) == Some(DefKind::Backbone))?;
+        let head = &m.stages[first_head];
+        let (backbones, heads): (Vec<_>, Vec<_>) = m
+            .stages
+            .iter()
+            .partition(|c| kind(c) != Some(DefKind::Head));
+        let order: Vec<String> = backbones
+            .iter()
+            .chain(heads.iter())
+            .map(|c| crate::syntax::pretty::call(c))
+            .collect();
+        Some(
+            Diag::new(
+                "amm::model::stage_order",
+                format!(
+                    "model `{name}` puts head `{}` before backbone `{}`",
+                    head.dotted(),
+                    late.dotted()
+                ),
+            )
+            .primary(late.span, "a backbone after a head")
+            .secondary(head.span, "the head")
+            .help(format!(
+                "stages run left to right, features first: write `model {name} = {}`",
+                order.join(" -> ")
+            )),
+        )
+    }
 }

@@ -1450,6 +1450,8 @@ fn plural(noun: &str) -> String {
 
 fn article(word: &str) -> String {
     // A backticked name reads by its first letter (`an `optimizer``).
-    let an = word.trim_start_matches('`').starts_with(['a', 'e', 'i', 'o', 'u']);
+    let an = word
+        .trim_start_matches('`')
+        .starts_with(['a', 'e', 'i', 'o', 'u']);
     format!("{} {word}", if an { "an" } else { "a" })
 }
