@@ -105,9 +105,18 @@ pub(super) fn fmt(out: &Output, paths: &[PathBuf], check: bool) -> u8 {
                 if check {
                     say!("{}", p.display());
                     unformatted += 1;
-                } else if let Err(e) = crate::data::atomic::write_atomic(&p, formatted.as_bytes()) {
-                    eprintln!("error: cannot write {}: {e}", p.display());
-                    worst = worst.max(EXIT_USAGE);
+                } else {
+                    // The new file replaces the old one by rename: give it the old mode.
+                    let mode = std::fs::metadata(&p).map(|m| m.permissions());
+                    let written = crate::data::atomic::write_atomic(&p, formatted.as_bytes())
+                        .and_then(|()| match mode {
+                            Ok(mode) => std::fs::set_permissions(&p, mode),
+                            Err(_) => Ok(()),
+                        });
+                    if let Err(e) = written {
+                        eprintln!("error: cannot write {}: {e}", p.display());
+                        worst = worst.max(EXIT_USAGE);
+                    }
                 }
             }
         }

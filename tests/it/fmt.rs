@@ -239,7 +239,10 @@ fn check_lists_files_stdin_formats_and_syntax_errors_are_left_alone() {
         messy
     );
 
-    // Formatting writes the file; then --check passes.
+    // Formatting writes the file, keeping its mode; then --check passes.
+    use std::os::unix::fs::PermissionsExt;
+    let messy_path = dir.join("sub/messy.amm");
+    std::fs::set_permissions(&messy_path, std::fs::Permissions::from_mode(0o640)).unwrap();
     let o = ammc().arg("fmt").arg(&dir).output().unwrap();
     assert_eq!(
         o.status.code(),
@@ -251,6 +254,8 @@ fn check_lists_files_stdin_formats_and_syntax_errors_are_left_alone() {
         std::fs::read_to_string(dir.join("sub/messy.amm")).unwrap(),
         clean
     );
+    let mode = std::fs::metadata(&messy_path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o640, "fmt changed the file's mode");
     let o = ammc().arg("fmt").arg("--check").arg(&dir).output().unwrap();
     assert_eq!(o.status.code(), Some(0));
 
