@@ -17,6 +17,7 @@ use crate::check::{ModelSummary, WeightsSource};
 use crate::run::record::{ContentHash, RunStatus, file_sha256};
 use crate::run::{Event, RunContext, RunFailure};
 use crate::runtime::program::{TrainJob, TrainOutcome, files, run_train};
+use crate::runtime::train::StageWeights;
 use crate::source::Span;
 
 /// The checked train blocks of one program.
@@ -164,7 +165,7 @@ impl<'a> TrainGraph<'a> {
         let pretrained = weight_files(s, &ctx.base_dir, &ctx.out_dir);
         let files: std::collections::BTreeMap<String, String> = data_files(s, &ctx.base_dir)
             .into_iter()
-            .chain(pretrained.iter().map(|(_, p)| p.clone()))
+            .chain(pretrained.iter().map(|w| w.path.clone()))
             .filter_map(|p| {
                 let shown = p.display().to_string();
                 self.file_hashes.get(&shown).map(|h| (shown, h.clone()))
@@ -215,7 +216,7 @@ fn is_current(dir: &Path, hash: &str) -> bool {
 
 /// The files a pretrained stage loads: paths relative to the `.amm` file's directory, and
 /// producing blocks' `model.safetensors` under `out_dir`.
-pub fn weight_files(s: &ModelSummary, base_dir: &Path, out_dir: &Path) -> Vec<(String, PathBuf)> {
+pub fn weight_files(s: &ModelSummary, base_dir: &Path, out_dir: &Path) -> Vec<StageWeights> {
     s.pretrained
         .iter()
         .map(|p| {
@@ -223,7 +224,11 @@ pub fn weight_files(s: &ModelSummary, base_dir: &Path, out_dir: &Path) -> Vec<(S
                 WeightsSource::File(f) => base_dir.join(f),
                 WeightsSource::Block(b) => out_dir.join(b).join(files::MODEL),
             };
-            (p.stage.clone(), path)
+            StageWeights {
+                stage: p.stage.clone(),
+                backbone: p.backbone.clone(),
+                path,
+            }
         })
         .collect()
 }

@@ -22,10 +22,17 @@ pub fn check_block_weights(summaries: &[ModelSummary], diags: &mut Vec<Diag>) {
                 continue; // the producer failed its own checks
             };
             let prefix = format!("{}.", p.stage);
+            // The producer's name for the stage: the same instance, or the backbone's own.
+            let stage_there = super::weights::file_prefix(
+                &p.stage,
+                &p.backbone,
+                producer.layers.iter().map(|l| l.name.as_str()),
+            );
             for layer in s.layers.iter().filter(|l| l.name.starts_with(&prefix)) {
-                let theirs = producer.layers.iter().find(|l| l.name == layer.name);
+                let their_name = format!("{stage_there}.{}", &layer.name[prefix.len()..]);
+                let theirs = producer.layers.iter().find(|l| l.name == their_name);
                 for (suffix, shape) in &layer.tensors {
-                    let name = format!("{}.{suffix}", layer.name);
+                    let name = format!("{their_name}.{suffix}");
                     let found = theirs
                         .and_then(|l| l.tensors.iter().find(|(t, _)| t == suffix).map(|(_, s)| s));
                     match (theirs, found) {
@@ -43,8 +50,7 @@ pub fn check_block_weights(summaries: &[ModelSummary], diags: &mut Vec<Diag>) {
                                     format!("`{name}` {shape:?} is needed by this layer"),
                                 )
                                 .help(format!(
-                                    "`{b}` must train a model with a `{}` stage built the same way",
-                                    p.stage
+                                    "`{b}` must train a model with a `{stage_there}` stage built the same way"
                                 )),
                             );
                             break;

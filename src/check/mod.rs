@@ -177,8 +177,13 @@ pub struct ModelSummary {
 /// A model stage whose weights come from elsewhere.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pretrained {
-    /// The stage (`features`): its tensors are named `features.…`.
+    /// The stage's instance in this model (`features`, or `features_2` for a second use):
+    /// its tensors are named `features.…`.
     pub stage: String,
+    /// The backbone or head it instantiates (`features`): a weights file without tensors
+    /// for the instance is read under this name, so one pretrained backbone loads into
+    /// every use of it.
+    pub backbone: String,
     /// Where the weights come from.
     pub source: WeightsSource,
     /// The `weights = …` value.
@@ -222,19 +227,125 @@ impl ModelSummary {
     /// state, plus every activation and its gradient for one batch.
     pub fn memory_bytes(&self) -> u64 {
         // Saturating throughout: an absurd model must be rejected, not overflow.
-        let weights = (self.params() as u64).saturating_add(
-            (self.trainable() as u64).saturating_mul(1 + self.optimizer_slots as u64),
-        );
-        let acts = self
-            .layers
-            .iter()
-            .fold(self.input.elements() as u64, |a, l| {
-                a.saturating_add(l.output.elements() as u64)
-            });
-        weights
-            .saturating_add(acts.saturating_mul(2).saturating_mul(self.batch as u64))
-            .saturating_mul(4)
+        let input = (self.input.elements() as u64)
+            .saturating_mul(2)
+            .saturating_mul(self.batch as u64)
+            .saturating_mul(4);
+        self.layers.iter().fold(input, |a, l| {
+            let m = self.layer_memory(l);
+            a.saturating_add(m.weights).saturating_add(m.activations)
+        })
     }
+
+    /// Training memory of one layer: its weights with their gradients and optimizer state,
+    /// and its activations (output and gradient) for a batch.
+    pub fn layer_memory(&self, l: &LayerInfo) -> LayerMemory {
+        let copies = if l.frozen {
+            1
+        } else {
+            2 + self.optimizer_slots as u64
+        };
+        LayerMemory {
+            weights: (l.params as u64).saturating_mul(copies).saturating_mul(4),
+            activations: (l.output.elements() as u64)
+                .saturating_mul(2)
+                .saturating_mul(self.batch as u64)
+                .saturating_mul(4),
+        }
+    }
+}
+
+/// Names a value expression reads (`pool` in `maxpool(pool * 2)`), in order.
+fn expr_names(e: &crate::syntax::ast::Expr, out: &mut Vec<String>) {
+    match &e.kind {
+        ExprKind::Call(c) => {
+            if c.path.len() == 1 && c.args.is_none() {
+                out.push(c.path[0].name.clone());
+            }
+            for a in c.arg_list() {
+                expr_names(&a.value, out);
+            }
+        }
+        ExprKind::List(items) => items.iter().for_each(|i| expr_names(i, out)),
+        ExprKind::Neg(i) => expr_names(i, out),
+        ExprKind::Binary(_, l, r) => {
+            expr_names(l, out);
+            expr_names(r, out);
+        }
+        _ => {}
+    }
+}
+
+/// A residual block whose output shape differs from its input: point at the layer that
+/// changes the shape first, with the fix for that kind of layer.
+fn residual_diag(input: &Shape, out: &Shape, block: Span, layers: &[LayerInfo]) -> Diag {
+    let d = Diag::new(
+        "amm::shape::residual",
+        format!("residual block changes the shape from {input} to {out}"),
+    )
+    .primary(block, format!("input {input}, output {out}"));
+    let spatial = |s: &Shape| (s.rank() == 3).then(|| (s.0[1], s.0[2]));
+    // The first layer whose output is no longer an image of the input's size.
+    let culprit = layers
+        .iter()
+        .find(|l| l.output.rank() != input.rank() || spatial(&l.output) != spatial(input));
+    let Some(l) = culprit else {
+        // Only the channel count differs: the block's last channel-setting layer decides it.
+        let last_conv = layers
+            .iter()
+            .rev()
+            .find(|l| matches!(l.op, LayerOp::Conv { .. } | LayerOp::Dense { .. }));
+        let c = input.0.first().copied().unwrap_or(0);
+        return match last_conv {
+            Some(l) => d
+                .secondary(l.span, format!("`{}` produces {}", l.text, l.output))
+                .help(format!(
+                    "the input is added to the output, so the block must end with {c} {}: make this layer `{}`",
+                    if input.rank() == 3 { "channels" } else { "features" },
+                    match l.op {
+                        LayerOp::Conv { .. } => format!("conv({c}, …)"),
+                        _ => format!("dense({c})"),
+                    }
+                )),
+            None => d.help("the input is added to the output, so the block must keep its shape"),
+        };
+    };
+    let label = format!("`{}` produces {}", l.text, l.output);
+    let help = match l.op {
+        LayerOp::Conv {
+            kernel,
+            stride,
+            pad,
+            dilation,
+            ..
+        } => {
+            let keep = dilation * (kernel - 1) / 2;
+            if stride != 1 {
+                "the input is added to the output, so the block must keep the size: use `stride = 1` here (downsample after the block instead)".to_string()
+            } else if (dilation * (kernel - 1)) % 2 == 1 {
+                format!("a kernel of {kernel} cannot keep the size with equal padding on both sides: use an odd kernel (3 or 5) with `pad = (kernel - 1) / 2`")
+            } else {
+                format!("the input is added to the output, so the block must keep the size: use `pad = {keep}` here (pad {pad} changes it)")
+            }
+        }
+        LayerOp::MaxPool { .. } | LayerOp::AvgPool { .. } | LayerOp::GlobalAvgPool => {
+            "pooling inside a residual block changes the size the skip connection adds to; move it after the block".to_string()
+        }
+        LayerOp::Flatten | LayerOp::Dense { .. } => {
+            "the input is added to the output, so the block must keep the shape; move `flatten` and `dense` after the block".to_string()
+        }
+        _ => "the input is added to the output, so the block must keep its shape".to_string(),
+    };
+    d.secondary(l.span, label).help(help)
+}
+
+/// Bytes one layer needs while training (see [`ModelSummary::layer_memory`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerMemory {
+    /// Weights, their gradients and the optimizer's slots.
+    pub weights: u64,
+    /// Output and its gradient for one batch.
+    pub activations: u64,
 }
 
 /// Largest size, channel count, kernel or stride accepted for one layer argument.
@@ -378,6 +489,8 @@ struct Walk {
     /// Networks being instantiated inside each other right now (bounded by
     /// [`MAX_NET_DEPTH`]: the walk recurses once per level).
     depth: usize,
+    /// The model's input, for helps about what the layers did to it.
+    input: Shape,
 }
 
 impl ShapeChecker<'_> {
@@ -479,27 +592,25 @@ impl ShapeChecker<'_> {
             frozen: false,
             init: None,
             depth: 0,
+            input: data.shape.clone(),
         };
         let mut shape = data.shape.clone();
-        for stage in &m.stages {
+        let instances = stage_instances(&m.stages);
+        for (stage, instance) in m.stages.iter().zip(&instances) {
             let net = self.program.lookup(mdef.module, &stage.dotted())?;
             walk.counters.clear();
-            walk.frozen = stage
-                .arg_list()
-                .iter()
-                .find(|a| a.name.as_ref().is_some_and(|n| n.name == "frozen"))
-                .is_some_and(|a| matches!(a.value.kind, ExprKind::Bool(true)));
+            walk.frozen = stage_frozen(stage);
             walk.init = stage_init(stage);
             let env = Env {
                 module: mdef.module,
                 locals: HashMap::new(),
                 program: self.program,
             };
-            shape = self.net(net, stage, &env, shape, &stage.dotted(), &mut walk, &site)?;
+            shape = self.net(net, stage, &env, shape, instance, &mut walk, &site)?;
         }
         let mut pretrained = Vec::new();
         let mut warnings = Vec::new();
-        for stage in &m.stages {
+        for (stage, instance) in m.stages.iter().zip(&instances) {
             let weights = stage
                 .arg_list()
                 .iter()
@@ -519,25 +630,27 @@ impl ShapeChecker<'_> {
                         .is_some_and(|d| self.program.def(d).kind == DefKind::Train)
                 {
                     pretrained.push(Pretrained {
-                        stage: stage.dotted(),
+                        stage: instance.clone(),
+                        backbone: stage.dotted(),
                         source: WeightsSource::Block(c.path[0].name.clone()),
                         span: a.value.span,
                     });
                 } else if let Ok(Value::Str(path)) = eval(&a.value, &|n| env.lookup(n)) {
-                    pretrained.push(Pretrained {
-                        stage: stage.dotted(),
+                    let p = Pretrained {
+                        stage: instance.clone(),
+                        backbone: stage.dotted(),
                         source: WeightsSource::File(path.clone()),
                         span: a.value.span,
-                    });
+                    };
                     weights::check_stage(
                         &self.program.root_dir.join(&path),
                         &path,
-                        a.value.span,
-                        &stage.dotted(),
+                        &p,
                         &walk.layers,
                         &mut self.diags,
                         &mut warnings,
                     );
+                    pretrained.push(p);
                 }
             }
         }
@@ -562,20 +675,83 @@ impl ShapeChecker<'_> {
         self.loss_check(t, &summary, &data, &data_name, &env);
         let budget = crate::input::memory_budget();
         if summary.memory_bytes() > budget.bytes {
-            self.err(
-                Diag::new(
-                    "amm::shape::memory",
-                    format!(
-                        "training `{model_name}` needs about {:.1} GiB, more than {}",
-                        summary.memory_bytes() as f64 / (1u64 << 30) as f64,
-                        budget.describe()
-                    ),
-                )
-                .primary(t.name.span, "in this train block")
-                .help("reduce `batch`, the layer widths, or the input size"),
-            );
+            let d = self.memory_diag(&summary, t, &model_name, &budget);
+            self.err(d);
         }
         Some(summary)
+    }
+
+    /// A model too large to train: the layers that take most of the memory, by weights or
+    /// by activations, with a fix for the larger of the two.
+    fn memory_diag(
+        &self,
+        summary: &ModelSummary,
+        t: &crate::syntax::ast::TrainDecl,
+        model_name: &str,
+        budget: &crate::input::MemoryBudget,
+    ) -> Diag {
+        let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+        let total = summary.memory_bytes();
+        let mut by_cost: Vec<(&LayerInfo, LayerMemory)> = summary
+            .layers
+            .iter()
+            .map(|l| (l, summary.layer_memory(l)))
+            .collect();
+        by_cost.sort_by_key(|(_, m)| std::cmp::Reverse(m.weights.saturating_add(m.activations)));
+        let mut d = Diag::new(
+            "amm::shape::memory",
+            format!(
+                "training `{model_name}` needs about {:.1} GiB, more than {}",
+                gib(total),
+                budget.describe()
+            ),
+        );
+        let mut weights = 0u64;
+        let mut acts = 0u64;
+        let mut first = true;
+        for (l, m) in by_cost.iter().take(3) {
+            let cost = m.weights.saturating_add(m.activations);
+            // Only layers that matter: a tenth of the total or more.
+            if cost.saturating_mul(10) < total {
+                break;
+            }
+            weights = weights.saturating_add(m.weights);
+            acts = acts.saturating_add(m.activations);
+            let what = if m.weights >= m.activations {
+                format!(
+                    "{:.1} GiB: {} weights with gradients and optimizer state",
+                    gib(cost),
+                    summary::thousands(l.params)
+                )
+            } else {
+                format!(
+                    "{:.1} GiB: output {} for {} samples, and its gradient",
+                    gib(cost),
+                    l.output,
+                    summary.batch
+                )
+            };
+            d = if first {
+                d.primary(l.span, what)
+            } else {
+                d.secondary(l.span, what)
+            };
+            first = false;
+        }
+        if first {
+            d = d.primary(t.name.span, "in this train block");
+        }
+        if let Some(b) = t.fields.iter().find(|f| f.key.name == "batch") {
+            d = d.secondary(b.span, format!("{} samples per batch", summary.batch));
+        }
+        if weights >= acts && weights > 0 {
+            d.help("the weights alone do not fit: use fewer units in the largest layer, or shrink its input (pooling or a strided conv before `flatten`)")
+        } else {
+            d.help(format!(
+                "activations grow with the batch: lower `batch` (now {}) or the input size",
+                summary.batch
+            ))
+        }
     }
 
     /// Evaluates the settings of a train block (already range-checked).
@@ -819,14 +995,25 @@ impl ShapeChecker<'_> {
                 }
             }
             "mse" | "mae" if data.classes.is_some() && out.rank() == 1 && out.0[0] != 1 => {
-                self.err(
-                    Diag::new(
-                        "amm::shape::loss",
-                        format!("{} compares outputs with real targets, but `{data_name}` has class labels", c.dotted()),
-                    )
-                    .primary(loss.value.span, "regression loss on classification data")
-                    .help("use `loss = cross_entropy` for class labels"),
-                );
+                let classes = data.classes.unwrap_or(0);
+                let mut d = Diag::new(
+                    "amm::shape::loss",
+                    format!(
+                        "{} compares outputs {out} with real targets of the same shape, but `{data_name}` has class labels [N] (integers 0 to {})",
+                        c.dotted(),
+                        classes.saturating_sub(1)
+                    ),
+                )
+                .primary(loss.value.span, "regression loss on classification data");
+                if let Some((span, text)) = &last {
+                    d = d.secondary(
+                        *span,
+                        format!("`{text}` produces {out}: one score per class"),
+                    );
+                }
+                self.err(d.help(format!(
+                    "use `loss = cross_entropy`: it compares {out} scores with class labels [N]"
+                )));
             }
             _ => {}
         }
@@ -1243,6 +1430,76 @@ impl ShapeChecker<'_> {
         };
         self.block(&n.body, &env, input, prefix, walk, &site)
     }
+    /// Where the params a failing layer uses got their values: each param's definition with
+    /// its value (and the arithmetic that made it), and the `--set` that changed it.
+    fn param_context(&self, c: &Call, env: &Env) -> Vec<crate::diag::Label> {
+        let mut names = Vec::new();
+        for a in c.arg_list() {
+            expr_names(&a.value, &mut names);
+        }
+        let mut labels = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        // Params computed from other params are followed a few levels up.
+        let mut queue: Vec<(String, crate::resolve::ModuleId, usize)> = names
+            .into_iter()
+            .filter(|n| !env.locals.contains_key(n))
+            .map(|n| (n, env.module, 0))
+            .collect();
+        while let Some((name, module, depth)) = queue.pop() {
+            let Some(id) = self.program.lookup(module, &name) else {
+                continue;
+            };
+            let def = self.program.def(id);
+            let (ItemKind::Param(p), Some(value)) = (&def.item.kind, self.program.param(id)) else {
+                continue;
+            };
+            if !seen.insert(id) {
+                continue;
+            }
+            let shown = value.to_string();
+            let literal = matches!(
+                p.value.kind,
+                ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Str(_) | ExprKind::Bool(_)
+            );
+            let text = match self.program.set_by.get(&id) {
+                Some(set) => {
+                    labels.push(crate::diag::Label {
+                        span: *set,
+                        message: format!(
+                            "`--set {name}={}` gives `{name}` = {shown}",
+                            self.sources
+                                .get(set.file)
+                                .text
+                                .get(set.start..set.end)
+                                .unwrap_or(&shown)
+                        ),
+                        primary: false,
+                    });
+                    format!(
+                        "`{name}` = {shown}, set by `--set` (default `{}`)",
+                        crate::syntax::pretty::expr(&p.value)
+                    )
+                }
+                None if literal => format!("`{name}` = {shown}"),
+                None => format!(
+                    "`{name}` = {} = {shown}",
+                    crate::syntax::pretty::expr(&p.value)
+                ),
+            };
+            labels.push(crate::diag::Label {
+                span: p.value.span,
+                message: text,
+                primary: false,
+            });
+            if depth < 4 && !self.program.set_by.contains_key(&id) {
+                let mut more = Vec::new();
+                expr_names(&p.value, &mut more);
+                queue.extend(more.into_iter().map(|n| (n, def.module, depth + 1)));
+            }
+        }
+        labels
+    }
+
     fn block(
         &mut self,
         block: &LayerBlock,
@@ -1255,28 +1512,28 @@ impl ShapeChecker<'_> {
         let mut shape = input;
         for layer in &block.layers {
             shape = match &layer.kind {
-                LayerKind::Call(c) => self.layer(c, env, shape, prefix, walk, site)?,
+                LayerKind::Call(c) => {
+                    let before = self.diags.len();
+                    let out = self.layer(c, env, shape, prefix, walk, site);
+                    if out.is_none() {
+                        let labels = self.param_context(c, env);
+                        for d in &mut self.diags[before..] {
+                            if d.code.starts_with("amm::shape::") {
+                                d.labels.extend(labels.iter().cloned());
+                            }
+                        }
+                    }
+                    out?
+                }
                 LayerKind::Residual(b) => {
                     let skip = walk.layers.len().checked_sub(1);
+                    let first = walk.layers.len();
                     let out = self.block(b, env, shape.clone(), prefix, walk, site)?;
                     if out != shape {
-                        let mut d = Diag::new(
-                            "amm::shape::residual",
-                            format!("residual block changes the shape from {shape} to {out}"),
-                        )
-                        .primary(b.span, format!("input {shape}, output {out}"))
-                        .note(
+                        let d = residual_diag(&shape, &out, b.span, &walk.layers[first..]).note(
                             Diag::new("amm::shape::residual", site.text.clone())
                                 .primary(site.span, "instantiated here"),
                         );
-                        d = if out.rank() == shape.rank()
-                            && out.rank() == 3
-                            && out.0[0] != shape.0[0]
-                        {
-                            d.help(format!("the input is added to the output, so the block must keep {} channels: make its last conv `conv({}, …)`", shape.0[0], shape.0[0]))
-                        } else {
-                            d.help("the input is added to the output, so the block must keep the shape (use pad = (kernel - 1) / 2 and stride 1)")
-                        };
                         self.err(d);
                         return None;
                     }
@@ -1386,6 +1643,24 @@ impl ShapeChecker<'_> {
             .layers
             .last()
             .map(|l| (l.span, format!("`{}` produces {}", l.text, l.output)));
+        let after_flatten = walk.layers.iter().any(|l| matches!(l.op, LayerOp::Flatten));
+        // Some earlier layer made the image smaller than this input's size was before.
+        let shrunk_before = |h: usize, w: usize| {
+            std::iter::once(&walk.input)
+                .chain(walk.layers.iter().map(|l| &l.output))
+                .any(|o| o.rank() == 3 && (o.0[1] > h || o.0[2] > w))
+        };
+        // Why a vector reaches a layer that needs an image.
+        let image_help = |what: &str| {
+            if after_flatten {
+                format!("{what} images; move this layer before `flatten`")
+            } else {
+                format!(
+                    "{what} images [N, channels, height, width], but this input is a vector of {} features; use `dense` layers for vectors, or give the model image-shaped input [c, h, w]",
+                    input.elements()
+                )
+            }
+        };
         let fail =
             |this: &mut Self, code: &'static str, msg: String, label: String, help: String| {
                 let mut d = Diag::new(code, msg).primary(c.span, label).help(help);
@@ -1399,6 +1674,15 @@ impl ShapeChecker<'_> {
             };
         let positive = |this: &mut Self, what: &str, v: i64| -> Option<usize> {
             if !(1..=MAX_DIM as i64).contains(&v) {
+                let help = match (what, v < 1) {
+                    ("stride", true) => "a stride of 0 never moves the window: use `stride = 1` to keep every position, 2 to halve the size".to_string(),
+                    ("kernel", true) => "a window needs at least one cell: `kernel = 3` is the usual choice (1 mixes channels only)".to_string(),
+                    ("dilation", true) => "`dilation = 1` is an ordinary window; 2 spreads it over every other cell".to_string(),
+                    ("channels", true) => format!("`{kind}` must produce at least one channel, e.g. `{kind}(16, …)`"),
+                    ("units", true) => format!("`{kind}` must produce at least one feature, e.g. `{kind}(64)`"),
+                    (_, true) => format!("use a `{what}` of 1 or more"),
+                    (_, false) => format!("use a `{what}` of at most {MAX_DIM}; a value this large would not fit in memory"),
+                };
                 this.err(
                     Diag::new(
                         "amm::shape::argument",
@@ -1409,6 +1693,7 @@ impl ShapeChecker<'_> {
                         },
                     )
                     .primary(c.span, "here")
+                    .help(help)
                     .note(
                         Diag::new("amm::shape::argument", site.text.clone())
                             .primary(site.span, "instantiated here"),
@@ -1429,7 +1714,7 @@ impl ShapeChecker<'_> {
                         format!("`{kind}` needs [N, C, H, W] input, got {input}"),
                         format!("input {input}"),
                         if input.rank() == 1 {
-                            "convolution and pooling work on images; move this layer before `flatten`".to_string()
+                            image_help("convolution and pooling work on")
                         } else {
                             "the input must be [N, channels, height, width]".to_string()
                         },
@@ -1488,16 +1773,56 @@ impl ShapeChecker<'_> {
                     window_out(w, kernel, stride, pad, dilation),
                 ) else {
                     let span = dilation * (kernel - 1) + 1;
+                    let room = h.min(w) + 2 * pad;
                     let need_pad = span.saturating_sub(h.min(w)).div_ceil(2);
+                    let mut fixes = Vec::new();
+                    // The largest kernel whose dilated window fits: d·(k − 1) + 1 ≤ room.
+                    let max_kernel = (room.saturating_sub(1)) / dilation + 1;
+                    if dilation > 1 {
+                        let max_dilation = if kernel > 1 {
+                            (room - 1) / (kernel - 1)
+                        } else {
+                            0
+                        };
+                        if max_dilation >= 1 {
+                            fixes.push(format!("`dilation = {max_dilation}` or less"));
+                        }
+                        fixes.push(format!(
+                            "`kernel = {max_kernel}` or less at dilation {dilation}"
+                        ));
+                    } else {
+                        fixes.push(format!("a kernel of at most {max_kernel}"));
+                    }
+                    // Pooling may pad at most half its window (checked above).
+                    if kind == "conv" || 2 * need_pad <= kernel {
+                        fixes.push(format!("`pad = {need_pad}`"));
+                    }
+                    if shrunk_before(h, w) {
+                        fixes.push(
+                            "fewer layers that shrink the image before it (pooling, strides, unpadded convs)".to_string(),
+                        );
+                    } else {
+                        fixes.push("a larger input".to_string());
+                    }
+                    let help = match fixes.split_last() {
+                        Some((last, rest)) if !rest.is_empty() => {
+                            format!("use {}, or {last}", rest.join(", "))
+                        }
+                        _ => format!("use {}", fixes.join("")),
+                    };
+                    let window = if dilation > 1 {
+                        format!(
+                            "{kind}` window of {span}x{span} (kernel {kernel} at dilation {dilation})"
+                        )
+                    } else {
+                        format!("{kind}` window of {span}x{span}")
+                    };
                     fail(
                         self,
                         "amm::shape::too_small",
-                        format!("`{kind}` window of {span}x{span} does not fit the {h}x{w} input"),
+                        format!("`{window} does not fit the {h}x{w} input"),
                         format!("input {input}"),
-                        format!(
-                            "use a kernel of at most {}, pad = {need_pad}, or fewer pooling layers before it",
-                            h.min(w) + 2 * pad
-                        ),
+                        help,
                     );
                     return None;
                 };
@@ -1530,7 +1855,11 @@ impl ShapeChecker<'_> {
                         "amm::shape::rank",
                         format!("`global_avgpool` needs [N, C, H, W] input, got {input}"),
                         format!("input {input}"),
-                        "use it before `flatten`".into(),
+                        if input.rank() == 1 {
+                            image_help("global pooling works on")
+                        } else {
+                            "the input must be [N, channels, height, width]".to_string()
+                        },
                     );
                     return None;
                 }
@@ -1728,6 +2057,39 @@ fn find_val_metric(e: &crate::syntax::ast::Expr, found: &mut Option<(String, Spa
 
 /// A model stage's own `init = …` (resolution checked the name against the schema's
 /// `init` builtins).
+/// The names a model's stages' tensors live under: a stage's own name for its first use
+/// and `name_2`, `name_3`, … for later uses of the same backbone or head, so each use has
+/// weights of its own (skipping names another stage of the model already has).
+pub(crate) fn stage_instances(stages: &[crate::syntax::ast::Call]) -> Vec<String> {
+    let names: Vec<String> = stages.iter().map(|s| s.dotted()).collect();
+    let mut out: Vec<String> = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        if !names[..i].contains(name) {
+            out.push(name.clone());
+            continue;
+        }
+        let mut k = 2;
+        let instance = loop {
+            let candidate = format!("{name}_{k}");
+            if !names.contains(&candidate) && !out.contains(&candidate) {
+                break candidate;
+            }
+            k += 1;
+        };
+        out.push(instance);
+    }
+    out
+}
+
+/// Whether a model stage is excluded from training (`frozen = true`).
+pub(crate) fn stage_frozen(stage: &crate::syntax::ast::Call) -> bool {
+    stage
+        .arg_list()
+        .iter()
+        .find(|a| a.name.as_ref().is_some_and(|n| n.name == "frozen"))
+        .is_some_and(|a| matches!(a.value.kind, ExprKind::Bool(true)))
+}
+
 pub(crate) fn stage_init(stage: &crate::syntax::ast::Call) -> Option<spec::InitScheme> {
     stage
         .arg_list()

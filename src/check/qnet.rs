@@ -123,23 +123,21 @@ impl ShapeChecker<'_> {
             frozen: false,
             depth: 0,
             init: None,
+            input: input.clone(),
         };
         let mut shape = input.clone();
-        for stage in &m.stages {
+        let instances = super::stage_instances(&m.stages);
+        for (stage, instance) in m.stages.iter().zip(&instances) {
             let net = self.program.lookup(mdef.module, &stage.dotted())?;
             walk.counters.clear();
-            walk.frozen = stage
-                .arg_list()
-                .iter()
-                .find(|a| a.name.as_ref().is_some_and(|n| n.name == "frozen"))
-                .is_some_and(|a| matches!(a.value.kind, ExprKind::Bool(true)));
+            walk.frozen = super::stage_frozen(stage);
             walk.init = super::stage_init(stage);
             let menv = Env {
                 module: mdef.module,
                 locals: HashMap::new(),
                 program: self.program,
             };
-            shape = self.net(net, stage, &menv, shape, &stage.dotted(), &mut walk, &site)?;
+            shape = self.net(net, stage, &menv, shape, instance, &mut walk, &site)?;
         }
         let want = Shape(vec![kind.n_actions()]);
         if shape != want {

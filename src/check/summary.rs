@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::ModelSummary;
 
-fn thousands(n: usize) -> String {
+pub(crate) fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use crate::data::safetensors::{Header, SafetensorsError, f32_values, parse_header};
 use crate::diag::Diag;
 use crate::input::InputError;
-use crate::source::Span;
 
 use super::LayerInfo;
 
@@ -100,16 +99,32 @@ pub fn read_header(path: &std::path::Path) -> Result<HashMap<String, TensorEntry
         .collect())
 }
 
-/// Compares the layers of stage `stage` with the file's tensors.
+/// The prefix a stage instance's tensors have in a weights file: the instance's own name
+/// (`features_2`) when the file has tensors under it, else the backbone's (`features`), so
+/// a backbone saved once loads into each of its uses.
+pub fn file_prefix<'a>(
+    stage: &'a str,
+    backbone: &'a str,
+    mut names: impl Iterator<Item = &'a str>,
+) -> &'a str {
+    let own = format!("{stage}.");
+    if stage == backbone || names.any(|n| n.starts_with(&own)) {
+        stage
+    } else {
+        backbone
+    }
+}
+
+/// Compares the layers of pretrained stage `p` with the file's tensors.
 pub fn check_stage(
     path: &std::path::Path,
     path_text: &str,
-    path_span: Span,
-    stage: &str,
+    p: &super::Pretrained,
     layers: &[LayerInfo],
     diags: &mut Vec<Diag>,
     warnings: &mut Vec<Diag>,
 ) {
+    let path_span = p.span;
     let file = match read_file(path) {
         Ok(f) => f,
         // A previous block of the same run may write it; it is checked when loaded.
@@ -154,7 +169,15 @@ pub fn check_stage(
             )
         })
         .collect();
+    let stage = p.stage.as_str();
     let prefix = format!("{stage}.");
+    let stage_in_file = file_prefix(stage, &p.backbone, header.keys().map(|k| k.as_str()));
+    let file_prefix = format!("{stage_in_file}.");
+    // The file's name for one of this stage's tensors.
+    let in_file = |model_name: &str| match model_name.strip_prefix(&prefix) {
+        Some(rest) => format!("{file_prefix}{rest}"),
+        None => model_name.to_string(),
+    };
     for layer in layers.iter().filter(|l| l.name.starts_with(&prefix)) {
         // One report per layer: a wrong weight usually implies a wrong bias too.
         let before = diags.len();
@@ -162,17 +185,17 @@ pub fn check_stage(
             if diags.len() > before {
                 break;
             }
-            let name = format!("{}.{suffix}", layer.name);
+            let name = in_file(&format!("{}.{suffix}", layer.name));
             match header.get(&name) {
                 None => {
-                    let mut names: Vec<&String> = header.keys().filter(|k| k.starts_with(&prefix)).collect();
+                    let mut names: Vec<&String> = header.keys().filter(|k| k.starts_with(&file_prefix)).collect();
                     names.sort();
                     diags.push(
                         Diag::new("amm::weights::missing", format!("`{path_text}` has no tensor `{name}`"))
                             .primary(path_span, "loaded here")
                             .secondary(layer.span, format!("`{name}` {shape:?} is needed by this layer"))
                             .help(if names.is_empty() {
-                                format!("the file has no tensors for `{stage}`; was it saved from a model with a `{stage}` stage?")
+                                format!("the file has no tensors for `{stage_in_file}`; was it saved from a model with a `{stage_in_file}` stage?")
                             } else {
                                 format!("the file has: {}", names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
                             }),
@@ -215,13 +238,14 @@ pub fn check_stage(
                 .iter()
                 .map(move |(s, _)| format!("{}.{s}", l.name))
         })
+        .map(|n| in_file(&n))
         .collect();
     let extra: Vec<&str> = file
         .header
         .entries
         .iter()
         .map(|e| e.name.as_str())
-        .filter(|n| n.starts_with(&prefix) && !used.iter().any(|u| u == n))
+        .filter(|n| n.starts_with(&file_prefix) && !used.iter().any(|u| u == n))
         // Batch-norm statistics are loaded by the runtime beside the parameters.
         .filter(|n| {
             ![".running_mean", ".running_var", ".num_batches_tracked"]
@@ -234,7 +258,7 @@ pub fn check_stage(
             Diag::new(
                 "amm::weights::unused",
                 format!(
-                    "`{path_text}` has tensors for `{stage}` that no layer uses: {}",
+                    "`{path_text}` has tensors for `{stage_in_file}` that no layer uses: {}",
                     extra.join(", ")
                 ),
             )

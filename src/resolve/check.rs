@@ -114,9 +114,23 @@ impl Checker<'_> {
             };
             self.param_types.insert(id, ty);
             self.program.params.insert(id, value);
+            // An override takes effect where its param is declared, so params computed from
+            // it below (`param wide = width * 2`) follow the new value.
+            if module == ModuleId(0) {
+                let name = self.program.def(id).name.clone();
+                for o in overrides.iter().filter(|o| o.name == name) {
+                    self.apply_override(sources, o);
+                }
+            }
         }
+        // Overrides of names that are not params of the root file (reported there).
         for o in overrides {
-            self.apply_override(sources, o);
+            let known = self.program.lookup(ModuleId(0), &o.name).is_some_and(|d| {
+                self.program.params.contains_key(&d) && self.program.def(d).module == ModuleId(0)
+            });
+            if !known {
+                self.apply_override(sources, o);
+            }
         }
     }
 
@@ -180,6 +194,7 @@ impl Checker<'_> {
         match value.clone().coerce(ty) {
             Some(v) => {
                 self.program.params.insert(target, v);
+                self.program.set_by.insert(target, p.value.span);
             }
             None => self.err(
                 Diag::new(
@@ -638,6 +653,7 @@ impl Checker<'_> {
                 .primary(f.key.span, "unknown field");
                 d = match suggest(&f.key.name, specs.iter().map(|s| s.name)) {
                     Some(s) => d.help(format!("did you mean `{s}`?")),
+                    None if let Some(help) = misplaced_argument(specs, fields, f) => d.help(help),
                     None => d.help(format!(
                         "the fields of `{what}` are: {}",
                         specs.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
@@ -1122,7 +1138,33 @@ impl Checker<'_> {
                 self.objective_expr(r, ctx);
             }
             _ => {
-                if let Err(d) = self.type_of(e, ctx) {
+                if let Err(mut d) = self.type_of(e, ctx) {
+                    // `maximize(accuracy)`: a metric named without its split.
+                    const METRICS: [&str; 8] = [
+                        "loss",
+                        "accuracy",
+                        "mse",
+                        "mae",
+                        "success",
+                        "mean_return",
+                        "std_return",
+                        "mean_steps",
+                    ];
+                    if let ExprKind::Call(c) = &e.kind
+                        && d.code == "amm::name::unknown"
+                        && c.path.len() == 1
+                        && METRICS.contains(&c.path[0].name.as_str())
+                    {
+                        let m = &c.path[0].name;
+                        let split = if ["loss", "accuracy", "mse", "mae"].contains(&m.as_str()) {
+                            "val"
+                        } else {
+                            "eval"
+                        };
+                        d = d.help(format!(
+                            "a metric is read from a split: write `{split}.{m}` (train blocks report `train.` and `val.` metrics, agents `eval.` and `train.`)"
+                        ));
+                    }
                     self.err(d);
                 }
             }
@@ -1454,4 +1496,63 @@ fn article(word: &str) -> String {
         .trim_start_matches('`')
         .starts_with(['a', 'e', 'i', 'o', 'u']);
     format!("{} {word}", if an { "an" } else { "a" })
+}
+
+/// A field that is really an argument of another field's builtin (`lr` inside `train`
+/// belongs to the optimizer): the help shows the right form, built from the value the block
+/// already has for that field (`optimizer = adam` → `optimizer = adam(lr = 0.01)`).
+fn misplaced_argument(specs: &[ArgSpec<'_>], fields: &[Field], f: &Field) -> Option<String> {
+    let name = f.key.name.as_str();
+    for spec in specs {
+        let Kind::Builtin(family) = spec.kind else {
+            continue;
+        };
+        // The builtin the block uses for that field, else the first of the family that
+        // takes this argument.
+        let current = fields
+            .iter()
+            .find(|g| g.key.name == spec.name)
+            .and_then(|g| match &g.value.kind {
+                ExprKind::Call(c) => Some(c),
+                _ => None,
+            });
+        let takes = |b: &CallSpec| b.args.iter().any(|a| a.name == name);
+        let Some(chosen) = current
+            .and_then(|c| schema::builtin(family, &c.dotted()))
+            .filter(|b| takes(b))
+            .or_else(|| {
+                schema::BUILTINS
+                    .iter()
+                    .find(|b| b.family == family && takes(b))
+            })
+        else {
+            continue;
+        };
+        let value = crate::syntax::pretty::expr(&f.value);
+        let other_args = current
+            .filter(|c| c.dotted() == chosen.name)
+            .map(|c| {
+                c.arg_list()
+                    .iter()
+                    .filter(|a| a.name.as_ref().is_none_or(|n| n.name != name))
+                    .map(|a| match &a.name {
+                        Some(n) => {
+                            format!("{} = {}", n.name, crate::syntax::pretty::expr(&a.value))
+                        }
+                        None => crate::syntax::pretty::expr(&a.value),
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        let mut args = other_args;
+        args.push(format!("{name} = {value}"));
+        return Some(format!(
+            "`{name}` is an argument of the {}, not a field: write `{} = {}({})`",
+            spec.name,
+            spec.name,
+            chosen.name,
+            args.join(", ")
+        ));
+    }
+    None
 }

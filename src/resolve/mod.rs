@@ -143,6 +143,8 @@ pub struct Program {
     pub defs: Vec<Def>,
     /// Values of the root module's params (defaults, then `--set`).
     pub params: HashMap<DefId, Value>,
+    /// Params given by `--set`: the span of the value in the override's own source.
+    pub set_by: HashMap<DefId, crate::source::Span>,
     /// Directory of the root file: relative data paths are resolved against it.
     pub root_dir: std::path::PathBuf,
 }
@@ -293,6 +295,7 @@ pub fn resolve(
         modules: scopes,
         defs,
         params: HashMap::new(),
+        set_by: HashMap::new(),
         root_dir: root_path
             .and_then(Path::parent)
             .map(Path::to_path_buf)

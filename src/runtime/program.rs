@@ -48,7 +48,7 @@ pub struct TrainJob<'a> {
     pub span: Span,
     /// Pretrained stages and the files their weights come from (already resolved against
     /// the `.amm` file's directory or the producing block's run).
-    pub pretrained: Vec<(String, PathBuf)>,
+    pub pretrained: Vec<crate::runtime::train::StageWeights>,
     /// Content hash of everything that determines the run's results.
     pub hash: String,
     /// Where the data and each input came from (recorded in the summary).

@@ -294,36 +294,53 @@ fn op_error(e: crate::runtime::backend::BackendError) -> TrainError {
     TrainError::Op(e.to_string())
 }
 
+/// A pretrained stage's weights file, as a session loads it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StageWeights {
+    /// The stage's instance in the model (`features`, `features_2`): the prefix of the
+    /// tensors filled.
+    pub stage: String,
+    /// The backbone or head the stage instantiates: the prefix read from a file that has
+    /// no tensors under the instance's name.
+    pub backbone: String,
+    /// The safetensors file.
+    pub path: PathBuf,
+}
+
 /// Loads pretrained tensors into the backend by name.
-fn load_pretrained(
-    ex: &mut dyn Backend,
-    plan: &Plan,
-    stage: &str,
-    file: &Path,
-) -> Result<(), TrainError> {
-    let path = file.display();
+fn load_pretrained(ex: &mut dyn Backend, plan: &Plan, w: &StageWeights) -> Result<(), TrainError> {
+    let path = w.path.display();
     // Bounded by the memory budget, and never a FIFO or device (a block's output path
     // can be anything by the time it is read).
-    let bytes = crate::input::read_bounded(file, crate::input::memory_budget().bytes)
+    let bytes = crate::input::read_bounded(&w.path, crate::input::memory_budget().bytes)
         .map_err(|e| TrainError::Weights(format!("cannot read `{path}`: {e}")))?;
     let tensors = crate::data::safetensors::deserialize(&bytes)
         .map_err(|e| TrainError::Weights(format!("`{path}`: {e}")))?;
-    let prefix = format!("{stage}.");
+    let prefix = format!("{}.", w.stage);
+    let file_prefix = crate::check::weights::file_prefix(
+        &w.stage,
+        &w.backbone,
+        tensors.iter().map(|t| t.name.as_str()),
+    );
     for (i, b) in plan.buffers.iter().enumerate() {
         let persistent = matches!(b.role, Role::Param { .. })
             || b.name.ends_with(".running_mean")
             || b.name.ends_with(".running_var");
-        if !persistent || !b.name.starts_with(&prefix) {
+        let Some(rest) = b.name.strip_prefix(&prefix) else {
+            continue;
+        };
+        if !persistent {
             continue;
         }
+        let name = format!("{file_prefix}.{rest}");
         let t = tensors
             .iter()
-            .find(|t| t.name == b.name)
-            .ok_or_else(|| TrainError::Weights(format!("`{path}` has no tensor `{}`", b.name)))?;
+            .find(|t| t.name == name)
+            .ok_or_else(|| TrainError::Weights(format!("`{path}` has no tensor `{name}`")))?;
         if t.shape != b.shape {
             return Err(TrainError::Weights(format!(
-                "tensor `{}` in `{path}` has shape {:?}, the layer needs {:?}",
-                b.name, t.shape, b.shape
+                "tensor `{name}` in `{path}` has shape {:?}, the layer needs {:?}",
+                t.shape, b.shape
             )));
         }
         ex.data_mut(BufferId(i as u32)).copy_from_slice(&t.data);
@@ -441,12 +458,12 @@ impl<'p> Session<'p> {
         model: &'p ModelSummary,
         plan: &'p Plan,
         splits: &'p Splits,
-        pretrained: &[(String, PathBuf)],
+        pretrained: &[StageWeights],
     ) -> Result<Session<'p>, TrainError> {
         let spec = &model.spec;
         let mut ex = backend.instantiate(plan, spec.seed).map_err(op_error)?;
-        for (stage, path) in pretrained {
-            load_pretrained(ex.as_mut(), plan, stage, path)?;
+        for w in pretrained {
+            load_pretrained(ex.as_mut(), plan, w)?;
         }
         let batches = splits.train.len().div_ceil(spec.batch.max(1));
         let schedule = schedule(
@@ -787,7 +804,7 @@ pub fn train_with(
 
 /// Pretrained files as a library caller without a run context finds them: paths as
 /// written (relative to the working directory), blocks' models under `runs/`.
-pub fn default_weight_files(model: &ModelSummary) -> Vec<(String, PathBuf)> {
+pub fn default_weight_files(model: &ModelSummary) -> Vec<StageWeights> {
     use crate::check::WeightsSource;
     model
         .pretrained
@@ -797,7 +814,11 @@ pub fn default_weight_files(model: &ModelSummary) -> Vec<(String, PathBuf)> {
                 WeightsSource::File(f) => PathBuf::from(f),
                 WeightsSource::Block(b) => Path::new("runs").join(b).join("model.safetensors"),
             };
-            (p.stage.clone(), path)
+            StageWeights {
+                stage: p.stage.clone(),
+                backbone: p.backbone.clone(),
+                path,
+            }
         })
         .collect()
 }
@@ -809,7 +830,7 @@ pub fn train_until(
     backend: BackendKind,
     model: &ModelSummary,
     splits: &Splits,
-    pretrained: &[(String, PathBuf)],
+    pretrained: &[StageWeights],
     progress: &mut dyn FnMut(Progress),
     stop: &mut dyn FnMut(&EpochRecord) -> bool,
 ) -> Result<TrainResult, TrainError> {

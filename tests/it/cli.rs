@@ -197,3 +197,30 @@ fn a_closed_stdout_is_not_a_crash() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--set` takes effect where its param is declared: params computed from it follow.
+#[test]
+fn set_values_flow_into_derived_params() {
+    let dir = std::env::temp_dir().join(format!("ammc-set-derived-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("p.amm");
+    std::fs::write(
+        &file,
+        "param width: int = 4\nparam wide: int = width * 2\n\
+         data d = builtin.digits()\nbackbone f { flatten dense(wide) relu dense(10) }\n\
+         model m = f\ntrain t { model = m data = d loss = cross_entropy optimizer = adam }\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let (code, out, err) = ammc(&["check", path]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("[N, 8]"), "{out}");
+    let (code, out, err) = ammc(&["check", path, "--set", "width=16"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("[N, 32]") && !out.contains("[N, 8]"), "{out}");
+    // Setting the derived param itself still wins over its formula.
+    let (code, out, err) = ammc(&["check", path, "--set", "width=16", "--set", "wide=5"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("[N, 5]"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -156,3 +156,83 @@ fn check_validates_the_whole_weights_file() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("amm::weights::not_a_file"), "{err}");
 }
+
+/// Tensor names and shapes of a safetensors file.
+fn tensor_shapes(path: &std::path::Path) -> std::collections::BTreeMap<String, Vec<usize>> {
+    read_header(path)
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (k, v.shape))
+        .collect()
+}
+
+/// A backbone used twice in one model has weights of its own per use (`block.…`,
+/// `block_2.…`); a block reference loads each use from the same use of the producer, and a
+/// file saved from one use loads into every use it fits.
+#[test]
+fn a_backbone_used_twice_has_weights_per_use() {
+    let dir = std::env::temp_dir().join(format!("ammc-twice-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let program = "data d = builtin.digits(classes = [0, 1, 2, 3])\n\
+        backbone block(c: int) { conv(c, kernel = 3, pad = 1) relu }\n\
+        backbone single { conv(4, kernel = 3, pad = 1) relu }\n\
+        backbone out { flatten dense(4) }\n\
+        model two = block(c = 4) -> block(c = 4) -> out\n\
+        model again = block(c = 4, weights = pre, frozen = true) -> block(c = 4, weights = pre, frozen = true) -> out\n\
+        model from_file = block(c = 4, weights = \"runs/pre/model.safetensors\") -> block(c = 4, weights = \"one.safetensors\") -> out\n\
+        train pre { model = two data = d loss = cross_entropy optimizer = adam epochs = 1 }\n\
+        train tuned { model = again data = d loss = cross_entropy optimizer = adam epochs = 1 }\n";
+    std::fs::write(dir.join("p.amm"), program).unwrap();
+    let (code, out) = crate::data_files::ammc_in(&dir, &["run", "p.amm", "tuned"], None);
+    assert_eq!(code, 0, "{out}");
+    let pre = tensor_shapes(&dir.join("runs/pre/model.safetensors"));
+    assert_eq!(pre["block.conv1.weight"], vec![4, 1, 3, 3]);
+    assert_eq!(pre["block_2.conv1.weight"], vec![4, 4, 3, 3]);
+    // Both frozen uses kept the producer's values, each its own.
+    let read = |p: &str| {
+        ammc::data::safetensors::deserialize(&std::fs::read(dir.join(p)).unwrap()).unwrap()
+    };
+    let (a, b) = (
+        read("runs/pre/model.safetensors"),
+        read("runs/tuned/model.safetensors"),
+    );
+    for name in [
+        "block.conv1.weight",
+        "block_2.conv1.weight",
+        "block_2.conv1.bias",
+    ] {
+        let x = a.iter().find(|t| t.name == name).unwrap();
+        let y = b.iter().find(|t| t.name == name).unwrap();
+        assert_eq!(x.data, y.data, "{name}");
+    }
+    // A file with only `block.…` tensors of the first use ([4, 1, 3, 3]) does not fit the
+    // second use ([4, 4, 3, 3]): the error names the second use's layer and both shapes.
+    std::fs::copy(
+        dir.join("runs/pre/model.safetensors"),
+        dir.join("full.safetensors"),
+    )
+    .unwrap();
+    let one: Vec<_> = a
+        .into_iter()
+        .filter(|t| !t.name.starts_with("block_2."))
+        .collect();
+    std::fs::write(
+        dir.join("one.safetensors"),
+        ammc::data::safetensors::serialize(&one, &Default::default()),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("p.amm"),
+        format!("{program}train t2 {{ model = from_file data = d loss = cross_entropy optimizer = adam epochs = 1 }}\n"),
+    )
+    .unwrap();
+    let (code, out) = crate::data_files::ammc_in(&dir, &["check", "p.amm"], None);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("amm::shape::weights"), "{out}");
+    assert!(
+        out.contains("`block.conv1.weight` in `one.safetensors` has shape [4, 1, 3, 3], but the layer needs [4, 4, 3, 3]"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
