@@ -588,6 +588,24 @@ pub static BUILTINS: &[CallSpec] = &[
         &[a("env", Ref(RefKind::Env), Req, "environment")],
         "deep Q-network: a model of the language as Q-function, replay buffer, target network",
     ),
+    c(
+        Agent,
+        "value_iteration",
+        &[a("env", Ref(RefKind::Env), Req, "environment")],
+        "plans on a tabular environment's transition table: Bellman optimality backups until values stop changing",
+    ),
+    c(
+        Agent,
+        "policy_iteration",
+        &[a("env", Ref(RefKind::Env), Req, "environment")],
+        "plans on a tabular environment's transition table: evaluate the policy, improve it greedily, repeat until stable",
+    ),
+    c(
+        Agent,
+        "mcts",
+        &[a("env", Ref(RefKind::Env), Req, "environment")],
+        "Monte Carlo tree search (UCT) at every step, simulating the environment itself",
+    ),
     // ---- epsilon schedules
     c(
         Epsilon,
@@ -962,6 +980,48 @@ pub static AGENT_FIELDS: &[ArgSpec<'static>] = &[
         Kind::Int,
         I(0),
         "seed of the environment and exploration",
+    ),
+    a(
+        "tolerance",
+        Kind::Float,
+        F(1e-10),
+        "value_iteration, policy_iteration: stop when no value changes by more",
+    ),
+    a(
+        "max_iterations",
+        Kind::Int,
+        I(100_000),
+        "value_iteration, policy_iteration: most sweeps or improvement steps",
+    ),
+    a(
+        "horizon",
+        Kind::Int,
+        Opt,
+        "value_iteration: best values within this many steps (finite horizon)",
+    ),
+    a(
+        "simulations",
+        Kind::Int,
+        I(100),
+        "mcts: simulations per step and tree",
+    ),
+    a(
+        "exploration",
+        Kind::Float,
+        F(1.0),
+        "mcts: UCB1 exploration constant on values normalised to [0, 1]",
+    ),
+    a(
+        "depth",
+        Kind::Int,
+        I(100),
+        "mcts: steps a simulation looks ahead (tree and random rollout)",
+    ),
+    a(
+        "trees",
+        Kind::Int,
+        I(1),
+        "mcts: independent trees per step, searched in parallel",
     ),
 ];
 

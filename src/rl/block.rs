@@ -32,6 +32,9 @@ pub fn run_agent(
 ) -> Result<AgentOutcome, RunFailure> {
     let started = unix_now();
     let setup = program::agent(program, id).map_err(|d| RunFailure::Diags(vec![d]))?;
+    if let Some(plan) = &setup.plan {
+        return crate::rl::plan::block::run_planner(&setup, plan, ctx);
+    }
     let cfg = &setup.config;
     let block = setup.name.clone();
     let mut dir =
@@ -179,6 +182,22 @@ pub fn run_agent(
         success_rate: e.success_rate,
         mean_steps: e.mean_steps,
     });
+    // The learned policy's exact value, from the model (tabular environments only).
+    let exact = table.as_ref().filter(|_| setup.dqn.is_none()).map(|t| {
+        crate::rl::plan::evaluate_exact(
+            t,
+            &crate::rl::plan::greedy_policy(&learned.q, learned.n_actions),
+        )
+    });
+    if let Some(x) = &exact {
+        ctx.events.emit(Event::Line {
+            block: block.clone(),
+            text: format!(
+                "exact (from the model, {} steps): mean return {:.4}, success {:.4}, mean steps {:.2}",
+                x.horizon, x.mean_return, x.success_rate, x.mean_steps
+            ),
+        });
+    }
     if let Some(layout) = table.as_ref().and_then(|t| t.layout.as_ref()) {
         ctx.events.emit(Event::Policy {
             block: block.clone(),
@@ -262,6 +281,7 @@ pub fn run_agent(
         "steps": learned.steps,
         "windows": rows,
         "eval": e,
+        "exact": exact,
         "set": set,
         "ammc_version": env!("CARGO_PKG_VERSION"),
         "train_seconds": result.train_seconds,

@@ -14,6 +14,7 @@ pub mod env;
 pub mod episodic;
 pub mod error;
 pub mod npy;
+pub mod plan;
 pub mod program;
 pub mod render;
 pub mod rng;

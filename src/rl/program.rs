@@ -31,6 +31,8 @@ pub struct AgentSetup {
     pub config: AgentConfig,
     /// The settings of a `dqn` agent.
     pub dqn: Option<DqnConfig>,
+    /// The settings of a planning agent (`value_iteration`, `policy_iteration`, `mcts`).
+    pub plan: Option<crate::rl::plan::PlanSetup>,
 }
 
 /// Converts an [`RlError`] to a diagnostic at `span`.
@@ -337,7 +339,8 @@ pub fn agent(program: &Program, id: DefId) -> Result<AgentSetup, Diag> {
     };
     let algo_name = a.algo.dotted();
     let is_dqn = algo_name == "dqn";
-    let algorithm = (if is_dqn {
+    let is_plan = crate::rl::plan::PlanMethodKind::from_name(&algo_name).is_some();
+    let algorithm = (if is_dqn || is_plan {
         Some(Algorithm::QLearning)
     } else {
         Algorithm::from_name(&algo_name)
@@ -437,6 +440,45 @@ pub fn agent(program: &Program, id: DefId) -> Result<AgentSetup, Diag> {
         };
         return Err(to_diag(&err, at, "here"));
     }
+    let plan = if let Some(method) = crate::rl::plan::PlanMethodKind::from_name(&algo_name) {
+        if let Some(f) = a.fields.iter().find(|f| {
+            LEARNING_ONLY.contains(&f.key.name.as_str()) || DQN_ONLY.contains(&f.key.name.as_str())
+        }) {
+            return Err(Diag::new(
+                "amm::agent::plan_field",
+                format!(
+                    "`{}` is a setting of learning agents, not of `{algo_name}`",
+                    f.key.name
+                ),
+            )
+            .primary(f.key.span, "not used when planning")
+            .help(format!(
+                "remove it: `{algo_name}` plans with the environment's model; its settings are {}",
+                method.fields().join(", ")
+            )));
+        }
+        Some(plan_setup(&args, method, &env, a, block)?)
+    } else {
+        if let Some(f) = a
+            .fields
+            .iter()
+            .find(|f| PLAN_ONLY.contains(&f.key.name.as_str()))
+        {
+            return Err(Diag::new(
+                "amm::agent::plan_field",
+                format!(
+                    "`{}` is a setting of planning agents, not of `{algo_name}`",
+                    f.key.name
+                ),
+            )
+            .primary(
+                f.key.span,
+                "only for value_iteration, policy_iteration or mcts",
+            )
+            .help("remove it, or make the agent a planner"));
+        }
+        None
+    };
     let dqn = if is_dqn {
         if let Some(f) = a
             .fields
@@ -478,7 +520,157 @@ pub fn agent(program: &Program, id: DefId) -> Result<AgentSetup, Diag> {
         env,
         config: cfg,
         dqn,
+        plan,
     })
+}
+
+/// Fields only learning agents take (planners have no exploration or budget).
+const LEARNING_ONLY: [&str; 6] = ["alpha", "epsilon", "episodes", "steps", "bins", "window"];
+
+/// Fields only planning agents take.
+const PLAN_ONLY: [&str; 7] = [
+    "tolerance",
+    "max_iterations",
+    "horizon",
+    "simulations",
+    "exploration",
+    "depth",
+    "trees",
+];
+
+/// The settings of a planning agent, each checked against its range.
+fn plan_setup(
+    args: &Args,
+    method: crate::rl::plan::PlanMethodKind,
+    env: &EnvDecl,
+    a: &crate::syntax::ast::AgentDecl,
+    block: Span,
+) -> Result<crate::rl::plan::PlanSetup, Diag> {
+    use crate::rl::plan::{
+        MctsConfig, PlanMethod, PlanMethodKind, PlanSetup, Rollout, SolveConfig,
+    };
+    let bad = |name: &str, value: String, expected: &str, label: &str| {
+        to_diag(
+            &RlError::Argument {
+                name: name.to_string(),
+                value,
+                expected: expected.to_string(),
+            },
+            args.span(name, block),
+            label,
+        )
+    };
+    let gamma = args.f64("gamma")?.unwrap_or(0.99);
+    // A planner of the wrong kind for the environment: value and policy iteration read the
+    // transition table, which only tabular environments have.
+    if method != PlanMethodKind::Mcts && env.spec.control().is_some() {
+        return Err(Diag::new(
+            "amm::agent::no_model",
+            format!(
+                "`{}` needs the transition table of a tabular environment, but `{}` is simulated step by step",
+                method.name(),
+                env.kind()
+            ),
+        )
+        .primary(a.algo.span, "no table to plan on")
+        .help("use `mcts`, which plans by simulating the environment, or a tabular environment"));
+    }
+    let tolerance = args.f64("tolerance")?.unwrap_or(1e-10);
+    if !(tolerance > 0.0 && tolerance.is_finite()) {
+        return Err(bad(
+            "tolerance",
+            tolerance.to_string(),
+            "greater than 0",
+            "here",
+        ));
+    }
+    let max_iterations = args.count("max_iterations")?.unwrap_or(100_000);
+    if !(1..=10_000_000).contains(&max_iterations) {
+        return Err(bad(
+            "max_iterations",
+            max_iterations.to_string(),
+            "between 1 and 10,000,000",
+            "here",
+        ));
+    }
+    let horizon = match args.count("horizon")? {
+        Some(h) if h == 0 || h > 1_000_000 => {
+            return Err(bad(
+                "horizon",
+                h.to_string(),
+                "between 1 and 1,000,000",
+                "here",
+            ));
+        }
+        Some(_) if method != PlanMethodKind::ValueIteration => {
+            return Err(Diag::new(
+                "amm::agent::plan_field",
+                format!(
+                    "`horizon` is a setting of value_iteration, not of `{}`",
+                    method.name()
+                ),
+            )
+            .primary(args.span("horizon", block), "here")
+            .help("finite-horizon values come from value_iteration; remove `horizon` here"));
+        }
+        h => h.map(|h| h as u32),
+    };
+    let solve = SolveConfig {
+        gamma,
+        tolerance,
+        max_iterations,
+        horizon,
+    };
+    let method = match method {
+        PlanMethodKind::ValueIteration => PlanMethod::ValueIteration,
+        PlanMethodKind::PolicyIteration => PlanMethod::PolicyIteration,
+        PlanMethodKind::Mcts => {
+            let simulations = args.count("simulations")?.unwrap_or(100);
+            if !(1..=10_000_000).contains(&simulations) {
+                return Err(bad(
+                    "simulations",
+                    simulations.to_string(),
+                    "between 1 and 10,000,000",
+                    if simulations == 0 {
+                        "no simulations: nothing to choose an action from"
+                    } else {
+                        "too many"
+                    },
+                ));
+            }
+            let exploration = args.f64("exploration")?.unwrap_or(1.0);
+            if !(0.0..=100.0).contains(&exploration) {
+                return Err(bad(
+                    "exploration",
+                    exploration.to_string(),
+                    "between 0 and 100 (values are normalised to [0, 1]; 1 is a good start)",
+                    "here",
+                ));
+            }
+            let depth = args.count("depth")?.unwrap_or(100);
+            if !(1..=1_000_000).contains(&depth) {
+                return Err(bad(
+                    "depth",
+                    depth.to_string(),
+                    "between 1 and 1,000,000",
+                    "here",
+                ));
+            }
+            let trees = args.count("trees")?.unwrap_or(1);
+            if !(1..=256).contains(&trees) {
+                return Err(bad("trees", trees.to_string(), "between 1 and 256", "here"));
+            }
+            PlanMethod::Mcts(MctsConfig {
+                simulations: simulations as u32,
+                exploration,
+                depth: depth as u32,
+                gamma,
+                rollout: Rollout::Random,
+                trees: trees as u32,
+            })
+        }
+    };
+    Ok(PlanSetup { method, solve })
 }
 
 /// Fields only a `dqn` agent takes.
