@@ -18,6 +18,16 @@ const MODELS: &[(&str, &str)] = &[
          train t { model = m data = d loss = cross_entropy optimizer = adam(lr = 0.01) epochs = 1 batch = 13 }",
     ),
     (
+        // Products large enough for sgemm and for two tasks, whose halves (20 rows) would
+        // be generated if parts were routed by their own shape; the second layer's weight
+        // gradient (64 × 400) is split by columns.
+        "wide_mlp_sgemm_splits",
+        "data d = synthetic(shape = [300], classes = 6, n = 200, split = [0.8, 0.2], seed = 6)
+         backbone b { dense(400) relu dense(64) relu }
+         model m = b -> classifier(classes = 6)
+         train t { model = m data = d loss = cross_entropy optimizer = sgd(lr = 0.05, momentum = 0.9) epochs = 1 batch = 40 }",
+    ),
+    (
         "lenet_sgd",
         "data d = synthetic(shape = [1, 28, 28], classes = 10, n = 100, split = [0.8, 0.2], seed = 2)
          model m = lenet5 -> classifier(classes = 10)

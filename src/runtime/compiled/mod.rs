@@ -172,8 +172,9 @@ impl<'p> JitExecutor<'p> {
         let threads = options.threads.max(1);
         let pool = if threads > 1 {
             Some(
+                // The calling thread runs a share of every step itself (`run_tasks`).
                 rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
+                    .num_threads(threads - 1)
                     .thread_name(|i| format!("ammc-jit-{i}"))
                     .build()
                     .map_err(|e| ExecError::Threads {

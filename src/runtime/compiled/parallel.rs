@@ -56,8 +56,14 @@ pub fn chunks_mut<'a>(
     out
 }
 
-/// Runs `tasks` on the pool (or inline when there is none or only one task) and returns
-/// the first error in task order.
+/// Runs `tasks` on the calling thread and the pool's workers (or inline when there is no
+/// pool or only one task) and returns the first error in task order.
+///
+/// The tasks are grouped into one contiguous group per thread (the caller plus the
+/// workers; a group runs its tasks in order), and the caller runs the first group itself:
+/// a step wakes `threads − 1` workers instead of sleeping while `threads` others work, and
+/// fixed shards (more tasks than threads) do not leave the caller idle. Grouping changes
+/// who runs a task, never what it computes.
 pub fn run_tasks<T, F>(
     pool: Option<&rayon::ThreadPool>,
     tasks: Vec<T>,
@@ -69,24 +75,44 @@ where
 {
     match pool {
         Some(pool) if tasks.len() > 1 => {
-            let results: Vec<std::sync::Mutex<Option<JitError>>> =
-                tasks.iter().map(|_| std::sync::Mutex::new(None)).collect();
-            pool.scope(|s| {
-                for (task, slot) in tasks.into_iter().zip(&results) {
-                    let f = &f;
+            let threads = pool.current_num_threads() + 1;
+            let sizes: Vec<usize> = split(tasks.len(), threads)
+                .iter()
+                .map(|r| r.len())
+                .collect();
+            let mut groups: Vec<Vec<T>> = Vec::with_capacity(sizes.len());
+            let mut rest = tasks.into_iter();
+            for n in sizes {
+                groups.push(rest.by_ref().take(n).collect());
+            }
+            let run_group = |group: Vec<T>| group.into_iter().try_for_each(&f);
+            let results: Vec<std::sync::Mutex<Result<(), JitError>>> = groups
+                .iter()
+                .map(|_| std::sync::Mutex::new(Ok(())))
+                .collect();
+            let mut groups = groups.into_iter().zip(&results);
+            let first = groups.next();
+            pool.in_place_scope(|s| {
+                for (group, slot) in groups {
+                    let run_group = &run_group;
                     s.spawn(move |_| {
-                        if let Err(e) = f(task)
-                            && let Ok(mut g) = slot.lock()
-                        {
-                            *g = Some(e);
+                        let r = run_group(group);
+                        if let Ok(mut g) = slot.lock() {
+                            *g = r;
                         }
                     });
                 }
+                if let Some((group, slot)) = first {
+                    let r = run_group(group);
+                    if let Ok(mut g) = slot.lock() {
+                        *g = r;
+                    }
+                }
             });
             for r in results {
-                if let Some(e) = r.into_inner().ok().flatten() {
-                    return Err(e);
-                }
+                // A panicking task re-panics out of the scope, so a poisoned lock still
+                // holds a finished task's result.
+                r.into_inner().unwrap_or_else(|p| p.into_inner())?;
             }
             Ok(())
         }
@@ -173,8 +199,24 @@ fn sgemm(
     bias: Option<&[f32]>,
     c: &mut [f32],
 ) -> Result<(), JitError> {
+    sgemm_split(spec, None, 1, a, b, bias, c)
+}
+
+/// matrixmultiply's sgemm over `tasks` disjoint blocks of C: rows of C when M ≥ N, else
+/// columns (a dense layer's weight gradient has few rows per thread otherwise). Each
+/// element of C is the same sum in the same order whatever the split (matrixmultiply
+/// blocks K by K alone), so results do not depend on `tasks`.
+fn sgemm_split(
+    spec: &GemmSpec,
+    pool: Option<&rayon::ThreadPool>,
+    tasks: usize,
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    c: &mut [f32],
+) -> Result<(), JitError> {
     use crate::jit::gemm::GemmOp;
-    use ndarray::{ArrayView2, ArrayViewMut2};
+    use ndarray::{ArrayView2, ArrayViewMut2, Axis, s};
     let bad = |param: &str, problem: String| JitError::Argument {
         kernel: format!("sgemm_{}x{}x{}", spec.m, spec.n, spec.k),
         param: param.to_string(),
@@ -194,30 +236,52 @@ fn sgemm(
             .reversed_axes(),
         GemmOp::Nn | GemmOp::Tn => ArrayView2::from_shape((k, n), b).map_err(|e| shape("b", e))?,
     };
-    let mut cv = ArrayViewMut2::from_shape((m, n), c).map_err(|e| shape("c", e))?;
-    let beta = if spec.accumulate { 1.0 } else { 0.0 };
-    ndarray::linalg::general_mat_mul(1.0, &av, &bv, beta, &mut cv);
-    match (spec.bias, bias) {
-        (true, Some(bias)) if bias.len() == n => {
-            for row in cv.rows_mut() {
-                for (v, b) in row.into_iter().zip(bias) {
-                    *v += b;
-                }
-            }
-        }
-        (false, None) => {}
+    let cv = ArrayViewMut2::from_shape((m, n), c).map_err(|e| shape("c", e))?;
+    let bias = match (spec.bias, bias) {
+        (true, Some(bias)) if bias.len() == n => Some(bias),
+        (false, None) => None,
         _ => {
             return Err(bad(
                 "bias",
                 format!("must be given exactly when compiled with one, {n} values"),
             ));
         }
+    };
+    let beta = if spec.accumulate { 1.0 } else { 0.0 };
+    let by_rows = m >= n;
+    let axis = if by_rows { Axis(0) } else { Axis(1) };
+    let ranges = split(if by_rows { m } else { n }, tasks);
+    let mut blocks = Vec::with_capacity(ranges.len());
+    let mut rest = cv;
+    for r in &ranges {
+        let (head, tail) = rest.split_at(axis, r.len());
+        blocks.push((r.clone(), head));
+        rest = tail;
     }
-    if spec.relu {
-        // NaN → 0, like the generated and reference ReLU.
-        cv.mapv_inplace(|v| if v > 0.0 { v } else { 0.0 });
-    }
-    Ok(())
+    run_tasks(pool, blocks, |(r, mut cb)| {
+        let (ab, bb, bias) = if by_rows {
+            (av.slice(s![r.clone(), ..]), bv.view(), bias)
+        } else {
+            (
+                av.view(),
+                bv.slice(s![.., r.clone()]),
+                bias.map(|b| &b[r.clone()]),
+            )
+        };
+        ndarray::linalg::general_mat_mul(1.0, &ab, &bb, beta, &mut cb);
+        if let Some(bias) = bias {
+            for row in cb.rows_mut() {
+                for (v, b) in row.into_iter().zip(bias) {
+                    *v += b;
+                }
+            }
+        }
+        if spec.relu {
+            // NaN → 0, like the generated and reference ReLU.
+            cb.mapv_inplace(|v| if v > 0.0 { v } else { 0.0 });
+        }
+        Ok(())
+    })
 }
 
 /// Compiles GEMMs once per distinct spec.
@@ -238,48 +302,83 @@ impl GemmCache {
 
     /// The product for `spec`, compiling it on first use.
     pub fn get(&mut self, jit: &mut JitModule, spec: GemmSpec) -> Result<Gemm, JitError> {
+        if self.route.sgemm(&spec) {
+            Ok(Gemm::Sgemm(spec))
+        } else {
+            self.generated(jit, spec)
+        }
+    }
+
+    /// True when `spec` goes to sgemm.
+    pub fn routes_to_sgemm(&self, spec: &GemmSpec) -> bool {
+        self.route.sgemm(spec)
+    }
+
+    /// The generated kernel for `spec`, compiling it on first use.
+    fn generated(&mut self, jit: &mut JitModule, spec: GemmSpec) -> Result<Gemm, JitError> {
         if let Some(k) = self.kernels.get(&spec) {
             return Ok(k.clone());
         }
-        let k = if self.route.sgemm(&spec) {
-            Gemm::Sgemm(spec)
-        } else {
-            Gemm::Jit(GemmKernel::compile(jit, spec)?)
-        };
+        let k = Gemm::Jit(GemmKernel::compile(jit, spec)?);
         self.kernels.insert(spec, k.clone());
         Ok(k)
     }
 }
 
-/// One part of a row-split GEMM: its rows of A and C, its kernel and packing scratch.
+/// One part of a row-split generated GEMM: its rows of A and C, its kernel and packing
+/// scratch.
 struct GemmPart {
     rows: Range<usize>,
     kernel: Gemm,
     scratch: Vec<f32>,
 }
 
-/// A GEMM whose A is row-major `[M, K]` (`Nt`/`Nn`), split over the rows of A and C across
-/// tasks. Each element of C is computed by the same FMA chain as an unsplit product.
+/// How a [`SplitGemm`] divides its work.
+enum Parts {
+    /// Generated kernels over row ranges of A and C (A row-major: `Nt`/`Nn`).
+    Rows(Vec<GemmPart>),
+    /// sgemm over `tasks` blocks of C (see [`sgemm_split`]).
+    Sgemm { tasks: usize },
+}
+
+/// A GEMM split across tasks. The implementation (sgemm or generated) is chosen from the
+/// whole product's shape, never from a part's, and each element of C is computed by the
+/// same FMA chain as in an unsplit product: results do not depend on the thread count.
 pub struct SplitGemm {
     spec: GemmSpec,
-    parts: Vec<GemmPart>,
+    parts: Parts,
 }
 
 impl SplitGemm {
-    /// Compiles the parts of `spec` split into `parts` row ranges.
+    /// Compiles `spec` split for `threads` threads (fewer tasks when the product is small;
+    /// one when it is generated with a transposed A, whose rows are not contiguous).
     pub fn new(
         jit: &mut JitModule,
         cache: &mut GemmCache,
         spec: GemmSpec,
-        parts: usize,
+        threads: usize,
     ) -> Result<Self, JitError> {
+        let tasks = parts_for(threads, spec.flops());
+        if cache.routes_to_sgemm(&spec) {
+            return Ok(Self {
+                spec,
+                parts: Parts::Sgemm { tasks },
+            });
+        }
+        let tasks = if spec.op == crate::jit::gemm::GemmOp::Tn {
+            1
+        } else {
+            tasks
+        };
         let mut out = Vec::new();
-        for rows in split(spec.m, parts_for(parts, spec.flops())) {
-            let s = GemmSpec {
-                m: rows.len(),
-                ..spec
-            };
-            let kernel = cache.get(jit, s)?;
+        for rows in split(spec.m, tasks) {
+            let kernel = cache.generated(
+                jit,
+                GemmSpec {
+                    m: rows.len(),
+                    ..spec
+                },
+            )?;
             let scratch = vec![0.0; kernel.scratch_len()];
             out.push(GemmPart {
                 rows,
@@ -287,7 +386,10 @@ impl SplitGemm {
                 scratch,
             });
         }
-        Ok(Self { spec, parts: out })
+        Ok(Self {
+            spec,
+            parts: Parts::Rows(out),
+        })
     }
 
     /// `c ← op(a, b)` (plus bias/activation/accumulation as compiled).
@@ -300,9 +402,15 @@ impl SplitGemm {
         c: &mut [f32],
     ) -> Result<(), JitError> {
         let (k, n) = (self.spec.k, self.spec.n);
-        let ranges: Vec<Range<usize>> = self.parts.iter().map(|p| p.rows.clone()).collect();
+        let parts = match &mut self.parts {
+            Parts::Sgemm { tasks } => {
+                return sgemm_split(&self.spec, pool, *tasks, a, b, bias, c);
+            }
+            Parts::Rows(parts) => parts,
+        };
+        let ranges: Vec<Range<usize>> = parts.iter().map(|p| p.rows.clone()).collect();
         let c_chunks = chunks_mut(c, &ranges, n);
-        let tasks: Vec<_> = self.parts.iter_mut().zip(c_chunks).collect();
+        let tasks: Vec<_> = parts.iter_mut().zip(c_chunks).collect();
         run_tasks(pool, tasks, |(part, c)| {
             let a = a
                 .get(part.rows.start * k..part.rows.end * k)

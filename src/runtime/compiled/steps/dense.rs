@@ -9,7 +9,7 @@ use crate::jit::{F32Bits, JitError};
 use crate::lower::{BufferId, Kernel};
 
 use super::super::ExecError;
-use super::super::parallel::{Gemm, SplitGemm};
+use super::super::parallel::SplitGemm;
 use super::super::store::borrow;
 use super::{Compiler, Ctx, Step, uses};
 
@@ -79,8 +79,8 @@ pub(crate) struct DenseBackwardStep {
     act_bwd: Option<(ElementwiseKernel, Vec<f32>)>,
     db_sum: ColumnSumKernel,
     dx_gemm: Option<SplitGemm>,
-    dw_gemm: Option<Gemm>,
-    dw_scratch: Vec<f32>,
+    /// `dW = gᵀ·x`, split over threads when it goes to sgemm.
+    dw_gemm: Option<SplitGemm>,
 }
 
 /// Compiles a dense forward or backward kernel for `rows` rows; any other kernel, or an
@@ -144,10 +144,12 @@ pub(super) fn compile(c: &mut Compiler<'_>, k: &Kernel, rows: usize) -> Result<S
                 None => None,
             };
             let dw_gemm = match dw {
-                Some(_) => Some(
-                    c.gemms
-                        .get(c.jit, dense_gemms(rows, inputs, outputs).weight_grad)?,
-                ),
+                Some(_) => Some(SplitGemm::new(
+                    c.jit,
+                    c.gemms,
+                    dense_gemms(rows, inputs, outputs).weight_grad,
+                    c.threads,
+                )?),
                 None => None,
             };
             let mask = match act {
@@ -167,7 +169,6 @@ pub(super) fn compile(c: &mut Compiler<'_>, k: &Kernel, rows: usize) -> Result<S
                     accumulate: false,
                 },
             )?;
-            let dw_scratch = vec![0.0; dw_gemm.as_ref().map_or(0, Gemm::scratch_len)];
             Step::DenseBackward(Box::new(DenseBackwardStep {
                 x: *x,
                 w: *w,
@@ -184,7 +185,6 @@ pub(super) fn compile(c: &mut Compiler<'_>, k: &Kernel, rows: usize) -> Result<S
                 db_sum,
                 dx_gemm,
                 dw_gemm,
-                dw_scratch,
             }))
         }
         other => Step::Reference(other.clone()),
@@ -246,8 +246,8 @@ impl DenseBackwardStep {
         let dx = self.dx.and_then(|_| outs.next());
         let dw = self.dw.and_then(|_| outs.next());
         let db = self.db.and_then(|_| outs.next());
-        if let (Some(dw), Some(gemm)) = (dw, self.dw_gemm.as_ref()) {
-            gemm.run(g, x, None, dw, &mut self.dw_scratch)?;
+        if let (Some(dw), Some(gemm)) = (dw, self.dw_gemm.as_mut()) {
+            gemm.run(ctx.pool, g, x, None, dw)?;
         }
         if let Some(db) = db {
             self.db_sum.run(g, db)?;
