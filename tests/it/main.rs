@@ -28,6 +28,7 @@ mod rl_agents;
 mod rl_cli;
 mod rl_dqn;
 mod rl_envs;
+mod rl_keep;
 mod rl_updates;
 mod robustness;
 mod shape_props;
