@@ -7,6 +7,7 @@
 //! evaluation from a second one seeded with `seed ^ EVAL_SEED_SALT`; the same seed gives
 //! bit-identical tables, returns and files.
 
+pub mod acting;
 pub mod agent;
 pub mod block;
 pub mod curve;
