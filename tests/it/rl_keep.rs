@@ -202,6 +202,26 @@ fn dqn_agent_is_saved_reloaded_and_evaluated_from_the_command_line() {
     assert_eq!(summary["network"], "qnet");
     assert!(summary["gradient_steps"].as_u64().unwrap() > 300);
 
+    // Checkpoints evaluate without disturbing training: the same episodes, and the kept
+    // network is the one the run saves and evaluates.
+    let ck = dqn(
+        &d,
+        "ck.amm",
+        32,
+        2000,
+        "    checkpoint_every = 500\n    checkpoint_episodes = 3\n",
+    );
+    run(&ck, "a", &d.join("ck"));
+    assert_eq!(
+        std::fs::read(out.join("a/returns.jsonl")).unwrap(),
+        std::fs::read(d.join("ck/a/returns.jsonl")).unwrap()
+    );
+    let s = json(&d.join("ck/a/summary.json"));
+    assert_eq!(s["checkpoint"]["evaluations"], 4, "{s}");
+    assert_eq!(s["checkpoint"]["step"].as_u64().unwrap() % 500, 0, "{s}");
+    let e = eval_json(&ck, "a", &["--out", d.join("ck").to_str().unwrap()]);
+    assert_eq!(e["eval"], s["eval"]);
+
     // Continuing without learning (steps < learning_starts) saves the loaded network as is.
     let cont = dqn(
         &d,
