@@ -246,9 +246,12 @@ mod tests {
         );
         assert_eq!(coarse.first().map(|r| r.first), Some(1));
         assert_eq!(coarse.last().map(|r| r.last), Some(1000));
-        // Equal windows of a power of two: 32 episodes each, means exact.
-        assert_eq!(coarse[0].last, 32);
-        assert_eq!(coarse[0].mean_return, 16.5);
+        // Equal windows of a power of two: 20 windows of 32 merged into 10 of 64 at
+        // episode 640, so 15 of 64 and a last of 40; means exact.
+        assert_eq!(coarse.len(), 16);
+        assert_eq!(coarse[0].last, 64);
+        assert_eq!(coarse[0].mean_return, 32.5);
+        assert_eq!(coarse[15].first, 961);
         let total: f64 = coarse
             .iter()
             .map(|r| r.mean_return * (r.last - r.first + 1) as f64)
