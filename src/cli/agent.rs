@@ -1,5 +1,5 @@
-//! `ammc inspect` for environments and the RL part of `ammc check` (agent runs live in
-//! `rl::block`).
+//! `ammc inspect` for environments, `ammc eval` for agents and the RL part of `ammc check`
+//! (agent runs live in `rl::block`, saved agents in `rl::saved`).
 
 use std::path::Path;
 
@@ -131,4 +131,72 @@ pub(super) fn inspect(
         );
     }
     EXIT_OK
+}
+
+/// `ammc eval FILE AGENT …`.
+pub(super) struct EvalArgs<'a> {
+    /// The .amm file.
+    pub file: &'a Path,
+    /// The block named on the command line.
+    pub block: &'a str,
+    /// `--set` values.
+    pub set: &'a [String],
+    /// `--weights`: a file or a run directory.
+    pub weights: Option<&'a Path>,
+    /// `--out`.
+    pub out_dir: &'a Path,
+    /// `--episodes`.
+    pub episodes: Option<u64>,
+    /// `--seed`.
+    pub seed: Option<u64>,
+    /// `--json`.
+    pub json: bool,
+    /// Whether `--data` was given (a train-block option).
+    pub data: bool,
+}
+
+/// `ammc eval` when `block` is an agent block: `None` when it is not one (the caller
+/// evaluates it as a train block).
+pub(super) fn eval(out: &Output, args: &EvalArgs<'_>) -> Option<u8> {
+    let mut sources = SourceMap::new();
+    let program = match load(out, args.file, args.set, &mut sources) {
+        Ok(p) => p,
+        Err(code) => return Some(code),
+    };
+    let id = program
+        .lookup(crate::resolve::ModuleId(0), args.block)
+        .filter(|d| program.def(*d).kind == DefKind::Agent)?;
+    if args.data {
+        out.usage_error("`--data` is for train blocks; an agent is evaluated on its environment");
+        return Some(EXIT_USAGE);
+    }
+    let dqn = program::agent(&program, id)
+        .ok()
+        .is_some_and(|s| s.dqn.is_some());
+    let weights = crate::rl::saved::weights_path(args.weights, args.out_dir, args.block, dqn);
+    match crate::rl::saved::evaluate_agent(
+        &program,
+        &sources,
+        id,
+        &weights,
+        args.episodes,
+        args.seed,
+        crate::runtime::backend::BackendKind::default(),
+    ) {
+        Ok(report) => {
+            if args.json {
+                say!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+            } else {
+                say!("{}", crate::rl::saved::render(&report).trim_end());
+            }
+            Some(EXIT_OK)
+        }
+        Err(diags) => {
+            out.diags(&diags, &sources);
+            Some(EXIT_DIAGNOSTICS)
+        }
+    }
 }

@@ -188,14 +188,24 @@ enum Command {
     },
     /// Evaluate a trained block: loss, accuracy, per-class precision/recall/F1, top-k and
     /// the confusion matrix (classifiers) or MSE/MAE/R² (regression) on its test split.
+    /// For an agent block: the greedy return (mean ± sd), success rate and episode lengths
+    /// of its saved `qtable.npy` / `qnetwork.safetensors`.
     Eval {
         /// The .amm file.
         file: PathBuf,
-        /// The train block.
+        /// The train or agent block.
         block: String,
-        /// Weights to evaluate (default: `<out>/<block>/model.safetensors`).
+        /// Weights to evaluate (default: `<out>/<block>/model.safetensors`; agents:
+        /// `<out>/<agent>/qtable.npy` or `qnetwork.safetensors`, or a run directory).
         #[arg(long, value_name = "PATH")]
         weights: Option<PathBuf>,
+        /// Agents: greedy episodes (default: the agent's `eval_episodes`).
+        #[arg(long, value_name = "N")]
+        episodes: Option<u64>,
+        /// Agents: seed of the evaluation (default: the agent's `seed`, which reproduces
+        /// the run's own evaluation).
+        #[arg(long, value_name = "S")]
+        seed: Option<u64>,
         /// Evaluate on every sample of another `data` declaration instead (normalised with
         /// the statistics stored in the weights).
         #[arg(long, value_name = "NAME")]
@@ -429,24 +439,46 @@ pub fn main() -> ExitCode {
             file,
             block,
             weights,
+            episodes,
+            seed,
             data,
             json,
             top_k,
             out: out_dir,
             set,
-        } => infer::eval(
+        } => match agent::eval(
             &out,
-            &infer::BlockArgs {
+            &agent::EvalArgs {
                 file: &file,
                 block: &block,
                 set: &set,
                 weights: weights.as_deref(),
                 out_dir: &out_dir,
+                episodes,
+                seed,
+                json,
+                data: data.is_some(),
             },
-            data.as_deref(),
-            usize::from(top_k),
-            json,
-        ),
+        ) {
+            Some(code) => code,
+            None if episodes.is_some() || seed.is_some() => {
+                out.usage_error("`--episodes` and `--seed` are for agent blocks");
+                EXIT_USAGE
+            }
+            None => infer::eval(
+                &out,
+                &infer::BlockArgs {
+                    file: &file,
+                    block: &block,
+                    set: &set,
+                    weights: weights.as_deref(),
+                    out_dir: &out_dir,
+                },
+                data.as_deref(),
+                usize::from(top_k),
+                json,
+            ),
+        },
         Command::Export {
             what: ExportKind::Data,
             file,

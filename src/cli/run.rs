@@ -204,7 +204,8 @@ impl Renderer {
             } => {
                 self.window_header = false;
                 self.line(&format!(
-                    "agent {block}: {algorithm} on `{env}` ({env_kind}, {shape}), {budget}, alpha {alpha}, gamma {gamma}, seed {seed}"
+                    "agent {block}: {algorithm} on `{env}` ({env_kind}, {shape}), {budget}{}, gamma {gamma}, seed {seed}",
+                    alpha.map(|a| format!(", alpha {a}")).unwrap_or_default()
                 ));
             }
             Event::AgentProgress {

@@ -914,6 +914,18 @@ pub static AGENT_FIELDS: &[ArgSpec<'static>] = &[
     ),
     a("window", Kind::Int, Opt, "episodes per progress-table row"),
     a(
+        "log_episodes",
+        Kind::Int,
+        I(100_000),
+        "training episodes written to returns.jsonl, from the first",
+    ),
+    a(
+        "init_from",
+        Kind::Str,
+        Opt,
+        "start from a saved qtable.npy / qnetwork.safetensors (path relative to this file)",
+    ),
+    a(
         "network",
         Ref(RefKind::Model),
         Opt,
@@ -974,6 +986,18 @@ pub static AGENT_FIELDS: &[ArgSpec<'static>] = &[
         Kind::Float,
         F(10.0),
         "dqn: clip gradients to this global L2 norm",
+    ),
+    a(
+        "checkpoint_every",
+        Kind::Int,
+        I(0),
+        "dqn: environment steps between greedy evaluations that keep the best network (0: off)",
+    ),
+    a(
+        "checkpoint_episodes",
+        Kind::Int,
+        I(10),
+        "dqn: greedy episodes of each checkpoint evaluation",
     ),
     a(
         "seed",

@@ -1,16 +1,19 @@
 //! An `agent` block as a run: train it (stopping at the next episode on an interrupt),
 //! evaluate the greedy policy, and commit `<out>/<agent>/` as one set: `returns.jsonl`
-//! (one line per training episode), `qtable.npy`, `returns.svg` (mean return and success
-//! per window) and `summary.json` (the run record). Reports through [`Event`]s: window rows
-//! as soon as each window of episodes is complete, whatever stdout is.
+//! (one line per training episode for the first `log_episodes`), `qtable.npy` or
+//! `qnetwork.safetensors`, `returns.svg` (the learning curve) and `summary.json` (the run
+//! record, with the window rows of every episode). Reports through [`Event`]s: window rows
+//! as soon as each window of episodes is complete, whatever stdout is. Memory stays
+//! bounded however long the run: see [`crate::rl::curve`].
 
 use std::fmt::Write as _;
 
 use crate::resolve::{DefId, Program};
 use crate::rl::agent::{Budget, EpisodeRecord};
+use crate::rl::curve::{Curve, CurvePoint};
 use crate::rl::env::BuiltEnv;
-use crate::rl::render::{WindowRow, policy_map, window_size, windows};
-use crate::rl::{npy, program};
+use crate::rl::render::{WindowRow, policy_map, window_size};
+use crate::rl::{npy, program, saved};
 use crate::run::record::{RunStatus, unix_now};
 use crate::run::{Event, RunContext, RunDir, RunFailure};
 
@@ -77,7 +80,7 @@ pub fn run_agent(
         env_kind: setup.env.kind().to_string(),
         shape,
         budget: format!("{total} {unit}"),
-        alpha: cfg.alpha,
+        alpha: setup.dqn.is_none().then_some(cfg.alpha),
         gamma: cfg.gamma,
         seed: cfg.seed,
     });
@@ -89,7 +92,7 @@ pub fn run_agent(
         (None, Budget::Steps(_)) => None,
     };
     let steps_budget = matches!(cfg.budget, Budget::Steps(_));
-    let mut pending: Vec<EpisodeRecord> = Vec::new();
+    let mut curve = Curve::new(live_window);
     let mut steps_done = 0u64;
     let mut recent = 0.0;
     let events = &mut *ctx.events;
@@ -108,26 +111,24 @@ pub fn run_agent(
                 recent_return: recent,
             });
         }
-        if let Some(w) = live_window {
-            pending.push(*r);
-            if pending.len() as u64 == w {
-                for row in windows(&pending, w) {
-                    events.emit(window_event(&block, row));
-                }
-                pending.clear();
-            }
+        if let Some(row) = curve.push(r) {
+            events.emit(window_event(&block, row));
         }
     };
+    let init_span = setup.init_span;
     let at_agent = |e: &crate::rl::RlError| {
-        RunFailure::Diags(vec![program::to_diag(
-            e,
-            program
-                .def(id)
-                .item
-                .name()
-                .map_or(program.def(id).item.span, |n| n.span),
-            "in this agent",
-        )])
+        let name_span = program
+            .def(id)
+            .item
+            .name()
+            .map_or(program.def(id).item.span, |n| n.span);
+        let (span, label) = match (e, init_span) {
+            (crate::rl::RlError::Saved { .. } | crate::rl::RlError::SavedShape { .. }, Some(s)) => {
+                (s, "this file")
+            }
+            _ => (name_span, "in this agent"),
+        };
+        RunFailure::Diags(vec![program::to_diag(e, span, label)])
     };
     let (result, network) = match &setup.dqn {
         Some(dqn) => {
@@ -151,7 +152,7 @@ pub fn run_agent(
                     eval: r.eval,
                     train_seconds: r.train_seconds,
                 },
-                Some(r.tensors),
+                Some((r.tensors, r.gradient_steps, r.checkpoint)),
             )
         }
         None => (
@@ -162,14 +163,10 @@ pub fn run_agent(
     };
     let learned = &result.learned;
     let interrupted = ctx.interrupt.requested();
-    let size = live_window.unwrap_or_else(|| window_size(cfg.window, learned.episodes));
-    let rows = windows(&learned.records, size);
-    // The last, shorter window (or every window when none streamed).
-    let streamed = if live_window.is_some() {
-        learned.records.len() as u64 / size
-    } else {
-        0
-    };
+    let rows = curve.rows(&learned.records);
+    // Windows of a size known in advance streamed as they filled: what is left is the
+    // last, shorter one (or every window when none streamed).
+    let streamed = live_window.map_or(0, |w| learned.episodes / w);
     for row in rows.iter().skip(streamed as usize) {
         ctx.events.emit(window_event(&block, *row));
     }
@@ -214,7 +211,7 @@ pub fn run_agent(
     });
 
     let io = |e: std::io::Error| RunFailure::io(&ctx.out_dir, &e);
-    // One line per training episode; no timings, so reruns are byte-identical.
+    // One line per kept training episode; no timings, so reruns are byte-identical.
     let mut lines = String::with_capacity(learned.records.len() * 64);
     for r in &learned.records {
         let _ = writeln!(
@@ -231,32 +228,37 @@ pub fn run_agent(
     }
     dir.write("returns.jsonl", lines.as_bytes()).map_err(io)?;
     let table_file = match &network {
-        Some(tensors) => {
-            let meta = std::collections::BTreeMap::from([
-                ("agent".to_string(), setup.name.clone()),
-                ("env".to_string(), setup.env.kind().to_string()),
-            ]);
+        Some((tensors, _, _)) => {
+            let meta = saved::network_metadata(&setup.name, setup.env.kind());
             dir.write(
-                "qnetwork.safetensors",
+                saved::QNETWORK,
                 &crate::data::safetensors::serialize(tensors, &meta),
             )
             .map_err(io)?;
-            "qnetwork.safetensors"
+            saved::QNETWORK
         }
         None => {
             dir.write(
-                "qtable.npy",
+                saved::QTABLE,
                 &npy::f64_2d(&learned.q, learned.n_states, learned.n_actions),
             )
             .map_err(io)?;
-            "qtable.npy"
+            saved::QTABLE
         }
     };
+    // Success is drawn where it is not a function of the return: the discrete
+    // environments (reaching a goal); CartPole's is "return 500", MountainCar's and
+    // Acrobot's "return above the time limit's".
+    let show_success = table.is_some();
     dir.write(
         "returns.svg",
-        returns_svg(&block, &rows)
-            .map_err(RunFailure::Io)?
-            .as_bytes(),
+        returns_svg(
+            &format!("agent {block} on {} ({})", setup.env_name, setup.env.kind()),
+            &curve.points(),
+            show_success.then_some(rows.as_slice()),
+        )
+        .map_err(RunFailure::Io)?
+        .as_bytes(),
     )
     .map_err(io)?;
     let set: serde_json::Map<String, serde_json::Value> = ctx
@@ -264,21 +266,20 @@ pub fn run_agent(
         .iter()
         .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
         .collect();
-    let summary = serde_json::json!({
+    let mut summary = serde_json::json!({
         "status": if interrupted { RunStatus::Interrupted } else { RunStatus::Completed },
         "kind": "agent",
         "agent": setup.name,
         "algorithm": if setup.dqn.is_some() { "dqn" } else { cfg.algorithm.name() },
         "env": setup.env_name,
         "env_kind": setup.env.kind(),
-        "states": learned.n_states,
         "actions": learned.n_actions,
-        "alpha": cfg.alpha,
         "gamma": cfg.gamma,
         "seed": cfg.seed,
         "budget": format!("{total} {unit}"),
         "episodes": learned.episodes,
         "steps": learned.steps,
+        "episodes_logged": learned.records.len(),
         "windows": rows,
         "eval": e,
         "exact": exact,
@@ -289,6 +290,39 @@ pub fn run_agent(
         "started_unix": started,
         "wall_seconds": unix_now() - started,
     });
+    if let Some(init) = &cfg.init_from {
+        summary["init_from"] = init.display().to_string().into();
+    }
+    match (&setup.dqn, &network) {
+        (Some(d), Some((_, grad_steps, checkpoint))) => {
+            summary["network"] = d.network.clone().into();
+            summary["observation"] = setup.env.spec.control().map_or(0, |k| k.obs_dim()).into();
+            summary["dqn"] = serde_json::json!({
+                "loss": match d.loss {
+                    crate::rl::dqn::TdLoss::Huber => "huber",
+                    crate::rl::dqn::TdLoss::Mse => "mse",
+                },
+                "batch": d.batch,
+                "buffer": d.buffer,
+                "learning_starts": d.learning_starts,
+                "train_freq": d.train_freq,
+                "gradient_steps": d.gradient_steps,
+                "target_update": d.target_update,
+                "tau": d.tau,
+                "double": d.double,
+                "checkpoint_every": d.checkpoint_every,
+                "checkpoint_episodes": d.checkpoint_episodes,
+            });
+            if let Some(c) = checkpoint {
+                summary["checkpoint"] = serde_json::json!(c);
+            }
+            summary["gradient_steps"] = (*grad_steps).into();
+        }
+        _ => {
+            summary["states"] = learned.n_states.into();
+            summary["alpha"] = cfg.alpha.into();
+        }
+    }
     let text = serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n";
     dir.write("summary.json", text.as_bytes()).map_err(io)?;
     let final_dir = dir.commit().map_err(io)?;
@@ -326,31 +360,73 @@ fn window_event(block: &str, row: WindowRow) -> Event {
     }
 }
 
-/// `returns.svg`: mean return and success rate per window of training episodes.
-fn returns_svg(name: &str, rows: &[WindowRow]) -> Result<String, String> {
+/// `returns.svg`: the return of every training episode (a thin line; beyond
+/// [`crate::rl::curve::PLOT_POINTS`] episodes, means of equal runs of episodes) with its
+/// moving average (thick), and the success rate per window when `success` is given.
+fn returns_svg(
+    title: &str,
+    points: &[CurvePoint],
+    success: Option<&[WindowRow]>,
+) -> Result<String, String> {
     use crate::run::plot::{Mark, Panel, Series, svg};
-    let series = |n: &str, f: &dyn Fn(&WindowRow) -> f64| Series {
-        name: n.to_string(),
-        points: rows.iter().map(|r| (r.last as f64, f(r))).collect(),
-        mark: Mark::Line,
+    let episodes: u64 = points.iter().map(|p| p.episodes).sum();
+    // A trailing mean over a twentieth of the run (at least 1 episode).
+    let span = (episodes / 20).max(1);
+    let per_point = points.first().map_or(1, |p| p.episodes.max(1));
+    let k = (span / per_point).max(1) as usize;
+    let mut moving = Vec::with_capacity(points.len());
+    let (mut sum, mut n) = (0.0, 0u64);
+    for (i, p) in points.iter().enumerate() {
+        sum += p.mean_return * p.episodes as f64;
+        n += p.episodes;
+        if i >= k {
+            let old = &points[i - k];
+            sum -= old.mean_return * old.episodes as f64;
+            n -= old.episodes;
+        }
+        moving.push((p.last as f64, sum / n.max(1) as f64));
+    }
+    let each = if per_point == 1 {
+        "return per episode".to_string()
+    } else {
+        format!("mean return per {per_point} episodes")
     };
-    svg(
-        &format!("agent {name}"),
-        &[
-            Panel {
-                title: "return (training, per window)".into(),
-                x_label: "episode".into(),
-                y_label: "mean return".into(),
-                series: vec![series("mean return", &|r| r.mean_return)],
-                marker: None,
+    let mut panels = vec![Panel {
+        title: "training return".into(),
+        x_label: "episode".into(),
+        y_label: "return".into(),
+        series: vec![
+            Series {
+                name: each,
+                points: points
+                    .iter()
+                    .map(|p| (p.last as f64, p.mean_return))
+                    .collect(),
+                mark: Mark::Thin,
             },
-            Panel {
-                title: "success rate (training, per window)".into(),
-                x_label: "episode".into(),
-                y_label: "success rate".into(),
-                series: vec![series("success", &|r| r.success_rate)],
-                marker: None,
+            Series {
+                name: format!("moving average ({} episodes)", k as u64 * per_point),
+                points: moving,
+                mark: Mark::Line,
             },
         ],
-    )
+        marker: None,
+    }];
+    if let Some(rows) = success {
+        panels.push(Panel {
+            title: "success rate (training, per window)".into(),
+            x_label: "episode".into(),
+            y_label: "success rate".into(),
+            series: vec![Series {
+                name: "success".into(),
+                points: rows
+                    .iter()
+                    .map(|r| (r.last as f64, r.success_rate))
+                    .collect(),
+                mark: Mark::Line,
+            }],
+            marker: None,
+        });
+    }
+    svg(title, &panels)
 }

@@ -133,4 +133,30 @@ pub enum RlError {
         /// What the backend said.
         message: String,
     },
+    /// A saved table or network that cannot be read.
+    #[error("cannot read `{path}`: {message}")]
+    #[diagnostic(
+        code(amm::agent::saved),
+        help("give the `qtable.npy` or `qnetwork.safetensors` a run of this agent wrote")
+    )]
+    Saved {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A saved table or network whose shapes are not the agent's.
+    #[error("`{path}` does not fit {agent}: {what}")]
+    #[diagnostic(
+        code(amm::agent::saved_shape),
+        help("load a file saved by an agent with the same environment and network, or retrain")
+    )]
+    SavedShape {
+        /// The file.
+        path: String,
+        /// The agent, as a phrase ("agent `learner`", "this agent").
+        agent: String,
+        /// Both shapes, as a phrase.
+        what: String,
+    },
 }

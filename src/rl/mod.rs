@@ -7,8 +7,10 @@
 //! evaluation from a second one seeded with `seed ^ EVAL_SEED_SALT`; the same seed gives
 //! bit-identical tables, returns and files.
 
+pub mod acting;
 pub mod agent;
 pub mod block;
+pub mod curve;
 pub mod dqn;
 pub mod env;
 pub mod episodic;
@@ -19,10 +21,11 @@ pub mod program;
 pub mod render;
 pub mod rng;
 pub mod rollout;
+pub mod saved;
 
 use std::time::Instant;
 
-use agent::{AgentConfig, EpisodeRecord, EvalSummary, Learned, evaluate};
+use agent::{AgentConfig, EpisodeRecord, EvalEpisode, EvalSummary, Learned, evaluate_episodes};
 use env::{BuiltEnv, EnvDecl};
 use episodic::{ControlRunner, Episodic, TabularRunner, default_bins};
 pub use error::RlError;
@@ -94,29 +97,92 @@ pub fn run_until(
     cfg.validate()?;
     let bins = bins_for(env, cfg)?;
     match env.build()? {
-        BuiltEnv::Tabular(t) => Ok(run_on(&mut TabularRunner::new(&t), cfg, progress, stop)),
+        BuiltEnv::Tabular(t) => run_on(&mut TabularRunner::new(&t), env, cfg, progress, stop),
         BuiltEnv::Control(spec) => {
             let mut runner = ControlRunner::new(spec, &bins.unwrap_or_default())?;
-            Ok(run_on(&mut runner, cfg, progress, stop))
+            run_on(&mut runner, env, cfg, progress, stop)
         }
     }
 }
 
 fn run_on<E: Episodic>(
-    env: &mut E,
+    runner: &mut E,
+    env: &EnvDecl,
     cfg: &AgentConfig,
     progress: &mut dyn FnMut(&EpisodeRecord),
     stop: &dyn Fn() -> bool,
-) -> RunResult {
+) -> Result<RunResult, RlError> {
+    let init = match &cfg.init_from {
+        Some(path) => Some(saved::read_table(
+            path,
+            "this agent",
+            env.kind(),
+            runner.n_states(),
+            runner.n_actions(),
+        )?),
+        None => None,
+    };
     let mut rng = Rng::seed_from_u64(cfg.seed);
     let start = Instant::now();
-    let learned = agent::learn_until(env, cfg, &mut rng, progress, stop);
+    let learned = agent::learn_from(runner, cfg, init.as_deref(), &mut rng, progress, stop);
     let train_seconds = start.elapsed().as_secs_f64();
-    let mut eval_rng = Rng::seed_from_u64(cfg.seed ^ EVAL_SEED_SALT);
-    let eval = evaluate(env, &learned.q, cfg.eval_episodes, &mut eval_rng);
-    RunResult {
+    let eval = EvalSummary::of(&greedy_episodes(
+        runner,
+        &learned.q,
+        cfg.eval_episodes,
+        cfg.seed,
+    ));
+    Ok(RunResult {
         learned,
         eval,
         train_seconds,
+    })
+}
+
+/// The run's greedy evaluation: `episodes` episodes with the generator of `seed`.
+fn greedy_episodes<E: Episodic>(
+    runner: &mut E,
+    q: &[f64],
+    episodes: u64,
+    seed: u64,
+) -> Vec<EvalEpisode> {
+    let mut eval_rng = Rng::seed_from_u64(seed ^ EVAL_SEED_SALT);
+    evaluate_episodes(runner, q, episodes, &mut eval_rng)
+}
+
+/// Evaluates the saved table `path` of agent `agent` greedily on `env`, exactly as a run
+/// with seed `seed` evaluates its table at the end.
+pub fn evaluate_table(
+    env: &EnvDecl,
+    cfg: &AgentConfig,
+    agent: &str,
+    path: &std::path::Path,
+    episodes: u64,
+    seed: u64,
+) -> Result<Vec<EvalEpisode>, RlError> {
+    let bins = bins_for(env, cfg)?;
+    match env.build()? {
+        BuiltEnv::Tabular(t) => {
+            let mut runner = TabularRunner::new(&t);
+            let q = saved::read_table(
+                path,
+                &format!("agent `{agent}`"),
+                env.kind(),
+                runner.n_states(),
+                runner.n_actions(),
+            )?;
+            Ok(greedy_episodes(&mut runner, &q, episodes, seed))
+        }
+        BuiltEnv::Control(spec) => {
+            let mut runner = ControlRunner::new(spec, &bins.unwrap_or_default())?;
+            let q = saved::read_table(
+                path,
+                &format!("agent `{agent}`"),
+                env.kind(),
+                runner.n_states(),
+                runner.n_actions(),
+            )?;
+            Ok(greedy_episodes(&mut runner, &q, episodes, seed))
+        }
     }
 }

@@ -33,6 +33,8 @@ pub struct AgentSetup {
     pub dqn: Option<DqnConfig>,
     /// The settings of a planning agent (`value_iteration`, `policy_iteration`, `mcts`).
     pub plan: Option<crate::rl::plan::PlanSetup>,
+    /// Where `init_from` is written (errors reading the file point there).
+    pub init_span: Option<Span>,
 }
 
 /// Converts an [`RlError`] to a diagnostic at `span`.
@@ -52,6 +54,8 @@ pub fn to_diag(e: &RlError, span: Span, label: &str) -> Diag {
         RlError::State { .. } => "amm::rl::state",
         RlError::NotContinuous { .. } => "amm::rl::dqn_discrete",
         RlError::Backend { .. } => "amm::rl::backend",
+        RlError::Saved { .. } => "amm::agent::saved",
+        RlError::SavedShape { .. } => "amm::agent::saved_shape",
     };
     let mut d = Diag::new(code, e.to_string()).primary(span, label);
     if let Some(h) = e.help() {
@@ -419,6 +423,17 @@ pub fn agent(program: &Program, id: DefId) -> Result<AgentSetup, Diag> {
     if let Some(n) = args.count("seed")? {
         cfg.seed = n;
     }
+    if let Some(n) = args.count("log_episodes")? {
+        cfg.log_episodes = n;
+    }
+    let init_span = match args.get("init_from") {
+        None => None,
+        Some((Value::Str(p), span)) => {
+            cfg.init_from = Some(program.root_dir.join(p));
+            Some(*span)
+        }
+        Some((v, span)) => return Err(kind(*span, "a path string", v)),
+    };
     cfg.epsilon = match epsilon_expr {
         None => default_epsilon(cfg.budget),
         Some(e) => epsilon(program, def.module, e)?,
@@ -521,11 +536,21 @@ pub fn agent(program: &Program, id: DefId) -> Result<AgentSetup, Diag> {
         config: cfg,
         dqn,
         plan,
+        init_span,
     })
 }
 
 /// Fields only learning agents take (planners have no exploration or budget).
-const LEARNING_ONLY: [&str; 6] = ["alpha", "epsilon", "episodes", "steps", "bins", "window"];
+const LEARNING_ONLY: [&str; 8] = [
+    "alpha",
+    "epsilon",
+    "episodes",
+    "steps",
+    "bins",
+    "window",
+    "init_from",
+    "log_episodes",
+];
 
 /// Fields only planning agents take.
 const PLAN_ONLY: [&str; 7] = [
@@ -674,7 +699,7 @@ fn plan_setup(
 }
 
 /// Fields only a `dqn` agent takes.
-const DQN_ONLY: [&str; 12] = [
+const DQN_ONLY: [&str; 14] = [
     "network",
     "optimizer",
     "loss",
@@ -687,6 +712,8 @@ const DQN_ONLY: [&str; 12] = [
     "tau",
     "double",
     "clip_norm",
+    "checkpoint_every",
+    "checkpoint_episodes",
 ];
 
 fn dqn_config(
@@ -741,6 +768,8 @@ fn dqn_config(
         target_update: count("target_update", 1000)?.max(1),
         tau: if tau > 0.0 && tau <= 1.0 { tau } else { 1.0 },
         double,
+        checkpoint_every: count("checkpoint_every", 0)?,
+        checkpoint_episodes: count("checkpoint_episodes", 10)?.max(1),
     };
     // The replay buffer is allocated up front: bound it by memory.
     if cfg.buffer > 50_000_000 || cfg.batch > 1_000_000 {

@@ -155,8 +155,8 @@ pub enum Event {
         shape: String,
         /// Episodes or steps.
         budget: String,
-        /// Learning rate.
-        alpha: f64,
+        /// Step size of a tabular agent (`None` for dqn, which learns with its optimizer).
+        alpha: Option<f64>,
         /// Discount.
         gamma: f64,
         /// Seed.

@@ -10,6 +10,8 @@ use plotters::prelude::*;
 pub enum Mark {
     /// A line through the points.
     Line,
+    /// A thin, faint line (noisy raw values under their smoothed line).
+    Thin,
     /// A dot per point.
     Dots,
 }
@@ -145,6 +147,14 @@ fn draw_panel(
                     .legend(move |(x, y)| {
                         PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2))
                     });
+            }
+            Mark::Thin => {
+                let style = color.mix(0.45).stroke_width(1);
+                chart
+                    .draw_series(LineSeries::new(points, style))
+                    .map_err(|e| e.to_string())?
+                    .label(s.name.as_str())
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], style));
             }
             Mark::Dots => {
                 chart

@@ -486,6 +486,20 @@ impl TrialFile<'_> {
     /// The program with the trial's params, and the shape checker's model summaries; a
     /// configuration the checker rejects is an error carrying its diagnostics.
     fn program(&self, params: &Params) -> Result<(Program, Vec<ModelSummary>), String> {
+        let fe = self.front(params);
+        let program = fe.program.map_err(|d| diag_text(&d))?;
+        let summaries = crate::check::check(&program, &fe.sources).map_err(|d| diag_text(&d))?;
+        Ok((program, summaries))
+    }
+
+    /// The Q-networks of the trial's `dqn` agents.
+    fn q_networks(&self, params: &Params) -> Result<Vec<ModelSummary>, String> {
+        let fe = self.front(params);
+        let program = fe.program.map_err(|d| diag_text(&d))?;
+        crate::check::q_networks(&program, &fe.sources).map_err(|d| diag_text(&d))
+    }
+
+    fn front(&self, params: &Params) -> crate::front::FrontEnd {
         let mut overrides = self.base.clone();
         for (d, v) in self.space.dims.iter().zip(params) {
             overrides.push(Override {
@@ -494,10 +508,7 @@ impl TrialFile<'_> {
             });
         }
         let name = self.file.display().to_string();
-        let fe = front_end(&name, &self.bytes, Some(self.file), &overrides);
-        let program = fe.program.map_err(|d| diag_text(&d))?;
-        let summaries = crate::check::check(&program, &fe.sources).map_err(|d| diag_text(&d))?;
-        Ok((program, summaries))
+        front_end(&name, &self.bytes, Some(self.file), &overrides)
     }
 }
 
@@ -668,28 +679,21 @@ pub const AGENT_METRICS: [(&str, &str, &str); 6] = [
     ),
 ];
 
-/// A metric of a finished agent run (see [`AGENT_METRICS`]).
+/// A metric of a finished agent run (see [`AGENT_METRICS`]); `last` is its last window row.
 fn agent_metric(
-    result: &crate::rl::RunResult,
-    window: Option<u64>,
+    eval: &crate::rl::agent::EvalSummary,
+    last: Option<crate::rl::render::WindowRow>,
     split: &str,
     name: &str,
 ) -> Option<f64> {
-    let e = &result.eval;
-    let last = || {
-        let learned = &result.learned;
-        let size = crate::rl::render::window_size(window, learned.episodes);
-        crate::rl::render::windows(&learned.records, size)
-            .last()
-            .copied()
-    };
+    let e = eval;
     match (split, name) {
         ("eval", "success") => Some(e.success_rate),
         ("eval", "mean_return") => Some(e.mean_return),
         ("eval", "std_return") => Some(e.std_return),
         ("eval", "mean_steps") => Some(e.mean_steps),
-        ("train", "mean_return") => last().map(|w| w.mean_return),
-        ("train", "success") => last().map(|w| w.success_rate),
+        ("train", "mean_return") => last.map(|w| w.mean_return),
+        ("train", "success") => last.map(|w| w.success_rate),
         _ => None,
     }
 }
@@ -702,6 +706,8 @@ struct AgentObjective<'a> {
     formula: Formula,
     vars: Vec<Var>,
     derived: DerivedParams<'a>,
+    /// The backend of `dqn` agents' networks (one JIT thread per trial, like train trials).
+    backend: BackendKind,
 }
 
 impl Objective for AgentObjective<'_> {
@@ -715,16 +721,47 @@ impl Objective for AgentObjective<'_> {
             .lookup(ModuleId(0), &self.target)
             .ok_or_else(|| format!("no agent `{}`", self.target))?;
         let setup = crate::rl::program::agent(&program, id).map_err(|d| diag_text(&[d]))?;
-        if setup.dqn.is_some() {
-            return Err(format!(
-                "agent `{}` is a dqn agent; tuning dqn agents is not available yet (tabular agents only)",
-                self.target
-            ));
-        }
-        let result = crate::rl::run(&setup.env, &setup.config, &mut |_| {})
-            .map_err(|e| format!("agent `{}`: {e}", self.target))?;
+        let cfg = &setup.config;
+        // The last window of the whole run, in bounded memory (as `ammc run` reports it).
+        let live = match (cfg.window, cfg.budget) {
+            (Some(w), _) => Some(w),
+            (None, crate::rl::agent::Budget::Episodes(n)) => {
+                Some(crate::rl::render::window_size(None, n))
+            }
+            (None, crate::rl::agent::Budget::Steps(_)) => None,
+        };
+        let mut curve = crate::rl::curve::Curve::new(live);
+        let mut progress = |r: &crate::rl::agent::EpisodeRecord| {
+            curve.push(r);
+        };
+        let fail = |e: crate::rl::RlError| format!("agent `{}`: {e}", self.target);
+        let (eval, kept) = match &setup.dqn {
+            Some(dqn) => {
+                let nets = self.trial.q_networks(params)?;
+                let net = nets
+                    .iter()
+                    .find(|n| n.train == self.target)
+                    .ok_or_else(|| format!("agent `{}` has no Q-network", self.target))?;
+                let r = crate::rl::dqn::run_until(
+                    &setup.env,
+                    cfg,
+                    dqn,
+                    net,
+                    self.backend,
+                    &mut progress,
+                    &|| false,
+                )
+                .map_err(fail)?;
+                (r.eval, r.learned.records)
+            }
+            None => {
+                let r = crate::rl::run(&setup.env, cfg, &mut progress).map_err(fail)?;
+                (r.eval, r.learned.records)
+            }
+        };
+        let last = curve.rows(&kept).last().copied();
         let values = var_values(&self.vars, params, &self.derived, &|split, name| {
-            agent_metric(&result, setup.config.window, split, name)
+            agent_metric(&eval, last, split, name)
                 .ok_or_else(|| format!("the agent run reports no metric `{split}.{name}`"))
         })?;
         self.formula.eval(&values).map_err(|e| e.to_string())
@@ -870,6 +907,10 @@ pub fn run_tune(
                     formula,
                     vars,
                     derived,
+                    backend: match ctx.backend {
+                        BackendKind::Jit { gemm, .. } => BackendKind::Jit { threads: 1, gemm },
+                        other => other,
+                    },
                 })
             } else {
                 Box::new(TrainObjective {

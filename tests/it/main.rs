@@ -29,6 +29,7 @@ mod rl_cli;
 mod rl_dqn;
 mod rl_envs;
 mod rl_plan;
+mod rl_keep;
 mod rl_updates;
 mod robustness;
 mod shape_props;

@@ -47,7 +47,8 @@ pub struct Learned {
     pub episodes: u64,
     /// Environment steps taken (including those of a cut final episode).
     pub steps: u64,
-    /// Every finished episode, in order.
+    /// The first `log_episodes` finished episodes, in order (the agent's cap keeps long
+    /// runs in bounded memory).
     pub records: Vec<EpisodeRecord>,
 }
 
@@ -144,15 +145,28 @@ pub fn learn_until<E: Episodic>(
     progress: &mut dyn FnMut(&EpisodeRecord),
     stop: &dyn Fn() -> bool,
 ) -> Learned {
+    learn_from(env, cfg, None, rng, progress, stop)
+}
+
+/// [`learn_until`] starting from the table `init` (`[n_states * n_actions]`, checked by
+/// the caller) instead of zeros; double Q-learning starts both tables from it.
+pub fn learn_from<E: Episodic>(
+    env: &mut E,
+    cfg: &AgentConfig,
+    init: Option<&[f64]>,
+    rng: &mut Rng,
+    progress: &mut dyn FnMut(&EpisodeRecord),
+    stop: &dyn Fn() -> bool,
+) -> Learned {
     let (ns, na) = (env.n_states(), env.n_actions());
     let double = cfg.algorithm == Algorithm::DoubleQ;
+    let start = match init {
+        Some(q) if q.len() == ns * na => q.to_vec(),
+        _ => vec![0.0; ns * na],
+    };
     let mut t = Tables {
-        q: vec![0.0; ns * na],
-        q2: if double {
-            vec![0.0; ns * na]
-        } else {
-            Vec::new()
-        },
+        q2: if double { start.clone() } else { Vec::new() },
+        q: start,
         na,
     };
     let limit = env.max_steps().unwrap_or(UNLIMITED_TRAIN_CAP);
@@ -259,7 +273,9 @@ pub fn learn_until<E: Episodic>(
                     epsilon: start_eps,
                 };
                 progress(&r);
-                records.push(r);
+                if (records.len() as u64) < cfg.log_episodes {
+                    records.push(r);
+                }
                 break;
             }
         }

@@ -6,8 +6,8 @@ pub mod eval;
 pub mod learn;
 pub mod schedule;
 
-pub use eval::{EvalSummary, evaluate};
-pub use learn::{EpisodeRecord, Learned, learn, learn_until};
+pub use eval::{EvalEpisode, EvalSummary, evaluate, evaluate_episodes};
+pub use learn::{EpisodeRecord, Learned, learn, learn_from, learn_until};
 pub use schedule::{Epsilon, Unit};
 
 use crate::rl::error::RlError;
@@ -82,7 +82,16 @@ pub struct AgentConfig {
     pub window: Option<u64>,
     /// Seed of everything random in the run.
     pub seed: u64,
+    /// Training episodes kept and written one per line to `returns.jsonl`, from the
+    /// first (the window rows always cover every episode).
+    pub log_episodes: u64,
+    /// A saved table or network to start from (`init_from`, resolved against the
+    /// program's directory).
+    pub init_from: Option<std::path::PathBuf>,
 }
+
+/// Training episodes written to `returns.jsonl` when an agent sets no `log_episodes`.
+pub const DEFAULT_LOG_EPISODES: u64 = 100_000;
 
 impl AgentConfig {
     /// A configuration with the language's defaults: alpha 0.1, gamma 0.99, 10,000
@@ -100,6 +109,8 @@ impl AgentConfig {
             eval_episodes: 1000,
             window: None,
             seed: 0,
+            log_episodes: DEFAULT_LOG_EPISODES,
+            init_from: None,
         }
     }
 
