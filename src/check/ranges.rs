@@ -120,6 +120,12 @@ const RULES: &[(&str, &str, Range)] = &[
     ("random", "trials", Range::AtLeastOne),
     ("bayes", "trials", Range::AtLeastOne),
     ("bayes", "init", Range::AtLeastOne),
+    ("bayes", "batch", Range::AtLeastOne),
+    ("tpe", "trials", Range::AtLeastOne),
+    ("tpe", "startup", Range::NonNegative),
+    ("tpe", "batch", Range::AtLeastOne),
+    ("tpe", "candidates", Range::AtLeastOne),
+    ("tpe", "gamma", Range::UnitLeftOpen),
     ("genetic", "population", Range::AtLeastTwo),
     ("genetic", "generations", Range::AtLeastOne),
     ("median", "warmup", Range::NonNegative),
@@ -419,7 +425,7 @@ fn check_budget(c: &Call, lookup: &dyn Fn(&str) -> Option<Value>, diags: &mut Ve
             .map_or(Some(default), |(_, v, _)| v.as_i64())
     };
     let total = match name.as_str() {
-        "random" | "bayes" => int("trials", 1).map(i128::from),
+        "random" | "bayes" | "tpe" => int("trials", 1).map(i128::from),
         // i128: the product of two i64 always fits.
         "genetic" => int("population", 10)
             .zip(int("generations", 10))

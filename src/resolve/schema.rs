@@ -683,8 +683,52 @@ pub static BUILTINS: &[CallSpec] = &[
         &[
             a("trials", Kind::Int, Req, "number of trials"),
             a("init", Kind::Int, I(10), "quasi-random initial trials"),
+            a(
+                "batch",
+                Kind::Int,
+                I(1),
+                "points proposed together (kriging believer); `jobs = batch` keeps every worker busy",
+            ),
         ],
         "Gaussian-process Bayesian optimisation",
+    ),
+    c(
+        Strategy,
+        "tpe",
+        &[
+            a("trials", Kind::Int, Req, "number of trials"),
+            a(
+                "startup",
+                Kind::Int,
+                I(10),
+                "random trials before the model is used",
+            ),
+            a(
+                "batch",
+                Kind::Int,
+                I(1),
+                "points proposed together (constant liar); `jobs = batch` keeps every worker busy",
+            ),
+            a(
+                "candidates",
+                Kind::Int,
+                I(24),
+                "points drawn from the good density per suggestion",
+            ),
+            a(
+                "gamma",
+                Kind::Float,
+                F(0.1),
+                "fraction of trials in the good group (at most 25 trials)",
+            ),
+            a(
+                "multivariate",
+                Kind::Bool,
+                B(true),
+                "one joint density over all params (false: one per param)",
+            ),
+        ],
+        "tree-structured Parzen estimator (Optuna's default sampler)",
     ),
     c(
         Strategy,

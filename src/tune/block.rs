@@ -1,7 +1,8 @@
 //! A `tune` block as a run: build the study from the block (space, strategy, objective),
 //! run it with either an objective formula or a train block re-resolved per trial with the
 //! trial's params as `--set` overrides, report each trial as it finishes ([`Event::Trial`])
-//! and write `<out>/<tune>/` (the journal, `best.json`, `trials.svg`). The CLI only renders.
+//! and write `<out>/<tune>/` (the journal, `best.json`, `trials.svg`, `slice.svg`). The CLI
+//! only renders.
 
 use std::path::Path;
 use std::time::Duration;
@@ -259,7 +260,15 @@ fn build_strategy(program: &Program, t: &TuneDecl) -> Result<Strategy, RunFailur
     let name = call.dotted();
     let names: &[&str] = match name.as_str() {
         "random" => &["trials"],
-        "bayes" => &["trials", "init"],
+        "bayes" => &["trials", "init", "batch"],
+        "tpe" => &[
+            "trials",
+            "startup",
+            "batch",
+            "candidates",
+            "gamma",
+            "multivariate",
+        ],
         _ => &["population", "generations"],
     };
     let a = args(call, names);
@@ -292,7 +301,67 @@ fn build_strategy(program: &Program, t: &TuneDecl) -> Result<Strategy, RunFailur
         "bayes" => Strategy::Bayes {
             trials: int("trials", None)?,
             init: int("init", Some(10))?,
+            batch: int("batch", Some(1))?,
         },
+        "tpe" => {
+            let value = |n: &str| -> Result<Option<(Value, &Expr)>, RunFailure> {
+                match a.iter().find(|(k, _)| k == n) {
+                    Some((_, e)) => Ok(Some((
+                        constant(program, e).map_err(|d| RunFailure::Diags(vec![d]))?,
+                        *e,
+                    ))),
+                    None => Ok(None),
+                }
+            };
+            // `startup = 0` is allowed (model-based from the first trial, as in Optuna).
+            let startup = match value("startup")? {
+                Some((v, e)) => v
+                    .as_i64()
+                    .and_then(|v| usize::try_from(v).ok())
+                    .ok_or_else(|| {
+                        diag(
+                            e.span,
+                            "amm::tune::type",
+                            "`startup` must be an int of at least 0".into(),
+                        )
+                    })?,
+                None => 10,
+            };
+            let gamma = match value("gamma")? {
+                Some((v, e)) => v
+                    .as_f64()
+                    .filter(|g| *g > 0.0 && *g <= 1.0)
+                    .ok_or_else(|| {
+                        diag(
+                            e.span,
+                            "amm::tune::type",
+                            "`gamma` must be a number in (0, 1]".into(),
+                        )
+                    })?,
+                None => 0.1,
+            };
+            let multivariate = match value("multivariate")? {
+                Some((Value::Bool(b), _)) => b,
+                Some((_, e)) => {
+                    return Err(diag(
+                        e.span,
+                        "amm::tune::type",
+                        "`multivariate` must be true or false".into(),
+                    ));
+                }
+                None => true,
+            };
+            Strategy::Tpe {
+                trials: int("trials", None)?,
+                startup,
+                batch: int("batch", Some(1))?,
+                options: crate::tune::tpe::TpeOptions {
+                    candidates: int("candidates", Some(24))?,
+                    gamma,
+                    multivariate,
+                },
+            }
+        }
         "genetic" => Strategy::Genetic {
             population: int("population", Some(10))?,
             generations: int("generations", Some(10))?,
@@ -1030,10 +1099,15 @@ pub fn run_tune(
         report::svg(&def.name, direction, &result).as_bytes(),
     )
     .map_err(io)?;
+    write_atomic(
+        &dir.join("slice.svg"),
+        report::slice_svg(&def.name, &space, direction, &result).as_bytes(),
+    )
+    .map_err(io)?;
     ctx.events.emit(Event::Line {
         block: def.name.clone(),
         text: format!(
-            "wrote {}/{{study.journal, best.json, trials.svg}}",
+            "wrote {}/{{study.journal, best.json, trials.svg, slice.svg}}",
             dir.display()
         ),
     });

@@ -1,4 +1,4 @@
-//! Hyperparameter tuning: search spaces, strategies (random, Bayesian optimisation with a
+//! Hyperparameter tuning: search spaces, strategies (random, TPE, Bayesian optimisation with a
 //! Gaussian process, genetic), objective formulas, the median pruner, an Optuna-compatible
 //! study journal with resume, and the report files. The CLI (`ammc run` on a `tune` block) builds a
 //! [`StudyConfig`] from the program and calls [`run_study`].
@@ -18,6 +18,7 @@ pub mod space;
 mod store;
 pub mod strategy;
 pub mod study;
+pub mod tpe;
 mod worker;
 
 pub use formula::{Formula, FormulaError};

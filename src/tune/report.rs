@@ -1,11 +1,11 @@
 //! What a finished study shows and leaves behind: the trial table, the best trial with
-//! ready-to-paste `--set` flags, `best.json`, and `trials.svg` (objective per trial and the
-//! running best, drawn by `run::plot`).
+//! ready-to-paste `--set` flags, `best.json`, `trials.svg` (objective per trial and the
+//! running best) and `slice.svg` (objective by param), drawn by `run::plot`.
 
 use std::fmt::Write as _;
 
 use super::journal::TrialState;
-use super::space::Space;
+use super::space::{ParamValue, Space};
 use super::study::{Direction, StudyResult, Trial};
 
 fn params_text(space: &Space, t: &Trial) -> String {
@@ -125,11 +125,12 @@ pub fn best_json(name: &str, space: &Space, direction: Direction, result: &Study
 }
 
 /// `trials.svg`: the optimisation history drawn by the shared `run::plot` module: the
-/// objective of each COMPLETE trial and each PRUNED one (its last intermediate value) by
-/// trial number, and the best value so far; failed trials, which have no value, are counted
-/// in the caption.
+/// objective of each COMPLETE trial (dots) and each PRUNED one (triangles, at its last
+/// intermediate value) by trial number, the best value so far as a line, and failed trials,
+/// which have no value, as crosses on the bottom edge. The y axis is logarithmic when the
+/// values are positive and span more than two decades.
 pub fn svg(name: &str, direction: Direction, result: &StudyResult) -> String {
-    use crate::run::plot::{self, Mark, Panel, Series};
+    use crate::run::plot::{self, Mark, Panel, Scale, Series};
     let mut by_number: Vec<&Trial> = result.trials.iter().collect();
     by_number.sort_by_key(|t| t.number);
     let points = |state: TrialState| -> Vec<(f64, f64)> {
@@ -148,6 +149,8 @@ pub fn svg(name: &str, direction: Direction, result: &StudyResult) -> String {
         };
         best.push((x, b));
     }
+    let pruned = points(TrialState::Pruned);
+    let log_y = Scale::auto_log_y(complete.iter().chain(&pruned).map(|p| p.1));
     let mut series = vec![
         Series {
             name: "complete".into(),
@@ -160,12 +163,23 @@ pub fn svg(name: &str, direction: Direction, result: &StudyResult) -> String {
             mark: Mark::Line,
         },
     ];
-    let pruned = points(TrialState::Pruned);
     if !pruned.is_empty() {
         series.push(Series {
             name: "pruned (last value)".into(),
             points: pruned,
-            mark: Mark::Dots,
+            mark: Mark::Triangles,
+        });
+    }
+    let failed_at: Vec<(f64, f64)> = by_number
+        .iter()
+        .filter(|t| t.state == TrialState::Fail)
+        .map(|t| (t.number as f64, 0.0))
+        .collect();
+    if !failed_at.is_empty() {
+        series.push(Series {
+            name: "failed (no value)".into(),
+            points: failed_at,
+            mark: Mark::Rug,
         });
     }
     let failed = result
@@ -188,12 +202,102 @@ pub fn svg(name: &str, direction: Direction, result: &StudyResult) -> String {
         series,
         marker: None,
     };
-    // Drawing into a string cannot fail on I/O; if plotters refuses anyway, the study's
-    // results stand and the picture says why it is missing.
-    plot::svg(&title, &[panel]).unwrap_or_else(|e| {
+    let scale = Scale {
+        log_y,
+        ..Scale::default()
+    };
+    svg_or_note(plot::svg_grid(&title, &[(panel, scale)], 1))
+}
+
+/// Drawing into a string cannot fail on I/O; if plotters refuses anyway, the study's results
+/// stand and the picture says why it is missing.
+fn svg_or_note(drawn: Result<String, String>) -> String {
+    drawn.unwrap_or_else(|e| {
         format!(
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"400\" height=\"40\"><text x=\"10\" y=\"25\">no plot: {}</text></svg>\n",
             e.replace('&', "&amp;").replace('<', "&lt;")
         )
     })
+}
+
+/// `slice.svg`: the objective against each searched param, one panel per param (Optuna's
+/// slice plot): COMPLETE trials as dots, PRUNED ones as triangles at their last value; a
+/// log x axis for log-scaled params, the values' names for a `choice`, and a log y axis
+/// when the values span more than two decades.
+pub fn slice_svg(name: &str, space: &Space, direction: Direction, result: &StudyResult) -> String {
+    use crate::run::plot::{self, Mark, Panel, Scale, Series};
+    use crate::tune::Distribution;
+    let valued: Vec<&Trial> = result
+        .trials
+        .iter()
+        .filter(|t| t.state == TrialState::Complete || t.state == TrialState::Pruned)
+        .filter(|t| t.value.is_some_and(f64::is_finite))
+        .collect();
+    let log_y = Scale::auto_log_y(valued.iter().filter_map(|t| t.value));
+    let panels: Vec<(Panel, Scale)> = space
+        .dims
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let x_of = |v: &ParamValue| match &d.dist {
+                Distribution::Choice(values) => {
+                    values.iter().position(|c| c == v).map(|k| k as f64)
+                }
+                _ => v.as_f64(),
+            };
+            let points = |state: TrialState| -> Vec<(f64, f64)> {
+                valued
+                    .iter()
+                    .filter(|t| t.state == state)
+                    .filter_map(|t| Some((x_of(t.params.get(i)?)?, t.value?)))
+                    .collect()
+            };
+            let mut series = vec![Series {
+                name: "complete".into(),
+                points: points(TrialState::Complete),
+                mark: Mark::Dots,
+            }];
+            let pruned = points(TrialState::Pruned);
+            if !pruned.is_empty() {
+                series.push(Series {
+                    name: "pruned (last value)".into(),
+                    points: pruned,
+                    mark: Mark::Triangles,
+                });
+            }
+            let (log_x, categories) = match &d.dist {
+                Distribution::Float { log, .. } | Distribution::Int { log, .. } => (*log, None),
+                Distribution::Choice(values) => (
+                    false,
+                    Some(values.iter().map(|v| v.source_text()).collect()),
+                ),
+            };
+            let panel = Panel {
+                title: d.name.clone(),
+                x_label: if log_x {
+                    format!("{} (log scale)", d.name)
+                } else {
+                    d.name.clone()
+                },
+                y_label: match direction {
+                    Direction::Minimize => "objective (minimised)".into(),
+                    Direction::Maximize => "objective (maximised)".into(),
+                },
+                series,
+                marker: None,
+            };
+            let scale = Scale {
+                log_x,
+                log_y,
+                x_categories: categories,
+            };
+            (panel, scale)
+        })
+        .collect();
+    let columns = panels.len().clamp(1, 3);
+    svg_or_note(plot::svg_grid(
+        &format!("{name}: objective by param"),
+        &panels,
+        columns,
+    ))
 }

@@ -17,6 +17,7 @@ use super::gp::{self, Data, Gp, Hyper};
 use super::rng::stream;
 use super::sobol::Sobol;
 use super::space::{Distribution, Params, Space};
+use super::tpe::{self, TpeOptions};
 
 /// A finished trial as the strategies see it.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,12 +36,28 @@ pub enum Strategy {
         /// Number of trials.
         trials: usize,
     },
-    /// `bayes(trials, init)`: Sobol initial design, then GP + log expected improvement.
+    /// `bayes(trials, init, batch)`: Sobol initial design, then GP + log expected
+    /// improvement, `batch` points at a time (kriging believer).
     Bayes {
         /// Number of trials.
         trials: usize,
         /// Initial quasi-random trials.
         init: usize,
+        /// Points proposed together after the initial design: a property of the search (the
+        /// points depend on it), not of `jobs`; `jobs = batch` keeps every worker busy.
+        batch: usize,
+    },
+    /// `tpe(trials, startup, batch, …)`: random startup trials, then the tree-structured
+    /// Parzen estimator (see [`super::tpe`]), `batch` points at a time (constant liar).
+    Tpe {
+        /// Number of trials.
+        trials: usize,
+        /// Random trials before the first model-based one.
+        startup: usize,
+        /// Points proposed together after the startup trials.
+        batch: usize,
+        /// How a suggestion is made.
+        options: TpeOptions,
     },
     /// `genetic(population, generations)`.
     Genetic {
@@ -79,12 +96,16 @@ const P_RANDOM: u64 = 1;
 const P_SOBOL: u64 = 2;
 const P_GP: u64 = 3;
 const P_GENETIC: u64 = 4;
+const P_TPE_STARTUP: u64 = 5;
+const P_TPE: u64 = 6;
 
 impl Strategy {
     /// Total number of trials (saturating: `ammc check` bounds budgets by [`MAX_TRIALS`]).
     pub fn trials(&self) -> usize {
         match self {
-            Strategy::Random { trials } | Strategy::Bayes { trials, .. } => *trials,
+            Strategy::Random { trials }
+            | Strategy::Bayes { trials, .. }
+            | Strategy::Tpe { trials, .. } => *trials,
             Strategy::Genetic {
                 population,
                 generations,
@@ -98,8 +119,10 @@ impl Strategy {
         let n = self.trials();
         let (first, size) = match self {
             Strategy::Random { .. } => (RANDOM_BATCH.min(n), RANDOM_BATCH),
-            // One trial at a time after the initial design: each step sees every result.
-            Strategy::Bayes { init, .. } => ((*init).min(n), 1),
+            // `batch` trials at a time after the initial design (1: each step sees every
+            // result).
+            Strategy::Bayes { init, batch, .. } => ((*init).min(n), *batch),
+            Strategy::Tpe { startup, batch, .. } => ((*startup).min(n), *batch),
             Strategy::Genetic { population, .. } => ((*population).max(1).min(n), *population),
         };
         let size = size.max(1);
@@ -125,18 +148,55 @@ impl Strategy {
             Strategy::Random { .. } => slots
                 .map(|s| space.sample(&mut stream(seed, P_RANDOM, s as u64)))
                 .collect(),
-            Strategy::Bayes { init, .. } => slots
-                .map(|s| {
-                    if s < *init {
+            Strategy::Bayes { init, .. } => {
+                let mut out: Vec<Params> = Vec::new();
+                // Suggestions of this batch's model-based slots, believed until evaluated.
+                let first = init.saturating_sub(slots.start);
+                // The model of the batch's first model-based slot, reused by the others.
+                let mut model: Option<BayesModel> = None;
+                for s in slots {
+                    let p = if s < *init {
                         let mut rng = stream(seed, P_SOBOL, 0);
                         let sobol = Sobol::shifted(space.len(), &mut rng);
                         let mut extra = stream(seed, P_SOBOL, 1 + s as u64);
                         space.from_unit(&sobol.point(s as u64, &mut extra))
                     } else {
-                        bayes_step(space, history, state, &mut stream(seed, P_GP, s as u64))
-                    }
-                })
-                .collect(),
+                        let mut rng = stream(seed, P_GP, s as u64);
+                        if model.is_none() {
+                            model = Some(BayesModel::fit(space, history, state, &mut rng));
+                        }
+                        match &model {
+                            Some(m) => m.suggest(space, &out[first.min(out.len())..], &mut rng),
+                            None => space.sample(&mut rng),
+                        }
+                    };
+                    out.push(p);
+                }
+                out
+            }
+            Strategy::Tpe {
+                startup, options, ..
+            } => {
+                let mut out: Vec<Params> = Vec::new();
+                // Suggestions of this batch's model-based slots: the constant liar's points.
+                let first = startup.saturating_sub(slots.start);
+                for s in slots {
+                    let p = if s < *startup {
+                        space.sample(&mut stream(seed, P_TPE_STARTUP, s as u64))
+                    } else {
+                        let pending = &out[first.min(out.len())..];
+                        tpe::suggest(
+                            space,
+                            options,
+                            history,
+                            pending,
+                            &mut stream(seed, P_TPE, s as u64),
+                        )
+                    };
+                    out.push(p);
+                }
+                out
+            }
             Strategy::Genetic {
                 population,
                 generations,
@@ -229,82 +289,122 @@ const STARTS: usize = 4;
 /// previous step's hyperparameters.
 const WARM_FROM: usize = 30;
 
-/// One Bayesian-optimisation step: fit the GP, maximise log EI, decode.
-fn bayes_step(
-    space: &Space,
-    history: &[Observation],
-    state: &mut SearchState,
-    rng: &mut ChaCha8Rng,
-) -> Params {
-    let ok: Vec<f64> = history.iter().filter_map(|o| o.loss).collect();
-    if ok.len() < 2 {
-        return space.sample(rng);
-    }
-    // A failed trial counts as the worst value seen: left out, the model would not know the
-    // point was tried, and would propose it (and fail) again.
-    let worst = ok.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let data = Data {
-        x: history.iter().map(|o| encode(space, &o.params)).collect(),
-        y: history.iter().map(|o| o.loss.unwrap_or(worst)).collect(),
-        categorical: space.dims.iter().map(|d| d.is_categorical()).collect(),
-    };
-    let neutral = Hyper::default_for(space.len());
-    let fitted = match &state.hyper {
-        // Each likelihood costs O(n³): with much data, start from the last optimum, probing
-        // the neutral start and one random point in case a better basin appeared.
-        Some(warm) if data.y.len() >= WARM_FROM => {
-            let probe = Hyper::random(space.len(), rng);
-            gp::refit_hyper(&data, warm, &[neutral.clone(), probe], 15, 1e-3)
+/// The model of one batch of Bayesian optimisation: a GP fitted to the finished trials, or
+/// uniform sampling while there are too few of them (or the fit failed).
+enum BayesModel {
+    Random,
+    Gp {
+        data: Data,
+        hyper: Hyper,
+        model: Box<Gp>,
+    },
+}
+
+impl BayesModel {
+    /// Fits the GP's hyperparameters and the GP to `history`, updating `state`.
+    fn fit(
+        space: &Space,
+        history: &[Observation],
+        state: &mut SearchState,
+        rng: &mut ChaCha8Rng,
+    ) -> BayesModel {
+        let ok: Vec<f64> = history.iter().filter_map(|o| o.loss).collect();
+        if ok.len() < 2 {
+            return BayesModel::Random;
         }
-        warm => {
-            let mut starts = vec![neutral.clone()];
-            starts.extend(warm.iter().cloned());
-            gp::fit_hyper(&data, &starts, 2, 30, rng)
-        }
-    };
-    if let Some(h) = &fitted {
-        state.hyper = Some(h.clone());
-    }
-    let hyper = fitted.unwrap_or(neutral);
-    let best = data.y.iter().copied().fold(f64::INFINITY, f64::min);
-    let Some(model) = Gp::fit(data.clone(), hyper) else {
-        return space.sample(rng);
-    };
-    let score = |x: &[f64]| {
-        let p = model.predict(x);
-        log_ei(p.mean, p.var, best)
-    };
-    // Candidates: uniform points plus perturbations of the best observations.
-    let mut cands: Vec<Vec<f64>> = (0..CANDIDATES)
-        .map(|_| random_gp_point(space, rng))
-        .collect();
-    let mut order: Vec<usize> = (0..data.y.len()).collect();
-    order.sort_by(|a, b| data.y[*a].total_cmp(&data.y[*b]));
-    for &i in order.iter().take(5) {
-        for _ in 0..16 {
-            let mut x = data.x[i].clone();
-            for (m, d) in space.dims.iter().enumerate() {
-                if d.categories() == 0 {
-                    let g: f64 = rng.random::<f64>() + rng.random::<f64>() - 1.0;
-                    x[m] = (x[m] + 0.05 * g).clamp(0.0, 1.0);
-                }
+        // A failed trial counts as the worst value seen: left out, the model would not know
+        // the point was tried, and would propose it (and fail) again.
+        let worst = ok.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let data = Data {
+            x: history.iter().map(|o| encode(space, &o.params)).collect(),
+            y: history.iter().map(|o| o.loss.unwrap_or(worst)).collect(),
+            categorical: space.dims.iter().map(|d| d.is_categorical()).collect(),
+        };
+        let neutral = Hyper::default_for(space.len());
+        let fitted = match &state.hyper {
+            // Each likelihood costs O(n³): with much data, start from the last optimum,
+            // probing the neutral start and one random point in case a better basin appeared.
+            Some(warm) if data.y.len() >= WARM_FROM => {
+                let probe = Hyper::random(space.len(), rng);
+                gp::refit_hyper(&data, warm, &[neutral.clone(), probe], 15, 1e-3)
             }
-            cands.push(x);
+            warm => {
+                let mut starts = vec![neutral.clone()];
+                starts.extend(warm.iter().cloned());
+                gp::fit_hyper(&data, &starts, 2, 30, rng)
+            }
+        };
+        if let Some(h) = &fitted {
+            state.hyper = Some(h.clone());
         }
-        cands.push(data.x[i].clone());
-    }
-    let mut scored: Vec<(f64, Vec<f64>)> = cands.into_iter().map(|x| (score(&x), x)).collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let mut best_x = scored[0].1.clone();
-    let mut best_s = scored[0].0;
-    for (s0, x0) in scored.into_iter().take(STARTS) {
-        let (s, x) = local_search(space, &score, x0, s0);
-        if s > best_s {
-            best_s = s;
-            best_x = x;
+        let hyper = fitted.unwrap_or(neutral);
+        match Gp::fit(data.clone(), hyper.clone()) {
+            Some(model) => BayesModel::Gp {
+                data,
+                hyper,
+                model: Box::new(model),
+            },
+            None => BayesModel::Random,
         }
     }
-    decode(space, &best_x)
+
+    /// Maximises log EI and decodes. `pending` are the batch's earlier suggestions, not yet
+    /// evaluated: the kriging believer adds them with the model's mean as their value, so
+    /// the variance there collapses and the next point goes elsewhere.
+    fn suggest(&self, space: &Space, pending: &[Params], rng: &mut ChaCha8Rng) -> Params {
+        let BayesModel::Gp { data, hyper, model } = self else {
+            return space.sample(rng);
+        };
+        let believed;
+        let model: &Gp = if pending.is_empty() {
+            model
+        } else {
+            let mut d = data.clone();
+            for p in pending {
+                let x = encode(space, p);
+                d.y.push(model.predict(&x).mean);
+                d.x.push(x);
+            }
+            believed = Gp::fit(d, hyper.clone());
+            believed.as_ref().unwrap_or(model)
+        };
+        let best = data.y.iter().copied().fold(f64::INFINITY, f64::min);
+        let score = |x: &[f64]| {
+            let p = model.predict(x);
+            log_ei(p.mean, p.var, best)
+        };
+        // Candidates: uniform points plus perturbations of the best observations.
+        let mut cands: Vec<Vec<f64>> = (0..CANDIDATES)
+            .map(|_| random_gp_point(space, rng))
+            .collect();
+        let mut order: Vec<usize> = (0..data.y.len()).collect();
+        order.sort_by(|a, b| data.y[*a].total_cmp(&data.y[*b]));
+        for &i in order.iter().take(5) {
+            for _ in 0..16 {
+                let mut x = data.x[i].clone();
+                for (m, d) in space.dims.iter().enumerate() {
+                    if d.categories() == 0 {
+                        let g: f64 = rng.random::<f64>() + rng.random::<f64>() - 1.0;
+                        x[m] = (x[m] + 0.05 * g).clamp(0.0, 1.0);
+                    }
+                }
+                cands.push(x);
+            }
+            cands.push(data.x[i].clone());
+        }
+        let mut scored: Vec<(f64, Vec<f64>)> = cands.into_iter().map(|x| (score(&x), x)).collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut best_x = scored[0].1.clone();
+        let mut best_s = scored[0].0;
+        for (s0, x0) in scored.into_iter().take(STARTS) {
+            let (s, x) = local_search(space, &score, x0, s0);
+            if s > best_s {
+                best_s = s;
+                best_x = x;
+            }
+        }
+        decode(space, &best_x)
+    }
 }
 
 /// Pattern search: try ± steps per numeric dimension and every other category, halve the

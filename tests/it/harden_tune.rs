@@ -188,6 +188,7 @@ fn every_strategy_suggests_inside_huge_spaces() {
         Strategy::Bayes {
             trials: 10,
             init: 3,
+            batch: 1,
         },
     ] {
         // Maximise x: Bayesian search then pushes against the upper bound, where a wrapped
@@ -635,6 +636,7 @@ fn bayes_does_not_propose_failed_points_again() {
             Strategy::Bayes {
                 trials: 25,
                 init: 4,
+                batch: 1,
             },
             None,
         ),

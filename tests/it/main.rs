@@ -41,5 +41,6 @@ mod tune_prune;
 mod tune_redis;
 mod tune_resume;
 mod tune_store;
+mod tune_tpe;
 mod use_models;
 mod weights;

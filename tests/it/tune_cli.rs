@@ -54,7 +54,7 @@ fn branin_formula_from_the_example_file() {
         assert!((far - ammc::tune::branin(-5.0, 0.0)).abs() < 1e-9);
         checked += 1;
     }
-    assert_eq!(checked, 3);
+    assert_eq!(checked, 4);
 }
 
 #[test]
@@ -394,4 +394,79 @@ fn median_pruning_stops_bad_learning_rates() {
         .count() as u64;
     assert_eq!(pruned_states, n_pruned);
     let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn run_branin_tpe_in_batches_writes_history_and_slice_plots() {
+    let out = out_dir("tpe");
+    let run = || {
+        ammc(&[
+            "run",
+            "examples/branin.amm",
+            "tpe_search",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
+    };
+    let (code, stdout, stderr) = run();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.matches("COMPLETE").count(), 60, "{stdout}");
+    let best: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("tpe_search/best.json")).unwrap())
+            .unwrap();
+    let v = best["best"]["value"].as_f64().unwrap();
+    assert!(v - ammc::tune::BRANIN_MIN < 0.5, "{v}");
+    let slice = std::fs::read_to_string(out.join("tpe_search/slice.svg")).unwrap();
+    // One panel per param, a dot per trial in each and one in each legend.
+    assert!(slice.starts_with("<svg") && slice.contains("\nx\n") && slice.contains("\ny\n"));
+    assert_eq!(slice.matches("<circle").count(), 2 * 61);
+    // Same seed, same batches: a second study in a fresh directory is identical.
+    let first = std::fs::read_to_string(out.join("tpe_search/best.json")).unwrap();
+    let _ = std::fs::remove_dir_all(&out);
+    let (code, _, stderr) = run();
+    assert_eq!(code, 0, "{stderr}");
+    let again = std::fs::read_to_string(out.join("tpe_search/best.json")).unwrap();
+    assert_eq!(first, again);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn plots_show_failures_log_scales_and_choices() {
+    let dir = out_dir("plots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("plots.amm");
+    std::fs::write(
+        &file,
+        r#"param lr = 0.01
+param act = "relu"
+
+tune search {
+    space {
+        lr ~ log_uniform(1e-6, 100)
+        act ~ choice("relu", "tanh")
+    }
+    strategy = tpe(trials = 30, startup = 8)
+    objective = minimize(1000 * lr + 1 / sqrt(1 - lr))
+}
+"#,
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let (code, stdout, stderr) = ammc(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let history = std::fs::read_to_string(out.join("search/trials.svg")).unwrap();
+    // lr > 1 fails (square root of a negative number): crosses on the bottom edge and a
+    // legend entry; values from about 1 to 1e3 put the y axis on a log scale.
+    assert!(history.contains("failed (no value)"), "no failures drawn");
+    assert!(history.contains("\n1e1\n"), "no log ticks");
+    let slice = std::fs::read_to_string(out.join("search/slice.svg")).unwrap();
+    assert!(slice.contains("lr (log scale)") && slice.contains("tanh"));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -247,6 +247,7 @@ fn bayes_finds_branin_minimum() {
         Strategy::Bayes {
             trials: 30,
             init: 10,
+            batch: 1,
         },
         0,
         1,
@@ -276,6 +277,7 @@ fn parallel_jobs_give_identical_results() {
         Strategy::Bayes {
             trials: 14,
             init: 8,
+            batch: 1,
         },
         Strategy::Genetic {
             population: 6,
@@ -348,7 +350,11 @@ fn warm_started_bayes_resumes_and_parallelises_exactly() {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     let path = d.join("study.journal");
-    let bayes = |trials| Strategy::Bayes { trials, init: 8 };
+    let bayes = |trials| Strategy::Bayes {
+        trials,
+        init: 8,
+        batch: 1,
+    };
     let key = |r: &StudyResult| -> Vec<(Option<usize>, Params, Option<u64>)> {
         r.trials
             .iter()

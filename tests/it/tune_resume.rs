@@ -79,6 +79,7 @@ fn journal_round_trip_and_rerun_is_a_no_op() {
     let strategy = Strategy::Bayes {
         trials: 14,
         init: 6,
+        batch: 1,
     };
     let memory = run_study(&cfg(strategy.clone(), None, 60), &obj, &mut |_| {}).unwrap();
     let first = run_study(
@@ -129,6 +130,7 @@ fn resume_after_torn_journal() {
         Strategy::Bayes {
             trials: 14,
             init: 6,
+            batch: 1,
         },
         Strategy::Genetic {
             population: 5,
