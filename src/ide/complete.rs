@@ -125,6 +125,7 @@ impl Analysis {
                 RefKind::Runnable => matches!(k, DefKind::Train | DefKind::Agent),
             }),
             Kind::Weights => self.names(out, |k| k == DefKind::Train),
+            Kind::Table => self.names(out, |k| k == DefKind::Agent),
             Kind::Bool => {
                 out.push(simple("true", CompletionKind::Keyword, "bool"));
                 out.push(simple("false", CompletionKind::Keyword, "bool"));

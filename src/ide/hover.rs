@@ -278,6 +278,7 @@ fn kind_name(k: Kind) -> String {
         Kind::Builtin(f) => f.noun().into(),
         Kind::Ref(r) => format!("{r:?}").to_lowercase(),
         Kind::Weights => "weights".into(),
+        Kind::Table => "table".into(),
         Kind::Expr => "expression".into(),
         Kind::Watch => "metric".into(),
     }

@@ -891,20 +891,32 @@ impl Checker<'_> {
             },
             Kind::Builtin(family) => self.builtin_expr(family, e, ctx),
             Kind::Ref(rk) => self.reference(rk, e, ctx, what),
-            Kind::Weights => match &e.kind {
-                ExprKind::Call(c) if c.path.len() == 1 && c.args.is_none() => {
-                    self.train_reference(c, ctx, what)
-                }
-                _ => match self.type_of(e, ctx) {
-                    Ok(Some(t)) if !t.fits(Type::Str) => {
-                        self.err(kind_error(e, "a string", t).help(format!(
-                            "`{what}` takes the name of a train block or a safetensors path"
-                        )))
+            Kind::Weights | Kind::Table => {
+                let want = if kind == Kind::Weights {
+                    SavedRun::Model
+                } else {
+                    SavedRun::Table
+                };
+                match &e.kind {
+                    ExprKind::Call(c) if c.path.len() == 1 && c.args.is_none() => {
+                        self.run_reference(c, ctx, what, want)
                     }
-                    Ok(_) => {}
-                    Err(d) => self.err(d),
-                },
-            },
+                    _ => match self.type_of(e, ctx) {
+                        Ok(Some(t)) if !t.fits(Type::Str) => {
+                            self.err(kind_error(e, "a string", t).help(match want {
+                                SavedRun::Model => format!(
+                                    "`{what}` takes the name of a train block or a safetensors path"
+                                ),
+                                SavedRun::Table => format!(
+                                    "`{what}` takes the name of an agent block or a .npy path"
+                                ),
+                            }))
+                        }
+                        Ok(_) => {}
+                        Err(d) => self.err(d),
+                    },
+                }
+            }
             Kind::Expr => self.objective_expr(e, ctx),
             Kind::Watch => self.watched_metric(e),
             _ => {}
@@ -1035,10 +1047,16 @@ impl Checker<'_> {
     }
 
     /// `weights = pretrain`: a name that must be a train block (a string param is a path).
-    fn train_reference(&mut self, call: &Call, ctx: &Ctx, what: &str) {
+    /// A `weights` or `rollout` value naming a block: a train block (its trained model) or
+    /// an agent block (its run's table), or a param holding a path.
+    fn run_reference(&mut self, call: &Call, ctx: &Ctx, what: &str, want: SavedRun) {
         let name = &call.path[0].name;
+        let block = match want {
+            SavedRun::Model => "train block",
+            SavedRun::Table => "agent block",
+        };
         match self.program.lookup(ctx.module, name) {
-            Some(id) if self.program.def(id).kind == DefKind::Train => {}
+            Some(id) if self.program.def(id).kind == want.kind() => {}
             Some(id) if self.program.def(id).kind == DefKind::Param => {
                 match self.program.param(id) {
                     Some(Value::Str(_)) | None => {}
@@ -1046,7 +1064,8 @@ impl Checker<'_> {
                         Diag::new(
                             "amm::value::kind",
                             format!(
-                                "`{what}` takes a train block or a path, not {}",
+                                "`{what}` takes {} or a path, not {}",
+                                article(block),
                                 v.ty().noun()
                             ),
                         )
@@ -1059,27 +1078,37 @@ impl Checker<'_> {
                 self.err(
                     Diag::new(
                         "amm::name::kind",
-                        format!("`{name}` is {}, but `{what}` needs a train block or a path", kind.noun()),
+                        format!(
+                            "`{name}` is {}, but `{what}` needs {} or a path",
+                            kind.noun(),
+                            article(block)
+                        ),
                     )
                     .primary(call.span, kind.noun())
-                    .help("name a `train` block of this file (its trained model is loaded), or a safetensors file in quotes"),
+                    .help(match want {
+                        SavedRun::Model => "name a `train` block of this file (its trained model is loaded), or a safetensors file in quotes".to_string(),
+                        SavedRun::Table => "name an `agent` block of this file (its run's qtable.npy is loaded), or a .npy file in quotes".to_string(),
+                    }),
                 );
             }
             None => {
                 let candidates: Vec<String> = self.program.modules[ctx.module.0 as usize]
                     .scope
                     .iter()
-                    .filter(|(_, d)| self.program.def(**d).kind == DefKind::Train)
+                    .filter(|(_, d)| self.program.def(**d).kind == want.kind())
                     .map(|(n, _)| n.clone())
                     .collect();
-                let d = Diag::new(
-                    "amm::name::unknown",
-                    format!("unknown train block `{name}`"),
-                )
-                .primary(call.span, "not declared");
+                let d = Diag::new("amm::name::unknown", format!("unknown {block} `{name}`"))
+                    .primary(call.span, "not declared");
                 self.err(match suggest(name, candidates.iter().map(String::as_str)) {
                     Some(s) => d.help(format!("did you mean `{s}`?")),
-                    None => d.help("a path must be in quotes: `weights = \"file.safetensors\"`"),
+                    None => d.help(format!(
+                        "a path must be in quotes: `{what} = \"{}\"`",
+                        match want {
+                            SavedRun::Model => "file.safetensors",
+                            SavedRun::Table => "runs/agent/qtable.npy",
+                        }
+                    )),
                 });
             }
         }
@@ -1555,4 +1584,22 @@ fn misplaced_argument(specs: &[ArgSpec<'_>], fields: &[Field], f: &Field) -> Opt
         ));
     }
     None
+}
+
+/// What a reference to a block's saved run loads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SavedRun {
+    /// A train block's trained model (`weights`).
+    Model,
+    /// An agent block's table (`rollout`).
+    Table,
+}
+
+impl SavedRun {
+    fn kind(self) -> DefKind {
+        match self {
+            SavedRun::Model => DefKind::Train,
+            SavedRun::Table => DefKind::Agent,
+        }
+    }
 }

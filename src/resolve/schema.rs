@@ -25,6 +25,9 @@ pub enum Kind {
     /// Pretrained weights: a safetensors path, or the name of a train block whose trained
     /// model provides them.
     Weights,
+    /// A saved action-value or value table: a `.npy` path, or the name of an agent block
+    /// whose run provides it.
+    Table,
     /// Any expression; checked by the pass that uses it.
     Expr,
     /// A per-epoch metric watched for improvement: `val.loss`, `val.accuracy`, `val.mse`,
@@ -1083,13 +1086,43 @@ pub static AGENT_FIELDS: &[ArgSpec<'static>] = &[
         "depth",
         Kind::Int,
         I(100),
-        "mcts: steps a simulation looks ahead (tree and random rollout)",
+        "mcts: steps a simulation looks ahead (tree and rollout), at most the steps left in the episode",
     ),
     a(
         "trees",
         Kind::Int,
         I(1),
         "mcts: independent trees per step, searched in parallel",
+    ),
+    a(
+        "rollout",
+        Kind::Table,
+        Opt,
+        "mcts: finish simulations greedily on a table — an agent block of this file (its run's qtable.npy) or a qtable.npy / values.npy path; random actions when absent",
+    ),
+    a(
+        "backup",
+        Kind::Str,
+        S("mean"),
+        "mcts: \"mean\" (classic UCT: mean return through an action) or \"bellman\" (an action's value from the outcomes seen and their nodes' best values: far fewer simulations on slippery environments)",
+    ),
+    a(
+        "rollout_depth",
+        Kind::Int,
+        Opt,
+        "mcts with a `rollout` table: greedy steps before the table's value stands in for the rest (0: leaves valued by the table alone; default: play to `depth`)",
+    ),
+    a(
+        "prior_visits",
+        Kind::Int,
+        I(10),
+        "mcts with a `rollout` table: new tree nodes start each action at the table's value, worth this many simulations (0: off)",
+    ),
+    a(
+        "init",
+        Kind::Float,
+        F(0.0),
+        "tabular learning agents: the value every Q-table entry starts from (higher than any return: optimistic exploration)",
     ),
 ];
 

@@ -14,6 +14,7 @@ use crate::rl::dqn::{DqnConfig, TdLoss};
 use crate::rl::env::acrobot::Dynamics;
 use crate::rl::env::{EnvDecl, EnvSpec, GridSpec, LakeMap};
 use crate::rl::error::RlError;
+use crate::rl::plan::PlanMethod;
 use crate::source::Span;
 use crate::syntax::ast::{Call, Expr, ExprKind, ItemKind};
 
@@ -385,7 +386,8 @@ pub fn agent(program: &Program, id: DefId) -> Result<AgentSetup, Diag> {
             continue;
         }
         // A model name and a builtin call: read by the shape checker (`check::qnet`).
-        if f.key.name == "network" || f.key.name == "optimizer" {
+        // `rollout` names an agent block or a path: read below (`rollout_source`).
+        if f.key.name == "network" || f.key.name == "optimizer" || f.key.name == "rollout" {
             continue;
         }
         let v = eval(&f.value, &lookup)?;
@@ -434,6 +436,29 @@ pub fn agent(program: &Program, id: DefId) -> Result<AgentSetup, Diag> {
         }
         Some((v, span)) => return Err(kind(*span, "a path string", v)),
     };
+    if let Some(v) = args.f64("init")? {
+        if !v.is_finite() || v.abs() > 1e15 {
+            return Err(to_diag(
+                &RlError::Argument {
+                    name: "init".into(),
+                    value: v.to_string(),
+                    expected: "a finite value (at most 1e15 in size)".into(),
+                },
+                args.span("init", block),
+                "here",
+            ));
+        }
+        if let Some(span) = init_span {
+            return Err(Diag::new(
+                "amm::agent::init_twice",
+                "`init` and `init_from` both set the table the agent starts from",
+            )
+            .primary(args.span("init", block), "every entry starts here")
+            .secondary(span, "and the saved table starts here")
+            .help("keep one: `init_from` continues from a saved table, `init` starts every entry at one value"));
+        }
+        cfg.q_init = v;
+    }
     cfg.epsilon = match epsilon_expr {
         None => default_epsilon(cfg.budget),
         Some(e) => epsilon(program, def.module, e)?,
@@ -472,7 +497,74 @@ pub fn agent(program: &Program, id: DefId) -> Result<AgentSetup, Diag> {
                 method.fields().join(", ")
             )));
         }
-        Some(plan_setup(&args, method, &env, a, block)?)
+        let mut setup = plan_setup(&args, method, &env, a, block)?;
+        setup.rollout = rollout_source(program, def.module, id, a, method, &env)?;
+        if let Some(n) = args.count("rollout_depth")? {
+            let PlanMethod::Mcts(m) = &mut setup.method else {
+                return Err(Diag::new(
+                    "amm::agent::plan_field",
+                    format!("`rollout_depth` is a setting of mcts, not of `{algo_name}`"),
+                )
+                .primary(args.span("rollout_depth", block), "here")
+                .help("remove it"));
+            };
+            if setup.rollout.is_none() {
+                return Err(Diag::new(
+                    "amm::agent::rollout_depth",
+                    "`rollout_depth` cuts greedy rollouts short, but this agent rolls out at random",
+                )
+                .primary(args.span("rollout_depth", block), "needs `rollout = <agent or table>`")
+                .help("add `rollout = <an agent block or a qtable.npy>` (its values finish the cut rollouts), or remove `rollout_depth`"));
+            }
+            if n > 1_000_000 {
+                return Err(to_diag(
+                    &RlError::Argument {
+                        name: "rollout_depth".into(),
+                        value: n.to_string(),
+                        expected: "between 0 and 1,000,000".into(),
+                    },
+                    args.span("rollout_depth", block),
+                    "here",
+                ));
+            }
+            m.rollout_steps = Some(n as u32);
+        }
+        if let Some(n) = args.count("prior_visits")? {
+            let PlanMethod::Mcts(m) = &mut setup.method else {
+                return Err(Diag::new(
+                    "amm::agent::plan_field",
+                    format!("`prior_visits` is a setting of mcts, not of `{algo_name}`"),
+                )
+                .primary(args.span("prior_visits", block), "here")
+                .help("remove it"));
+            };
+            if setup.rollout.is_none() {
+                return Err(Diag::new(
+                    "amm::agent::rollout_depth",
+                    "`prior_visits` weighs a rollout table's values, but this agent has none",
+                )
+                .primary(
+                    args.span("prior_visits", block),
+                    "needs `rollout = <agent or table>`",
+                )
+                .help(
+                    "add `rollout = <an agent block or a qtable.npy>`, or remove `prior_visits`",
+                ));
+            }
+            if n > 1_000_000 {
+                return Err(to_diag(
+                    &RlError::Argument {
+                        name: "prior_visits".into(),
+                        value: n.to_string(),
+                        expected: "between 0 and 1,000,000".into(),
+                    },
+                    args.span("prior_visits", block),
+                    "here",
+                ));
+            }
+            m.prior_visits = n as u32;
+        }
+        Some(setup)
     } else {
         if let Some(f) = a
             .fields
@@ -498,7 +590,7 @@ pub fn agent(program: &Program, id: DefId) -> Result<AgentSetup, Diag> {
         if let Some(f) = a
             .fields
             .iter()
-            .find(|f| ["alpha", "bins"].contains(&f.key.name.as_str()))
+            .find(|f| ["alpha", "bins", "init"].contains(&f.key.name.as_str()))
         {
             return Err(Diag::new(
                 "amm::agent::dqn_field",
@@ -541,8 +633,9 @@ pub fn agent(program: &Program, id: DefId) -> Result<AgentSetup, Diag> {
 }
 
 /// Fields only learning agents take (planners have no exploration or budget).
-const LEARNING_ONLY: [&str; 8] = [
+const LEARNING_ONLY: [&str; 9] = [
     "alpha",
+    "init",
     "epsilon",
     "episodes",
     "steps",
@@ -553,7 +646,11 @@ const LEARNING_ONLY: [&str; 8] = [
 ];
 
 /// Fields only planning agents take.
-const PLAN_ONLY: [&str; 7] = [
+const PLAN_ONLY: [&str; 11] = [
+    "prior_visits",
+    "backup",
+    "rollout",
+    "rollout_depth",
     "tolerance",
     "max_iterations",
     "horizon",
@@ -572,7 +669,7 @@ fn plan_setup(
     block: Span,
 ) -> Result<crate::rl::plan::PlanSetup, Diag> {
     use crate::rl::plan::{
-        MctsConfig, PlanMethod, PlanMethodKind, PlanSetup, Rollout, SolveConfig,
+        Backup, MctsConfig, PlanMethod, PlanMethodKind, PlanSetup, Rollout, SolveConfig,
     };
     let bad = |name: &str, value: String, expected: &str, label: &str| {
         to_diag(
@@ -685,17 +782,118 @@ fn plan_setup(
             if !(1..=256).contains(&trees) {
                 return Err(bad("trees", trees.to_string(), "between 1 and 256", "here"));
             }
+            let backup = match args.get("backup") {
+                None => Backup::Mean,
+                Some((Value::Str(b), _)) if b == "mean" => Backup::Mean,
+                Some((Value::Str(b), _)) if b == "bellman" => Backup::Bellman,
+                Some((v, _)) => {
+                    return Err(bad(
+                        "backup",
+                        v.to_string(),
+                        "\"mean\" (classic UCT) or \"bellman\" (values from the outcomes seen)",
+                        "here",
+                    ));
+                }
+            };
             PlanMethod::Mcts(MctsConfig {
                 simulations: simulations as u32,
                 exploration,
                 depth: depth as u32,
                 gamma,
                 rollout: Rollout::Random,
+                rollout_steps: None,
                 trees: trees as u32,
+                backup,
+                prior_visits: 10,
             })
         }
     };
-    Ok(PlanSetup { method, solve })
+    Ok(PlanSetup {
+        method,
+        solve,
+        rollout: None,
+    })
+}
+
+/// An MCTS agent's `rollout = …`: an agent block of the file with a table (a tabular
+/// learner or a table planner, not the agent itself), or a path (a param holding one, or a
+/// string), relative to the root file.
+fn rollout_source(
+    program: &Program,
+    module: ModuleId,
+    me: DefId,
+    a: &crate::syntax::ast::AgentDecl,
+    method: crate::rl::plan::PlanMethodKind,
+    env: &EnvDecl,
+) -> Result<Option<crate::rl::plan::RolloutTable>, Diag> {
+    use crate::rl::plan::{PlanMethodKind, RolloutTable, TableSource};
+    let Some(f) = a.fields.iter().find(|f| f.key.name == "rollout") else {
+        return Ok(None);
+    };
+    let span = f.value.span;
+    if method != PlanMethodKind::Mcts {
+        return Err(Diag::new(
+            "amm::agent::plan_field",
+            format!("`rollout` is a setting of mcts, not of `{}`", method.name()),
+        )
+        .primary(f.key.span, "here")
+        .help(format!(
+            "remove it: `{}` solves the model exactly and does not simulate",
+            method.name()
+        )));
+    }
+    if env.spec.control().is_some() {
+        return Err(Diag::new(
+            "amm::agent::rollout_table",
+            format!(
+                "greedy rollouts on a table need a tabular environment, but `{}` has continuous observations",
+                env.kind()
+            ),
+        )
+        .primary(span, "a table has a row per state")
+        .help("remove `rollout`: on this environment MCTS finishes its simulations with random actions"));
+    }
+    if let ExprKind::Call(c) = &f.value.kind
+        && c.path.len() == 1
+        && c.args.is_none()
+        && let Some(id) = program.lookup(module, &c.path[0].name)
+        && program.def(id).kind == DefKind::Agent
+    {
+        let name = &c.path[0].name;
+        if id == me {
+            return Err(Diag::new(
+                "amm::agent::rollout_table",
+                format!("agent `{name}` cannot roll out with its own table: it has none"),
+            )
+            .primary(span, "this agent")
+            .help(
+                "name a learning agent or a value_iteration / policy_iteration agent of this file",
+            ));
+        }
+        if let ItemKind::Agent(other) = &program.def(id).item.kind {
+            let algo = other.algo.dotted();
+            if algo == "mcts" || algo == "dqn" {
+                return Err(Diag::new(
+                    "amm::agent::rollout_table",
+                    format!("agent `{name}` is a `{algo}` agent: its run has no table"),
+                )
+                .primary(span, "no qtable.npy")
+                .help("name a tabular learning agent (q_learning, sarsa, …) or a value_iteration / policy_iteration agent"));
+            }
+        }
+        return Ok(Some(RolloutTable {
+            source: TableSource::Agent(name.clone()),
+            span,
+        }));
+    }
+    let lookup = lookup_in(program, module);
+    match eval(&f.value, &lookup)? {
+        Value::Str(p) => Ok(Some(RolloutTable {
+            source: TableSource::File(program.root_dir.join(p)),
+            span,
+        })),
+        v => Err(kind(span, "an agent block or a .npy path", &v)),
+    }
 }
 
 /// Fields only a `dqn` agent takes.

@@ -35,34 +35,64 @@ pub fn read_table(
     n_states: usize,
     n_actions: usize,
 ) -> Result<Vec<f64>, RlError> {
+    match read_any_table(path, agent, env, n_states, n_actions, false)? {
+        SavedTable::Actions(q) | SavedTable::States(q) => Ok(q),
+    }
+}
+
+/// A saved table to act greedily on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SavedTable {
+    /// Action values `[n_states * n_actions]` (a `qtable.npy`).
+    Actions(Vec<f64>),
+    /// State values `[n_states]` (a planner's `values.npy`), acted on through the model.
+    States(Vec<f64>),
+}
+
+/// Reads a table and checks its shape: `[n_states, n_actions]`, or, when `values` is
+/// allowed, `[n_states, 1]` (a value table). Every entry must be finite.
+pub fn read_any_table(
+    path: &Path,
+    agent: &str,
+    env: &str,
+    n_states: usize,
+    n_actions: usize,
+    values: bool,
+) -> Result<SavedTable, RlError> {
     let (q, shape) =
         crate::rl::npy::read_f64_2d(&read(path)?).map_err(|message| RlError::Saved {
             path: path.display().to_string(),
             message,
         })?;
-    if shape != [n_states, n_actions] {
+    let is_values = values && shape == [n_states, 1] && n_actions != 1;
+    if shape != [n_states, n_actions] && !is_values {
         return Err(RlError::SavedShape {
             path: path.display().to_string(),
             agent: agent.to_string(),
             what: format!(
-                "the table is {} but `{env}` needs {} (states × actions)",
+                "the table is {} but `{env}` needs {} (states × actions){}",
                 dims(&shape),
-                dims(&[n_states, n_actions])
+                dims(&[n_states, n_actions]),
+                if values {
+                    format!(" or {} (state values)", dims(&[n_states, 1]))
+                } else {
+                    String::new()
+                }
             ),
         });
     }
+    let cols = shape[1].max(1);
     if let Some(i) = q.iter().position(|v| !v.is_finite()) {
         return Err(RlError::Saved {
             path: path.display().to_string(),
-            message: format!(
-                "entry [{}, {}] is {}",
-                i / n_actions.max(1),
-                i % n_actions.max(1),
-                q[i]
-            ),
+            message: format!("entry [{}, {}] is {}", i / cols, i % cols, q[i]),
         });
     }
-    Ok(q)
+    Ok(if is_values {
+        SavedTable::States(q)
+    } else {
+        SavedTable::Actions(q)
+    })
 }
 
 /// A tensor the network needs: its name and shape.

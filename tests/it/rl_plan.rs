@@ -251,3 +251,67 @@ fn mcts_plans_on_a_tabular_environment() {
     // A deterministic lake: the goal every time, on a short path (the shortest is 6 steps).
     assert!(eps.iter().all(|e| e.success && e.steps <= 10), "{eps:?}");
 }
+
+/// MCTS finishing its simulations greedily on a table, with Bellman backups, plays
+/// FrozenLake 4x4 (slippery) as well as the best policy can within the 100-step limit:
+/// the finite-horizon optimum comes from value iteration with `horizon = 100`.
+#[test]
+fn mcts_on_a_table_reaches_the_finite_horizon_optimum() {
+    let s = setup(
+        "env lake = frozen_lake(map = \"4x4\")\nagent m = mcts(env = lake) { simulations = 100 gamma = 1.0 backup = \"bellman\" }\n",
+        "m",
+    );
+    let PlanMethod::Mcts(m) = &s.plan.as_ref().unwrap().method else {
+        panic!()
+    };
+    let built = s.env.build().unwrap();
+    let BuiltEnv::Tabular(t) = &built else {
+        panic!()
+    };
+    let optimum = {
+        let mut cfg = solve(1.0);
+        cfg.horizon = Some(100);
+        let h = value_iteration(t, &cfg);
+        t.initial.iter().zip(&h.v).map(|(p, v)| p * v).sum::<f64>()
+    };
+    assert!((optimum - 0.7442).abs() < 1e-3, "{optimum}");
+    let mut m = m.clone();
+    m.rollout = ammc::rl::plan::Rollout::Greedy(value_iteration(t, &solve(1.0)).q);
+    let eps = run_mcts(&built, &m, 1000, 0);
+    let rate = eps.iter().filter(|e| e.success).count() as f64 / 1000.0;
+    assert!(
+        (rate - optimum).abs() <= 0.03,
+        "success {rate} vs optimum {optimum}"
+    );
+    // Random rollouts with the same budget are far from it: the table is what helps.
+    m.rollout = ammc::rl::plan::Rollout::Random;
+    let eps = run_mcts(&built, &m, 200, 0);
+    let random = eps.iter().filter(|e| e.success).count() as f64 / 200.0;
+    assert!(random < optimum - 0.2, "random rollouts {random}");
+}
+
+/// An interrupt stops the solvers between sweeps and MCTS between real steps.
+#[test]
+fn planners_stop_when_asked() {
+    let t = table("frozen_lake(map = \"8x8\")");
+    let stop = || true;
+    let vi = ammc::rl::plan::value_iteration_until(&t, &solve(1.0), &stop);
+    assert_eq!((vi.iterations, vi.converged), (0, false));
+    let pi = ammc::rl::plan::policy_iteration_until(&t, &solve(1.0), &stop);
+    assert!(!pi.converged);
+    let s = setup(
+        "env lake = frozen_lake()\nagent m = mcts(env = lake) { simulations = 10 }\n",
+        "m",
+    );
+    let PlanMethod::Mcts(m) = &s.plan.as_ref().unwrap().method else {
+        panic!()
+    };
+    let calls = std::cell::Cell::new(0);
+    let after_ten = || {
+        calls.set(calls.get() + 1);
+        calls.get() > 10
+    };
+    let eps =
+        ammc::rl::plan::block::run_mcts_until(&s.env.build().unwrap(), m, 1000, 0, &after_ten);
+    assert!(eps.len() < 10, "{}", eps.len());
+}

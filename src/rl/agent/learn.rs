@@ -149,7 +149,9 @@ pub fn learn_until<E: Episodic>(
 }
 
 /// [`learn_until`] starting from the table `init` (`[n_states * n_actions]`, checked by
-/// the caller) instead of zeros; double Q-learning starts both tables from it.
+/// the caller) instead of `cfg.q_init` everywhere; double Q-learning starts both tables
+/// from it. Terminal states' entries are never read as a future (a terminal step
+/// bootstraps from nothing), so an optimistic start does not leak into the targets.
 pub fn learn_from<E: Episodic>(
     env: &mut E,
     cfg: &AgentConfig,
@@ -162,7 +164,7 @@ pub fn learn_from<E: Episodic>(
     let double = cfg.algorithm == Algorithm::DoubleQ;
     let start = match init {
         Some(q) if q.len() == ns * na => q.to_vec(),
-        _ => vec![0.0; ns * na],
+        _ => vec![cfg.q_init; ns * na],
     };
     let mut t = Tables {
         q2: if double { start.clone() } else { Vec::new() },

@@ -88,6 +88,9 @@ pub struct AgentConfig {
     /// A saved table or network to start from (`init_from`, resolved against the
     /// program's directory).
     pub init_from: Option<std::path::PathBuf>,
+    /// The value every Q-table entry starts from when there is no `init_from` (`init`;
+    /// optimistic values make a greedy learner try what it has not tried).
+    pub q_init: f64,
 }
 
 /// Training episodes written to `returns.jsonl` when an agent sets no `log_episodes`.
@@ -111,6 +114,7 @@ impl AgentConfig {
             seed: 0,
             log_episodes: DEFAULT_LOG_EPISODES,
             init_from: None,
+            q_init: 0.0,
         }
     }
 

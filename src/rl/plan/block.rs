@@ -40,6 +40,8 @@ pub fn run_planner(
         .build()
         .map_err(|e| RunFailure::Io(e.to_string()))?;
     let cfg = &setup.config;
+    let interrupt = ctx.interrupt.clone();
+    let stop = move || interrupt.requested();
     let algorithm = match &plan.method {
         PlanMethod::ValueIteration => "value_iteration",
         PlanMethod::PolicyIteration => "policy_iteration",
@@ -75,9 +77,9 @@ pub fn run_planner(
             });
             let start = Instant::now();
             let solved = if plan.method == PlanMethod::ValueIteration {
-                super::value_iteration(t, &plan.solve)
+                super::value_iteration_until(t, &plan.solve, &stop)
             } else {
-                super::policy_iteration(t, &plan.solve)
+                super::policy_iteration_until(t, &plan.solve, &stop)
             };
             let plan_seconds = start.elapsed().as_secs_f64();
             let (eval, exact) = evaluate_table(t, &solved, cfg.eval_episodes, cfg.seed);
@@ -135,10 +137,20 @@ pub fn run_planner(
             eval
         }
         (PlanMethod::Mcts(m), _) => {
+            let mut m = m.clone();
+            let rollout = match (&plan.rollout, &built) {
+                (Some(r), BuiltEnv::Tabular(t)) => {
+                    let (q, from) = rollout_table(t, r, m.gamma, &ctx.out_dir, setup)?;
+                    m.rollout = mcts::Rollout::Greedy(q);
+                    summary["rollout"] = from.display().to_string().into();
+                    format!("greedy on {}", from.display())
+                }
+                _ => "random".to_string(),
+            };
             ctx.events.emit(Event::Line {
                 block: block.clone(),
                 text: format!(
-                    "agent {block}: mcts on `{}` ({}), {} simulations per step × {} tree(s), depth {}, exploration {}, gamma {}",
+                    "agent {block}: mcts on `{}` ({}), {} simulations per step × {} tree(s), depth {}, exploration {}, gamma {}, rollouts {rollout}",
                     setup.env_name,
                     setup.env.kind(),
                     m.simulations,
@@ -149,7 +161,7 @@ pub fn run_planner(
                 ),
             });
             let start = Instant::now();
-            let episodes = run_mcts(&built, m, cfg.eval_episodes, cfg.seed);
+            let episodes = run_mcts_until(&built, &m, cfg.eval_episodes, cfg.seed, &stop);
             let seconds = start.elapsed().as_secs_f64();
             let eval = summarise(&episodes);
             emit_eval(ctx, &block, &eval);
@@ -189,21 +201,88 @@ pub fn run_planner(
             )));
         }
     };
-    summary["status"] = serde_json::json!(RunStatus::Completed);
+    let interrupted = ctx.interrupt.requested();
+    summary["status"] = serde_json::json!(if interrupted {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Completed
+    });
+    summary["wall_seconds"] = (unix_now() - started).into();
     summary["eval"] = serde_json::json!(eval);
     files.push("summary.json");
     let text = serde_json::to_string_pretty(&summary).map_err(|e| RunFailure::Io(e.to_string()))?;
     dir.write("summary.json", text.as_bytes()).map_err(io)?;
     let final_dir = dir.commit().map_err(io)?;
     ctx.events.emit(Event::Wrote {
-        block,
+        block: block.clone(),
         dir: final_dir.display().to_string(),
         files: files.into_iter().map(String::from).collect(),
     });
+    if interrupted {
+        ctx.events.emit(Event::Interrupted {
+            block,
+            at: crate::run::events::Position {
+                epoch: eval.episodes as usize,
+                batch: 0,
+            },
+            resume: "planning runs start over when run again".to_string(),
+        });
+        return Err(RunFailure::Interrupted);
+    }
     Ok(AgentOutcome {
         dir: final_dir,
         eval,
     })
+}
+
+/// The table an MCTS agent's rollouts act greedily on, and the file it came from: an agent
+/// block's `qtable.npy` in the output directory, or a file (a value table is turned into
+/// action values through the model, with the agent's discount).
+fn rollout_table(
+    t: &TabularEnv,
+    r: &super::RolloutTable,
+    gamma: f64,
+    out_dir: &std::path::Path,
+    setup: &AgentSetup,
+) -> Result<(Vec<f64>, std::path::PathBuf), RunFailure> {
+    use crate::diag::Diag;
+    use crate::rl::saved::{SavedTable, read_any_table};
+    let path = match &r.source {
+        super::TableSource::Agent(name) => {
+            let path = out_dir.join(name).join(crate::rl::saved::QTABLE);
+            if !path.is_file() {
+                return Err(RunFailure::Diags(vec![
+                    Diag::new(
+                        "amm::agent::rollout_missing",
+                        format!(
+                            "agent `{name}` has no table in `{}` to roll out with",
+                            out_dir.display()
+                        ),
+                    )
+                    .primary(r.span, "its run is needed first")
+                    .help(format!(
+                        "run it first (`ammc run FILE {name}`, with the same --out), or run the whole file: its blocks run in order"
+                    )),
+                ]));
+            }
+            path
+        }
+        super::TableSource::File(p) => p.clone(),
+    };
+    let table = read_any_table(
+        &path,
+        &format!("agent `{}`", setup.name),
+        &setup.env_name,
+        t.n_states,
+        t.n_actions,
+        true,
+    )
+    .map_err(|e| RunFailure::Diags(vec![crate::rl::program::to_diag(&e, r.span, "this table")]))?;
+    let q = match table {
+        SavedTable::Actions(q) => q,
+        SavedTable::States(v) => super::q_of(t, &v, gamma),
+    };
+    Ok((q, path))
 }
 
 fn emit_eval(ctx: &mut RunContext, block: &str, e: &EvalSummary) {
@@ -247,6 +326,18 @@ pub struct McEpisode {
 
 /// Plays `episodes` episodes choosing every action by MCTS.
 pub fn run_mcts(env: &BuiltEnv, m: &mcts::MctsConfig, episodes: u64, seed: u64) -> Vec<McEpisode> {
+    run_mcts_until(env, m, episodes, seed, &|| false)
+}
+
+/// [`run_mcts`], stopping before the next real step once `stop` is true (an interrupt):
+/// the episodes finished so far are returned; the cut one is dropped.
+pub fn run_mcts_until(
+    env: &BuiltEnv,
+    m: &mcts::MctsConfig,
+    episodes: u64,
+    seed: u64,
+    stop: &dyn Fn() -> bool,
+) -> Vec<McEpisode> {
     let mut out = Vec::with_capacity(episodes.min(1 << 20) as usize);
     let mut rng = Rng::seed_from_u64(seed ^ EVAL_SEED_SALT);
     // Search streams: one per (episode, step), derived from the seed.
@@ -272,7 +363,11 @@ pub fn run_mcts(env: &BuiltEnv, m: &mcts::MctsConfig, episodes: u64, seed: u64) 
                     sim_steps: 0,
                 };
                 loop {
-                    let (a, spent) = mcts::act(&sim, &s, m, &by_state, stream(ep, e.steps));
+                    if stop() {
+                        return out;
+                    }
+                    let left = limit.saturating_sub(e.steps);
+                    let (a, spent) = mcts::act(&sim, &s, m, left, &by_state, stream(ep, e.steps));
                     e.sim_steps += spent;
                     let o = table.step(s, a, &mut rng);
                     e.steps += 1;
@@ -306,7 +401,13 @@ pub fn run_mcts(env: &BuiltEnv, m: &mcts::MctsConfig, episodes: u64, seed: u64) 
                     sim_steps: 0,
                 };
                 loop {
-                    let (a, spent) = mcts::act(&sim, &env, m, &none, stream(ep, e.steps));
+                    if stop() {
+                        return out;
+                    }
+                    // Not capped at the time limit: on these environments every step
+                    // alive is worth the same, so a cap would make falling on the last
+                    // step look as good as outlasting the limit.
+                    let (a, spent) = mcts::act(&sim, &env, m, u32::MAX, &none, stream(ep, e.steps));
                     e.sim_steps += spent;
                     let st = env.step(a);
                     e.steps += 1;

@@ -82,21 +82,112 @@ pub struct MctsConfig {
     pub gamma: f64,
     /// Rollout policy.
     pub rollout: Rollout,
+    /// With a greedy rollout table: steps played before the table's value `max_a Q(s, a)`
+    /// stands in for the rest of the simulation (0: leaves are evaluated by the table
+    /// alone; `None`: play to the depth limit). A cut by the episode's time limit adds
+    /// nothing: there is no future after it.
+    pub rollout_steps: Option<u32>,
     /// Independent trees per step, searched in parallel (root parallelisation).
     pub trees: u32,
+    /// How returns are backed up the tree.
+    pub backup: Backup,
+    /// With a rollout table: every new node's actions start from the table's values, as
+    /// this many simulations each (UCT with prior knowledge, Gelly & Silver 2007); 0 = off.
+    pub prior_visits: u32,
+}
+
+/// How a simulation's return updates the values in the tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backup {
+    /// Classic UCT: an action's value is the mean return of the simulations through it
+    /// (those include the exploration below it).
+    Mean,
+    /// Bellman backups in the tree (DP-UCT, Keller & Helmert 2013): an action's value is its
+    /// mean reward plus the discounted values of the outcomes seen, weighted by how often
+    /// each was seen; a node's value is its best action's (or, before any action was
+    /// tried below it, the rollout's estimate). Exploration below a node no longer drags
+    /// its value down, so on stochastic environments it needs far fewer simulations.
+    Bellman,
 }
 
 #[derive(Clone, Default)]
 struct Edge {
     visits: u32,
+    /// Sum of the returns backed up through this edge (`Backup::Mean`).
     total: f64,
-    /// (outcome key, child node).
-    children: Vec<(u64, u32)>,
+    /// Sum of the immediate rewards (`Backup::Bellman`).
+    rewards: f64,
+    /// The action's value: the mean return, or the Bellman value.
+    value: f64,
+    /// Virtual visits of a prior value from the rollout table (counted in `visits`).
+    prior_n: u32,
+    /// That prior value.
+    prior: f64,
+    /// Outcomes seen: key, child node (`TERMINAL` for an outcome that ended the episode),
+    /// and how often.
+    children: Vec<Outcome>,
 }
+
+#[derive(Clone, Copy)]
+struct Outcome {
+    key: u64,
+    child: u32,
+    count: u32,
+}
+
+/// The child of an outcome that ended the episode: it has no future.
+const TERMINAL: u32 = u32::MAX;
 
 struct Node {
     visits: u32,
     edges: Vec<Edge>,
+    /// The estimate of the rollout that expanded this node (its value until an action
+    /// below it has been tried).
+    leaf: f64,
+}
+
+impl Node {
+    fn new(n_actions: usize, leaf: f64) -> Node {
+        Node {
+            visits: 0,
+            edges: vec![Edge::default(); n_actions],
+            leaf,
+        }
+    }
+
+    /// A node whose actions start from the table's values, as `weight` visits each.
+    fn with_prior(row: Option<&[f64]>, n_actions: usize, weight: u32) -> Node {
+        let mut node = Node::new(n_actions, 0.0);
+        if let Some(row) = row
+            && weight > 0
+        {
+            for (e, &q) in node.edges.iter_mut().zip(row) {
+                e.visits = weight;
+                e.prior_n = weight;
+                e.prior = q;
+                e.value = q;
+                e.total = q * f64::from(weight);
+            }
+            node.visits = weight * n_actions as u32;
+            node.leaf = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        }
+        node
+    }
+
+    /// The node's value under Bellman backups.
+    fn value(&self) -> f64 {
+        let best = self
+            .edges
+            .iter()
+            .filter(|e| e.visits > 0)
+            .map(|e| e.value)
+            .fold(f64::NEG_INFINITY, f64::max);
+        if best == f64::NEG_INFINITY {
+            self.leaf
+        } else {
+            best
+        }
+    }
 }
 
 struct Tree {
@@ -108,10 +199,7 @@ struct Tree {
 impl Tree {
     fn new(n_actions: usize) -> Tree {
         Tree {
-            nodes: vec![Node {
-                visits: 0,
-                edges: vec![Edge::default(); n_actions],
-            }],
+            nodes: vec![Node::new(n_actions, 0.0)],
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
         }
@@ -144,8 +232,7 @@ impl Tree {
         let mut best = f64::NEG_INFINITY;
         let mut choice = 0u32;
         for (a, e) in n.edges.iter().enumerate() {
-            let mean = e.total / f64::from(e.visits);
-            let score = self.normalised(mean) + c * (ln / f64::from(e.visits)).sqrt();
+            let score = self.normalised(e.value) + c * (ln / f64::from(e.visits)).sqrt();
             if score > best {
                 best = score;
                 choice = a as u32;
@@ -166,56 +253,76 @@ fn argmax(row: &[f64]) -> u32 {
     best as u32
 }
 
-/// One tree's search from `root`: per-action visit counts at the root.
+/// One tree's search from `root`, looking at most `depth` steps ahead: per-action visit
+/// counts at the root.
 fn search<S: Simulator>(
     sim: &S,
     root: &S::State,
     cfg: &MctsConfig,
+    depth_limit: u32,
+    time_left: u32,
     rollout_state: &dyn Fn(&S::State) -> Option<usize>,
     rng: &mut Rng,
 ) -> (Vec<u32>, u64) {
     let na = sim.n_actions();
+    let table_row = |st: &S::State| match (&cfg.rollout, rollout_state(st)) {
+        (Rollout::Greedy(q), Some(s)) => Some(&q[s * na..(s + 1) * na]),
+        _ => None,
+    };
     let mut tree = Tree::new(na);
-    let mut path: Vec<(usize, u32, f64)> = Vec::new();
+    tree.nodes[0] = Node::with_prior(table_row(root), na, cfg.prior_visits);
+    // (node, action, reward, index of the outcome in the edge's children).
+    let mut path: Vec<(usize, u32, f64, usize)> = Vec::new();
     let mut steps = 0u64;
     for _ in 0..cfg.simulations {
         let mut state = root.clone();
         let mut node = 0usize;
         let mut depth = 0u32;
         let mut ended = false;
+        let mut expanded = None;
         path.clear();
         // Selection and expansion.
-        while depth < cfg.depth {
+        while depth < depth_limit {
             let a = tree.select(node, cfg.exploration, rng);
             let (r, terminated, key) = sim.step(&mut state, a, rng);
             steps += 1;
             depth += 1;
-            path.push((node, a, r));
+            let next_node = tree.nodes.len() as u32;
+            let edge = &mut tree.nodes[node].edges[a as usize];
+            let found = edge.children.iter().position(|o| o.key == key);
+            let (k, child) = match found {
+                Some(k) => (k, edge.children[k].child),
+                None => {
+                    let child = if terminated { TERMINAL } else { next_node };
+                    edge.children.push(Outcome {
+                        key,
+                        child,
+                        count: 0,
+                    });
+                    (edge.children.len() - 1, child)
+                }
+            };
+            path.push((node, a, r, k));
             if terminated {
                 ended = true;
                 break;
             }
-            let edge = &tree.nodes[node].edges[a as usize];
-            match edge.children.iter().find(|(k, _)| *k == key) {
-                Some(&(_, child)) => node = child as usize,
-                None => {
-                    let child = tree.nodes.len() as u32;
-                    tree.nodes.push(Node {
-                        visits: 0,
-                        edges: vec![Edge::default(); na],
-                    });
-                    tree.nodes[node].edges[a as usize]
-                        .children
-                        .push((key, child));
-                    break;
-                }
+            if found.is_none() {
+                tree.nodes
+                    .push(Node::with_prior(table_row(&state), na, cfg.prior_visits));
+                expanded = Some(child as usize);
+                break;
             }
+            node = child as usize;
         }
-        // Rollout from the new node to the depth limit.
+        // Rollout from the new node to the depth limit (or `rollout_steps` greedy steps,
+        // then the table's value of where it stopped).
         let mut tail = 0.0;
         let mut discount = 1.0;
         if !ended {
-            while depth < cfg.depth {
+            let mut played = 0u32;
+            let cut = cfg.rollout_steps.unwrap_or(u32::MAX);
+            while depth < depth_limit && played < cut {
                 let a = match (&cfg.rollout, rollout_state(&state)) {
                     (Rollout::Greedy(q), Some(s)) => argmax(&q[s * na..(s + 1) * na]),
                     _ => rng.below(na as u32),
@@ -223,25 +330,60 @@ fn search<S: Simulator>(
                 let (r, terminated, _) = sim.step(&mut state, a, rng);
                 steps += 1;
                 depth += 1;
+                played += 1;
                 tail += discount * r;
                 discount *= cfg.gamma;
                 if terminated {
+                    ended = true;
                     break;
                 }
             }
+            // Bootstrap from the table where the simulation was cut short of the episode's
+            // time limit.
+            if !ended
+                && depth < time_left
+                && let (Rollout::Greedy(q), Some(s)) = (&cfg.rollout, rollout_state(&state))
+            {
+                let row = &q[s * na..(s + 1) * na];
+                tail += discount * row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            }
         }
-        // Backup: the return from each node of the path.
+        if let Some(n) = expanded {
+            tree.nodes[n].leaf = tail;
+        }
+        // Backup, from the bottom of the path up.
         let mut g = tail;
-        for &(n, a, r) in path.iter().rev() {
+        for &(n, a, r, k) in path.iter().rev() {
             g = r + cfg.gamma * g;
+            let value = match cfg.backup {
+                Backup::Mean => {
+                    let e = &mut tree.nodes[n].edges[a as usize];
+                    e.total += g;
+                    e.children[k].count += 1;
+                    e.total / f64::from(e.visits + 1)
+                }
+                Backup::Bellman => {
+                    let e = &mut tree.nodes[n].edges[a as usize];
+                    e.rewards += r;
+                    e.children[k].count += 1;
+                    let e = &tree.nodes[n].edges[a as usize];
+                    let seen = f64::from(e.visits + 1);
+                    let future: f64 = e
+                        .children
+                        .iter()
+                        .filter(|o| o.child != TERMINAL)
+                        .map(|o| f64::from(o.count) * tree.nodes[o.child as usize].value())
+                        .sum();
+                    (f64::from(e.prior_n) * e.prior + e.rewards + cfg.gamma * future) / seen
+                }
+            };
             let node = &mut tree.nodes[n];
             node.visits += 1;
             let e = &mut node.edges[a as usize];
             e.visits += 1;
-            e.total += g;
-            let mean = e.total / f64::from(e.visits);
-            tree.min = tree.min.min(mean);
-            tree.max = tree.max.max(mean);
+            e.value = value;
+            tree.min = tree.min.min(value);
+            tree.max = tree.max.max(value);
         }
     }
     (
@@ -250,22 +392,27 @@ fn search<S: Simulator>(
     )
 }
 
-/// The action MCTS takes in `state`, and the simulator steps it spent. `stream` seeds the
-/// trees (one derived stream per tree).
+/// The action MCTS takes in `state` with `steps_left` steps before the episode's time
+/// limit, and the simulator steps it spent. Simulations look `depth` steps ahead, but never
+/// past the time limit: a plan that needs more steps than are left is worth nothing, and
+/// only a search that knows it can prefer a quick risky route near the end of an episode.
+/// `stream` seeds the trees (one derived stream per tree).
 pub fn act<S: Simulator>(
     sim: &S,
     state: &S::State,
     cfg: &MctsConfig,
+    steps_left: u32,
     rollout_state: &(dyn Fn(&S::State) -> Option<usize> + Sync),
     stream: u64,
 ) -> (u32, u64) {
     let trees = cfg.trees.max(1);
+    let depth = cfg.depth.min(steps_left).max(1);
     let results: Vec<(Vec<u32>, u64)> = (0..trees)
         .into_par_iter()
         .map(|t| {
             let mut rng =
                 Rng::seed_from_u64(stream ^ (u64::from(t) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            search(sim, state, cfg, rollout_state, &mut rng)
+            search(sim, state, cfg, depth, steps_left, rollout_state, &mut rng)
         })
         .collect();
     let na = sim.n_actions();

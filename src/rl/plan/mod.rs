@@ -11,7 +11,7 @@
 pub mod block;
 pub mod mcts;
 
-pub use mcts::{MctsConfig, Rollout};
+pub use mcts::{Backup, MctsConfig, Rollout};
 
 /// Which planner an agent block names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +68,10 @@ impl PlanMethodKind {
                 "exploration",
                 "depth",
                 "trees",
+                "backup",
+                "rollout",
+                "rollout_depth",
+                "prior_visits",
                 "eval_episodes",
                 "seed",
             ],
@@ -94,6 +98,26 @@ pub struct PlanSetup {
     /// Discount, tolerance, iteration cap and horizon of the table solvers (MCTS reads the
     /// discount only).
     pub solve: SolveConfig,
+    /// The table an MCTS agent's rollouts act greedily on (`rollout = …`).
+    pub rollout: Option<RolloutTable>,
+}
+
+/// Where an MCTS agent's greedy rollouts read their table, and where it was written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RolloutTable {
+    /// The agent block or file.
+    pub source: TableSource,
+    /// The `rollout = …` value (errors reading the table point there).
+    pub span: crate::source::Span,
+}
+
+/// A saved table named in a `.amm` file.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TableSource {
+    /// An agent block of the file: its run's `qtable.npy` in the output directory.
+    Agent(String),
+    /// A `.npy` file: a Q-table `[states, actions]` or a value table `[states, 1]`.
+    File(std::path::PathBuf),
 }
 
 use crate::rl::agent::eval::UNLIMITED_EVAL_CAP;
@@ -138,7 +162,9 @@ fn backup(outcomes: &[Transition], v: &[f64], gamma: f64) -> f64 {
         .sum()
 }
 
-fn q_of(env: &TabularEnv, v: &[f64], gamma: f64) -> Vec<f64> {
+/// The action values of acting once, then following the state values `v`: how a value
+/// table (`values.npy`) becomes a table to act greedily on.
+pub fn q_of(env: &TabularEnv, v: &[f64], gamma: f64) -> Vec<f64> {
     let mut q = Vec::with_capacity(env.n_states * env.n_actions);
     for actions in &env.p {
         for outcomes in actions {
@@ -153,11 +179,26 @@ fn q_of(env: &TabularEnv, v: &[f64], gamma: f64) -> Vec<f64> {
 /// `horizon` synchronous sweeps from zero: `v` is then the best expected return within that
 /// many steps.
 pub fn value_iteration(env: &TabularEnv, cfg: &SolveConfig) -> Solved {
+    value_iteration_until(env, cfg, &|| false)
+}
+
+/// [`value_iteration`], stopping after the sweep during which `stop` became true (an
+/// interrupt); the table so far is returned, not converged.
+pub fn value_iteration_until(
+    env: &TabularEnv,
+    cfg: &SolveConfig,
+    stop: &dyn Fn() -> bool,
+) -> Solved {
     let mut v = vec![0.0; env.n_states];
     let mut residuals = Vec::new();
     if let Some(h) = cfg.horizon {
         let mut next = v.clone();
+        let mut done = 0;
         for _ in 0..h {
+            if stop() {
+                break;
+            }
+            done += 1;
             let mut delta: f64 = 0.0;
             for (s, actions) in env.p.iter().enumerate() {
                 next[s] = actions
@@ -178,14 +219,14 @@ pub fn value_iteration(env: &TabularEnv, cfg: &SolveConfig) -> Solved {
         return Solved {
             v,
             q,
-            iterations: u64::from(h),
-            converged: true,
+            iterations: u64::from(done),
+            converged: done == h,
             residuals,
         };
     }
     let mut iterations = 0;
     let mut converged = false;
-    while iterations < cfg.max_iterations {
+    while iterations < cfg.max_iterations && !stop() {
         iterations += 1;
         let mut delta: f64 = 0.0;
         for (s, actions) in env.p.iter().enumerate() {
@@ -217,16 +258,28 @@ pub fn value_iteration(env: &TabularEnv, cfg: &SolveConfig) -> Solved {
 /// longer changes. Improvement keeps the current action on ties (within 1e-12), so the
 /// policy cannot cycle between equally good actions.
 pub fn policy_iteration(env: &TabularEnv, cfg: &SolveConfig) -> Solved {
+    policy_iteration_until(env, cfg, &|| false)
+}
+
+/// [`policy_iteration`], stopping at the next evaluation sweep once `stop` is true.
+pub fn policy_iteration_until(
+    env: &TabularEnv,
+    cfg: &SolveConfig,
+    stop: &dyn Fn() -> bool,
+) -> Solved {
     let na = env.n_actions;
     let mut policy = vec![0usize; env.n_states];
     let mut v = vec![0.0; env.n_states];
     let mut residuals = Vec::new();
     let mut iterations = 0;
     let mut converged = false;
-    while iterations < cfg.max_iterations {
+    'improve: while iterations < cfg.max_iterations {
         iterations += 1;
         // Evaluation.
         for _ in 0..cfg.max_iterations {
+            if stop() {
+                break 'improve;
+            }
             let mut delta: f64 = 0.0;
             for (s, actions) in env.p.iter().enumerate() {
                 let x = backup(&actions[policy[s]], &v, cfg.gamma);
