@@ -875,7 +875,7 @@ fn rollout_source(
             if algo == "mcts" || algo == "dqn" {
                 return Err(Diag::new(
                     "amm::agent::rollout_table",
-                    format!("agent `{name}` is a `{algo}` agent: its run has no table"),
+                    format!("agent `{name}` ({algo}) keeps no table"),
                 )
                 .primary(span, "no qtable.npy")
                 .help("name a tabular learning agent (q_learning, sarsa, …) or a value_iteration / policy_iteration agent"));

@@ -2,18 +2,7 @@
 
 use std::process::Command;
 
-fn ammc(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ammc"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run ammc");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::support::ammc;
 
 #[test]
 fn check_valid_examples_exits_0() {

@@ -34,6 +34,7 @@ mod rl_updates;
 mod robustness;
 mod shape_props;
 mod shapes;
+mod support;
 mod training;
 mod tune_cli;
 mod tune_core;

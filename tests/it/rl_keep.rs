@@ -4,20 +4,8 @@
 //! curve, and `tune` searches `dqn` settings.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn ammc(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ammc"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run ammc");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::support::ammc;
 
 fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("ammc-keep-{name}-{}", std::process::id()));

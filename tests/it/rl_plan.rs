@@ -315,3 +315,47 @@ fn planners_stop_when_asked() {
         ammc::rl::plan::block::run_mcts_until(&s.env.build().unwrap(), m, 1000, 0, &after_ten);
     assert!(eps.len() < 10, "{}", eps.len());
 }
+
+const LEARN_THEN_PLAN: &str = "env lake = frozen_lake(map = \"4x4\")\n\
+agent learned = q_learning(env = lake) {\n    episodes = 3000\n    eval_episodes = 10\n    INIT\n}\n\
+agent planner = mcts(env = lake) {\n    simulations = 20\n    backup = \"bellman\"\n    rollout = learned\n    eval_episodes = 20\n}\n";
+
+/// `rollout = <agent>` reads that agent's run in the same output directory (an error with
+/// the fix when it has not run); `init` sets the table an agent starts from.
+#[test]
+fn mcts_rolls_out_on_another_agents_table_and_init_sets_the_start() {
+    use crate::support::ammc;
+    let dir = std::env::temp_dir().join(format!("ammc-plan-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("plan.amm");
+    std::fs::write(&file, LEARN_THEN_PLAN.replace("INIT", "init = 2.5")).unwrap();
+    let out = dir.join("runs");
+    let (f, o) = (file.to_str().unwrap(), out.to_str().unwrap());
+    // Alone, the planner has no table to read.
+    let (code, _, stderr) = ammc(&["run", f, "planner", "--out", o]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("amm::agent::rollout_missing"), "{stderr}");
+    assert!(stderr.contains("ammc run FILE learned"), "{stderr}");
+    // The whole file runs the learner first.
+    let (code, stdout, stderr) = ammc(&["run", f, "--out", o]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("rollouts greedy on"), "{stdout}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("planner/summary.json")).unwrap())
+            .unwrap();
+    assert!(
+        summary["rollout"].as_str().unwrap().ends_with("learned/qtable.npy"),
+        "{summary}"
+    );
+    assert_eq!(summary["eval"]["episodes"], 20);
+    // Entries the learner never updated (the holes' and the goal's rows) kept `init`.
+    let bytes = std::fs::read(out.join("learned/qtable.npy")).unwrap();
+    let data = &bytes[bytes.len() - 16 * 4 * 8..];
+    let q: Vec<f64> = data
+        .chunks(8)
+        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert!(q[5 * 4..6 * 4].iter().all(|&v| v == 2.5), "{q:?}");
+    assert!(q.iter().any(|&v| v != 2.5));
+}
