@@ -10,9 +10,8 @@ use super::study::{Direction, StudyResult, Trial};
 
 fn params_text(space: &Space, t: &Trial) -> String {
     space
-        .dims
-        .iter()
-        .zip(&t.params)
+        .present(&t.params)
+        .into_iter()
         .map(|(d, v)| format!("{}={}", d.name, short(v)))
         .collect::<Vec<_>>()
         .join(" ")
@@ -28,9 +27,8 @@ fn short(v: &super::space::ParamValue) -> String {
 /// The `--set name=value` flags of a trial's params.
 pub fn set_flags(space: &Space, t: &Trial) -> String {
     space
-        .dims
-        .iter()
-        .zip(&t.params)
+        .present(&t.params)
+        .into_iter()
         .map(|(d, v)| format!("--set {}={}", d.name, v.source_text()))
         .collect::<Vec<_>>()
         .join(" ")
@@ -100,9 +98,8 @@ pub fn table(space: &Space, result: &StudyResult) -> String {
 pub fn best_json(name: &str, space: &Space, direction: Direction, result: &StudyResult) -> String {
     let best = result.best_trial().map(|t| {
         let params: serde_json::Map<String, serde_json::Value> = space
-            .dims
-            .iter()
-            .zip(&t.params)
+            .present(&t.params)
+            .into_iter()
             .map(|(d, v)| (d.name.clone(), v.to_json()))
             .collect();
         serde_json::json!({
@@ -237,8 +234,7 @@ pub fn slice_svg(name: &str, space: &Space, direction: Direction, result: &Study
     let panels: Vec<(Panel, Scale)> = space
         .dims
         .iter()
-        .enumerate()
-        .map(|(i, d)| {
+        .map(|d| {
             let x_of = |v: &ParamValue| match &d.dist {
                 Distribution::Choice(values) => {
                     values.iter().position(|c| c == v).map(|k| k as f64)
@@ -249,7 +245,7 @@ pub fn slice_svg(name: &str, space: &Space, direction: Direction, result: &Study
                 valued
                     .iter()
                     .filter(|t| t.state == state)
-                    .filter_map(|t| Some((x_of(t.params.get(i)?)?, t.value?)))
+                    .filter_map(|t| Some((x_of(space.get(&t.params, &d.name)?)?, t.value?)))
                     .collect()
             };
             let mut series = vec![Series {
@@ -267,6 +263,7 @@ pub fn slice_svg(name: &str, space: &Space, direction: Direction, result: &Study
             }
             let (log_x, categories) = match &d.dist {
                 Distribution::Float { log, .. } | Distribution::Int { log, .. } => (*log, None),
+                Distribution::Quantized { .. } => (false, None),
                 Distribution::Choice(values) => (
                     false,
                     Some(values.iter().map(|v| v.source_text()).collect()),

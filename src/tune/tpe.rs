@@ -86,6 +86,12 @@ fn kind(d: &Distribution) -> Kind {
                 log: *log,
             }
         }
+        Distribution::Quantized { low, high, step } => Kind::Numeric {
+            low: low - step / 2.0,
+            high: high + step / 2.0,
+            grid: Some((*low, *high, *step)),
+            log: false,
+        },
         Distribution::Choice(values) if values.len() <= 1 => Kind::Fixed,
         Distribution::Choice(values) => Kind::Categorical(values.len()),
     }
@@ -450,32 +456,82 @@ pub fn suggest(
     let mut good_idx: Vec<usize> = scored[..n_good].iter().map(|(i, _)| *i).collect();
     good_idx.sort_unstable();
     let good_set: std::collections::BTreeSet<usize> = good_idx.iter().copied().collect();
-    let good: Vec<Vec<f64>> = good_idx
-        .iter()
-        .filter_map(|&i| encode(&history[i].params))
-        .collect();
     // The bad group: the other finished trials, failures (known to be bad) and the batch's
     // pending points (the constant liar), in trial order.
-    let bad: Vec<Vec<f64>> = history
+    let bad_rows: Vec<&Params> = history
         .iter()
         .enumerate()
         .filter(|(i, _)| !good_set.contains(i))
         .map(|(_, o)| &o.params)
         .chain(pending)
-        .filter_map(encode)
         .collect();
-    let l = Mixture::new(&kinds, &good);
-    let g = Mixture::new(&kinds, &bad);
+    let good_rows: Vec<&Params> = good_idx.iter().map(|&i| &history[i].params).collect();
+    // Which params exist in each row: a conditional param is modelled from the trials that
+    // have it, as Optuna's estimators use only the trials holding every param they model.
+    let active_of = |p: &Params| space.active(p);
+    let good_active: Vec<Vec<bool>> = good_rows.iter().map(|p| active_of(p)).collect();
+    let bad_active: Vec<Vec<bool>> = bad_rows.iter().map(|p| active_of(p)).collect();
+    let rows = |ps: &[&Params], act: &[Vec<bool>], dims: &[usize]| -> Vec<Vec<f64>> {
+        ps.iter()
+            .zip(act)
+            .filter(|(_, a)| dims.iter().all(|d| a[*d]))
+            .filter_map(|(p, _)| encode(p))
+            .collect()
+    };
     let modelled: Vec<usize> = (0..kinds.len())
         .filter(|d| !matches!(kinds[*d], Kind::Fixed))
         .collect();
-    let groups: Vec<Vec<usize>> = if opts.multivariate {
-        vec![modelled]
+    // Optuna's multivariate TPE models jointly the params that every finished trial has (its
+    // `IntersectionSearchSpace`); the others, and all of them without `multivariate`, are
+    // sampled one by one, in declaration order, when the point so far has them.
+    let joint: Vec<usize> = if opts.multivariate {
+        let finished: Vec<Vec<bool>> = scored
+            .iter()
+            .map(|(i, _)| active_of(&history[*i].params))
+            .collect();
+        modelled
+            .iter()
+            .copied()
+            .filter(|d| {
+                if finished.is_empty() {
+                    space.conditions[*d].is_none()
+                } else {
+                    finished.iter().all(|a| a[*d])
+                }
+            })
+            .collect()
     } else {
-        modelled.into_iter().map(|d| vec![d]).collect()
+        Vec::new()
     };
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    if !joint.is_empty() {
+        groups.push(joint.clone());
+    }
+    groups.extend(
+        modelled
+            .iter()
+            .filter(|d| !joint.contains(d))
+            .map(|d| vec![*d]),
+    );
     let mut x = vec![0.0; kinds.len()];
+    // Defaults for params not modelled (single-valued) and not sampled.
+    let mut point: Params = (0..kinds.len()).map(|i| space.filler(i)).collect();
     for dims in &groups {
+        if dims.len() == 1 && !joint.contains(&dims[0]) {
+            // Sampled only when the point so far has this param.
+            let current: Params = space
+                .dims
+                .iter()
+                .zip(&kinds)
+                .zip(&x)
+                .map(|((d, k), &v)| decode(&d.dist, k, v))
+                .collect();
+            if !space.active(&current)[dims[0]] {
+                continue;
+            }
+        }
+        let l = Mixture::new(&kinds, &rows(&good_rows, &good_active, dims));
+        let g = Mixture::new(&kinds, &rows(&bad_rows, &bad_active, dims));
         let mut best: Option<(f64, Vec<f64>)> = None;
         for _ in 0..opts.candidates.max(1) {
             let c = l.sample(dims, rng);
@@ -491,13 +547,12 @@ pub fn suggest(
             }
         }
     }
-    space
-        .dims
-        .iter()
-        .zip(&kinds)
-        .zip(&x)
-        .map(|((d, k), &v)| decode(&d.dist, k, v))
-        .collect()
+    for (i, ((d, k), &v)) in space.dims.iter().zip(&kinds).zip(&x).enumerate() {
+        if !matches!(k, Kind::Fixed) {
+            point[i] = decode(&d.dist, k, v);
+        }
+    }
+    space.canonical(point)
 }
 
 fn decode(d: &Distribution, k: &Kind, v: f64) -> ParamValue {
@@ -506,6 +561,7 @@ fn decode(d: &Distribution, k: &Kind, v: f64) -> ParamValue {
             let e = if *log { v.exp() } else { v };
             ParamValue::Float(e.clamp(*low, *high))
         }
+        (Distribution::Quantized { low, high, .. }, _) => ParamValue::Float(v.clamp(*low, *high)),
         (Distribution::Int { low, high, log, .. }, _) => {
             let e = if *log { v.exp() } else { v };
             // On the grid already; rounding only undoes exp(ln(x)) error.
