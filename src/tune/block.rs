@@ -1241,6 +1241,12 @@ pub fn run_tune(
                     b.value.unwrap_or(f64::NAN)
                 ),
             });
+            if let Some(block) = report::chosen_block(&space, b) {
+                ctx.events.emit(Event::Line {
+                    block: def.name.clone(),
+                    text: format!("best block: {block} (`ammc run FILE {block}` with these params)"),
+                });
+            }
             ctx.events.emit(Event::Line {
                 block: def.name.clone(),
                 text: format!("best params: {}", report::set_flags(&space, b)),

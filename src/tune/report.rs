@@ -24,14 +24,24 @@ fn short(v: &super::space::ParamValue) -> String {
     }
 }
 
-/// The `--set name=value` flags of a trial's params.
+/// The `--set name=value` flags of a trial's params (`run`, the block a trial chose, is not
+/// a param: see [`chosen_block`]).
 pub fn set_flags(space: &Space, t: &Trial) -> String {
     space
         .present(&t.params)
         .into_iter()
+        .filter(|(d, _)| d.name != "run")
         .map(|(d, v)| format!("--set {}={}", d.name, v.source_text()))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The block a trial ran when the space searches `run ~ choice(…)`.
+pub fn chosen_block(space: &Space, t: &Trial) -> Option<String> {
+    match space.get(&t.params, "run")? {
+        ParamValue::Str(s) => Some(s.clone()),
+        _ => None,
+    }
 }
 
 /// The trial table: number, params, value, state, seconds, and why a trial failed (a column
@@ -102,12 +112,17 @@ pub fn best_json(name: &str, space: &Space, direction: Direction, result: &Study
             .into_iter()
             .map(|(d, v)| (d.name.clone(), v.to_json()))
             .collect();
-        serde_json::json!({
+        let mut b = serde_json::json!({
             "number": t.number,
             "value": t.value,
             "params": params,
             "set": set_flags(space, t),
-        })
+        });
+        // The block the best trial ran, when `run` is searched.
+        if let (Some(run), Some(m)) = (chosen_block(space, t), b.as_object_mut()) {
+            m.insert("run".into(), serde_json::json!(run));
+        }
+        b
     });
     let v = serde_json::json!({
         "study": name,
