@@ -163,6 +163,12 @@ fn as_call(e: &Expr) -> Option<&Call> {
     }
 }
 
+/// The space of a tune block, or `None` when it does not build (for `ammc check`, which
+/// reports why elsewhere).
+pub(crate) fn space_of(program: &Program, t: &TuneDecl) -> Option<Space> {
+    build_space(program, t).ok()
+}
+
 /// The space of a tune block: its entries in order, each conditional param after the
 /// choice whose branch declares it.
 fn build_space(program: &Program, t: &TuneDecl) -> Result<Space, RunFailure> {
@@ -1244,7 +1250,9 @@ pub fn run_tune(
             if let Some(block) = report::chosen_block(&space, b) {
                 ctx.events.emit(Event::Line {
                     block: def.name.clone(),
-                    text: format!("best block: {block} (`ammc run FILE {block}` with these params)"),
+                    text: format!(
+                        "best block: {block} (`ammc run FILE {block}` with these params)"
+                    ),
                 });
             }
             ctx.events.emit(Event::Line {

@@ -5,6 +5,7 @@
 
 pub mod acquisition;
 pub mod block;
+pub mod branches;
 pub mod formula;
 pub mod gp;
 pub mod journal;
