@@ -285,7 +285,27 @@ pub fn slice_svg(name: &str, space: &Space, direction: Direction, result: &Study
                 ),
             };
             let panel = Panel {
-                title: d.name.clone(),
+                // A conditional param's panel names its branch: only those trials have it.
+                title: match space
+                    .dims
+                    .iter()
+                    .position(|x| x.name == d.name)
+                    .and_then(|i| space.conditions[i].as_ref())
+                {
+                    Some(c) => {
+                        let parent = &space.dims[c.parent];
+                        let values: Vec<String> = c
+                            .values
+                            .iter()
+                            .filter_map(|k| match &parent.dist {
+                                Distribution::Choice(vs) => vs.get(*k).map(|v| v.source_text()),
+                                _ => None,
+                            })
+                            .collect();
+                        format!("{} ({} = {})", d.name, parent.name, values.join(" | "))
+                    }
+                    None => d.name.clone(),
+                },
                 x_label: if log_x {
                     format!("{} (log scale)", d.name)
                 } else {
