@@ -605,6 +605,8 @@ impl Checker<'_> {
             for b in &e.branches {
                 if e.name.name == "run" {
                     self.reference(RefKind::Runnable, &b.value, ctx, "run");
+                } else if let Err(d) = self.type_of(&b.value, ctx) {
+                    self.err(d);
                 }
                 self.space_entries(&b.entries, seen, ctx);
             }

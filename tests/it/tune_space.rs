@@ -463,3 +463,39 @@ fn check_reports_the_branch_value_that_breaks_the_shapes() {
     let (code, stdout, stderr) = ammc(&["check", file.to_str().unwrap()]);
     assert_eq!(code, 0, "{stdout}{stderr}");
 }
+
+#[test]
+fn run_choice_picks_the_agent_algorithm_per_trial() {
+    let out = temp("algorithms");
+    let (code, stdout, stderr) = ammc(&[
+        "run",
+        "examples/tune_algorithms.amm",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let ops = created(&out.join("algorithms/study.journal"));
+    assert_eq!(ops.len(), 16);
+    let own = |run: f64| -> &'static [&'static str] {
+        match run as usize {
+            0 => &["q_alpha", "q_eps", "run"],
+            1 => &["run", "sarsa_alpha", "sarsa_eps"],
+            _ => &["es_alpha", "run"],
+        }
+    };
+    let mut chosen = std::collections::BTreeSet::new();
+    for op in &ops {
+        let p = op["params"].as_object().unwrap();
+        let run = p["run"].as_f64().unwrap();
+        chosen.insert(run as usize);
+        let keys: Vec<&str> = p.keys().map(String::as_str).collect();
+        assert_eq!(keys, own(run), "{p:?}");
+    }
+    assert_eq!(chosen.len(), 3, "every algorithm was tried: {chosen:?}");
+    let best: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("algorithms/best.json")).unwrap())
+            .unwrap();
+    let run = best["best"]["run"].as_str().unwrap();
+    assert!(["q", "on_policy", "expected"].contains(&run), "{best}");
+}
