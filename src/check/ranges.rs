@@ -159,8 +159,15 @@ pub fn check_ranges(program: &Program, diags: &mut Vec<Diag>) {
             ItemKind::Train(t) => ("train", &t.fields),
             ItemKind::Agent(a) => ("agent", &a.fields),
             ItemKind::Tune(t) => {
-                for entry in t.spaces.iter().flat_map(|s| &s.entries) {
-                    check_space_entry(entry, &lookup, diags);
+                let mut todo: Vec<&SpaceEntry> = t.spaces.iter().flat_map(|s| &s.entries).collect();
+                let mut next = 0;
+                while let Some(&entry) = todo.get(next) {
+                    next += 1;
+                    if entry.name.name != "run" {
+                        check_space_entry(entry, &lookup, diags);
+                    }
+                    check_branches(entry, &lookup, diags);
+                    todo.extend(entry.branches.iter().flat_map(|b| &b.entries));
                 }
                 if let Some(f) = t.fields.iter().find(|f| f.key.name == "strategy")
                     && let ExprKind::Call(c) = &f.value.kind
@@ -345,16 +352,41 @@ fn check_space_entry(
     };
     let dist = match name.as_str() {
         "uniform" | "log_uniform" => {
+            if name == "log_uniform"
+                && let Some(a) = e
+                    .dist
+                    .arg_list()
+                    .iter()
+                    .find(|a| a.name.as_ref().is_some_and(|n| n.name == "step"))
+            {
+                diags.push(
+                    Diag::new(
+                        "amm::tune::bounds",
+                        format!("`{}`: a log scale cannot have a step", e.name.name),
+                    )
+                    .primary(a.span, "step of a log_uniform")
+                    .help("use `uniform(low, high, step = …)` for evenly spaced values, or drop `step` (Optuna's FloatDistribution allows no step with log = True either)"),
+                );
+                return;
+            }
             let (Some(low), Some(high)) = (get("low"), get("high")) else {
                 return;
             };
             let (Some(l), Some(h)) = (low.1.as_f64(), high.1.as_f64()) else {
                 return;
             };
-            Distribution::Float {
-                low: l,
-                high: h,
-                log: name == "log_uniform",
+            match get("step").map(|s| s.1.as_f64()) {
+                Some(Some(step)) => Distribution::Quantized {
+                    low: l,
+                    high: h,
+                    step,
+                },
+                Some(None) => return,
+                None => Distribution::Float {
+                    low: l,
+                    high: h,
+                    log: name == "log_uniform",
+                },
             }
         }
         "int" => {
@@ -404,13 +436,79 @@ fn check_space_entry(
         dist,
     };
     if let Err(err) = dim.validate() {
+        let help = if matches!(dim.dist, Distribution::Quantized { .. }) {
+            "a stepped uniform needs finite bounds with low < high and a step > 0 that divides high - low: `uniform(0, 1, step = 0.1)`"
+        } else {
+            "bounds must be finite with low < high (low <= high for int), low > 0 for log scales, and step >= 1"
+        };
         diags.push(
             Diag::new("amm::tune::bounds", err.to_string())
                 .primary(e.dist.span, "this distribution")
-                .help(
-                    "bounds must be finite with low < high (low <= high for int), low > 0 for log scales, and step >= 1",
-                ),
+                .help(help),
         );
+    }
+}
+
+/// Checks a choice's branches: each names one of the choice's values, once.
+fn check_branches(e: &SpaceEntry, lookup: &dyn Fn(&str) -> Option<Value>, diags: &mut Vec<Diag>) {
+    if e.dist.dotted() != "choice" {
+        return;
+    }
+    // `run ~ choice(fit_a, fit_b)` lists blocks by name; other choices list values.
+    let value_of = |x: &Expr| -> Option<Value> {
+        if e.name.name == "run" {
+            match &x.kind {
+                ExprKind::Call(c) if c.path.len() == 1 && c.args.is_none() => {
+                    Some(Value::Str(c.path[0].name.clone()))
+                }
+                _ => None,
+            }
+        } else {
+            eval(x, lookup).ok()
+        }
+    };
+    let values: Vec<Option<Value>> = e
+        .dist
+        .arg_list()
+        .iter()
+        .map(|a| value_of(&a.value))
+        .collect();
+    let same = |a: &Value, b: &Value| match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    };
+    let mut taken: Vec<(Value, Span)> = Vec::new();
+    for b in &e.branches {
+        let Some(v) = value_of(&b.value) else {
+            continue;
+        };
+        let listed: Vec<String> = values.iter().flatten().map(|v| v.to_string()).collect();
+        if !values.iter().flatten().any(|c| same(c, &v)) {
+            diags.push(
+                Diag::new(
+                    "amm::tune::branch",
+                    format!("`{}` has no value {v}", e.name.name),
+                )
+                .primary(b.value.span, "not one of the choice's values")
+                .secondary(e.dist.span, "the choice")
+                .help(format!(
+                    "a branch names one of the values: {}",
+                    listed.join(", ")
+                )),
+            );
+        } else if let Some((_, prev)) = taken.iter().find(|(t, _)| same(t, &v)) {
+            diags.push(
+                Diag::new(
+                    "amm::tune::branch",
+                    format!("`{}` has two branches for {v}", e.name.name),
+                )
+                .primary(b.value.span, "again here")
+                .secondary(*prev, "first here")
+                .help("merge the two branches' params into one"),
+            );
+        } else {
+            taken.push((v, b.value.span));
+        }
     }
 }
 

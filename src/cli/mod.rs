@@ -644,6 +644,16 @@ fn check(out: &Output, files: &[PathBuf], what: CheckOutput, set: &[String]) -> 
                 for s in &summaries {
                     out.warnings(&s.warnings, &sources);
                 }
+                // The values a tune block's space gives must check too.
+                let bytes = crate::front::read_source(f).unwrap_or_default();
+                let base = overrides(set).unwrap_or_default();
+                let name = f.display().to_string();
+                for b in
+                    crate::tune::branches::check_branches(&program, &name, &bytes, Some(f), &base)
+                {
+                    out.diags(&b.diags, &b.sources);
+                    worst = worst.max(EXIT_DIAGNOSTICS);
+                }
                 if !json {
                     for s in &summaries {
                         say!("{}", crate::check::render_table(s));

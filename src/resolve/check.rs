@@ -508,18 +508,19 @@ impl Checker<'_> {
                     );
                 }
                 let mut seen: HashMap<&str, Span> = HashMap::new();
-                for e in &space.entries {
-                    if let Some(prev) = seen.insert(e.name.name.as_str(), e.name.span) {
-                        self.err(
-                            Diag::new(
-                                "amm::tune::duplicate",
-                                format!("`{}` is searched twice", e.name.name),
-                            )
-                            .primary(e.name.span, "again here")
-                            .secondary(prev, "first here"),
-                        );
-                    }
-                    self.space_entry(e, ctx);
+                self.space_entries(&space.entries, &mut seen, ctx);
+                if let Some(prev) = seen.get("run")
+                    && let Some(f) = t.fields.iter().find(|f| f.key.name == "run")
+                {
+                    self.err(
+                        Diag::new(
+                            "amm::tune::duplicate",
+                            "`run` is both a field and searched",
+                        )
+                        .primary(*prev, "searched here")
+                        .secondary(f.key.span, "fixed here")
+                        .help("drop the `run` field: `run ~ choice(a, b)` picks the block per trial"),
+                    );
                 }
             }
         }
@@ -544,7 +545,13 @@ impl Checker<'_> {
             );
         }
         let run = t.fields.iter().find(|f| f.key.name == "run");
+        let searched_run = t
+            .spaces
+            .iter()
+            .flat_map(|s| &s.entries)
+            .any(|e| e.name.name == "run");
         if run.is_none()
+            && !searched_run
             && let Some(obj) = t.fields.iter().find(|f| f.key.name == "objective")
             && let ExprKind::Call(c) = &obj.value.kind
             && let Some(arg) = c.arg_list().first()
@@ -561,7 +568,67 @@ impl Checker<'_> {
         }
     }
 
+    /// Entries of a space or a branch, and their branches: each param searched once in the
+    /// whole tree (a conditional param has one distribution, as in Optuna).
+    fn space_entries<'e>(
+        &mut self,
+        entries: &'e [SpaceEntry],
+        seen: &mut HashMap<&'e str, Span>,
+        ctx: &Ctx,
+    ) {
+        for e in entries {
+            if let Some(prev) = seen.insert(e.name.name.as_str(), e.name.span) {
+                self.err(
+                    Diag::new(
+                        "amm::tune::duplicate",
+                        format!("`{}` is searched twice", e.name.name),
+                    )
+                    .primary(e.name.span, "again here")
+                    .secondary(prev, "first here")
+                    .help("a param has one distribution in a space; give each branch its own param (`sgd_lr`, `adam_lr`) or search it outside the branches"),
+                );
+            }
+            self.space_entry(e, ctx);
+            if !e.branches.is_empty() && e.dist.dotted() != "choice" {
+                self.err(
+                    Diag::new(
+                        "amm::tune::branch",
+                        format!("`{}` has branches but is not a `choice`", e.name.name),
+                    )
+                    .primary(e.dist.span, "not a choice")
+                    .help(format!(
+                        "only a choice has branches: `{} ~ choice(a, b) {{ a {{ … }} }}`",
+                        e.name.name
+                    )),
+                );
+            }
+            for b in &e.branches {
+                if e.name.name == "run" {
+                    self.reference(RefKind::Runnable, &b.value, ctx, "run");
+                } else if let Err(d) = self.type_of(&b.value, ctx) {
+                    self.err(d);
+                }
+                self.space_entries(&b.entries, seen, ctx);
+            }
+        }
+    }
+
     fn space_entry(&mut self, e: &SpaceEntry, ctx: &Ctx) {
+        // `run ~ choice(fit_sgd, fit_adam)`: the block each trial runs.
+        if e.name.name == "run" {
+            if e.dist.dotted() != "choice" {
+                self.err(
+                    Diag::new("amm::tune::type", "`run` is searched with `choice`")
+                        .primary(e.dist.span, "not a choice")
+                        .help("list the blocks: `run ~ choice(fit_sgd, fit_adam)`"),
+                );
+                return;
+            }
+            for a in e.dist.arg_list() {
+                self.reference(RefKind::Runnable, &a.value, ctx, "run");
+            }
+            return;
+        }
         let target = self
             .program
             .lookup(ctx.module, &e.name.name)

@@ -643,6 +643,12 @@ pub static BUILTINS: &[CallSpec] = &[
         &[
             a("low", Kind::Float, Req, "lower bound"),
             a("high", Kind::Float, Req, "upper bound"),
+            a(
+                "step",
+                Kind::Float,
+                Opt,
+                "spacing of the values (none: any real)",
+            ),
         ],
         "uniform on [low, high]",
     ),
@@ -652,6 +658,12 @@ pub static BUILTINS: &[CallSpec] = &[
         &[
             a("low", Kind::Float, Req, "lower bound > 0"),
             a("high", Kind::Float, Req, "upper bound"),
+            a(
+                "step",
+                Kind::Float,
+                Opt,
+                "not allowed: a log scale has no step (as in Optuna)",
+            ),
         ],
         "uniform in log space",
     ),

@@ -243,7 +243,22 @@ pub struct SpaceEntry {
     pub name: Ident,
     /// The distribution.
     pub dist: Call,
+    /// For a `choice`: the params that exist only when it takes a value
+    /// (`opt ~ choice("sgd", "adam") { "sgd" { momentum ~ uniform(0, 1) } }`).
+    pub branches: Vec<SpaceBranch>,
     /// Whole entry.
+    pub span: Span,
+}
+
+/// `"sgd" { momentum ~ uniform(0.5, 0.99) }`: params searched only when the choice above
+/// takes this value.
+#[derive(Clone, Debug)]
+pub struct SpaceBranch {
+    /// The choice's value.
+    pub value: Expr,
+    /// The conditional params.
+    pub entries: Vec<SpaceEntry>,
+    /// The value through the closing brace.
     pub span: Span,
 }
 

@@ -341,6 +341,9 @@ fn rule_word(rule: Rule) -> Option<&'static str> {
         | Rule::arg => "a value",
         Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::rem | Rule::pow => "an operator",
         Rule::space_entry => "a search entry (`name ~ distribution(…)`)",
+        Rule::space_branches | Rule::space_branch => {
+            "a branch (`value { name ~ distribution(…) }`)"
+        }
         Rule::string_inner | Rule::triple_inner => "the closing `\"`",
         _ => return None,
     })
@@ -675,19 +678,42 @@ impl Builder<'_> {
 
     fn space(&self, p: Pair<Rule>) -> Res<SpaceBlock> {
         let span = self.span(&p);
+        let entries = self.space_entries(p)?;
+        Ok(SpaceBlock { entries, span })
+    }
+
+    /// The `space_entry` children of a `space` block or a branch.
+    fn space_entries(&self, p: Pair<Rule>) -> Res<Vec<SpaceEntry>> {
         let mut entries = Vec::new();
         for q in p.into_inner().filter(|q| q.as_rule() == Rule::space_entry) {
             let espan = self.span(&q);
             let mut inner = q.into_inner().filter(|r| !is_punct(r.as_rule()));
             let name = self.ident(next(&mut inner, espan)?);
             let dist = self.call_like(next(&mut inner, espan)?)?;
+            let mut branches = Vec::new();
+            if let Some(bs) = inner.next() {
+                for b in bs
+                    .into_inner()
+                    .filter(|r| r.as_rule() == Rule::space_branch)
+                {
+                    let bspan = self.span(&b);
+                    let mut parts = b.clone().into_inner().filter(|r| !is_punct(r.as_rule()));
+                    let value = self.expr(next(&mut parts, bspan)?)?;
+                    branches.push(SpaceBranch {
+                        value,
+                        entries: self.space_entries(b)?,
+                        span: bspan,
+                    });
+                }
+            }
             entries.push(SpaceEntry {
                 name,
                 dist,
+                branches,
                 span: espan,
             });
         }
-        Ok(SpaceBlock { entries, span })
+        Ok(entries)
     }
 
     /// `call`, `stage` and `call_layer` all have the shape `path-or-ident args?`.

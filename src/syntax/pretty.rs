@@ -350,10 +350,7 @@ impl<'a> Printer<'a> {
                     if let Some(s) = part.2 {
                         self.open("space {", s.span.start);
                         self.indent += 1;
-                        for e in &s.entries {
-                            let d = self.call_text(&e.dist);
-                            self.code(&format!("{} ~ {d}", e.name.name), e.span);
-                        }
+                        self.space_entries(&s.entries);
                         self.indent -= 1;
                         self.close(s.span.end.saturating_sub(1));
                     }
@@ -371,6 +368,29 @@ impl<'a> Printer<'a> {
                     self.close(brace);
                 }
             }
+        }
+    }
+
+    /// Search entries, each conditional branch as a nested block.
+    fn space_entries(&mut self, entries: &[SpaceEntry]) {
+        for e in entries {
+            let d = self.call_text(&e.dist);
+            if e.branches.is_empty() {
+                self.code(&format!("{} ~ {d}", e.name.name), e.span);
+                continue;
+            }
+            self.open(&format!("{} ~ {d} {{", e.name.name), e.span.start);
+            self.indent += 1;
+            for b in &e.branches {
+                let v = self.expr_text(&b.value);
+                self.open(&format!("{v} {{"), b.span.start);
+                self.indent += 1;
+                self.space_entries(&b.entries);
+                self.indent -= 1;
+                self.close(b.span.end.saturating_sub(1));
+            }
+            self.indent -= 1;
+            self.close(e.span.end.saturating_sub(1));
         }
     }
 

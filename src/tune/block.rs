@@ -14,9 +14,10 @@ use crate::front::front_end;
 use crate::resolve::{DefId, DefKind, ModuleId, Override, Program, Value};
 use crate::runtime::backend::BackendKind;
 use crate::runtime::train::{EpochRecord, SplitMetrics, train_until};
-use crate::syntax::ast::{Call, Expr, ExprKind, ItemKind, TuneDecl};
+use crate::syntax::ast::{Call, Expr, ExprKind, ItemKind, SpaceEntry, TuneDecl};
 use crate::tune::redis_store::RedisTarget;
 use crate::tune::report;
+use crate::tune::space::Condition;
 use crate::tune::{
     Dimension, Direction, Distribution, Formula, MedianPruner, Monitor, Objective, ParamValue,
     Params, Space, Strategy, StudyConfig, TrialState, run_study,
@@ -39,6 +40,7 @@ enum Var {
 /// The file's params with a trial's values: searched params take the trial's value, params
 /// given with `--set` keep it, every other param's default is evaluated again in
 /// declaration order (so `param y = (x - 3) ^ 2` follows `x`).
+#[derive(Clone)]
 struct DerivedParams<'a> {
     program: &'a Program,
     space: &'a Space,
@@ -56,7 +58,14 @@ impl DerivedParams<'_> {
                 continue;
             };
             let current = program.param(id).cloned();
-            let v = if let Some(i) = self.space.dims.iter().position(|d| d.name == def.name) {
+            let searched = self
+                .space
+                .dims
+                .iter()
+                .position(|d| d.name == def.name)
+                // A conditional param absent from the trial keeps its default.
+                .filter(|i| self.space.conditions[*i].is_none() || self.space.active(params)[*i]);
+            let v = if let Some(i) = searched {
                 params.get(i).map(|v| match v {
                     ParamValue::Float(f) => Value::Float(*f),
                     ParamValue::Int(i) => Value::Int(*i),
@@ -154,9 +163,97 @@ fn as_call(e: &Expr) -> Option<&Call> {
     }
 }
 
+/// The space of a tune block, or `None` when it does not build (for `ammc check`, which
+/// reports why elsewhere).
+pub(crate) fn space_of(program: &Program, t: &TuneDecl) -> Option<Space> {
+    build_space(program, t).ok()
+}
+
+/// The space of a tune block: its entries in order, each conditional param after the
+/// choice whose branch declares it.
 fn build_space(program: &Program, t: &TuneDecl) -> Result<Space, RunFailure> {
     let mut dims = Vec::new();
-    for entry in t.spaces.iter().flat_map(|s| &s.entries) {
+    let mut conditions = Vec::new();
+    let entries: Vec<&SpaceEntry> = t.spaces.iter().flat_map(|s| &s.entries).collect();
+    add_entries(program, &entries, None, &mut dims, &mut conditions)?;
+    Space::conditional(dims, conditions).map_err(|e| {
+        let span = t.spaces.first().map_or(t.name.span, |s| s.span);
+        diag(span, "amm::tune::space", e.to_string())
+    })
+}
+
+/// A choice value as the study records it: `run ~ choice(fit_a, fit_b)` lists block names,
+/// other choices constants of the param's type.
+fn choice_value(
+    program: &Program,
+    entry: &SpaceEntry,
+    e: &Expr,
+    param_is_float: bool,
+) -> Result<ParamValue, RunFailure> {
+    if entry.name.name == "run" {
+        return match &e.kind {
+            ExprKind::Call(c) if c.path.len() == 1 && c.args.is_none() => {
+                Ok(ParamValue::Str(c.path[0].name.clone()))
+            }
+            _ => Err(diag(
+                e.span,
+                "amm::tune::type",
+                "`run` chooses among block names".into(),
+            )),
+        };
+    }
+    let v = constant(program, e).map_err(|d| RunFailure::Diags(vec![d]))?;
+    to_param_value(v, param_is_float).ok_or_else(|| {
+        diag(
+            e.span,
+            "amm::tune::type",
+            "a choice cannot be a list".into(),
+        )
+    })
+}
+
+/// Adds `entries` (and, depth first, their branches) to the space under `condition`.
+fn add_entries(
+    program: &Program,
+    entries: &[&SpaceEntry],
+    condition: Option<Condition>,
+    dims: &mut Vec<Dimension>,
+    conditions: &mut Vec<Option<Condition>>,
+) -> Result<(), RunFailure> {
+    for entry in entries {
+        let index = dims.len();
+        dims.push(Dimension {
+            name: entry.name.name.clone(),
+            dist: entry_dist(program, entry)?,
+        });
+        conditions.push(condition.clone());
+        let param_is_float = program
+            .lookup(ModuleId(0), &entry.name.name)
+            .and_then(|d| program.param(d))
+            .is_some_and(|v| matches!(v, Value::Float(_)));
+        for b in &entry.branches {
+            let v = choice_value(program, entry, &b.value, param_is_float)?;
+            let k = dims[index].index_of(&v).ok_or_else(|| {
+                diag(
+                    b.value.span,
+                    "amm::tune::branch",
+                    format!("`{}` has no value {}", entry.name.name, v.source_text()),
+                )
+            })?;
+            let inner: Vec<&SpaceEntry> = b.entries.iter().collect();
+            let c = Condition {
+                parent: index,
+                values: vec![k],
+            };
+            add_entries(program, &inner, Some(c), dims, conditions)?;
+        }
+    }
+    Ok(())
+}
+
+/// The distribution of one entry.
+fn entry_dist(program: &Program, entry: &SpaceEntry) -> Result<Distribution, RunFailure> {
+    {
         let num = |e: &Expr| -> Result<f64, RunFailure> {
             constant(program, e)
                 .map_err(|d| RunFailure::Diags(vec![d]))?
@@ -168,7 +265,10 @@ fn build_space(program: &Program, t: &TuneDecl) -> Result<Space, RunFailure> {
             .and_then(|d| program.param(d))
             .is_some_and(|v| matches!(v, Value::Float(_)));
         let dist_name = entry.dist.dotted();
-        let a = args(&entry.dist, &["low", "high", "log", "step"]);
+        let a = match entry.dist.dotted().as_str() {
+            "int" => args(&entry.dist, &["low", "high", "log", "step"]),
+            _ => args(&entry.dist, &["low", "high", "step"]),
+        };
         let get = |n: &str| a.iter().find(|(k, _)| k == n).map(|(_, e)| *e);
         let need = |n: &str| {
             get(n).ok_or_else(|| {
@@ -180,10 +280,24 @@ fn build_space(program: &Program, t: &TuneDecl) -> Result<Space, RunFailure> {
             })
         };
         let dist = match dist_name.as_str() {
-            "uniform" | "log_uniform" => Distribution::Float {
-                low: num(need("low")?)?,
-                high: num(need("high")?)?,
-                log: dist_name == "log_uniform",
+            "uniform" | "log_uniform" => match get("step") {
+                Some(e) if dist_name == "uniform" => Distribution::Quantized {
+                    low: num(need("low")?)?,
+                    high: num(need("high")?)?,
+                    step: num(e)?,
+                },
+                Some(e) => {
+                    return Err(diag(
+                        e.span,
+                        "amm::tune::bounds",
+                        "a log scale cannot have a step".into(),
+                    ));
+                }
+                None => Distribution::Float {
+                    low: num(need("low")?)?,
+                    high: num(need("high")?)?,
+                    log: dist_name == "log_uniform",
+                },
             },
             "int" => {
                 let log = match get("log") {
@@ -220,16 +334,7 @@ fn build_space(program: &Program, t: &TuneDecl) -> Result<Space, RunFailure> {
             "choice" => {
                 let mut values = Vec::new();
                 for arg in entry.dist.arg_list() {
-                    let v =
-                        constant(program, &arg.value).map_err(|d| RunFailure::Diags(vec![d]))?;
-                    let pv = to_param_value(v, param_is_float).ok_or_else(|| {
-                        diag(
-                            arg.value.span,
-                            "amm::tune::type",
-                            "a choice cannot be a list".into(),
-                        )
-                    })?;
-                    values.push(pv);
+                    values.push(choice_value(program, entry, &arg.value, param_is_float)?);
                 }
                 Distribution::Choice(values)
             }
@@ -241,15 +346,8 @@ fn build_space(program: &Program, t: &TuneDecl) -> Result<Space, RunFailure> {
                 ));
             }
         };
-        dims.push(Dimension {
-            name: entry.name.name.clone(),
-            dist,
-        });
+        Ok(dist)
     }
-    Space::new(dims).map_err(|e| {
-        let span = t.spaces.first().map_or(t.name.span, |s| s.span);
-        diag(span, "amm::tune::space", e.to_string())
-    })
 }
 
 fn build_strategy(program: &Program, t: &TuneDecl) -> Result<Strategy, RunFailure> {
@@ -570,7 +668,12 @@ impl TrialFile<'_> {
 
     fn front(&self, params: &Params) -> crate::front::FrontEnd {
         let mut overrides = self.base.clone();
-        for (d, v) in self.space.dims.iter().zip(params) {
+        // Only the params the trial has (a conditional param of another branch keeps its
+        // default); `run` picks the block and is no param.
+        for (d, v) in self.space.present(params) {
+            if d.name == "run" {
+                continue;
+            }
             overrides.push(Override {
                 name: d.name.clone(),
                 value: v.source_text(),
@@ -590,6 +693,12 @@ fn var_values(
 ) -> Result<Vec<f64>, String> {
     vars.iter()
         .map(|v| match v {
+            // A conditional param absent from the trial: its default, like any other param.
+            Var::Param(i)
+                if derived.space.conditions[*i].is_some() && !derived.space.active(params)[*i] =>
+            {
+                derived.value(params, &derived.space.dims[*i].name)
+            }
             Var::Param(i) => params
                 .get(*i)
                 .and_then(ParamValue::as_f64)
@@ -837,6 +946,42 @@ impl Objective for AgentObjective<'_> {
     }
 }
 
+/// Objective of a tune block with `run ~ choice(a, b)`: each trial runs the block it chose.
+struct ChoiceObjective<'a> {
+    /// Index of `run` in the space.
+    dim: usize,
+    /// Each block's objective.
+    targets: Vec<(String, Box<dyn Objective + 'a>)>,
+}
+
+impl ChoiceObjective<'_> {
+    fn target(&self, params: &Params) -> Result<&dyn Objective, String> {
+        let name = match params.get(self.dim) {
+            Some(ParamValue::Str(s)) => s.as_str(),
+            _ => return Err("the trial chose no `run` block".into()),
+        };
+        self.targets
+            .iter()
+            .find(|(t, _)| t == name)
+            .map(|(_, o)| o.as_ref())
+            .ok_or_else(|| format!("no block `{name}` to run"))
+    }
+}
+
+impl Objective for ChoiceObjective<'_> {
+    fn evaluate(&self, params: &Params) -> Result<f64, String> {
+        self.target(params)?.evaluate(params)
+    }
+
+    fn evaluate_monitored(
+        &self,
+        params: &Params,
+        monitor: &mut dyn Monitor,
+    ) -> Result<f64, String> {
+        self.target(params)?.evaluate_monitored(params, monitor)
+    }
+}
+
 /// Reports an objective metric the target can never produce before any trial runs.
 fn check_metrics(
     t: &TuneDecl,
@@ -912,7 +1057,12 @@ pub fn run_tune(
     let space = build_space(program, t)?;
     let strategy = build_strategy(program, t)?;
     let run_target = field(t, "run").and_then(as_call).map(|c| c.dotted());
-    let (direction, formula, vars) = build_objective(program, t, &space, run_target.is_some())?;
+    let (direction, formula, vars) = build_objective(
+        program,
+        t,
+        &space,
+        run_target.is_some() || space.dims.iter().any(|d| d.name == "run"),
+    )?;
     let int_field = |n: &str, default: i64| -> Result<i64, RunFailure> {
         match field(t, n) {
             Some(e) => constant(program, e)
@@ -950,56 +1100,84 @@ pub fn run_tune(
         space: &space,
         set,
     };
-    let objective: Box<dyn Objective + '_> = match &run_target {
-        None => Box::new(FormulaObjective {
-            formula,
-            vars,
-            derived,
-        }),
-        Some(target) => {
-            let kind = program
-                .lookup(ModuleId(0), target)
-                .map(|d| program.def(d).kind);
-            check_metrics(t, &vars, target, kind)?;
-            let bytes = std::fs::read(file)
-                .map_err(|e| RunFailure::Io(format!("cannot read `{}`: {e}", file.display())))?;
-            let trial = TrialFile {
-                file,
-                bytes,
-                base: set.to_vec(),
-                space: &space,
-            };
-            if kind == Some(DefKind::Agent) {
-                Box::new(AgentObjective {
-                    trial,
-                    target: target.clone(),
-                    formula,
-                    vars,
-                    derived,
-                    backend: match ctx.backend {
-                        BackendKind::Jit { gemm, .. } => BackendKind::Jit { threads: 1, gemm },
-                        other => other,
-                    },
+    // `run ~ choice(fit_a, fit_b)`: one objective per block, picked by the trial's value.
+    let run_dim = space.dims.iter().position(|d| d.name == "run");
+    let targets: Vec<String> = match (&run_target, run_dim) {
+        (Some(t), _) => vec![t.clone()],
+        (None, Some(i)) => match &space.dims[i].dist {
+            Distribution::Choice(values) => values
+                .iter()
+                .filter_map(|v| match v {
+                    ParamValue::Str(s) => Some(s.clone()),
+                    _ => None,
                 })
-            } else {
-                Box::new(TrainObjective {
-                    trial,
-                    target: target.clone(),
-                    formula,
-                    vars,
-                    derived,
-                    base_dir: &ctx.base_dir,
-                    out_dir: &ctx.out_dir,
-                    backend: match ctx.backend {
-                        BackendKind::Jit { gemm, .. } => BackendKind::Jit { threads: 1, gemm },
-                        other => other,
-                    },
-                })
-            }
-        }
+                .collect(),
+            _ => Vec::new(),
+        },
+        (None, None) => Vec::new(),
     };
-    let trains = run_target.is_some()
-        && objective_kind(program, run_target.as_deref()) == Some(DefKind::Train);
+    let bytes = if targets.is_empty() {
+        Vec::new()
+    } else {
+        std::fs::read(file)
+            .map_err(|e| RunFailure::Io(format!("cannot read `{}`: {e}", file.display())))?
+    };
+    let jit1 = match ctx.backend {
+        BackendKind::Jit { gemm, .. } => BackendKind::Jit { threads: 1, gemm },
+        other => other,
+    };
+    let mut by_target: Vec<(String, Box<dyn Objective + '_>)> = Vec::new();
+    for target in &targets {
+        let kind = program
+            .lookup(ModuleId(0), target)
+            .map(|d| program.def(d).kind);
+        check_metrics(t, &vars, target, kind)?;
+        let trial = TrialFile {
+            file,
+            bytes: bytes.clone(),
+            base: set.to_vec(),
+            space: &space,
+        };
+        let o: Box<dyn Objective + '_> = if kind == Some(DefKind::Agent) {
+            Box::new(AgentObjective {
+                trial,
+                target: target.clone(),
+                formula: formula.clone(),
+                vars: vars.clone(),
+                derived: derived.clone(),
+                backend: jit1,
+            })
+        } else {
+            Box::new(TrainObjective {
+                trial,
+                target: target.clone(),
+                formula: formula.clone(),
+                vars: vars.clone(),
+                derived: derived.clone(),
+                base_dir: &ctx.base_dir,
+                out_dir: &ctx.out_dir,
+                backend: jit1,
+            })
+        };
+        by_target.push((target.clone(), o));
+    }
+    let objective: Box<dyn Objective + '_> = match (run_dim, run_target.is_some()) {
+        (Some(dim), false) => Box::new(ChoiceObjective {
+            dim,
+            targets: by_target,
+        }),
+        _ => match by_target.pop() {
+            Some((_, o)) => o,
+            None => Box::new(FormulaObjective {
+                formula,
+                vars,
+                derived,
+            }),
+        },
+    };
+    let trains = targets
+        .iter()
+        .any(|t| objective_kind(program, Some(t)) == Some(DefKind::Train));
     if let Some(p) = cfg.prune {
         if trains {
             ctx.events.emit(Event::Line {
@@ -1069,6 +1247,14 @@ pub fn run_tune(
                     b.value.unwrap_or(f64::NAN)
                 ),
             });
+            if let Some(block) = report::chosen_block(&space, b) {
+                ctx.events.emit(Event::Line {
+                    block: def.name.clone(),
+                    text: format!(
+                        "best block: {block} (`ammc run FILE {block}` with these params)"
+                    ),
+                });
+            }
             ctx.events.emit(Event::Line {
                 block: def.name.clone(),
                 text: format!("best params: {}", report::set_flags(&space, b)),

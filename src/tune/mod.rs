@@ -5,6 +5,7 @@
 
 pub mod acquisition;
 pub mod block;
+pub mod branches;
 pub mod formula;
 pub mod gp;
 pub mod journal;
@@ -24,7 +25,7 @@ mod worker;
 pub use formula::{Formula, FormulaError};
 pub use journal::TrialState;
 pub use prune::{Intermediate, MedianPruner};
-pub use space::{Dimension, Distribution, ParamValue, Params, Space, SpaceError};
+pub use space::{Condition, Dimension, Distribution, ParamValue, Params, Space, SpaceError};
 pub use strategy::{Observation, SearchState, Strategy};
 pub use study::{
     Direction, Monitor, Objective, StudyConfig, StudyError, StudyResult, Trial, run_study,

@@ -10,9 +10,8 @@ use super::study::{Direction, StudyResult, Trial};
 
 fn params_text(space: &Space, t: &Trial) -> String {
     space
-        .dims
-        .iter()
-        .zip(&t.params)
+        .present(&t.params)
+        .into_iter()
         .map(|(d, v)| format!("{}={}", d.name, short(v)))
         .collect::<Vec<_>>()
         .join(" ")
@@ -25,15 +24,24 @@ fn short(v: &super::space::ParamValue) -> String {
     }
 }
 
-/// The `--set name=value` flags of a trial's params.
+/// The `--set name=value` flags of a trial's params (`run`, the block a trial chose, is not
+/// a param: see [`chosen_block`]).
 pub fn set_flags(space: &Space, t: &Trial) -> String {
     space
-        .dims
-        .iter()
-        .zip(&t.params)
+        .present(&t.params)
+        .into_iter()
+        .filter(|(d, _)| d.name != "run")
         .map(|(d, v)| format!("--set {}={}", d.name, v.source_text()))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The block a trial ran when the space searches `run ~ choice(…)`.
+pub fn chosen_block(space: &Space, t: &Trial) -> Option<String> {
+    match space.get(&t.params, "run")? {
+        ParamValue::Str(s) => Some(s.clone()),
+        _ => None,
+    }
 }
 
 /// The trial table: number, params, value, state, seconds, and why a trial failed (a column
@@ -100,17 +108,21 @@ pub fn table(space: &Space, result: &StudyResult) -> String {
 pub fn best_json(name: &str, space: &Space, direction: Direction, result: &StudyResult) -> String {
     let best = result.best_trial().map(|t| {
         let params: serde_json::Map<String, serde_json::Value> = space
-            .dims
-            .iter()
-            .zip(&t.params)
+            .present(&t.params)
+            .into_iter()
             .map(|(d, v)| (d.name.clone(), v.to_json()))
             .collect();
-        serde_json::json!({
+        let mut b = serde_json::json!({
             "number": t.number,
             "value": t.value,
             "params": params,
             "set": set_flags(space, t),
-        })
+        });
+        // The block the best trial ran, when `run` is searched.
+        if let (Some(run), Some(m)) = (chosen_block(space, t), b.as_object_mut()) {
+            m.insert("run".into(), serde_json::json!(run));
+        }
+        b
     });
     let v = serde_json::json!({
         "study": name,
@@ -237,8 +249,7 @@ pub fn slice_svg(name: &str, space: &Space, direction: Direction, result: &Study
     let panels: Vec<(Panel, Scale)> = space
         .dims
         .iter()
-        .enumerate()
-        .map(|(i, d)| {
+        .map(|d| {
             let x_of = |v: &ParamValue| match &d.dist {
                 Distribution::Choice(values) => {
                     values.iter().position(|c| c == v).map(|k| k as f64)
@@ -249,7 +260,7 @@ pub fn slice_svg(name: &str, space: &Space, direction: Direction, result: &Study
                 valued
                     .iter()
                     .filter(|t| t.state == state)
-                    .filter_map(|t| Some((x_of(t.params.get(i)?)?, t.value?)))
+                    .filter_map(|t| Some((x_of(space.get(&t.params, &d.name)?)?, t.value?)))
                     .collect()
             };
             let mut series = vec![Series {
@@ -267,13 +278,34 @@ pub fn slice_svg(name: &str, space: &Space, direction: Direction, result: &Study
             }
             let (log_x, categories) = match &d.dist {
                 Distribution::Float { log, .. } | Distribution::Int { log, .. } => (*log, None),
+                Distribution::Quantized { .. } => (false, None),
                 Distribution::Choice(values) => (
                     false,
                     Some(values.iter().map(|v| v.source_text()).collect()),
                 ),
             };
             let panel = Panel {
-                title: d.name.clone(),
+                // A conditional param's panel names its branch: only those trials have it.
+                title: match space
+                    .dims
+                    .iter()
+                    .position(|x| x.name == d.name)
+                    .and_then(|i| space.conditions[i].as_ref())
+                {
+                    Some(c) => {
+                        let parent = &space.dims[c.parent];
+                        let values: Vec<String> = c
+                            .values
+                            .iter()
+                            .filter_map(|k| match &parent.dist {
+                                Distribution::Choice(vs) => vs.get(*k).map(|v| v.source_text()),
+                                _ => None,
+                            })
+                            .collect();
+                        format!("{} ({} = {})", d.name, parent.name, values.join(" | "))
+                    }
+                    None => d.name.clone(),
+                },
                 x_label: if log_x {
                     format!("{} (log scale)", d.name)
                 } else {

@@ -78,8 +78,29 @@ pub enum Distribution {
         /// Spacing (1 when `log`).
         step: i64,
     },
+    /// `uniform(low, high, step)`: `low, low + step, …, high` (Optuna's `FloatDistribution`
+    /// with a `step`; `high − low` is a whole number of steps).
+    Quantized {
+        /// Lower bound.
+        low: f64,
+        /// Upper bound, on the grid.
+        high: f64,
+        /// Spacing, > 0.
+        step: f64,
+    },
     /// `choice(v, …)`.
     Choice(Vec<ParamValue>),
+}
+
+/// When a conditional param exists: only in trials whose `parent` (an earlier `choice`)
+/// takes one of the values with these indices. Params without a condition exist in every
+/// trial.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Condition {
+    /// Index of the parent dimension in [`Space::dims`].
+    pub parent: usize,
+    /// Indices of the parent's values under which the param exists.
+    pub values: Vec<usize>,
 }
 
 /// One searched param.
@@ -116,6 +137,18 @@ pub enum SpaceError {
         /// The param.
         name: String,
     },
+    /// A conditional param whose parent is not an earlier `choice`.
+    #[error("`{name}`: a conditional param needs an earlier `choice` as its parent")]
+    #[diagnostic(
+        code(amm::tune::branch),
+        help(
+            "write the branches after a choice: `opt ~ choice(\"a\", \"b\") {{ \"a\" {{ x ~ uniform(0, 1) }} }}`"
+        )
+    )]
+    BadCondition {
+        /// The param.
+        name: String,
+    },
     /// No dimensions.
     #[error("the search space is empty")]
     #[diagnostic(
@@ -128,11 +161,15 @@ pub enum SpaceError {
 /// The whole search space.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Space {
-    /// Dimensions in declaration order.
+    /// Dimensions in declaration order (a conditional param after its parent).
     pub dims: Vec<Dimension>,
+    /// Per dimension, when it exists (`None`: in every trial).
+    pub conditions: Vec<Option<Condition>>,
 }
 
-/// A point of the space: one value per dimension, in order.
+/// A point of the space: one value per dimension, in order. A conditional param that does
+/// not exist in the point (its branch was not chosen) holds [`Space::filler`], so every point
+/// has the same length; [`Space::active`] says which values are real.
 pub type Params = Vec<ParamValue>;
 
 impl Dimension {
@@ -173,6 +210,24 @@ impl Dimension {
                 }
                 if *log && *step != 1 {
                     return bad("log = true needs step = 1");
+                }
+            }
+            Distribution::Quantized { low, high, step } => {
+                if !low.is_finite() || !high.is_finite() || !step.is_finite() {
+                    return bad("bounds and step must be finite");
+                }
+                if low >= high {
+                    return bad("low must be below high");
+                }
+                if *step <= 0.0 {
+                    return bad("step must be above 0");
+                }
+                let r = (high - low) / step;
+                if !r.is_finite() || r > MAX_FLOAT_STEPS {
+                    return bad("step is too small for the range (at most 2^52 steps)");
+                }
+                if (r - r.round()).abs() > STEP_TOLERANCE * r.max(1.0) {
+                    return bad("high - low must be a whole number of steps");
                 }
             }
             Distribution::Choice(values) => {
@@ -236,6 +291,11 @@ impl Dimension {
                     ParamValue::Int(grid_point(*low, *step, k))
                 }
             }
+            Distribution::Quantized { low, high, step } => {
+                let n = float_steps(*low, *high, *step);
+                let k = ((u * (n as f64 + 1.0)).floor() as u64).min(n);
+                ParamValue::Float(float_grid_point(*low, *high, *step, k))
+            }
             Distribution::Choice(values) => {
                 let n = values.len();
                 let k = ((u * n as f64).floor() as usize).min(n - 1);
@@ -280,6 +340,16 @@ impl Dimension {
                     ((k + 0.5) / (n + 1.0)).clamp(0.0, 1.0)
                 }
             }
+            (Distribution::Quantized { low, high, step }, v) => {
+                let x = v.as_f64().unwrap_or(*low);
+                let n = float_steps(*low, *high, *step) as f64;
+                let k = ((x - low) / step).round();
+                if k.is_finite() {
+                    ((k + 0.5) / (n + 1.0)).clamp(0.0, 1.0)
+                } else {
+                    0.5
+                }
+            }
             (Distribution::Choice(values), v) => {
                 let k = values.iter().position(|c| c == v).unwrap_or(0);
                 (k as f64 + 0.5) / values.len() as f64
@@ -309,8 +379,30 @@ impl Dimension {
                     && x <= high
                     && (i128::from(*x) - i128::from(*low)) % i128::from(*step) == 0
             }
+            (Distribution::Quantized { low, high, step }, ParamValue::Float(x)) => {
+                let k = ((x - low) / step).round();
+                // Within rounding of a grid point: Optuna computes the point its own way.
+                x >= low
+                    && x <= high
+                    && (x - (k * step + low)).abs() <= STEP_TOLERANCE * step.max(x.abs())
+            }
             (Distribution::Choice(values), v) => values.contains(v),
             _ => false,
+        }
+    }
+
+    /// The nearest value of the distribution (a float of a `step` grid snaps to the grid;
+    /// other values are returned as they are).
+    pub fn snap(&self, v: ParamValue) -> ParamValue {
+        match (&self.dist, &v) {
+            (Distribution::Quantized { low, high, step }, ParamValue::Float(x))
+                if !self.contains(&v) =>
+            {
+                let n = float_steps(*low, *high, *step);
+                let k = ((x - low) / step).round().max(0.0);
+                ParamValue::Float(float_grid_point(*low, *high, *step, (k as u64).min(n)))
+            }
+            _ => v,
         }
     }
 
@@ -332,6 +424,26 @@ impl Dimension {
     }
 }
 
+/// Most steps of a float grid: beyond 2^52 neighbouring points are no longer distinct.
+const MAX_FLOAT_STEPS: f64 = 4_503_599_627_370_496.0;
+/// Relative slack of float grid arithmetic (`(0.3 - 0) / 0.1` is 2.9999999999999996).
+const STEP_TOLERANCE: f64 = 1e-9;
+
+/// Number of steps of a float grid (validated: `high − low` is a whole number of steps).
+fn float_steps(low: f64, high: f64, step: f64) -> u64 {
+    let r = ((high - low) / step).round();
+    if r.is_finite() && r > 0.0 {
+        r.min(MAX_FLOAT_STEPS) as u64
+    } else {
+        0
+    }
+}
+
+/// Point `k` of a float grid, computed as Optuna does (`k * step + low`), within bounds.
+fn float_grid_point(low: f64, high: f64, step: f64, k: u64) -> f64 {
+    (k as f64 * step + low).clamp(low, high)
+}
+
 /// Number of steps from `low` to the last grid point not above `high` (the grid has one
 /// point more). In i128: `high - low` overflows i64 for bounds of opposite sign.
 fn grid_steps(low: i64, high: i64, step: i64) -> u64 {
@@ -347,15 +459,37 @@ fn grid_point(low: i64, step: i64, k: u64) -> i64 {
 }
 
 impl Space {
-    /// Builds and validates a space.
+    /// Builds and validates a space in which every param exists in every trial.
     pub fn new(dims: Vec<Dimension>) -> Result<Space, SpaceError> {
+        let n = dims.len();
+        Space::conditional(dims, vec![None; n])
+    }
+
+    /// Builds and validates a space with conditional params: `conditions[i]` says when
+    /// `dims[i]` exists (its parent must come before it and be a `choice`).
+    pub fn conditional(
+        dims: Vec<Dimension>,
+        conditions: Vec<Option<Condition>>,
+    ) -> Result<Space, SpaceError> {
         if dims.is_empty() {
             return Err(SpaceError::Empty);
         }
         for d in &dims {
             d.validate()?;
         }
-        Ok(Space { dims })
+        for (i, c) in conditions.iter().enumerate() {
+            let Some(c) = c else { continue };
+            let ok = c.parent < i
+                && dims
+                    .get(c.parent)
+                    .is_some_and(|p| c.values.iter().all(|v| *v < p.categories()));
+            if !ok || conditions.len() != dims.len() {
+                return Err(SpaceError::BadCondition {
+                    name: dims.get(i).map_or(String::new(), |d| d.name.clone()),
+                });
+            }
+        }
+        Ok(Space { dims, conditions })
     }
 
     /// Number of dimensions.
@@ -368,18 +502,69 @@ impl Space {
         self.dims.is_empty()
     }
 
+    /// Whether some param exists only in some trials.
+    pub fn is_conditional(&self) -> bool {
+        self.conditions.iter().any(Option::is_some)
+    }
+
+    /// Which params exist in a point: those without a condition, and those whose parent
+    /// exists and takes one of their values.
+    pub fn active(&self, p: &Params) -> Vec<bool> {
+        self.active_by(|i| p.get(i).and_then(|v| self.dims[i].index_of(v)))
+    }
+
+    /// [`Space::active`] from a lookup of each choice's value index (`None`: absent).
+    pub fn active_by(&self, index: impl Fn(usize) -> Option<usize>) -> Vec<bool> {
+        let mut active: Vec<bool> = Vec::with_capacity(self.dims.len());
+        for c in &self.conditions {
+            let on = match c {
+                None => true,
+                Some(c) => {
+                    active.get(c.parent).copied().unwrap_or(false)
+                        && index(c.parent).is_some_and(|k| c.values.contains(&k))
+                }
+            };
+            active.push(on);
+        }
+        active
+    }
+
+    /// The value an absent param holds in a point: the middle of its range (for the GP
+    /// and the genetic operators, an absent param is a constant).
+    pub fn filler(&self, i: usize) -> ParamValue {
+        self.dims[i].from_unit(0.5)
+    }
+
+    /// The point as the study records it: floats of a `step` grid snapped to the grid, and
+    /// absent params set to their [`Space::filler`], so two suggestions that differ only in
+    /// params that do not exist are equal.
+    pub fn canonical(&self, p: Params) -> Params {
+        let snapped: Params = self.dims.iter().zip(p).map(|(d, v)| d.snap(v)).collect();
+        if !self.is_conditional() {
+            return snapped;
+        }
+        let active = self.active(&snapped);
+        snapped
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| if active[i] { v } else { self.filler(i) })
+            .collect()
+    }
+
     /// Draws a point.
     pub fn sample(&self, rng: &mut ChaCha8Rng) -> Params {
-        self.dims.iter().map(|d| d.sample(rng)).collect()
+        self.canonical(self.dims.iter().map(|d| d.sample(rng)).collect())
     }
 
     /// Decodes a unit-cube point.
     pub fn from_unit(&self, u: &[f64]) -> Params {
-        self.dims
-            .iter()
-            .zip(u)
-            .map(|(d, x)| d.from_unit(*x))
-            .collect()
+        self.canonical(
+            self.dims
+                .iter()
+                .zip(u)
+                .map(|(d, x)| d.from_unit(*x))
+                .collect(),
+        )
     }
 
     /// Encodes a point into the unit cube.
@@ -387,11 +572,24 @@ impl Space {
         self.dims.iter().zip(p).map(|(d, v)| d.to_unit(v)).collect()
     }
 
-    /// Value of a named param in a point.
+    /// Value of a named param in a point (`None` when it does not exist there).
     pub fn get<'a>(&self, p: &'a Params, name: &str) -> Option<&'a ParamValue> {
+        let i = self.dims.iter().position(|d| d.name == name)?;
+        if self.conditions[i].is_some() && !self.active(p)[i] {
+            return None;
+        }
+        p.get(i)
+    }
+
+    /// The params that exist in a point, with their dimensions, in order.
+    pub fn present<'a>(&'a self, p: &'a Params) -> Vec<(&'a Dimension, &'a ParamValue)> {
+        let active = self.active(p);
         self.dims
             .iter()
-            .position(|d| d.name == name)
-            .and_then(|i| p.get(i))
+            .zip(p)
+            .enumerate()
+            .filter(|(i, _)| active[*i])
+            .map(|(_, x)| x)
+            .collect()
     }
 }

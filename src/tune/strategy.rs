@@ -251,7 +251,7 @@ fn encode(space: &Space, p: &Params) -> Vec<f64> {
 }
 
 fn decode(space: &Space, x: &[f64]) -> Params {
-    space
+    let p = space
         .dims
         .iter()
         .zip(x)
@@ -261,7 +261,8 @@ fn decode(space: &Space, x: &[f64]) -> Params {
             }
             _ => d.from_unit(*v),
         })
-        .collect()
+        .collect();
+    space.canonical(p)
 }
 
 fn random_gp_point(space: &Space, rng: &mut ChaCha8Rng) -> Vec<f64> {
@@ -494,7 +495,7 @@ fn genetic_child(
     let progress = generation as f64 / generations.max(1) as f64;
     let sigma = 0.15 * (1.0 - progress) + 0.01;
     let rate = 1.0 / space.len() as f64;
-    space
+    let child: Params = space
         .dims
         .iter()
         .enumerate()
@@ -531,5 +532,8 @@ fn genetic_child(
                 }
             }
         })
-        .collect()
+        .collect();
+    // A param the child's choices leave out takes its filler, so that duplicates compare
+    // equal.
+    space.canonical(child)
 }

@@ -185,6 +185,10 @@ pub fn optuna_distribution(d: &Distribution) -> String {
             "name": "FloatDistribution",
             "attributes": {"step": null, "low": low, "high": high, "log": log},
         }),
+        Distribution::Quantized { low, high, step } => json!({
+            "name": "FloatDistribution",
+            "attributes": {"step": step, "low": low, "high": high, "log": false},
+        }),
         Distribution::Int {
             low,
             high,
@@ -229,7 +233,7 @@ fn recorded_param(t: &journal::TrialRecord, d: &Dimension) -> Option<ParamValue>
             }
             values.get(x as usize).cloned()?
         }
-        Distribution::Float { .. } => {
+        Distribution::Float { .. } | Distribution::Quantized { .. } => {
             ParamValue::Float(exact_text.and_then(|s| s.parse().ok()).or(internal)?)
         }
         Distribution::Int { .. } => {
@@ -368,20 +372,46 @@ fn convert(
     let space = &cfg.space;
     // An Optuna worker adds params one by one to a running trial (and a failed one may have
     // stopped before all of them); a finished trial without all of them is from another
-    // search.
-    let params: Option<Params> = space.dims.iter().map(|d| recorded_param(t, d)).collect();
+    // search. A conditional param exists only when its branch is chosen: it must be absent
+    // otherwise (as Optuna's define-by-run writes it), and takes its filler.
+    let active = space
+        .active_by(|i| recorded_param(t, &space.dims[i]).and_then(|v| space.dims[i].index_of(&v)));
+    let params: Option<Params> = space
+        .dims
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            if active[i] {
+                recorded_param(t, d)
+            } else if t.params.contains_key(&d.name) {
+                None
+            } else {
+                Some(space.filler(i))
+            }
+        })
+        .collect();
     let params = match params {
         Some(p) => p,
         None if t.state == TrialState::Complete || t.state == TrialState::Pruned => {
-            let missing = space
-                .dims
-                .iter()
-                .find(|d| recorded_param(t, d).is_none())
-                .map_or(String::new(), |d| d.name.clone());
-            return Err(mismatch(format!(
-                "search space: trial {} has no valid value for `{missing}`",
-                t.number
-            )));
+            let bad = space.dims.iter().enumerate().find(|(i, d)| {
+                if active[*i] {
+                    recorded_param(t, d).is_none()
+                } else {
+                    t.params.contains_key(&d.name)
+                }
+            });
+            let what = match bad {
+                Some((i, d)) if !active[i] => format!(
+                    "search space: trial {} has `{}`, which its branch does not have",
+                    t.number, d.name
+                ),
+                Some((_, d)) => format!(
+                    "search space: trial {} has no valid value for `{}`",
+                    t.number, d.name
+                ),
+                None => format!("search space: trial {}", t.number),
+            };
+            return Err(mismatch(what));
         }
         None => Vec::new(),
     };
@@ -687,16 +717,20 @@ fn create_trial_op(
     slot: usize,
     params: &Params,
 ) -> Json {
-    let pmap: serde_json::Map<String, Json> = space
-        .dims
+    // Only the params that exist in this trial, with their distributions: what Optuna's
+    // define-by-run writes for a trial that did not take the other branches.
+    let present = space.present(params);
+    let pmap: serde_json::Map<String, Json> = present
         .iter()
-        .zip(params)
         .map(|(d, v)| (d.name.clone(), json!(internal(&d.dist, v))))
         .collect();
-    let exact_map: serde_json::Map<String, Json> = space
-        .dims
+    let trial_dists: serde_json::Map<String, Json> = present
         .iter()
-        .zip(params)
+        .filter_map(|(d, _)| Some((d.name.clone(), json!(dists.get(&d.name)?))))
+        .collect();
+    let exact_map: serde_json::Map<String, Json> = present
+        .iter()
+        .copied()
         .filter_map(|(d, v)| match (&d.dist, v) {
             // A choice's internal value is its index; its values are in the distribution.
             (Distribution::Choice(_), _) => None,
@@ -713,7 +747,7 @@ fn create_trial_op(
         "value": null,
         "values": null,
         "params": pmap,
-        "distributions": dists,
+        "distributions": trial_dists,
         "user_attrs": {},
         "system_attrs": {SLOT: slot, EXACT: exact_map},
         "intermediate_values": {},

@@ -86,6 +86,12 @@ fn kind(d: &Distribution) -> Kind {
                 log: *log,
             }
         }
+        Distribution::Quantized { low, high, step } => Kind::Numeric {
+            low: low - step / 2.0,
+            high: high + step / 2.0,
+            grid: Some((*low, *high, *step)),
+            log: false,
+        },
         Distribution::Choice(values) if values.len() <= 1 => Kind::Fixed,
         Distribution::Choice(values) => Kind::Categorical(values.len()),
     }
@@ -450,32 +456,82 @@ pub fn suggest(
     let mut good_idx: Vec<usize> = scored[..n_good].iter().map(|(i, _)| *i).collect();
     good_idx.sort_unstable();
     let good_set: std::collections::BTreeSet<usize> = good_idx.iter().copied().collect();
-    let good: Vec<Vec<f64>> = good_idx
-        .iter()
-        .filter_map(|&i| encode(&history[i].params))
-        .collect();
     // The bad group: the other finished trials, failures (known to be bad) and the batch's
     // pending points (the constant liar), in trial order.
-    let bad: Vec<Vec<f64>> = history
+    let bad_rows: Vec<&Params> = history
         .iter()
         .enumerate()
         .filter(|(i, _)| !good_set.contains(i))
         .map(|(_, o)| &o.params)
         .chain(pending)
-        .filter_map(encode)
         .collect();
-    let l = Mixture::new(&kinds, &good);
-    let g = Mixture::new(&kinds, &bad);
+    let good_rows: Vec<&Params> = good_idx.iter().map(|&i| &history[i].params).collect();
+    // Which params exist in each row: a conditional param is modelled from the trials that
+    // have it, as Optuna's estimators use only the trials holding every param they model.
+    let active_of = |p: &Params| space.active(p);
+    let good_active: Vec<Vec<bool>> = good_rows.iter().map(|p| active_of(p)).collect();
+    let bad_active: Vec<Vec<bool>> = bad_rows.iter().map(|p| active_of(p)).collect();
+    let rows = |ps: &[&Params], act: &[Vec<bool>], dims: &[usize]| -> Vec<Vec<f64>> {
+        ps.iter()
+            .zip(act)
+            .filter(|(_, a)| dims.iter().all(|d| a[*d]))
+            .filter_map(|(p, _)| encode(p))
+            .collect()
+    };
     let modelled: Vec<usize> = (0..kinds.len())
         .filter(|d| !matches!(kinds[*d], Kind::Fixed))
         .collect();
-    let groups: Vec<Vec<usize>> = if opts.multivariate {
-        vec![modelled]
+    // Optuna's multivariate TPE models jointly the params that every finished trial has (its
+    // `IntersectionSearchSpace`); the others, and all of them without `multivariate`, are
+    // sampled one by one, in declaration order, when the point so far has them.
+    let joint: Vec<usize> = if opts.multivariate {
+        let finished: Vec<Vec<bool>> = scored
+            .iter()
+            .map(|(i, _)| active_of(&history[*i].params))
+            .collect();
+        modelled
+            .iter()
+            .copied()
+            .filter(|d| {
+                if finished.is_empty() {
+                    space.conditions[*d].is_none()
+                } else {
+                    finished.iter().all(|a| a[*d])
+                }
+            })
+            .collect()
     } else {
-        modelled.into_iter().map(|d| vec![d]).collect()
+        Vec::new()
     };
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    if !joint.is_empty() {
+        groups.push(joint.clone());
+    }
+    groups.extend(
+        modelled
+            .iter()
+            .filter(|d| !joint.contains(d))
+            .map(|d| vec![*d]),
+    );
     let mut x = vec![0.0; kinds.len()];
+    // Defaults for params not modelled (single-valued) and not sampled.
+    let mut point: Params = (0..kinds.len()).map(|i| space.filler(i)).collect();
     for dims in &groups {
+        if dims.len() == 1 && !joint.contains(&dims[0]) {
+            // Sampled only when the point so far has this param.
+            let current: Params = space
+                .dims
+                .iter()
+                .zip(&kinds)
+                .zip(&x)
+                .map(|((d, k), &v)| decode(&d.dist, k, v))
+                .collect();
+            if !space.active(&current)[dims[0]] {
+                continue;
+            }
+        }
+        let l = Mixture::new(&kinds, &rows(&good_rows, &good_active, dims));
+        let g = Mixture::new(&kinds, &rows(&bad_rows, &bad_active, dims));
         let mut best: Option<(f64, Vec<f64>)> = None;
         for _ in 0..opts.candidates.max(1) {
             let c = l.sample(dims, rng);
@@ -491,13 +547,12 @@ pub fn suggest(
             }
         }
     }
-    space
-        .dims
-        .iter()
-        .zip(&kinds)
-        .zip(&x)
-        .map(|((d, k), &v)| decode(&d.dist, k, v))
-        .collect()
+    for (i, ((d, k), &v)) in space.dims.iter().zip(&kinds).zip(&x).enumerate() {
+        if !matches!(k, Kind::Fixed) {
+            point[i] = decode(&d.dist, k, v);
+        }
+    }
+    space.canonical(point)
 }
 
 fn decode(d: &Distribution, k: &Kind, v: f64) -> ParamValue {
@@ -506,6 +561,7 @@ fn decode(d: &Distribution, k: &Kind, v: f64) -> ParamValue {
             let e = if *log { v.exp() } else { v };
             ParamValue::Float(e.clamp(*low, *high))
         }
+        (Distribution::Quantized { low, high, .. }, _) => ParamValue::Float(v.clamp(*low, *high)),
         (Distribution::Int { low, high, log, .. }, _) => {
             let e = if *log { v.exp() } else { v };
             // On the grid already; rounding only undoes exp(ln(x)) error.
@@ -520,6 +576,187 @@ fn decode(d: &Distribution, k: &Kind, v: f64) -> ParamValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Optuna 5.1's `_ParzenEstimator` (read from the installed package, with the sampler's
+    /// defaults: prior weight 1, magic clip, no endpoints, `default_weights`) on a mixed space
+    /// — floats, a log int, a stepped float, a categorical — gives these log densities, from
+    /// `tests/python`-style script output pasted here: ours must agree, so the model is
+    /// Optuna's and only the random numbers differ.
+    #[test]
+    fn mixture_log_pdf_matches_optunas_parzen_estimator() {
+        let space = [
+            Distribution::Float {
+                low: -5.0,
+                high: 10.0,
+                log: false,
+            },
+            Distribution::Float {
+                low: 0.0,
+                high: 15.0,
+                log: false,
+            },
+            Distribution::Int {
+                low: 8,
+                high: 256,
+                log: true,
+                step: 1,
+            },
+            Distribution::Quantized {
+                low: 0.0,
+                high: 1.0,
+                step: 0.1,
+            },
+            Distribution::Choice(vec![
+                ParamValue::Str("a".into()),
+                ParamValue::Str("b".into()),
+                ParamValue::Str("c".into()),
+            ]),
+        ];
+        let kinds: Vec<Kind> = space.iter().map(kind).collect();
+        let rows = |cols: [&[f64]; 5]| -> Vec<Vec<f64>> {
+            (0..cols[0].len())
+                .map(|i| {
+                    vec![
+                        cols[0][i],
+                        cols[1][i],
+                        cols[2][i].ln(),
+                        cols[3][i],
+                        cols[4][i],
+                    ]
+                })
+                .collect()
+        };
+        let good = rows([
+            &[3.1, -2.0],
+            &[2.2, 11.0],
+            &[16.0, 100.0],
+            &[0.3, 0.7],
+            &[0.0, 2.0],
+        ]);
+        let bad = rows([
+            &[
+                3.232202558909872,
+                5.7278404955862925,
+                4.041450641074658,
+                3.1732477449534535,
+                1.354821990083571,
+                4.688411695999841,
+                1.5638081689403878,
+                8.376595011731197,
+                9.45494140751544,
+                0.7516227823866659,
+                6.87587557123997,
+                2.9334237962935674,
+                3.5206684164089843,
+                8.883949574389916,
+                -3.9344591270316958,
+                -3.6930605044768896,
+                -4.696724038395114,
+                7.489297683219069,
+                6.672351264247757,
+                8.050182223702288,
+                9.67927513349146,
+                6.987378463250854,
+                1.9221904337939772,
+                6.707937644296832,
+                -3.225883611966002,
+                4.598815319912857,
+                -2.8497006888643037,
+                9.17003375574376,
+                2.8277248262510755,
+                1.219929099857854,
+            ],
+            &[
+                3.9683341815694044,
+                11.61350534151325,
+                6.842254983248228,
+                8.526509233029728,
+                0.28184700654532713,
+                9.264532456138156,
+                9.181435840836322,
+                9.254009953121354,
+                14.156221177719363,
+                10.227304486552251,
+                5.39261850860679,
+                6.555479306990122,
+                10.464467938908973,
+                0.9033820744390475,
+                10.001500731685015,
+                10.05956804427239,
+                3.1557384161076136,
+                1.9338944648227996,
+                4.731425263862758,
+                5.455661564139339,
+                8.552951556268194,
+                6.5790227019348055,
+                14.825607570888392,
+                1.530672161220421,
+                3.1331513414225203,
+                2.4196427682749437,
+                9.796624881980977,
+                3.799374038096732,
+                6.9946615928445945,
+                3.666383880024041,
+            ],
+            &[
+                14.0, 12.0, 78.0, 13.0, 16.0, 29.0, 138.0, 11.0, 146.0, 11.0, 236.0, 41.0, 236.0,
+                65.0, 104.0, 9.0, 21.0, 12.0, 22.0, 12.0, 24.0, 34.0, 10.0, 88.0, 57.0, 20.0, 49.0,
+                11.0, 59.0, 200.0,
+            ],
+            &[
+                0.3, 0.7, 0.1, 0.7, 0.3, 0.2, 0.6, 0.0, 0.8, 0.0, 0.7, 0.3, 0.7, 1.0, 0.2, 0.6,
+                0.6, 0.6, 0.2, 1.0, 0.4, 0.8, 0.7, 0.3, 0.8, 0.4, 0.9, 0.6, 0.9, 0.7,
+            ],
+            &[
+                0.0, 1.0, 2.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 2.0, 1.0, 1.0, 0.0, 0.0, 1.0,
+                2.0, 0.0, 2.0, 2.0, 1.0, 1.0, 1.0, 2.0, 0.0, 0.0, 1.0, 0.0, 2.0, 2.0,
+            ],
+        ]);
+        let l = Mixture::new(&kinds, &good);
+        let g = Mixture::new(&kinds, &bad);
+        let dims = [0, 1, 2, 3, 4];
+        let points = [
+            [3.0, 2.0, 17f64.ln(), 0.3, 0.0],
+            [-4.9, 14.0, 8f64.ln(), 0.0, 1.0],
+            [9.5, 7.5, 256f64.ln(), 1.0, 2.0],
+        ];
+        // The good group (two trials) jointly over every param.
+        let want_l = [
+            -12.063196866917982,
+            -13.338398988403734,
+            -16.623838484310237,
+        ];
+        for (p, want) in points.iter().zip(want_l) {
+            let v = l.log_pdf(&dims, p);
+            assert!((v - want).abs() < 1e-9, "l: {v} vs {want}");
+        }
+        // The bad group (30 trials: the weights ramp) per param, and jointly over the params
+        // without tied values. With ties (the int and the stepped float) the joint density
+        // differs from Optuna's: numpy's unstable `argsort` decides which of the tied trials
+        // gets which neighbour bandwidth (each param's own density is the same).
+        let marginals = [
+            [-2.259321237420412, -3.101863209888072, -2.172303653266522],
+            [-2.549911387439341, -3.566158018595142, -3.096249569029909],
+            [-4.5939333114806935, -4.274855077316994, -6.75853569533365],
+            [-2.161855463112625, -2.7358109796233734, -2.5467656148466036],
+            [
+                -1.1141499713061362,
+                -0.9365161890750819,
+                -1.2736273837787522,
+            ],
+        ];
+        for (d, want) in marginals.iter().enumerate() {
+            for (p, w) in points.iter().zip(want) {
+                let v = g.log_pdf(&[d], p);
+                assert!((v - w).abs() < 1e-9, "g, param {d}: {v} vs {w}");
+            }
+        }
+        let want_xyc = [-8.294268961648676, -10.001158664974243, -8.178043478473194];
+        for (p, want) in points.iter().zip(want_xyc) {
+            let v = g.log_pdf(&[0, 1, 4], p);
+            assert!((v - want).abs() < 1e-9, "g over x, y, c: {v} vs {want}");
+        }
+    }
 
     #[test]
     fn log_ndtr_matches_known_values() {

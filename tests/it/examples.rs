@@ -37,6 +37,15 @@ fn valid_examples_resolve() {
             ),
         };
         let networks = ammc::check::q_networks(&program, &fe.sources).unwrap();
+        // Every value a tune space gives checks too.
+        let branches = ammc::tune::branches::check_branches(
+            &program,
+            &rel.display().to_string(),
+            &bytes,
+            Some(rel),
+            &[],
+        );
+        assert!(branches.is_empty(), "{}: {branches:?}", rel.display());
         let tables: String = summaries
             .iter()
             .chain(&networks)
@@ -80,16 +89,30 @@ fn error_examples_report() {
             Some(rel),
             &set_lines(&bytes),
         );
-        // As `ammc check`: the shape checker, then the RL pass (maps, agent settings).
+        // As `ammc check`: the shape checker, then the RL pass (maps, agent settings), then
+        // the values of tune spaces (rendered with the sources of their re-resolution).
+        let mut sources = fe.sources;
         let diags = match fe.program {
-            Ok(program) => match ammc::check::check(&program, &fe.sources) {
+            Ok(program) => match ammc::check::check(&program, &sources) {
                 Ok(_) => {
-                    let rl: Vec<_> = ammc::rl::program::check(&program)
-                        .into_iter()
-                        .filter(|d| d.code != "amm::rl::argument")
-                        .collect();
-                    assert!(!rl.is_empty(), "{} should fail", rel.display());
-                    rl
+                    let branches = ammc::tune::branches::check_branches(
+                        &program,
+                        &rel.display().to_string(),
+                        &bytes,
+                        Some(rel),
+                        &set_lines(&bytes),
+                    );
+                    if let Some(b) = branches.into_iter().next() {
+                        sources = b.sources;
+                        b.diags
+                    } else {
+                        let rl: Vec<_> = ammc::rl::program::check(&program)
+                            .into_iter()
+                            .filter(|d| d.code != "amm::rl::argument")
+                            .collect();
+                        assert!(!rl.is_empty(), "{} should fail", rel.display());
+                        rl
+                    }
                 }
                 Err(d) => d,
             },
@@ -103,7 +126,7 @@ fn error_examples_report() {
         let out = format!(
             "SOURCE\n{}\nERROR\n{}",
             String::from_utf8_lossy(&bytes),
-            render_plain(&diags, &fe.sources, 80)
+            render_plain(&diags, &sources, 80)
         );
         insta::assert_snapshot!(out);
     });

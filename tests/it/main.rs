@@ -41,6 +41,7 @@ mod tune_core;
 mod tune_prune;
 mod tune_redis;
 mod tune_resume;
+mod tune_space;
 mod tune_store;
 mod tune_tpe;
 mod use_models;
