@@ -459,7 +459,7 @@ impl Checker<'_> {
         self.args(&specs, false, call, &name, ctx);
     }
 
-    /// Whether the train block's model ends in a tree head (`boosted_trees(…)`), a builtin
+    /// Whether the train block's model has a tree head (`boosted_trees(…)`), a builtin
     /// not shadowed by a declared network of the same name.
     fn trains_tree_head(&self, t: &TrainDecl, ctx: &Ctx) -> bool {
         let Some(ExprKind::Call(m)) = t
@@ -477,7 +477,8 @@ impl Checker<'_> {
         let ItemKind::Model(model) = &def.item.kind else {
             return false;
         };
-        model.stages.last().is_some_and(|s| {
+        // Any stage: one that is not last is `check`'s error, not a missing loss.
+        model.stages.iter().any(|s| {
             let name = s.dotted();
             self.program.lookup(def.module, &name).is_none()
                 && schema::builtin(Family::TreeHead, &name).is_some()

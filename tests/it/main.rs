@@ -35,6 +35,7 @@ mod robustness;
 mod shape_props;
 mod shapes;
 mod training;
+mod trees_heads;
 mod tune_cli;
 mod tune_core;
 mod tune_prune;
