@@ -171,7 +171,7 @@ pub fn eval(out: &Output, args: &BlockArgs, data: Option<&str>, top_k: usize, js
 /// weights), evaluated the same way.
 enum Evaluator<'p> {
     Net(Predictor<'p>),
-    Trees(crate::trees::features::TreeModel<'p>),
+    Trees(Box<crate::trees::features::TreeModel<'p>>),
 }
 
 impl<'p> Evaluator<'p> {
@@ -186,7 +186,7 @@ impl<'p> Evaluator<'p> {
                 plan,
                 &b.weights,
             )
-            .map(Evaluator::Trees);
+            .map(|t| Evaluator::Trees(Box::new(t)));
         }
         let file = read_model_file(&b.weights)?;
         let plan = plan.ok_or_else(|| InferError::Op("a model without layers".into()))?;

@@ -91,7 +91,15 @@ fn boosting_gives_the_same_trees_on_one_and_two_threads() {
     // It learns: the training loss falls every round and validation accuracy is high.
     let losses: Vec<f64> = one.records.iter().map(|r| r.train.loss).collect();
     assert!(losses.windows(2).all(|w| w[1] < w[0]), "{losses:?}");
-    let acc = one.records.last().unwrap().val.as_ref().unwrap().accuracy.unwrap();
+    let acc = one
+        .records
+        .last()
+        .unwrap()
+        .val
+        .as_ref()
+        .unwrap()
+        .accuracy
+        .unwrap();
     assert!(acc > 0.85, "validation accuracy {acc}");
 }
 
@@ -114,7 +122,11 @@ fn early_stopping_keeps_the_best_round_and_the_saved_form_reads_back() {
     assert!(f.stopped_early, "{} rounds", f.records.len());
     assert_eq!(f.records.len(), f.best_round + 3);
     let best = f.records[f.best_round - 1].val.as_ref().unwrap().loss;
-    assert!(f.records.iter().all(|r| r.val.as_ref().unwrap().loss >= best));
+    assert!(
+        f.records
+            .iter()
+            .all(|r| r.val.as_ref().unwrap().loss >= best)
+    );
     assert_eq!(f.ensemble.trees.len(), f.best_round * 10);
     // The kept ensemble scores the validation split as the best round's record says.
     let val = s.val.as_ref().unwrap();
@@ -132,14 +144,25 @@ fn a_decision_tree_holds_class_frequencies_and_separates_the_training_set() {
     h.depth = 20;
     h.min_leaf = 1;
     h.bins = 255;
-    let f = fit(&h, Task::Classes(10), samples(&s.train), None, None, &mut |_| {}, &|| false)
-        .unwrap_or_else(|_| panic!("fits"));
+    let f = fit(
+        &h,
+        Task::Classes(10),
+        samples(&s.train),
+        None,
+        None,
+        &mut |_| {},
+        &|| false,
+    )
+    .unwrap_or_else(|_| panic!("fits"));
     assert_eq!(f.ensemble.trees.len(), 1);
     let t = &f.ensemble.trees[0];
     for node in 0..t.nodes() {
         let v = t.values(node);
         let sum: f64 = v.iter().sum();
-        assert!((sum - 1.0).abs() < 1e-9 && v.iter().all(|p| *p >= 0.0), "{v:?}");
+        assert!(
+            (sum - 1.0).abs() < 1e-9 && v.iter().all(|p| *p >= 0.0),
+            "{v:?}"
+        );
     }
     // Digits have no two identical training images with different labels here.
     assert!(f.records[0].train.accuracy.unwrap() > 0.99);
@@ -162,15 +185,29 @@ fn a_run_is_reproduced_by_eval_and_predict_on_any_thread_count() {
     for threads in ["1", "2"] {
         let out = dir.join(format!("out{threads}"));
         let (code, _, err) = ammc(&[
-            "run", f, "--quiet", "--threads", threads, "--out", out.to_str().unwrap(),
+            "run",
+            f,
+            "--quiet",
+            "--threads",
+            threads,
+            "--out",
+            out.to_str().unwrap(),
         ]);
         assert_eq!(code, 0, "{err}");
-        for name in ["metrics.jsonl", "curves.svg", "summary.json", "model.safetensors"] {
+        for name in [
+            "metrics.jsonl",
+            "curves.svg",
+            "summary.json",
+            "model.safetensors",
+        ] {
             assert!(out.join("fit").join(name).is_file(), "{name}");
         }
         trees.push(std::fs::read(out.join("fit/trees.json")).unwrap());
     }
-    assert_eq!(trees[0], trees[1], "trees.json differs between 1 and 2 threads");
+    assert_eq!(
+        trees[0], trees[1],
+        "trees.json differs between 1 and 2 threads"
+    );
     let out = dir.join("out1");
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("fit/summary.json")).unwrap()).unwrap();
@@ -179,17 +216,32 @@ fn a_run_is_reproduced_by_eval_and_predict_on_any_thread_count() {
     assert_eq!(code, 0, "{err}");
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(report["report"]["loss"], test["loss"]);
-    assert_eq!(report["report"]["classification"]["accuracy"], test["accuracy"]);
+    assert_eq!(
+        report["report"]["classification"]["accuracy"],
+        test["accuracy"]
+    );
 
     // predict on the exported (raw = normalised here) test split gives the same accuracy.
     let exported = dir.join("export");
     let (code, _, err) = ammc(&[
-        "export", "data", f, "fit", "-o", exported.to_str().unwrap(), "--out", out.to_str().unwrap(),
+        "export",
+        "data",
+        f,
+        "fit",
+        "-o",
+        exported.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
     let (code, csv, err) = ammc(&[
-        "predict", f, "fit", "--input", exported.join("test_x.npy").to_str().unwrap(),
-        "--out", out.to_str().unwrap(),
+        "predict",
+        f,
+        "fit",
+        "--input",
+        exported.join("test_x.npy").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
     let s = digits();
@@ -203,7 +255,10 @@ fn a_run_is_reproduced_by_eval_and_predict_on_any_thread_count() {
         .collect();
     assert_eq!(predicted.len(), ids.len());
     let right = predicted.iter().zip(ids).filter(|(p, y)| p == y).count();
-    assert_eq!(right as f64 / ids.len() as f64, test["accuracy"].as_f64().unwrap());
+    assert_eq!(
+        right as f64 / ids.len() as f64,
+        test["accuracy"].as_f64().unwrap()
+    );
 
     // A damaged trees.json is a diagnostic, not a panic.
     std::fs::write(out.join("fit/trees.json"), b"{\"format\": \"ammc-trees\"").unwrap();
@@ -233,21 +288,67 @@ fn check_knows_what_a_tree_head_accepts() {
         backbone flat { flatten }\n\
         model pre = f -> classifier(classes = 10)\n\
         train pretrain { model = pre data = d loss = cross_entropy optimizer = adam }\n";
-    let with = |model: &str, train: &str| format!("{base}model m = {model}\ntrain t {{ {train} }}\n");
-    let ok = with("f(weights = pretrain, frozen = true) -> boosted_trees(trees = 5)", "model = m data = d seed = 3");
+    let with =
+        |model: &str, train: &str| format!("{base}model m = {model}\ntrain t {{ {train} }}\n");
+    let ok = with(
+        "f(weights = pretrain, frozen = true) -> boosted_trees(trees = 5)",
+        "model = m data = d seed = 3",
+    );
     assert_eq!(codes(&ok), Vec::<String>::new());
-    assert_eq!(codes(&with("flat -> decision_tree(depth = 3)", "model = m data = d")), Vec::<String>::new());
+    assert_eq!(
+        codes(&with(
+            "flat -> decision_tree(depth = 3)",
+            "model = m data = d"
+        )),
+        Vec::<String>::new()
+    );
     for (model, train, code) in [
-        ("f -> boosted_trees()", "model = m data = d", "amm::trees::trainable_backbone"),
-        ("f(frozen = true) -> boosted_trees()", "model = m data = d", "amm::trees::trainable_backbone"),
-        ("f(weights = pretrain) -> boosted_trees()", "model = m data = d", "amm::trees::trainable_backbone"),
+        (
+            "f -> boosted_trees()",
+            "model = m data = d",
+            "amm::trees::trainable_backbone",
+        ),
+        (
+            "f(frozen = true) -> boosted_trees()",
+            "model = m data = d",
+            "amm::trees::trainable_backbone",
+        ),
+        (
+            "f(weights = pretrain) -> boosted_trees()",
+            "model = m data = d",
+            "amm::trees::trainable_backbone",
+        ),
         ("boosted_trees()", "model = m data = d", "amm::trees::flat"),
-        ("flat -> boosted_trees() -> flat", "model = m data = d", "amm::trees::not_last"),
-        ("flat -> boosted_trees()", "model = m data = d loss = cross_entropy", "amm::trees::field"),
-        ("flat -> boosted_trees(early_stopping = 5)", "model = m data = two", "amm::train::no_val"),
-        ("flat -> boosted_trees(lr = 0)", "model = m data = d", "amm::value::range"),
-        ("flat -> decision_tree(min_leaf = 0)", "model = m data = d", "amm::value::range"),
-        ("flat -> boosted_trees(tres = 5)", "model = m data = d", "amm::arg::unknown"),
+        (
+            "flat -> boosted_trees() -> flat",
+            "model = m data = d",
+            "amm::trees::not_last",
+        ),
+        (
+            "flat -> boosted_trees()",
+            "model = m data = d loss = cross_entropy",
+            "amm::trees::field",
+        ),
+        (
+            "flat -> boosted_trees(early_stopping = 5)",
+            "model = m data = two",
+            "amm::train::no_val",
+        ),
+        (
+            "flat -> boosted_trees(lr = 0)",
+            "model = m data = d",
+            "amm::value::range",
+        ),
+        (
+            "flat -> decision_tree(min_leaf = 0)",
+            "model = m data = d",
+            "amm::value::range",
+        ),
+        (
+            "flat -> boosted_trees(tres = 5)",
+            "model = m data = d",
+            "amm::arg::unknown",
+        ),
     ] {
         let got = codes(&with(model, train));
         assert!(got.iter().any(|c| c == code), "{model} / {train}: {got:?}");
