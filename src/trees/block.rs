@@ -12,7 +12,7 @@ use super::ensemble::Ensemble;
 use super::features::{Backbone, first_not_finite, model_task, report};
 use crate::data::Dataset;
 use crate::diag::Diag;
-use crate::run::metrics::{EpochRecord, SplitMetrics};
+use crate::run::metrics::SplitMetrics;
 use crate::run::record::{RunStatus, unix_now};
 use crate::run::{Event, RunContext, RunDir, RunFailure};
 use crate::runtime::infer::ModelFile;
@@ -104,19 +104,29 @@ pub fn run_trees(job: &TrainJob, ctx: &mut RunContext) -> Result<TrainOutcome, R
     }
     let features_seconds = t.elapsed().as_secs_f64();
 
-    ctx.events.emit(Event::TrainStart {
+    ctx.events.emit(Event::Line {
         block: block.clone(),
-        model: model.model.clone(),
-        data: spec.data.name.clone(),
-        train: splits.train.len(),
-        val: splits.val.as_ref().map(|d| d.len()),
-        test: splits.test.as_ref().map(|d| d.len()),
-        batch: spec.batch,
-        epochs: head.trees,
-        parameters: model.params(),
-        backend: ctx.backend.name().to_string(),
-        threads: ctx.backend.threads(),
-        resumed_at: None,
+        text: format!(
+            "train {block}: model `{}` on `{}` ({}), {} on {width} features, up to {} round{}, {} backend ({} thread{})",
+            model.model,
+            spec.data.name,
+            [
+                Some(format!("{} train", splits.train.len())),
+                splits.val.as_ref().map(|d| format!("{} validation", d.len())),
+                splits.test.as_ref().map(|d| format!("{} test", d.len())),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" / ")
+                + " samples",
+            head.kind.name(),
+            head.trees,
+            if head.trees == 1 { "" } else { "s" },
+            ctx.backend.name(),
+            ctx.backend.threads(),
+            if ctx.backend.threads() == 1 { "" } else { "s" },
+        ),
     });
     let samples = |i: usize| Samples {
         x: &features[i],
@@ -141,17 +151,13 @@ pub fn run_trees(job: &TrainJob, ctx: &mut RunContext) -> Result<TrainOutcome, R
         pool.as_ref(),
         &mut |r: &RoundRecord| {
             lines += &(serde_json::to_string(r).unwrap_or_default() + "\n");
-            events.emit(Event::Epoch {
+            events.emit(Event::Round {
                 block: block.clone(),
-                epochs: head.trees,
-                record: EpochRecord {
-                    epoch: r.round,
-                    train_loss: r.train.loss,
-                    val: r.val.clone(),
-                    lr: head.lr,
-                },
+                rounds: head.trees,
+                round: r.round,
+                train: r.train.clone(),
+                val: r.val.clone(),
                 seconds: round_start.elapsed().as_secs_f64(),
-                best: false,
             });
             round_start = Instant::now();
         },
@@ -177,12 +183,15 @@ pub fn run_trees(job: &TrainJob, ctx: &mut RunContext) -> Result<TrainOutcome, R
             .get(fitted.best_round.saturating_sub(1))
             .and_then(|r| r.val.as_ref())
             .map_or(f64::NAN, |v| v.loss);
-        ctx.events.emit(Event::EarlyStop {
+        ctx.events.emit(Event::Line {
             block: block.clone(),
-            epoch: fitted.records.len(),
-            metric: "val.loss".into(),
-            best_epoch: fitted.best_round,
-            best,
+            text: format!(
+                "early stop after round {}: val.loss has not improved since round {} ({best:.4}); keeping {} round{}",
+                fitted.records.len(),
+                fitted.best_round,
+                fitted.best_round,
+                if fitted.best_round == 1 { "" } else { "s" }
+            ),
         });
     }
 
@@ -212,11 +221,8 @@ pub fn run_trees(job: &TrainJob, ctx: &mut RunContext) -> Result<TrainOutcome, R
             block: block.clone(),
             split: split.clone(),
             metrics: m.clone(),
-            weights: if fitted.best_round < fitted.records.len() {
-                "best".into()
-            } else {
-                "last".into()
-            },
+            // The ensemble evaluated is the one saved: every kept round.
+            weights: "last".into(),
         });
     }
     ctx.events.emit(Event::Throughput {
@@ -232,7 +238,34 @@ pub fn run_trees(job: &TrainJob, ctx: &mut RunContext) -> Result<TrainOutcome, R
     .map_err(|e| RunFailure::io(&dir.staged(files::MODEL), &e))?;
     dir.write(super::TREES_FILE, json.as_bytes())
         .map_err(|e| RunFailure::io(&dir.staged(super::TREES_FILE), &e))?;
-    write_curves(&dir, &block, &fitted.records, fitted.best_round)?;
+    match (head.kind, saved.trees.first()) {
+        (crate::check::spec::TreeKind::DecisionTree, Some(tree)) => {
+            // One round says little: draw the tree's metrics cut at each depth instead.
+            let cut = |x: &[f32], labels: &crate::data::Labels, d: usize| {
+                let k = saved.outputs();
+                let mut scores = Vec::with_capacity(x.len() / width.max(1) * k);
+                for row in x.chunks(width.max(1)) {
+                    scores.extend_from_slice(tree.values(tree.node_at_depth(row, d)));
+                }
+                super::boost::metrics(saved.task, saved.link, &scores, labels)
+            };
+            let by_depth: Vec<RoundRecord> = (0..=tree.depth())
+                .map(|d| RoundRecord {
+                    round: d,
+                    train: cut(&features[0], &named[0].1.labels, d),
+                    val: val_index.map(|i| cut(&features[i], &named[i].1.labels, d)),
+                })
+                .collect();
+            write_curves(&dir, &block, &by_depth, 0, "tree cut at depth")?;
+        }
+        _ => write_curves(
+            &dir,
+            &block,
+            &fitted.records,
+            fitted.best_round,
+            "boosting round",
+        )?,
+    }
     let summary = serde_json::json!({
         "status": RunStatus::Completed,
         "kind": "train",
@@ -299,13 +332,14 @@ pub fn run_trees(job: &TrainJob, ctx: &mut RunContext) -> Result<TrainOutcome, R
     })
 }
 
-/// `curves.svg`: train and validation loss per round, and accuracy (classes) or MSE
-/// (targets), with the kept round marked.
+/// `curves.svg`: train and validation loss per round (per depth for a decision tree), and
+/// accuracy (classes) or MAE (targets, whose loss is the MSE), with the kept round marked.
 fn write_curves(
     dir: &RunDir,
     block: &str,
     records: &[RoundRecord],
     best_round: usize,
+    x_label: &str,
 ) -> Result<(), RunFailure> {
     use crate::run::plot::{Mark, Panel, Series, svg};
     let series = |name: &str, f: &dyn Fn(&RoundRecord) -> Option<f64>| Series {
@@ -314,7 +348,7 @@ fn write_curves(
             .iter()
             .filter_map(|r| Some((r.round as f64, f(r)?)))
             .collect(),
-        // A decision tree has one round: a line of one point would not show.
+        // A lone point (a tree of depth 0) would not show as a line.
         mark: if records.len() == 1 {
             Mark::Dots
         } else {
@@ -326,11 +360,11 @@ fn write_curves(
     let metric = if records.iter().any(|r| r.train.accuracy.is_some()) {
         "accuracy"
     } else {
-        "mse"
+        "mae"
     };
     let panel = |title: &str, y: &str, m: &str| Panel {
         title: title.into(),
-        x_label: "boosting round".into(),
+        x_label: x_label.into(),
         y_label: y.into(),
         series: [
             series("train", &|r| r.train.get(m)),

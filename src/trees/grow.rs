@@ -54,6 +54,24 @@ impl Tree {
         node
     }
 
+    /// The node a sample reaches when the tree is cut at depth `depth` (a node at that
+    /// depth, or a leaf above it).
+    pub fn node_at_depth(&self, x: &[f32], depth: usize) -> usize {
+        let mut node = 0;
+        for _ in 0..depth {
+            if self.left[node] < 0 {
+                break;
+            }
+            let v = f64::from(x[self.feature[node] as usize]);
+            node = if v <= self.threshold[node] {
+                self.left[node] as usize
+            } else {
+                self.right[node] as usize
+            };
+        }
+        node
+    }
+
     /// The values of leaf `node`.
     pub fn values(&self, node: usize) -> &[f64] {
         &self.value[node * self.channels..(node + 1) * self.channels]
