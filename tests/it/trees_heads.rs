@@ -354,3 +354,59 @@ fn check_knows_what_a_tree_head_accepts() {
         assert!(got.iter().any(|c| c == code), "{model} / {train}: {got:?}");
     }
 }
+
+#[test]
+fn a_frozen_cnn_backbone_feeds_the_trees_and_eval_reproduces_the_run() {
+    let dir = scratch("cnn");
+    let file = dir.join("t.amm");
+    std::fs::write(
+        &file,
+        "use std.heads.{classifier}\n\
+         data digits = builtin.digits(split = [0.7, 0.15, 0.15], seed = 0, normalize = \"scale\")\n\
+         backbone features { conv(4, kernel = 3, pad = 1) relu maxpool(2) flatten dense(16) relu }\n\
+         model pre = features -> classifier(classes = 10)\n\
+         model boosted = features(weights = pretrain, frozen = true) -> boosted_trees(trees = 4, depth = 3, min_leaf = 5)\n\
+         train pretrain { model = pre data = digits loss = cross_entropy optimizer = adam(lr = 3e-3) epochs = 2 }\n\
+         train boost { model = boosted data = digits }\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let out = dir.join("runs");
+    let o = out.to_str().unwrap();
+    let (code, stdout, err) = ammc(&["run", f, "boost", "--out", o]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.join("pretrain/model.safetensors").is_file(),
+        "the dependency ran first"
+    );
+    assert!(stdout.contains("round   4/4"), "{stdout}");
+    // The saved backbone is the pretrained one, tensor for tensor.
+    let pre =
+        ammc::runtime::infer::read_model_file(&out.join("pretrain/model.safetensors")).unwrap();
+    let saved =
+        ammc::runtime::infer::read_model_file(&out.join("boost/model.safetensors")).unwrap();
+    for t in &saved.tensors {
+        let p = pre
+            .tensors
+            .iter()
+            .find(|p| p.name == t.name)
+            .expect("a backbone tensor");
+        assert_eq!(p.data, t.data, "{}", t.name);
+    }
+    assert_eq!(
+        saved.tensors.len(),
+        4,
+        "conv and dense weights and biases only"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("boost/summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["features"], 16);
+    let (code, json, err) = ammc(&["eval", f, "boost", "--json", "--out", o]);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["report"]["loss"], summary["metrics"]["test"]["loss"]);
+    assert_eq!(
+        report["report"]["classification"]["accuracy"],
+        summary["metrics"]["test"]["accuracy"]
+    );
+}
