@@ -410,3 +410,18 @@ fn a_frozen_cnn_backbone_feeds_the_trees_and_eval_reproduces_the_run() {
         summary["metrics"]["test"]["accuracy"]
     );
 }
+
+#[test]
+fn an_editor_offers_tree_heads_as_model_stages_and_not_in_networks() {
+    let text = "backbone flat { flatten }\nmodel m = flat -> decision_tree()\nbackbone g { }\n";
+    let a = ammc::ide::Analysis::new("t.amm", text, None);
+    let stage = text.find("-> ").unwrap() + 3;
+    let labels: Vec<String> = a.completions(stage).into_iter().map(|c| c.label).collect();
+    assert!(labels.iter().any(|l| l == "boosted_trees"), "{labels:?}");
+    assert!(labels.iter().any(|l| l == "decision_tree"), "{labels:?}");
+    assert!(labels.iter().any(|l| l == "flat"), "{labels:?}");
+    let body = text.find("g { ").unwrap() + 4;
+    let labels: Vec<String> = a.completions(body).into_iter().map(|c| c.label).collect();
+    assert!(labels.iter().any(|l| l == "conv"), "{labels:?}");
+    assert!(!labels.iter().any(|l| l == "boosted_trees"), "{labels:?}");
+}
