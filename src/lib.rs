@@ -18,4 +18,5 @@ pub mod run;
 pub mod runtime;
 pub mod source;
 pub mod syntax;
+pub mod trees;
 pub mod tune;

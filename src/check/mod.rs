@@ -11,6 +11,7 @@ mod ranges;
 pub mod shape;
 pub mod spec;
 mod summary;
+mod trees;
 pub mod weights;
 
 use std::collections::HashMap;
@@ -596,7 +597,16 @@ impl ShapeChecker<'_> {
         };
         let mut shape = data.shape.clone();
         let instances = stage_instances(&m.stages);
-        for (stage, instance) in m.stages.iter().zip(&instances) {
+        // A tree head is the last stage; the stages before it are instantiated as usual.
+        let tree_at = self.tree_head_stage(mdef.module, m)?;
+        let mut stage_layers = Vec::new();
+        for (stage, instance) in m
+            .stages
+            .iter()
+            .zip(&instances)
+            .take(tree_at.unwrap_or(usize::MAX))
+        {
+            let first_layer = walk.layers.len();
             let net = self.program.lookup(mdef.module, &stage.dotted())?;
             walk.counters.clear();
             walk.frozen = stage_frozen(stage);
@@ -607,6 +617,7 @@ impl ShapeChecker<'_> {
                 program: self.program,
             };
             shape = self.net(net, stage, &env, shape, instance, &mut walk, &site)?;
+            stage_layers.push(first_layer..walk.layers.len());
         }
         let mut pretrained = Vec::new();
         let mut warnings = Vec::new();
@@ -653,6 +664,24 @@ impl ShapeChecker<'_> {
                     pretrained.push(p);
                 }
             }
+        }
+        if let Some(at) = tree_at {
+            return self.tree_model(trees::TreeModel {
+                t,
+                train: &def.name,
+                model_name: &model_name,
+                data_name: &data_name,
+                stages: &m.stages,
+                head: &m.stages[at],
+                stage_layers: &stage_layers,
+                layers: walk.layers,
+                data,
+                shape,
+                pretrained,
+                warnings,
+                batch,
+                env: &env,
+            });
         }
         let mut spec = self.train_spec(t, &env, &data_name, batch)?;
         let mut data = data;
@@ -905,6 +934,7 @@ impl ShapeChecker<'_> {
             seed,
             init,
             early_stop,
+            tree: None,
         })
     }
 

@@ -237,6 +237,7 @@ impl ShapeChecker<'_> {
             early_stop: None::<spec::EarlyStopping>,
             // An agent has no `init` field; stages may set their own.
             init: spec::InitScheme::default(),
+            tree: None,
         };
         Some(ModelSummary {
             train: def.name.clone(),

@@ -29,6 +29,10 @@ enum Range {
     UnitLeftOpen,
     /// `[1, 256]`: one thread per job.
     Jobs,
+    /// `[1, 20]`: a tree's depth (its node arrays grow as 2^depth).
+    TreeDepth,
+    /// `[2, 255]`: bins per feature (a bin index is a byte).
+    Bins,
 }
 
 impl Range {
@@ -43,6 +47,8 @@ impl Range {
             Range::Unit => (0.0..=1.0).contains(&v),
             Range::UnitLeftOpen => v > 0.0 && v <= 1.0,
             Range::Jobs => (1.0..=256.0).contains(&v),
+            Range::TreeDepth => (1.0..=20.0).contains(&v),
+            Range::Bins => (2.0..=255.0).contains(&v),
         }
     }
     fn text(self) -> &'static str {
@@ -55,6 +61,8 @@ impl Range {
             Range::Unit => "in [0, 1]",
             Range::UnitLeftOpen => "in (0, 1]",
             Range::Jobs => "between 1 and 256",
+            Range::TreeDepth => "between 1 and 20",
+            Range::Bins => "between 2 and 255",
         }
     }
 }
@@ -137,6 +145,16 @@ const RULES: &[(&str, &str, Range)] = &[
     ("cartpole", "max_steps", Range::AtLeastOne),
     ("mountain_car", "max_steps", Range::AtLeastOne),
     ("acrobot", "max_steps", Range::AtLeastOne),
+    ("boosted_trees", "trees", Range::AtLeastOne),
+    ("boosted_trees", "depth", Range::TreeDepth),
+    ("boosted_trees", "lr", Range::Positive),
+    ("boosted_trees", "min_leaf", Range::AtLeastOne),
+    ("boosted_trees", "l2", Range::NonNegative),
+    ("boosted_trees", "bins", Range::Bins),
+    ("boosted_trees", "early_stopping", Range::AtLeastOne),
+    ("decision_tree", "depth", Range::TreeDepth),
+    ("decision_tree", "min_leaf", Range::AtLeastOne),
+    ("decision_tree", "bins", Range::Bins),
 ];
 
 /// Argument names of a builtin in positional order.
@@ -179,6 +197,20 @@ pub fn check_ranges(program: &Program, diags: &mut Vec<Diag>) {
             ItemKind::Env(e) => {
                 if let ExprKind::Call(c) = &e.value.kind {
                     check_call(c, &lookup, diags);
+                }
+                continue;
+            }
+            // Tree heads are the only model stages with ranged builtin arguments.
+            ItemKind::Model(m) => {
+                for stage in &m.stages {
+                    if crate::resolve::schema::builtin(
+                        crate::resolve::schema::Family::TreeHead,
+                        &stage.dotted(),
+                    )
+                    .is_some()
+                    {
+                        check_call(stage, &lookup, diags);
+                    }
                 }
                 continue;
             }

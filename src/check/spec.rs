@@ -188,4 +188,51 @@ pub struct TrainSpec {
     pub init: InitScheme,
     /// Early stopping, when asked for.
     pub early_stop: Option<EarlyStopping>,
+    /// The model's tree head, when it ends in one (`crate::trees` trains it instead of the
+    /// gradient loop; `loss` is then the objective the labels imply and `optimizer` is
+    /// unused, since every stage before a tree head is frozen).
+    pub tree: Option<TreeHead>,
+}
+
+/// Which tree head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TreeKind {
+    /// `boosted_trees(…)`: gradient boosting, one tree per output and round.
+    BoostedTrees,
+    /// `decision_tree(…)`: one tree fitted to the targets.
+    DecisionTree,
+}
+
+impl TreeKind {
+    /// The builtin's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            TreeKind::BoostedTrees => "boosted_trees",
+            TreeKind::DecisionTree => "decision_tree",
+        }
+    }
+}
+
+/// A tree head's settings, evaluated (see `boosted_trees` and `decision_tree` in the schema).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TreeHead {
+    /// Boosted ensemble or a single tree.
+    pub kind: TreeKind,
+    /// Boosting rounds (1 for a decision tree).
+    pub trees: usize,
+    /// Largest depth of a tree.
+    pub depth: usize,
+    /// Shrinkage of each tree's leaf values (1 for a decision tree).
+    pub lr: f64,
+    /// Fewest training samples in a leaf.
+    pub min_leaf: usize,
+    /// L2 penalty on leaf values (0 for a decision tree).
+    pub l2: f64,
+    /// Largest number of bins per feature (2 to 255).
+    pub bins: usize,
+    /// Rounds without a better validation loss before stopping.
+    pub early_stopping: Option<usize>,
+    /// Outputs: the data's classes, or its targets per sample.
+    pub outputs: usize,
 }

@@ -96,6 +96,10 @@ pub fn render_table(s: &ModelSummary) -> String {
         thousands(s.macs()),
         thousands(2 * s.macs())
     );
+    if let Some(t) = &s.spec.tree {
+        let _ = writeln!(out, "{}", tree_line(s, t));
+        return out;
+    }
     let _ = writeln!(
         out,
         "training memory at batch {}: ~{} (weights, gradients, optimizer state, activations and their gradients, f32)",
@@ -103,6 +107,45 @@ pub fn render_table(s: &ModelSummary) -> String {
         bytes(s.memory_bytes())
     );
     out
+}
+
+/// The one-line summary of a tree head: what it fits, on what, with which limits.
+fn tree_line(s: &ModelSummary, t: &super::spec::TreeHead) -> String {
+    use super::spec::{Loss, TreeKind};
+    let classes = matches!(s.spec.loss, Loss::CrossEntropy { .. });
+    let target = if classes {
+        format!("{} classes, log-loss", t.outputs)
+    } else {
+        format!(
+            "{} target{}, squared error",
+            t.outputs,
+            if t.outputs == 1 { "" } else { "s" }
+        )
+    };
+    let features = s.output().elements();
+    match t.kind {
+        TreeKind::BoostedTrees => format!(
+            "tree head: boosted_trees on {features} features ({target}): up to {} rounds × {} tree{} = {} trees, depth ≤ {}, lr {}, min_leaf {}, l2 {}, ≤ {} bins per feature, {}",
+            t.trees,
+            t.outputs,
+            if t.outputs == 1 { "" } else { "s" },
+            thousands(t.trees.saturating_mul(t.outputs)),
+            t.depth,
+            t.lr,
+            t.min_leaf,
+            t.l2,
+            t.bins,
+            match t.early_stopping {
+                Some(p) =>
+                    format!("early stopping after {p} rounds without a better validation loss"),
+                None => "no early stopping".to_string(),
+            }
+        ),
+        TreeKind::DecisionTree => format!(
+            "tree head: decision_tree on {features} features ({target}): one tree, depth ≤ {}, min_leaf {}, ≤ {} bins per feature",
+            t.depth, t.min_leaf, t.bins
+        ),
+    }
 }
 
 /// The same information as JSON.
@@ -122,6 +165,7 @@ pub fn render_json(summaries: &[ModelSummary]) -> serde_json::Value {
                     "macs_per_sample": s.macs(),
                     "flops_per_sample": 2 * s.macs(),
                     "memory_bytes": s.memory_bytes(),
+                    "tree_head": s.spec.tree,
                     "layers": s.layers.iter().map(|l| serde_json::json!({
                         "name": l.name,
                         "layer": l.text,

@@ -95,12 +95,9 @@ pub fn eval(out: &Output, args: &BlockArgs, data: Option<&str>, top_k: usize, js
         Err(code) => return code,
     };
     let base_dir = args.file.parent().unwrap_or(Path::new("."));
-    let file = match read_model_file(&b.weights) {
-        Ok(f) => f,
-        Err(e) => return fail(out, &b, &e),
-    };
-    let plan = crate::lower::lower(&b.model, b.model.spec.batch);
-    let mut predictor = match Predictor::new(BackendKind::default(), &b.model, &plan, &file) {
+    let plan =
+        (!b.model.layers.is_empty()).then(|| crate::lower::lower(&b.model, b.model.spec.batch));
+    let mut predictor = match Evaluator::load(&b, plan.as_ref()) {
         Ok(p) => p,
         Err(e) => return fail(out, &b, &e),
     };
@@ -170,6 +167,62 @@ pub fn eval(out: &Output, args: &BlockArgs, data: Option<&str>, top_k: usize, js
     EXIT_OK
 }
 
+/// A trained block's model, neural or ending in a tree head (`trees.json` beside the
+/// weights), evaluated the same way.
+enum Evaluator<'p> {
+    Net(Predictor<'p>),
+    Trees(Box<crate::trees::features::TreeModel<'p>>),
+}
+
+impl<'p> Evaluator<'p> {
+    fn load(
+        b: &'p Block,
+        plan: Option<&'p crate::lower::Plan>,
+    ) -> Result<Evaluator<'p>, InferError> {
+        if b.model.spec.tree.is_some() {
+            return crate::trees::features::TreeModel::load(
+                BackendKind::default(),
+                &b.model,
+                plan,
+                &b.weights,
+            )
+            .map(|t| Evaluator::Trees(Box::new(t)));
+        }
+        let file = read_model_file(&b.weights)?;
+        let plan = plan.ok_or_else(|| InferError::Op("a model without layers".into()))?;
+        Predictor::new(BackendKind::default(), &b.model, plan, &file).map(Evaluator::Net)
+    }
+
+    fn evaluate(
+        &mut self,
+        d: &crate::data::Dataset,
+        top_k: usize,
+    ) -> Result<EvalReport, InferError> {
+        match self {
+            Evaluator::Net(p) => p.evaluate(d, top_k),
+            Evaluator::Trees(t) => t.evaluate(d, top_k),
+        }
+    }
+
+    fn evaluate_raw(
+        &mut self,
+        d: crate::data::Dataset,
+        top_k: usize,
+    ) -> Result<EvalReport, InferError> {
+        match self {
+            Evaluator::Net(p) => p.evaluate_raw(d, top_k),
+            Evaluator::Trees(t) => t.evaluate_raw(d, top_k),
+        }
+    }
+
+    fn predict(&mut self, x: Vec<f32>) -> Result<Predictions, InferError> {
+        match self {
+            Evaluator::Net(p) => p.predict(x),
+            Evaluator::Trees(t) => t.predict(x),
+        }
+    }
+}
+
 /// Another dataset must have the model's sample shape and label kind.
 fn fits(model: &ModelSummary, d: &crate::data::Dataset, name: &str) -> Result<(), InferError> {
     if d.sample_shape != model.input.0 {
@@ -179,7 +232,11 @@ fn fits(model: &ModelSummary, d: &crate::data::Dataset, name: &str) -> Result<()
             expected: model.input.0.clone(),
         });
     }
-    let width = model.output().0.iter().product::<usize>();
+    let width = model
+        .spec
+        .tree
+        .as_ref()
+        .map_or_else(|| model.output().0.iter().product::<usize>(), |t| t.outputs);
     let ok = match (&d.labels, &model.spec.loss) {
         (
             crate::data::Labels::Classes { classes, .. },
@@ -278,6 +335,13 @@ pub fn predict(out: &Output, args: &BlockArgs, input: &Path, opts: &PredictOptio
         Ok(b) => b,
         Err(code) => return code,
     };
+    if b.model.spec.tree.is_some() {
+        if opts.features.is_some() || opts.feature_maps.is_some() {
+            out.usage_error("`--features` and `--feature-maps` read a neural model's activations; a tree head has none (predict with its backbone's train block instead)");
+            return EXIT_USAGE;
+        }
+        return predict_trees(out, &b, input, output, npy_output);
+    }
     let plan = crate::lower::lower(&b.model, b.model.spec.batch);
     // Names are checked before any file is read, so a typo costs nothing.
     let tap = match opts
@@ -358,6 +422,73 @@ pub fn predict(out: &Output, args: &BlockArgs, input: &Path, opts: &PredictOptio
             }
             eprintln!(
                 "{what} of {n} sample{} with `{}`; wrote {}",
+                if n == 1 { "" } else { "s" },
+                b.model.train,
+                path.display()
+            );
+        }
+        None => {
+            use std::io::Write as _;
+            let _ = std::io::stdout().write_all(&bytes);
+        }
+    }
+    EXIT_OK
+}
+
+/// `ammc predict` for a model ending in a tree head.
+fn predict_trees(
+    out: &Output,
+    b: &Block,
+    input: &Path,
+    output: Option<&Path>,
+    npy_output: bool,
+) -> u8 {
+    let samples = match crate::data::files::samples(input) {
+        Ok(s) => s,
+        Err(e) => return fail(out, b, &InferError::Data(e)),
+    };
+    let expected = &b.model.input.0;
+    let flat_ok = samples.sample_shape.len() == 1
+        && samples.sample_shape[0] == expected.iter().product::<usize>();
+    if samples.sample_shape != *expected && !flat_ok {
+        let e = InferError::Shape {
+            input: input.to_path_buf(),
+            found: samples.sample_shape.clone(),
+            expected: expected.clone(),
+        };
+        return fail(out, b, &e);
+    }
+    let plan =
+        (!b.model.layers.is_empty()).then(|| crate::lower::lower(&b.model, b.model.spec.batch));
+    let mut model = match Evaluator::load(b, plan.as_ref()) {
+        Ok(m) => m,
+        Err(e) => return fail(out, b, &e),
+    };
+    let n = samples.len();
+    let predictions = match model.predict(samples.features) {
+        Ok(p) => p,
+        Err(e) => return fail(out, b, &e),
+    };
+    let bytes = if npy_output {
+        match &predictions {
+            Predictions::Classes {
+                probabilities,
+                width,
+                ..
+            } => crate::rl::npy::f32_2d(probabilities, n, *width),
+            Predictions::Values { values, width } => crate::rl::npy::f32_2d(values, n, *width),
+        }
+    } else {
+        csv(&predictions).into_bytes()
+    };
+    match output {
+        Some(path) => {
+            if let Err(e) = crate::data::atomic::write_atomic(path, &bytes) {
+                out.usage_error(&format!("cannot write {}: {e}", path.display()));
+                return EXIT_USAGE;
+            }
+            eprintln!(
+                "predictions of {n} sample{} with `{}`; wrote {}",
                 if n == 1 { "" } else { "s" },
                 b.model.train,
                 path.display()
@@ -477,6 +608,10 @@ pub fn export_onnx(out: &Output, args: &BlockArgs, output: &Path) -> u8 {
         Ok(b) => b,
         Err(code) => return code,
     };
+    if b.model.spec.tree.is_some() {
+        out.usage_error("ONNX export covers neural models; a tree head is saved as `trees.json` (see docs/language.md, \"Tree heads\")");
+        return EXIT_USAGE;
+    }
     let file = match read_model_file(&b.weights) {
         Ok(f) => f,
         Err(e) => return fail(out, &b, &e),

@@ -131,6 +131,22 @@ impl Renderer {
                     ));
                 }
             }
+            Event::Round {
+                rounds,
+                round,
+                train,
+                val,
+                seconds,
+                ..
+            } if !quiet => {
+                let val = val
+                    .as_ref()
+                    .map_or(String::new(), |v| format!("  val {}", metrics_text(v)));
+                self.line(&format!(
+                    "round {round:>3}/{rounds}  train {}{val}  {seconds:.2}s",
+                    metrics_text(&train)
+                ));
+            }
             Event::LrReduced { epoch, lr, .. } if !quiet => {
                 self.line(&format!(
                     "epoch {epoch:>3}: no improvement, learning rate reduced to {lr:.2e}"

@@ -49,6 +49,8 @@ const KEYWORDS: &[&str] = &[
 enum Context {
     TopLevel,
     NetBody,
+    /// A model's stages: backbones and heads in scope, and the tree heads.
+    Stages,
     Fields(&'static [ArgSpec<'static>], bool),
     Args(&'static [ArgSpec<'static>]),
     Value(Kind),
@@ -86,6 +88,15 @@ impl Analysis {
                     "residual { … }: x + f(x)",
                 ));
                 out.push(simple("repeat", CompletionKind::Keyword, "repeat(n) { … }"));
+            }
+            Context::Stages => {
+                self.names(&mut out, |k| matches!(k, DefKind::Backbone | DefKind::Head));
+                for b in schema::BUILTINS
+                    .iter()
+                    .filter(|b| b.family == Family::TreeHead)
+                {
+                    out.push(builtin(b));
+                }
             }
             Context::Fields(fields, space) => {
                 for f in fields {
@@ -199,7 +210,7 @@ impl Analysis {
                     "data" => Context::Value(Kind::Builtin(Family::Dataset)),
                     "env" => Context::Value(Kind::Builtin(Family::Env)),
                     "agent" => Context::Value(Kind::Builtin(Family::Agent)),
-                    "model" => Context::NetBody,
+                    "model" => Context::Stages,
                     _ => Context::Names,
                 };
             }
@@ -211,7 +222,7 @@ impl Analysis {
             return Context::Names;
         }
         if prev == Some(TokenKind::Punct('>')) {
-            return Context::NetBody; // `model m = a -> |`
+            return Context::Stages; // `model m = a -> |`
         }
         if let Some(call) = self.enclosing_call(offset) {
             return match self.call_spec(&call) {

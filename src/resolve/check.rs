@@ -243,7 +243,23 @@ impl Checker<'_> {
                 }
             }
             ItemKind::Train(t) => {
-                self.fields(schema::TRAIN_FIELDS, &t.fields, &t.name, "train", &ctx)
+                // A tree head chooses its loss from the labels and needs no optimizer;
+                // `check` rejects the neural-only fields it would ignore.
+                if self.trains_tree_head(t, &ctx) {
+                    let specs: Vec<ArgSpec> = schema::TRAIN_FIELDS
+                        .iter()
+                        .map(|s| match s.name {
+                            "loss" | "optimizer" => ArgSpec {
+                                default: Default::Optional,
+                                ..*s
+                            },
+                            _ => *s,
+                        })
+                        .collect();
+                    self.fields(&specs, &t.fields, &t.name, "train", &ctx)
+                } else {
+                    self.fields(schema::TRAIN_FIELDS, &t.fields, &t.name, "train", &ctx)
+                }
             }
             ItemKind::Tune(t) => self.tune(t, &ctx),
             ItemKind::Agent(a) => {
@@ -443,6 +459,32 @@ impl Checker<'_> {
         self.args(&specs, false, call, &name, ctx);
     }
 
+    /// Whether the train block's model has a tree head (`boosted_trees(…)`), a builtin
+    /// not shadowed by a declared network of the same name.
+    fn trains_tree_head(&self, t: &TrainDecl, ctx: &Ctx) -> bool {
+        let Some(ExprKind::Call(m)) = t
+            .fields
+            .iter()
+            .find(|f| f.key.name == "model")
+            .map(|f| &f.value.kind)
+        else {
+            return false;
+        };
+        let Some(id) = self.program.lookup(ctx.module, &m.dotted()) else {
+            return false;
+        };
+        let def = self.program.def(id);
+        let ItemKind::Model(model) = &def.item.kind else {
+            return false;
+        };
+        // Any stage: one that is not last is `check`'s error, not a missing loss.
+        model.stages.iter().any(|s| {
+            let name = s.dotted();
+            self.program.lookup(def.module, &name).is_none()
+                && schema::builtin(Family::TreeHead, &name).is_some()
+        })
+    }
+
     fn stage(&mut self, stage: &Call, ctx: &Ctx) {
         let name = stage.dotted();
         match self.program.lookup(ctx.module, &name) {
@@ -461,6 +503,11 @@ impl Checker<'_> {
                         "a model stage must be a backbone or head",
                     ),
                 );
+            }
+            None if schema::builtin(Family::TreeHead, &name).is_some() => {
+                if let Some(spec) = schema::builtin(Family::TreeHead, &name) {
+                    self.args(spec.args, false, stage, &name, ctx);
+                }
             }
             None => {
                 let nets = self.nets_in_scope(ctx.module);

@@ -70,6 +70,9 @@ pub enum Family {
     Init,
     /// Where a tune study lives.
     Storage,
+    /// Tree-ensemble heads: the last stage of a model, trained by boosting
+    /// (`crate::trees`).
+    TreeHead,
 }
 
 impl Family {
@@ -92,6 +95,7 @@ impl Family {
             Family::Stopping => "early-stopping rule",
             Family::Init => "initialisation scheme",
             Family::Storage => "study storage",
+            Family::TreeHead => "tree head",
         }
     }
 }
@@ -836,6 +840,76 @@ pub static BUILTINS: &[CallSpec] = &[
             ),
         ],
         "stop when a metric stops improving; keeps the best weights",
+    ),
+    // ---- tree heads (crate::trees): a model's last stage, on frozen flat features
+    c(
+        TreeHead,
+        "boosted_trees",
+        &[
+            a(
+                "trees",
+                Kind::Int,
+                I(100),
+                "boosting rounds (one tree per class and round)",
+            ),
+            a("depth", Kind::Int, I(6), "largest depth of a tree, 1 to 20"),
+            a(
+                "lr",
+                Kind::Float,
+                F(0.1),
+                "shrinkage: each tree's leaves are scaled by it",
+            ),
+            a(
+                "min_leaf",
+                Kind::Int,
+                I(20),
+                "fewest training samples in a leaf",
+            ),
+            a(
+                "l2",
+                Kind::Float,
+                F(0.0),
+                "L2 penalty on leaf values (lambda)",
+            ),
+            a(
+                "bins",
+                Kind::Int,
+                I(255),
+                "largest number of bins per feature, 2 to 255",
+            ),
+            a(
+                "early_stopping",
+                Kind::Int,
+                Opt,
+                "stop after this many rounds without a better validation loss; keep the best round",
+            ),
+        ],
+        "histogram gradient-boosted trees (log-loss for classes, squared error for targets)",
+    ),
+    c(
+        TreeHead,
+        "decision_tree",
+        &[
+            a(
+                "depth",
+                Kind::Int,
+                I(6),
+                "largest depth of the tree, 1 to 20",
+            ),
+            a(
+                "min_leaf",
+                Kind::Int,
+                I(1),
+                "fewest training samples in a leaf",
+            ),
+            a(
+                "bins",
+                Kind::Int,
+                I(255),
+                "largest number of bins per feature, 2 to 255",
+            ),
+        ],
+        "one tree: leaves hold class frequencies (Gini splits) or target means (squared error)",
     ),
     // ---- initialisation schemes (check::spec::InitScheme)
     c(

@@ -53,6 +53,21 @@ pub enum Event {
         /// The block.
         block: String,
     },
+    /// A boosting round of a tree head finished (`crate::trees`).
+    Round {
+        /// The block.
+        block: String,
+        /// Planned rounds.
+        rounds: usize,
+        /// 1-based round.
+        round: usize,
+        /// Metrics on the training split after it.
+        train: SplitMetrics,
+        /// Metrics on the validation split after it.
+        val: Option<SplitMetrics>,
+        /// Wall seconds it took.
+        seconds: f64,
+    },
     /// An epoch finished.
     Epoch {
         /// The block.

@@ -151,15 +151,23 @@ pub fn list_runs(out: &std::path::Path) -> std::io::Result<Vec<RunListing>> {
                             .join(", ")
                     })
                     .unwrap_or_default();
-                RunListing {
-                    block: name,
-                    kind: "train".to_string(),
-                    status: s["status"].as_str().unwrap_or("completed").to_string(),
-                    progress: format!(
+                // A tree head trains in boosting rounds, not epochs (`crate::trees::block`).
+                let progress = match s.get("tree_head") {
+                    Some(head) => format!(
+                        "{}/{} rounds, {} kept",
+                        s["rounds_trained"], head["trees"], s["best_round"]
+                    ),
+                    None => format!(
                         "{}/{} epochs",
                         s.get("epochs_completed").unwrap_or(&s["epochs"]),
                         s["epochs"]
                     ),
+                };
+                RunListing {
+                    block: name,
+                    kind: "train".to_string(),
+                    status: s["status"].as_str().unwrap_or("completed").to_string(),
+                    progress,
                     result: test,
                     seconds: s["wall_seconds"].as_f64(),
                     hash: s["hash"].as_str().map(|h| h.chars().take(12).collect()),

@@ -507,6 +507,29 @@ impl<'p> Predictor<'p> {
     }
 }
 
+/// The report of outputs computed outside a plan (a tree head's), with `loss` as their
+/// mean loss: the same accuracy, top-k, per-class and regression sums as [`Predictor`]'s.
+pub fn report_of_outputs(labels: &Labels, outputs: &[f32], loss: f64, top_k: usize) -> EvalReport {
+    let targets: Vec<f32> = match labels {
+        Labels::Classes { ids, .. } => ids.iter().map(|c| *c as f32).collect(),
+        Labels::Values { values, .. } => values.clone(),
+    };
+    let rows = match labels {
+        Labels::Classes { ids, .. } => ids.len(),
+        Labels::Values { values, width } => values.len() / (*width).max(1),
+    };
+    let mut acc = Accumulator::new(labels, top_k);
+    acc.add(&crate::runtime::train::EvalBatch {
+        rows,
+        outputs,
+        targets: &targets,
+        loss: loss as f32,
+    });
+    let mut report = acc.finish();
+    report.loss = loss;
+    report
+}
+
 /// A numerically stable softmax of one row (in f64, rounded to f32).
 pub fn softmax(row: &[f32]) -> Vec<f32> {
     let max = row

@@ -77,6 +77,10 @@ struct Timings {
 
 /// Runs one train block; see the module documentation.
 pub fn run_train(job: &TrainJob, ctx: &mut RunContext) -> Result<TrainOutcome, RunFailure> {
+    // A tree head is fitted by boosting, not by the gradient loop.
+    if job.model.spec.tree.is_some() {
+        return crate::trees::block::run_trees(job, ctx);
+    }
     let started = unix_now();
     let model = job.model;
     let spec = &model.spec;
@@ -398,7 +402,7 @@ fn samples_per_sec(session: &Session, n: usize) -> f64 {
 
 /// The metadata of `model.safetensors`: the block and model names, the input shape and the
 /// normalisation fitted on the train split (see [`crate::runtime::infer::meta`]).
-fn model_metadata(
+pub(crate) fn model_metadata(
     model: &ModelSummary,
     splits: &crate::data::Splits,
 ) -> std::collections::BTreeMap<String, String> {

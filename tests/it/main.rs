@@ -36,6 +36,7 @@ mod shape_props;
 mod shapes;
 mod support;
 mod training;
+mod trees_heads;
 mod tune_cli;
 mod tune_core;
 mod tune_prune;
