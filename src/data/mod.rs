@@ -2,6 +2,7 @@
 //! the shipped digits, synthetic data, file loaders; deterministic splits, normalisation and
 //! mini-batches; safetensors and atomic file writes for run outputs.
 
+mod adding;
 pub mod atomic;
 mod digits;
 mod error;
@@ -294,7 +295,25 @@ fn seed_of(spec: &DataSpec) -> u64 {
 pub fn load_whole(spec: &DataSpec, base_dir: &Path) -> Result<Dataset, DataError> {
     let seed = seed_of(spec);
     let mut data = match spec.loader.as_str() {
-        "builtin.digits" => digits::load()?,
+        "builtin.digits" => {
+            let mut d = digits::load()?;
+            // Row by row: the 8 rows of an image are 8 time steps of 8 pixels; the
+            // row-major layout of [1, 8, 8] already is that of [8, 8].
+            if matches!(spec.args.get("as"), Some(Value::Str(s)) if s == "rows") {
+                d.sample_shape = vec![8, 8];
+            }
+            d
+        }
+        "builtin.adding" => {
+            let int = |name: &str, default: i64| {
+                spec.args
+                    .get(name)
+                    .and_then(Value::as_i64)
+                    .unwrap_or(default)
+                    .max(1) as usize
+            };
+            adding::generate(int("n", 2000), int("steps", 50), seed)
+        }
         "synthetic" => {
             let shape: Vec<usize> = arg_list(spec, "shape")
                 .unwrap_or_default()

@@ -32,6 +32,7 @@ mod rl_keep;
 mod rl_plan;
 mod rl_updates;
 mod robustness;
+mod seq_gradients;
 mod shape_props;
 mod shapes;
 mod training;
