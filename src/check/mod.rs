@@ -1201,6 +1201,20 @@ impl ShapeChecker<'_> {
                     targets: None,
                 })
             }
+            "npy"
+                if !matches!(args.get("as"), None | Some(Value::Str(_)))
+                    || matches!(args.get("as"), Some(Value::Str(s)) if s != "images" && s != "sequences") =>
+            {
+                self.err(
+                    Diag::new(
+                        "amm::shape::data",
+                        "`as` of `npy` must be \"images\" or \"sequences\"",
+                    )
+                    .primary(c.span, "here")
+                    .help("\"images\" reads [n, h, w] features as [1, h, w]; \"sequences\" reads [n, T, F] as [T, F] for recurrent layers"),
+                );
+                None
+            }
             // File-backed data: read it now, so its shape is checked before training.
             loader => {
                 let spec = spec::DataSpec {
@@ -1787,7 +1801,10 @@ impl ShapeChecker<'_> {
         let fail =
             |this: &mut Self, code: &'static str, msg: String, label: String, help: String| {
                 let mut d = Diag::new(code, msg).primary(c.span, label).help(help);
-                let about_shape = matches!(code, "amm::shape::rank" | "amm::shape::too_small");
+                let about_shape = matches!(
+                    code,
+                    "amm::shape::rank" | "amm::shape::too_small" | "amm::shape::time"
+                );
                 if let Some((span, text)) = producer.as_ref().filter(|_| about_shape) {
                     d = d.secondary(*span, text.clone());
                 }
@@ -1998,7 +2015,9 @@ impl ShapeChecker<'_> {
             | "mean" => {
                 let want = if kind == "embedding" { 1 } else { 2 };
                 if input.rank() != want {
-                    let (code, msg, help) = sequence_rank_help(&kind, &input, &walk.layers);
+                    let had_time = walk.input.rank() == 2;
+                    let (code, msg, help) =
+                        sequence_rank_help(&kind, &input, &walk.layers, had_time);
                     fail(self, code, msg, format!("input {input}"), help);
                     return None;
                 }
@@ -2377,6 +2396,7 @@ fn sequence_rank_help(
     kind: &str,
     input: &Shape,
     layers: &[LayerInfo],
+    input_had_time: bool,
 ) -> (&'static str, String, String) {
     if kind == "embedding" {
         let help = if input.rank() == 2 {
@@ -2413,9 +2433,9 @@ fn sequence_rank_help(
                         | LayerOp::Flatten
                 )
             });
-            let source = layers.iter().rev().find(|l| l.output.rank() == 2);
-            match (dropped, source) {
-                (Some(l), Some(_)) => (
+            let had_time = input_had_time || layers.iter().any(|l| l.output.rank() == 2);
+            match dropped.filter(|_| had_time) {
+                Some(l) => (
                     "amm::shape::time",
                     format!(
                         "`{kind}` needs a time axis [N, T, F], but `{}` removed it: got {input}",
@@ -2431,7 +2451,7 @@ fn sequence_rank_help(
                         ),
                     },
                 ),
-                _ => (
+                None => (
                     "amm::shape::rank",
                     format!("`{kind}` needs a sequence [N, T, F], got {input}"),
                     format!(

@@ -296,7 +296,11 @@ pub fn predict(out: &Output, args: &BlockArgs, input: &Path, opts: &PredictOptio
     // A CSV row is flat: it fits when it holds as many values as a sample.
     let flat_ok = samples.sample_shape.len() == 1
         && samples.sample_shape[0] == expected.iter().product::<usize>();
-    if samples.sample_shape != *expected && !flat_ok {
+    // A 3-D NPY array reads as images [1, h, w]; a sequence model takes it as [T, F].
+    let sequence_ok = samples.sample_shape.len() == 3
+        && samples.sample_shape[0] == 1
+        && samples.sample_shape[1..] == expected[..];
+    if samples.sample_shape != *expected && !flat_ok && !sequence_ok {
         let e = InferError::Shape {
             input: input.to_path_buf(),
             found: samples.sample_shape.clone(),

@@ -253,7 +253,7 @@ fn describe_as_found(spec: &DataSpec, base_dir: &Path) -> Result<Description, Da
         "npy" => {
             let (h, labels) = files::npy_describe(&path("features")?, &path("labels")?)?;
             Ok(Description {
-                sample_shape: h.sample_shape,
+                sample_shape: as_sequences(spec, h.sample_shape),
                 labels: (&labels).into(),
             })
         }
@@ -279,6 +279,16 @@ pub fn load(spec: &DataSpec, base_dir: &Path) -> Result<Splits, DataError> {
     let mut splits = split::split(&data, &fractions, seed_of(spec))?;
     splits.normalize(normalize);
     Ok(splits)
+}
+
+/// A 3-D NPY array `[n, T, F]` declared `as = "sequences"` keeps its axes: sequences
+/// `[T, F]` rather than single-channel images `[1, T, F]` (the row-major data is the same).
+fn as_sequences(spec: &DataSpec, shape: Vec<usize>) -> Vec<usize> {
+    let sequences = matches!(spec.args.get("as"), Some(Value::Str(s)) if s == "sequences");
+    match shape.as_slice() {
+        [1, t, f] if sequences => vec![*t, *f],
+        _ => shape,
+    }
 }
 
 fn seed_of(spec: &DataSpec) -> u64 {
@@ -351,7 +361,11 @@ pub fn load_whole(spec: &DataSpec, base_dir: &Path) -> Result<Dataset, DataError
                     files::csv(&path("path")?, &label)?
                 }
                 "idx" => files::idx(&path("images")?, &path("labels")?)?,
-                "npy" => files::npy(&path("features")?, &path("labels")?)?,
+                "npy" => {
+                    let mut d = files::npy(&path("features")?, &path("labels")?)?;
+                    d.sample_shape = as_sequences(spec, d.sample_shape);
+                    d
+                }
                 other => {
                     return Err(DataError::MissingArgument {
                         loader: other.to_string(),

@@ -572,6 +572,12 @@ pub static BUILTINS: &[CallSpec] = &[
         &[
             a("features", Kind::Str, Req, ".npy features [n, ...]"),
             a("labels", Kind::Str, Req, ".npy labels [n]"),
+            a(
+                "as",
+                Kind::Str,
+                S("images"),
+                "\"images\": [n, h, w] features are images [1, h, w]; \"sequences\": [n, T, F] are sequences [T, F]",
+            ),
             DATA_COMMON[0],
             DATA_COMMON[1],
             DATA_COMMON[2],

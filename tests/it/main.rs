@@ -33,6 +33,7 @@ mod rl_plan;
 mod rl_updates;
 mod robustness;
 mod seq_gradients;
+mod seq_training;
 mod shape_props;
 mod shapes;
 mod training;
