@@ -42,7 +42,7 @@ pub enum Activation {
 }
 
 /// The cell of a recurrent layer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RnnCell {
     /// Gated recurrent unit: gates r, z, n (PyTorch's order).
     Gru,

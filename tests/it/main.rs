@@ -17,6 +17,7 @@ mod jit_gelu;
 mod jit_gemm;
 mod jit_loss;
 mod jit_pool;
+mod jit_rnn;
 mod jit_sgd;
 mod lifecycle;
 mod lsp;
