@@ -358,7 +358,21 @@ pub fn load_whole(spec: &DataSpec, base_dir: &Path) -> Result<Dataset, DataError
                         Some(Value::Str(l)) => l.clone(),
                         _ => String::new(),
                     };
-                    files::csv(&path("path")?, &label)?
+                    let mut d = files::csv(&path("path")?, &label)?;
+                    if let Some(steps) = spec.args.get("steps").and_then(Value::as_i64) {
+                        let columns = d.sample_len();
+                        let steps = steps.max(1) as usize;
+                        if !columns.is_multiple_of(steps) {
+                            return Err(DataError::Steps {
+                                file: path("path")?.display().to_string(),
+                                columns,
+                                steps,
+                            });
+                        }
+                        // Row-major: the row's columns are step-major already.
+                        d.sample_shape = vec![steps, columns / steps];
+                    }
+                    d
                 }
                 "idx" => files::idx(&path("images")?, &path("labels")?)?,
                 "npy" => {

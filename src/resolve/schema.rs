@@ -546,6 +546,12 @@ pub static BUILTINS: &[CallSpec] = &[
         &[
             a("path", Kind::Str, Req, "CSV file with a header row"),
             a("label", Kind::Str, Req, "name of the label column"),
+            a(
+                "steps",
+                Kind::Int,
+                Opt,
+                "read each row as a sequence of this many steps [steps, columns / steps] (default: a vector)",
+            ),
             DATA_COMMON[0],
             DATA_COMMON[1],
             DATA_COMMON[2],

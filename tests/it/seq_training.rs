@@ -266,3 +266,28 @@ fn npy_sequences_and_token_ids_load_check_and_train() {
     assert!(err.contains("token id"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn csv_rows_read_as_sequences() {
+    let dir = std::env::temp_dir().join(format!("ammc-seq-csv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut text = String::from("a0,b0,a1,b1,a2,b2,y\n");
+    for i in 0..30 {
+        let v: Vec<String> = (0..6).map(|k| format!("{}", (i * 7 + k) % 5)).collect();
+        text.push_str(&format!("{},{}\n", v.join(","), i % 2));
+    }
+    std::fs::write(dir.join("rows.csv"), text).unwrap();
+    let model = |steps: usize| {
+        format!(
+            "use std.heads.{{classifier}}\ndata d = csv(path = \"rows.csv\", label = \"y\", steps = {steps})\n\
+             backbone b {{ gru(3) }}\nmodel m = b -> classifier(classes = 2)\n\
+             train t {{ model = m data = d loss = cross_entropy optimizer = adam epochs = 1 batch = 8 }}\n"
+        )
+    };
+    assert_eq!(check_file(&dir, &model(3), true), Ok(vec![3, 2]));
+    assert_eq!(
+        check_file(&dir, &model(4), false),
+        Err(vec!["amm::data::steps".to_string()])
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
