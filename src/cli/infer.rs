@@ -490,6 +490,22 @@ pub fn export_onnx(out: &Output, args: &BlockArgs, output: &Path) -> u8 {
     if let Err(e) = Predictor::new(BackendKind::Reference, &b.model, &plan, &file) {
         return fail(out, &b, &e);
     }
+    if let Some(l) = b.model.layers.iter().find(|l| {
+        use crate::check::LayerOp as L;
+        matches!(
+            l.op,
+            L::Embedding { .. }
+                | L::Conv1d { .. }
+                | L::MaxPool1d { .. }
+                | L::AvgPool1d { .. }
+                | L::Rnn { .. }
+                | L::Last
+                | L::TimeMean
+        )
+    }) {
+        let m = format!("`{}` (`{}`) has no ONNX form yet", l.name, l.text);
+        return fail(out, &b, &InferError::Unsupported(m));
+    }
     let bytes = match crate::export::onnx::export(&b.model, &plan, &file) {
         Ok(bytes) => bytes,
         Err(m) => return fail(out, &b, &InferError::Op(m)),

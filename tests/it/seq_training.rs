@@ -291,3 +291,69 @@ fn csv_rows_read_as_sequences() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Through the CLI: reals fed to an embedding are a data error before training, and ONNX
+/// export says sequence layers have no form yet (neither is reported as an internal bug).
+#[test]
+fn token_data_and_onnx_export_errors_are_diagnostics() {
+    let dir = std::env::temp_dir().join(format!("ammc-seq-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("tok.amm");
+    std::fs::write(
+        &file,
+        "use std.heads.{classifier}\ndata d = synthetic(shape = [6], classes = 2, n = 40)\n\
+         backbone b { embedding(5, 3) gru(4) }\nmodel m = b -> classifier(classes = 2)\n\
+         train t { model = m data = d loss = cross_entropy optimizer = adam epochs = 1 }\n",
+    )
+    .unwrap();
+    let ammc = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_ammc"))
+            .args(args)
+            .args(["--color", "never"])
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    let out = dir.join("runs");
+    let (code, err) = ammc(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_ne!(code, Some(0));
+    assert!(
+        err.contains("amm::data::token_id") && err.contains("sample 0"),
+        "{err}"
+    );
+    let (code, err) = ammc(&[
+        "run",
+        "examples/seq_digits.amm",
+        "--quiet",
+        "--set",
+        "units=4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let onnx = dir.join("m.onnx");
+    let (code, err) = ammc(&[
+        "export",
+        "onnx",
+        "examples/seq_digits.amm",
+        "fit",
+        "--set",
+        "units=4",
+        "--out",
+        out.to_str().unwrap(),
+        "-o",
+        onnx.to_str().unwrap(),
+    ]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("amm::export::unsupported"), "{err}");
+    assert!(!onnx.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
