@@ -42,6 +42,34 @@ pub enum Activation {
     Softmax,
 }
 
+/// The cell of a recurrent layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RnnCell {
+    /// Gated recurrent unit: gates r, z, n (PyTorch's order).
+    Gru,
+    /// Long short-term memory: gates i, f, g, o (PyTorch's order).
+    Lstm,
+}
+
+impl RnnCell {
+    /// Gate blocks stacked in each weight matrix (3 for GRU, 4 for LSTM).
+    pub fn gates(self) -> usize {
+        match self {
+            RnnCell::Gru => 3,
+            RnnCell::Lstm => 4,
+        }
+    }
+
+    /// Values per step and sample the forward pass saves for the backward pass through
+    /// time: GRU r, z, n and `W_hn h + b_hn` (4·H); LSTM i, f, g, o and the cell state (5·H).
+    pub fn trace_width(self, hidden: usize) -> usize {
+        match self {
+            RnnCell::Gru => 4 * hidden,
+            RnnCell::Lstm => 5 * hidden,
+        }
+    }
+}
+
 /// What a layer computes, with every hyper-parameter evaluated.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LayerOp {
@@ -103,6 +131,61 @@ pub enum LayerOp {
     },
     /// Elementwise activation.
     Act(Activation),
+    /// Token ids `[N, T]` → vectors `[N, T, dim]`, weight `[vocab, dim]`.
+    Embedding {
+        /// Number of ids.
+        vocab: usize,
+        /// Vector size.
+        dim: usize,
+    },
+    /// 1-D convolution over time on `[N, T, C]`, weight `[out, in, kernel]` (PyTorch's).
+    Conv1d {
+        /// Output channels.
+        channels: usize,
+        /// Window length.
+        kernel: usize,
+        /// Stride.
+        stride: usize,
+        /// Zero steps at each end.
+        pad: usize,
+        /// Dilation.
+        dilation: usize,
+        /// Has a bias.
+        bias: bool,
+    },
+    /// Max over windows of steps.
+    MaxPool1d {
+        /// Window.
+        kernel: usize,
+        /// Stride.
+        stride: usize,
+        /// Padding (padded steps never win).
+        pad: usize,
+    },
+    /// Mean over windows of steps (padding counted).
+    AvgPool1d {
+        /// Window.
+        kernel: usize,
+        /// Stride.
+        stride: usize,
+        /// Padding.
+        pad: usize,
+    },
+    /// A recurrent layer (GRU or LSTM) with PyTorch's equations and weight layout.
+    Rnn {
+        /// The cell.
+        cell: RnnCell,
+        /// Hidden size per direction.
+        units: usize,
+        /// Output every step rather than the final state.
+        return_sequences: bool,
+        /// Also run backwards in time.
+        bidirectional: bool,
+    },
+    /// `[N, T, F]` → `[N, F]`: the last step.
+    Last,
+    /// `[N, T, F]` → `[N, F]`: the mean over time.
+    TimeMean,
     /// Adds the input of a residual block (the output of layer `skip`, or the model input
     /// when `None`) to the block's output.
     ResidualAdd {
@@ -1063,10 +1146,50 @@ impl ShapeChecker<'_> {
                     Some(Value::List(v)) => v.len(),
                     _ => 10,
                 };
+                let shape = match args.get("as") {
+                    None => vec![1, 8, 8],
+                    Some(Value::Str(s)) if s == "images" => vec![1, 8, 8],
+                    Some(Value::Str(s)) if s == "rows" => vec![8, 8],
+                    Some(other) => {
+                        let got = match other {
+                            Value::Str(s) => format!("{s:?}"),
+                            v => format!("{v:?}"),
+                        };
+                        self.err(
+                            Diag::new(
+                                "amm::shape::data",
+                                format!("`as` of `builtin.digits` must be \"images\" or \"rows\", got {got}"),
+                            )
+                            .primary(c.span, "here")
+                            .help("\"images\" gives [1, 8, 8] for conv layers; \"rows\" gives a sequence of 8 steps of 8 pixels [8, 8] for recurrent layers"),
+                        );
+                        return None;
+                    }
+                };
                 Some(DataInfo {
-                    shape: Shape(vec![1, 8, 8]),
+                    shape: Shape(shape),
                     classes: Some(classes),
                     targets: None,
+                })
+            }
+            "builtin.adding" => {
+                let steps = args.get("steps").and_then(Value::as_i64).unwrap_or(50);
+                let n = args.get("n").and_then(Value::as_i64).unwrap_or(2000);
+                if !(2..=1_000_000).contains(&steps) || !(1..=10_000_000).contains(&n) {
+                    self.err(
+                        Diag::new(
+                            "amm::shape::data",
+                            format!("the adding problem needs 2 to 1000000 steps and 1 to 10000000 sequences, got steps = {steps}, n = {n}"),
+                        )
+                        .primary(c.span, "here")
+                        .help("e.g. builtin.adding(n = 2000, steps = 50): two steps are marked, one in each half"),
+                    );
+                    return None;
+                }
+                Some(DataInfo {
+                    shape: Shape(vec![steps as usize, 2]),
+                    classes: None,
+                    targets: Some(1),
                 })
             }
             "synthetic" => {
@@ -1107,6 +1230,20 @@ impl ShapeChecker<'_> {
                     classes,
                     targets: None,
                 })
+            }
+            "npy"
+                if !matches!(args.get("as"), None | Some(Value::Str(_)))
+                    || matches!(args.get("as"), Some(Value::Str(s)) if s != "images" && s != "sequences") =>
+            {
+                self.err(
+                    Diag::new(
+                        "amm::shape::data",
+                        "`as` of `npy` must be \"images\" or \"sequences\"",
+                    )
+                    .primary(c.span, "here")
+                    .help("\"images\" reads [n, h, w] features as [1, h, w]; \"sequences\" reads [n, T, F] as [T, F] for recurrent layers"),
+                );
+                None
             }
             // File-backed data: read it now, so its shape is checked before training.
             loader => {
@@ -1694,7 +1831,10 @@ impl ShapeChecker<'_> {
         let fail =
             |this: &mut Self, code: &'static str, msg: String, label: String, help: String| {
                 let mut d = Diag::new(code, msg).primary(c.span, label).help(help);
-                let about_shape = matches!(code, "amm::shape::rank" | "amm::shape::too_small");
+                let about_shape = matches!(
+                    code,
+                    "amm::shape::rank" | "amm::shape::too_small" | "amm::shape::time"
+                );
                 if let Some((span, text)) = producer.as_ref().filter(|_| about_shape) {
                     d = d.secondary(*span, text.clone());
                 }
@@ -1745,6 +1885,11 @@ impl ShapeChecker<'_> {
                         format!("input {input}"),
                         if input.rank() == 1 {
                             image_help("convolution and pooling work on")
+                        } else if input.rank() == 2 {
+                            format!(
+                                "this input is a sequence [N, T, F] ({} steps of {} features): use `{kind}1d` to slide over time",
+                                input.0[0], input.0[1]
+                            )
                         } else {
                             "the input must be [N, channels, height, width]".to_string()
                         },
@@ -1896,6 +2041,166 @@ impl ShapeChecker<'_> {
                 (Shape(vec![input.0[0]]), 0, 0)
             }
             "flatten" => (Shape(vec![input.elements()]), 0, 0),
+            "embedding" | "conv1d" | "maxpool1d" | "avgpool1d" | "gru" | "lstm" | "last"
+            | "mean" => {
+                let want = if kind == "embedding" { 1 } else { 2 };
+                if input.rank() != want {
+                    let had_time = walk.input.rank() == 2;
+                    let (code, msg, help) =
+                        sequence_rank_help(&kind, &input, &walk.layers, had_time);
+                    fail(self, code, msg, format!("input {input}"), help);
+                    return None;
+                }
+                if kind == "embedding" && !walk.layers.is_empty() {
+                    fail(
+                        self,
+                        "amm::shape::embedding",
+                        "`embedding` must be the model's first layer".to_string(),
+                        "reads the output of another layer".into(),
+                        "it looks up token ids, which only the data holds: put `embedding` first in the first stage".into(),
+                    );
+                    return None;
+                }
+                match kind.as_str() {
+                    "embedding" => {
+                        let vocab = positive(self, "vocab", int("vocab")?)?;
+                        let dim = positive(self, "dim", int("dim")?)?;
+                        tensors.push(("weight", vec![vocab, dim]));
+                        (Shape(vec![input.0[0], dim]), vocab.saturating_mul(dim), 0)
+                    }
+                    "last" | "mean" => (Shape(vec![input.0[1]]), 0, 0),
+                    "gru" | "lstm" => {
+                        let units = positive(self, "units", int("units")?)?;
+                        let flag = |name: &str| matches!(args.get(name), Some(Value::Bool(true)));
+                        let dirs = if flag("bidirectional") { 2 } else { 1 };
+                        let gates = if kind == "gru" { 3 } else { 4 };
+                        let (t, f) = (input.0[0], input.0[1]);
+                        let rows = gates * units;
+                        for rev in 0..dirs {
+                            let names: [&'static str; 4] = if rev == 0 {
+                                ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]
+                            } else {
+                                [
+                                    "weight_ih_l0_reverse",
+                                    "weight_hh_l0_reverse",
+                                    "bias_ih_l0_reverse",
+                                    "bias_hh_l0_reverse",
+                                ]
+                            };
+                            tensors.push((names[0], vec![rows, f]));
+                            tensors.push((names[1], vec![rows, units]));
+                            tensors.push((names[2], vec![rows]));
+                            tensors.push((names[3], vec![rows]));
+                        }
+                        let per_dir = rows
+                            .saturating_mul(f.saturating_add(units))
+                            .saturating_add(2 * rows);
+                        let macs = rows
+                            .saturating_mul(f.saturating_add(units))
+                            .saturating_mul(t);
+                        let out = dirs * units;
+                        (
+                            if flag("return_sequences") {
+                                Shape(vec![t, out])
+                            } else {
+                                Shape(vec![out])
+                            },
+                            per_dir.saturating_mul(dirs),
+                            macs.saturating_mul(dirs),
+                        )
+                    }
+                    _ => {
+                        // conv1d and the 1-D poolings: a window sliding over time.
+                        let (t, cin) = (input.0[0], input.0[1]);
+                        let conv = kind == "conv1d";
+                        let kernel = positive(
+                            self,
+                            "kernel",
+                            int("kernel").unwrap_or(if conv { 3 } else { 2 }),
+                        )?;
+                        let stride = match int("stride") {
+                            Some(v) => positive(self, "stride", v)?,
+                            None if conv => 1,
+                            None => kernel,
+                        };
+                        let pad = int("pad").unwrap_or(0);
+                        if !(0..=MAX_DIM as i64).contains(&pad)
+                            || (!conv && 2 * pad as usize > kernel)
+                        {
+                            fail(
+                                self,
+                                "amm::shape::argument",
+                                format!(
+                                    "`pad` of `{kind}` must be between 0 and {}, got {pad}",
+                                    if conv { MAX_DIM } else { kernel / 2 }
+                                ),
+                                "here".into(),
+                                if conv {
+                                    "use pad = 0 or more".into()
+                                } else {
+                                    format!(
+                                        "a pooling window may pad at most half its length: use pad <= {}",
+                                        kernel / 2
+                                    )
+                                },
+                            );
+                            return None;
+                        }
+                        let pad = pad as usize;
+                        let dilation = if conv {
+                            positive(self, "dilation", int("dilation").unwrap_or(1))?
+                        } else {
+                            1
+                        };
+                        let Some(tout) = window_out(t, kernel, stride, pad, dilation) else {
+                            let span = dilation * (kernel - 1) + 1;
+                            let need_pad = span.saturating_sub(t).div_ceil(2);
+                            let max_kernel = (t + 2 * pad).saturating_sub(1) / dilation + 1;
+                            let mut fixes = vec![format!("a kernel of at most {max_kernel}")];
+                            if conv || 2 * need_pad <= kernel {
+                                fixes.push(format!("`pad = {need_pad}`"));
+                            }
+                            fixes.push(if walk.layers.iter().any(|l| l.output.rank() == 2 && l.output.0[0] > t) {
+                                "fewer layers that shorten the sequence before it (pooling, strides)".to_string()
+                            } else {
+                                "longer sequences".to_string()
+                            });
+                            fail(
+                                self,
+                                "amm::shape::time",
+                                format!(
+                                    "the `{kind}` window of {span} steps does not fit the {t}-step sequence"
+                                ),
+                                format!("input {input}: {t} steps"),
+                                format!(
+                                    "the window slides over the time axis; use {}",
+                                    fixes.join(", or ")
+                                ),
+                            );
+                            return None;
+                        };
+                        if conv {
+                            let cout = positive(self, "channels", int("channels")?)?;
+                            let bias = !matches!(args.get("bias"), Some(Value::Bool(false)));
+                            tensors.push(("weight", vec![cout, cin, kernel]));
+                            if bias {
+                                tensors.push(("bias", vec![cout]));
+                            }
+                            (
+                                Shape(vec![tout, cout]),
+                                cout.saturating_mul(cin)
+                                    .saturating_mul(kernel)
+                                    .saturating_add(if bias { cout } else { 0 }),
+                                cout.saturating_mul(tout)
+                                    .saturating_mul(cin)
+                                    .saturating_mul(kernel),
+                            )
+                        } else {
+                            (Shape(vec![tout, cin]), 0, 0)
+                        }
+                    }
+                }
+            }
             "dense" => {
                 if input.rank() != 1 {
                     fail(
@@ -1903,10 +2208,20 @@ impl ShapeChecker<'_> {
                         "amm::shape::rank",
                         format!("`dense` needs [N, features] input, got {input}"),
                         format!("input {input}"),
-                        format!(
-                            "insert `flatten` before `dense` to make it [N, {}]",
-                            input.elements()
-                        ),
+                        if input.rank() == 2 {
+                            format!(
+                                "`dense` reads one vector per sample, and this is a sequence of {} steps of {} features: insert `last` (the final step) or `mean` (the average over time) to make it [N, {}], or `flatten` to make it [N, {}]",
+                                input.0[0],
+                                input.0[1],
+                                input.0[1],
+                                input.elements()
+                            )
+                        } else {
+                            format!(
+                                "insert `flatten` before `dense` to make it [N, {}]",
+                                input.elements()
+                            )
+                        },
                     );
                     return None;
                 }
@@ -2026,6 +2341,50 @@ impl ShapeChecker<'_> {
             }
             "global_avgpool" => LayerOp::GlobalAvgPool,
             "flatten" => LayerOp::Flatten,
+            "embedding" => LayerOp::Embedding {
+                vocab: usize_arg("vocab", 1),
+                dim: output.0[1],
+            },
+            "conv1d" => LayerOp::Conv1d {
+                channels: output.0[1],
+                kernel: usize_arg("kernel", 3),
+                stride: usize_arg("stride", 1),
+                pad: usize_arg("pad", 0),
+                dilation: usize_arg("dilation", 1),
+                bias,
+            },
+            "maxpool1d" | "avgpool1d" => {
+                let kernel = usize_arg("kernel", 2);
+                let (stride, pad) = (usize_arg("stride", kernel), usize_arg("pad", 0));
+                if kind == "maxpool1d" {
+                    LayerOp::MaxPool1d {
+                        kernel,
+                        stride,
+                        pad,
+                    }
+                } else {
+                    LayerOp::AvgPool1d {
+                        kernel,
+                        stride,
+                        pad,
+                    }
+                }
+            }
+            "gru" | "lstm" => {
+                let flag = |name: &str| matches!(args.get(name), Some(Value::Bool(true)));
+                LayerOp::Rnn {
+                    cell: if kind == "gru" {
+                        RnnCell::Gru
+                    } else {
+                        RnnCell::Lstm
+                    },
+                    units: usize_arg("units", 1),
+                    return_sequences: flag("return_sequences"),
+                    bidirectional: flag("bidirectional"),
+                }
+            }
+            "last" => LayerOp::Last,
+            "mean" => LayerOp::TimeMean,
             "dense" => LayerOp::Dense {
                 units: output.0[0],
                 bias,
@@ -2059,6 +2418,95 @@ impl ShapeChecker<'_> {
             tensors,
         });
         Some(output)
+    }
+}
+
+/// Why a sequence layer cannot take `input`: the error code, message and help.
+fn sequence_rank_help(
+    kind: &str,
+    input: &Shape,
+    layers: &[LayerInfo],
+    input_had_time: bool,
+) -> (&'static str, String, String) {
+    if kind == "embedding" {
+        let help = if input.rank() == 2 {
+            format!(
+                "`embedding` reads token ids, one per step [N, T]; this input already has {} features per step: drop the `embedding`, or give it integer ids",
+                input.0[1]
+            )
+        } else {
+            "`embedding` reads token ids, one per step [N, T]: give the model integer ids of shape [T]".to_string()
+        };
+        return (
+            "amm::shape::rank",
+            format!("`embedding` needs token ids [N, T], got {input}"),
+            help,
+        );
+    }
+    let what = match kind {
+        "gru" | "lstm" => "a recurrent layer",
+        "conv1d" => "a 1-D convolution",
+        "maxpool1d" | "avgpool1d" => "1-D pooling",
+        _ => "it",
+    };
+    match input.rank() {
+        1 => {
+            // A vector whose time axis an earlier layer removed is a time-axis mistake.
+            let dropped = layers.iter().rev().find(|l| {
+                matches!(
+                    l.op,
+                    LayerOp::Rnn {
+                        return_sequences: false,
+                        ..
+                    } | LayerOp::Last
+                        | LayerOp::TimeMean
+                        | LayerOp::Flatten
+                )
+            });
+            let had_time = input_had_time || layers.iter().any(|l| l.output.rank() == 2);
+            match dropped.filter(|_| had_time) {
+                Some(l) => (
+                    "amm::shape::time",
+                    format!(
+                        "`{kind}` needs a time axis [N, T, F], but `{}` removed it: got {input}",
+                        l.text
+                    ),
+                    match l.op {
+                        LayerOp::Rnn { .. } => format!(
+                            "{what} reads one vector per step; keep every step of the earlier recurrent layer with `return_sequences = true` (it outputs [N, T, units])"
+                        ),
+                        _ => format!(
+                            "{what} reads one vector per step; move `{}` after `{kind}`",
+                            l.text
+                        ),
+                    },
+                ),
+                None => (
+                    "amm::shape::rank",
+                    format!("`{kind}` needs a sequence [N, T, F], got {input}"),
+                    format!(
+                        "{what} reads one vector of features per time step; this input is one vector of {} features: give the data a time axis (shape [T, F]), or use `dense` for plain vectors",
+                        input.elements()
+                    ),
+                ),
+            }
+        }
+        3 => (
+            "amm::shape::rank",
+            format!("`{kind}` needs a sequence [N, T, F], got the image tensor {input}"),
+            format!(
+                "{what} reads [N, steps, features]; to read each image row by row as a sequence of {} steps of {} features, load it as [{}, {}] (for the digits: `builtin.digits(as = \"rows\")`), or use `conv`/`maxpool` layers for images",
+                input.0[1],
+                input.0[0] * input.0[2],
+                input.0[1],
+                input.0[0] * input.0[2]
+            ),
+        ),
+        _ => (
+            "amm::shape::rank",
+            format!("`{kind}` needs a sequence [N, T, F], got {input}"),
+            format!("{what} reads [N, steps, features]"),
+        ),
     }
 }
 

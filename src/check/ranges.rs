@@ -71,6 +71,7 @@ impl Range {
 /// block fields; other owners are builtin calls.
 const RULES: &[(&str, &str, Range)] = &[
     ("train", "epochs", Range::AtLeastOne),
+    ("csv", "steps", Range::AtLeastOne),
     ("train", "batch", Range::AtLeastOne),
     ("train", "clip_norm", Range::Positive),
     ("train", "seed", Range::NonNegative),

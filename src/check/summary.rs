@@ -88,9 +88,21 @@ pub fn render_table(s: &ModelSummary) -> String {
         }
     }
     let _ = writeln!(out, "{rule}");
+    // Models without sequence layers keep the wording their snapshots record.
+    let sequence = s.layers.iter().any(|l| {
+        matches!(
+            l.op,
+            super::LayerOp::Rnn { .. } | super::LayerOp::Conv1d { .. }
+        )
+    });
+    let counted = if sequence {
+        "conv, dense and recurrent layers"
+    } else {
+        "conv and dense"
+    };
     let _ = writeln!(
         out,
-        "parameters: {} ({} trainable)   forward: {} multiply-adds (MACs) = {} FLOPs per sample, conv and dense only",
+        "parameters: {} ({} trainable)   forward: {} multiply-adds (MACs) = {} FLOPs per sample, {counted} only",
         thousands(s.params()),
         thousands(s.trainable()),
         thousands(s.macs()),

@@ -360,7 +360,11 @@ pub fn predict(out: &Output, args: &BlockArgs, input: &Path, opts: &PredictOptio
     // A CSV row is flat: it fits when it holds as many values as a sample.
     let flat_ok = samples.sample_shape.len() == 1
         && samples.sample_shape[0] == expected.iter().product::<usize>();
-    if samples.sample_shape != *expected && !flat_ok {
+    // A 3-D NPY array reads as images [1, h, w]; a sequence model takes it as [T, F].
+    let sequence_ok = samples.sample_shape.len() == 3
+        && samples.sample_shape[0] == 1
+        && samples.sample_shape[1..] == expected[..];
+    if samples.sample_shape != *expected && !flat_ok && !sequence_ok {
         let e = InferError::Shape {
             input: input.to_path_buf(),
             found: samples.sample_shape.clone(),
@@ -620,6 +624,22 @@ pub fn export_onnx(out: &Output, args: &BlockArgs, output: &Path) -> u8 {
     // Loading checks that the weights fit the model before anything is written.
     if let Err(e) = Predictor::new(BackendKind::Reference, &b.model, &plan, &file) {
         return fail(out, &b, &e);
+    }
+    if let Some(l) = b.model.layers.iter().find(|l| {
+        use crate::check::LayerOp as L;
+        matches!(
+            l.op,
+            L::Embedding { .. }
+                | L::Conv1d { .. }
+                | L::MaxPool1d { .. }
+                | L::AvgPool1d { .. }
+                | L::Rnn { .. }
+                | L::Last
+                | L::TimeMean
+        )
+    }) {
+        let m = format!("`{}` (`{}`) has no ONNX form yet", l.name, l.text);
+        return fail(out, &b, &InferError::Unsupported(m));
     }
     let bytes = match crate::export::onnx::export(&b.model, &plan, &file) {
         Ok(bytes) => bytes,

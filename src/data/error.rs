@@ -85,6 +85,22 @@ pub enum DataError {
         help("use \"none\", \"scale\" or \"standardize\"")
     )]
     Normalize(String),
+    /// CSV rows read as sequences whose feature count is not a multiple of the steps.
+    #[error("{file}: {columns} feature columns cannot be read as {steps} steps of equal width")]
+    #[diagnostic(
+        code(amm::data::steps),
+        help(
+            "`steps` must divide the number of feature columns (columns are step-major: all features of step 0, then step 1, …)"
+        )
+    )]
+    Steps {
+        /// File name.
+        file: String,
+        /// Feature columns per row.
+        columns: usize,
+        /// The declared steps.
+        steps: usize,
+    },
     /// A loader call without a required argument (the resolver normally catches this).
     #[error("`{loader}` needs {argument}")]
     #[diagnostic(
@@ -197,6 +213,7 @@ impl DataError {
             DataError::OutOfRange { .. } => "amm::data::range",
             DataError::EmptySample { .. } => "amm::data::empty_sample",
             DataError::LabelKind(_) => "amm::data::label_kind",
+            DataError::Steps { .. } => "amm::data::steps",
         }
     }
 }

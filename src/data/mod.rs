@@ -2,6 +2,7 @@
 //! the shipped digits, synthetic data, file loaders; deterministic splits, normalisation and
 //! mini-batches; safetensors and atomic file writes for run outputs.
 
+mod adding;
 pub mod atomic;
 mod digits;
 mod error;
@@ -252,7 +253,7 @@ fn describe_as_found(spec: &DataSpec, base_dir: &Path) -> Result<Description, Da
         "npy" => {
             let (h, labels) = files::npy_describe(&path("features")?, &path("labels")?)?;
             Ok(Description {
-                sample_shape: h.sample_shape,
+                sample_shape: as_sequences(spec, h.sample_shape),
                 labels: (&labels).into(),
             })
         }
@@ -280,6 +281,16 @@ pub fn load(spec: &DataSpec, base_dir: &Path) -> Result<Splits, DataError> {
     Ok(splits)
 }
 
+/// A 3-D NPY array `[n, T, F]` declared `as = "sequences"` keeps its axes: sequences
+/// `[T, F]` rather than single-channel images `[1, T, F]` (the row-major data is the same).
+fn as_sequences(spec: &DataSpec, shape: Vec<usize>) -> Vec<usize> {
+    let sequences = matches!(spec.args.get("as"), Some(Value::Str(s)) if s == "sequences");
+    match shape.as_slice() {
+        [1, t, f] if sequences => vec![*t, *f],
+        _ => shape,
+    }
+}
+
 fn seed_of(spec: &DataSpec) -> u64 {
     spec.args
         .get("seed")
@@ -294,7 +305,25 @@ fn seed_of(spec: &DataSpec) -> u64 {
 pub fn load_whole(spec: &DataSpec, base_dir: &Path) -> Result<Dataset, DataError> {
     let seed = seed_of(spec);
     let mut data = match spec.loader.as_str() {
-        "builtin.digits" => digits::load()?,
+        "builtin.digits" => {
+            let mut d = digits::load()?;
+            // Row by row: the 8 rows of an image are 8 time steps of 8 pixels; the
+            // row-major layout of [1, 8, 8] already is that of [8, 8].
+            if matches!(spec.args.get("as"), Some(Value::Str(s)) if s == "rows") {
+                d.sample_shape = vec![8, 8];
+            }
+            d
+        }
+        "builtin.adding" => {
+            let int = |name: &str, default: i64| {
+                spec.args
+                    .get(name)
+                    .and_then(Value::as_i64)
+                    .unwrap_or(default)
+                    .max(1) as usize
+            };
+            adding::generate(int("n", 2000), int("steps", 50), seed)
+        }
         "synthetic" => {
             let shape: Vec<usize> = arg_list(spec, "shape")
                 .unwrap_or_default()
@@ -329,10 +358,28 @@ pub fn load_whole(spec: &DataSpec, base_dir: &Path) -> Result<Dataset, DataError
                         Some(Value::Str(l)) => l.clone(),
                         _ => String::new(),
                     };
-                    files::csv(&path("path")?, &label)?
+                    let mut d = files::csv(&path("path")?, &label)?;
+                    if let Some(steps) = spec.args.get("steps").and_then(Value::as_i64) {
+                        let columns = d.sample_len();
+                        let steps = steps.max(1) as usize;
+                        if !columns.is_multiple_of(steps) {
+                            return Err(DataError::Steps {
+                                file: path("path")?.display().to_string(),
+                                columns,
+                                steps,
+                            });
+                        }
+                        // Row-major: the row's columns are step-major already.
+                        d.sample_shape = vec![steps, columns / steps];
+                    }
+                    d
                 }
                 "idx" => files::idx(&path("images")?, &path("labels")?)?,
-                "npy" => files::npy(&path("features")?, &path("labels")?)?,
+                "npy" => {
+                    let mut d = files::npy(&path("features")?, &path("labels")?)?;
+                    d.sample_shape = as_sequences(spec, d.sample_shape);
+                    d
+                }
                 other => {
                     return Err(DataError::MissingArgument {
                         loader: other.to_string(),

@@ -15,6 +15,7 @@ pub mod loss;
 mod math;
 pub mod module;
 pub mod pool;
+pub mod rnn;
 pub mod sgd;
 
 pub use bits::F32Bits;

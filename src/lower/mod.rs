@@ -15,10 +15,11 @@ pub mod plan;
 
 use std::collections::HashMap;
 
-use crate::check::spec::{Loss, Optimizer};
+use crate::check::spec::{InitScheme, Loss, Optimizer};
 use crate::check::{Activation, LayerOp, ModelSummary};
 pub use plan::{
-    Buffer, BufferId, Init, Kernel, ParamInfo, Plan, Role, Update, Window, window_output_len,
+    Buffer, BufferId, Init, Kernel, ParamInfo, Plan, RnnDir, RnnDirGrads, Role, TimeReduce, Update,
+    Window, window_output_len,
 };
 
 /// Activations whose derivative is a function of their output, so they can be fused.
@@ -381,6 +382,191 @@ pub fn lower(model: &ModelSummary, batch: usize) -> Plan {
                     1,
                 )
             }
+            LayerOp::Embedding { vocab, dim } => {
+                // PyTorch's nn.Embedding initialises N(0, 1) whatever the scheme.
+                let (w, _) = new_param(
+                    &mut b,
+                    "weight",
+                    vec![*vocab, *dim],
+                    Init::Normal { std: 1.0 },
+                );
+                let y = b.add(
+                    format!("{}.out", l.name),
+                    out_shape.clone(),
+                    Role::Activation,
+                );
+                (Kernel::Embedding { ids: cur, w, y }, y, 1)
+            }
+            LayerOp::Conv1d {
+                channels,
+                kernel,
+                stride,
+                pad,
+                dilation,
+                bias,
+            } => {
+                let cin = b.buffers[cur.0 as usize].shape[2];
+                let (fan_in, fan_out) = (cin * kernel, channels * kernel);
+                let (w, _) = new_param(
+                    &mut b,
+                    "weight",
+                    vec![*channels, cin, *kernel],
+                    Init::for_layer(scheme, fan_in, fan_out, false),
+                );
+                let bias_init = Init::for_layer(scheme, fan_in, fan_out, true);
+                let bb = bias.then(|| new_param(&mut b, "bias", vec![*channels], bias_init).0);
+                let y = b.add(
+                    format!("{}.out", l.name),
+                    out_shape.clone(),
+                    Role::Activation,
+                );
+                let window = Window {
+                    kernel: *kernel,
+                    stride: *stride,
+                    pad: *pad,
+                    dilation: *dilation,
+                };
+                (
+                    Kernel::Conv1d {
+                        x: cur,
+                        w,
+                        b: bb,
+                        y,
+                        window,
+                    },
+                    y,
+                    1,
+                )
+            }
+            LayerOp::MaxPool1d {
+                kernel,
+                stride,
+                pad,
+            }
+            | LayerOp::AvgPool1d {
+                kernel,
+                stride,
+                pad,
+            } => {
+                let y = b.add(
+                    format!("{}.out", l.name),
+                    out_shape.clone(),
+                    Role::Activation,
+                );
+                let window = Window {
+                    kernel: *kernel,
+                    stride: *stride,
+                    pad: *pad,
+                    dilation: 1,
+                };
+                if matches!(l.op, LayerOp::MaxPool1d { .. }) {
+                    let argmax = b.add(
+                        format!("{}.argmax", l.name),
+                        out_shape.clone(),
+                        Role::Scratch,
+                    );
+                    b.buffers[argmax.0 as usize].batched = true;
+                    (
+                        Kernel::MaxPool1d {
+                            x: cur,
+                            y,
+                            argmax,
+                            window,
+                        },
+                        y,
+                        1,
+                    )
+                } else {
+                    (Kernel::AvgPool1d { x: cur, y, window }, y, 1)
+                }
+            }
+            LayerOp::Rnn {
+                cell,
+                units,
+                return_sequences,
+                bidirectional,
+            } => {
+                let xs = b.buffers[cur.0 as usize].shape.clone();
+                let (steps, f) = (xs[1], xs[2]);
+                let rows = cell.gates() * units;
+                let mut dirs = Vec::new();
+                for reverse in [false, true]
+                    .into_iter()
+                    .take(1 + usize::from(*bidirectional))
+                {
+                    let names: [&'static str; 4] = if reverse {
+                        [
+                            "weight_ih_l0_reverse",
+                            "weight_hh_l0_reverse",
+                            "bias_ih_l0_reverse",
+                            "bias_hh_l0_reverse",
+                        ]
+                    } else {
+                        ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]
+                    };
+                    // PyTorch draws every tensor of a recurrent layer from U(±1/√H).
+                    let init = |fan_in: usize, bias: bool| match scheme {
+                        InitScheme::Torch => Init::for_layer(scheme, *units, rows, bias),
+                        _ => Init::for_layer(scheme, fan_in, rows, bias),
+                    };
+                    let (w_ih, _) = new_param(&mut b, names[0], vec![rows, f], init(f, false));
+                    let (w_hh, _) =
+                        new_param(&mut b, names[1], vec![rows, *units], init(*units, false));
+                    let (b_ih, _) = new_param(&mut b, names[2], vec![rows], init(f, true));
+                    let (b_hh, _) = new_param(&mut b, names[3], vec![rows], init(*units, true));
+                    let tag = if reverse { "reverse." } else { "" };
+                    let h = b.add(
+                        format!("{}.{tag}states", l.name),
+                        vec![batch, steps, *units],
+                        Role::Scratch,
+                    );
+                    let gates = b.add(
+                        format!("{}.{tag}gates", l.name),
+                        vec![batch, steps, cell.trace_width(*units)],
+                        Role::Scratch,
+                    );
+                    b.buffers[h.0 as usize].batched = true;
+                    b.buffers[gates.0 as usize].batched = true;
+                    dirs.push(RnnDir {
+                        w_ih,
+                        w_hh,
+                        b_ih,
+                        b_hh,
+                        h,
+                        gates,
+                        reverse,
+                    });
+                }
+                let y = b.add(
+                    format!("{}.out", l.name),
+                    out_shape.clone(),
+                    Role::Activation,
+                );
+                (
+                    Kernel::Rnn {
+                        x: cur,
+                        y,
+                        cell: *cell,
+                        return_sequences: *return_sequences,
+                        dirs,
+                    },
+                    y,
+                    1,
+                )
+            }
+            LayerOp::Last | LayerOp::TimeMean => {
+                let y = b.add(
+                    format!("{}.out", l.name),
+                    out_shape.clone(),
+                    Role::Activation,
+                );
+                let how = if matches!(l.op, LayerOp::Last) {
+                    TimeReduce::Last
+                } else {
+                    TimeReduce::Mean
+                };
+                (Kernel::TimeReduce { x: cur, y, how }, y, 1)
+            }
             LayerOp::ResidualAdd { skip } => {
                 let a = skip.map_or(input, |s| outputs[s]);
                 let y = b.add(
@@ -532,7 +718,104 @@ pub fn lower(model: &ModelSummary, batch: usize) -> Plan {
                 }
                 continue;
             }
+            Kernel::Embedding { ids, .. } => {
+                // Ids have no gradient; `check` makes embedding the model's first layer.
+                let Some(dw) = pg("weight") else { continue };
+                (Kernel::EmbeddingBackward { ids, dy, dw }, None)
+            }
+            Kernel::Conv1d { x, w, window, .. } => {
+                if !needs_dx && pg("weight").is_none() {
+                    continue;
+                }
+                let (dx, acc) = dx_target(&mut b);
+                (
+                    Kernel::Conv1dBackward {
+                        x,
+                        w,
+                        dy,
+                        window,
+                        dx,
+                        dw: pg("weight"),
+                        db: pg("bias"),
+                    },
+                    acc,
+                )
+            }
+            Kernel::Rnn {
+                x,
+                cell,
+                return_sequences,
+                dirs,
+                ..
+            } => {
+                let grads: Vec<Option<RnnDirGrads>> = dirs
+                    .iter()
+                    .map(|d| {
+                        let g = |p: BufferId| {
+                            params
+                                .iter()
+                                .find(|pi: &&ParamInfo| pi.buffer == p)
+                                .and_then(|pi| pi.grad)
+                        };
+                        Some(RnnDirGrads {
+                            w_ih: g(d.w_ih)?,
+                            w_hh: g(d.w_hh)?,
+                            b_ih: g(d.b_ih)?,
+                            b_hh: g(d.b_hh)?,
+                        })
+                    })
+                    .collect();
+                if !needs_dx && grads.iter().all(Option::is_none) {
+                    continue;
+                }
+                let (dx, acc) = dx_target(&mut b);
+                (
+                    Kernel::RnnBackward {
+                        x,
+                        dy,
+                        cell,
+                        return_sequences,
+                        dirs,
+                        grads,
+                        dx,
+                    },
+                    acc,
+                )
+            }
             _ if !needs_dx => continue,
+            Kernel::MaxPool1d { argmax, .. } => {
+                let (dx, acc) = dx_target(&mut b);
+                (
+                    Kernel::MaxPool1dBackward {
+                        dy,
+                        argmax,
+                        dx: dx.unwrap_or(dy),
+                    },
+                    acc,
+                )
+            }
+            Kernel::AvgPool1d { window, .. } => {
+                let (dx, acc) = dx_target(&mut b);
+                (
+                    Kernel::AvgPool1dBackward {
+                        dy,
+                        dx: dx.unwrap_or(dy),
+                        window,
+                    },
+                    acc,
+                )
+            }
+            Kernel::TimeReduce { how, .. } => {
+                let (dx, acc) = dx_target(&mut b);
+                (
+                    Kernel::TimeReduceBackward {
+                        dy,
+                        dx: dx.unwrap_or(dy),
+                        how,
+                    },
+                    acc,
+                )
+            }
             Kernel::MaxPool { argmax, .. } => {
                 let (dx, acc) = dx_target(&mut b);
                 (

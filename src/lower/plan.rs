@@ -3,8 +3,8 @@
 
 use std::fmt;
 
-use crate::check::Activation;
 use crate::check::spec::InitScheme;
+use crate::check::{Activation, RnnCell};
 
 /// Index of a buffer in [`Plan::buffers`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -100,6 +100,47 @@ pub fn window_output_len(
     Some((padded - span) / stride + 1)
 }
 
+/// The buffers of one direction of a recurrent layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RnnDir {
+    /// Input-to-hidden weights `[G·H, F]`.
+    pub w_ih: BufferId,
+    /// Hidden-to-hidden weights `[G·H, H]`.
+    pub w_hh: BufferId,
+    /// Input bias `[G·H]`.
+    pub b_ih: BufferId,
+    /// Hidden bias `[G·H]`.
+    pub b_hh: BufferId,
+    /// Scratch: the hidden state at every time index `[N, T, H]`.
+    pub h: BufferId,
+    /// Scratch: the gate values backward needs `[N, T, trace width]`.
+    pub gates: BufferId,
+    /// Reads the steps from last to first.
+    pub reverse: bool,
+}
+
+/// Gradient buffers of one direction's four tensors (`None` when frozen).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RnnDirGrads {
+    /// Of `w_ih`.
+    pub w_ih: BufferId,
+    /// Of `w_hh`.
+    pub w_hh: BufferId,
+    /// Of `b_ih`.
+    pub b_ih: BufferId,
+    /// Of `b_hh`.
+    pub b_hh: BufferId,
+}
+
+/// A reduction of a sequence `[N, T, F]` to a vector `[N, F]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeReduce {
+    /// The last step.
+    Last,
+    /// The mean over time.
+    Mean,
+}
+
 /// Optimizer update rule for one param.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Update {
@@ -170,6 +211,48 @@ pub enum Kernel {
     },
     /// Mean over H and W.
     GlobalAvgPool { x: BufferId, y: BufferId },
+    /// Token ids `[N, T]` → rows of `w [vocab, dim]`: `[N, T, dim]`.
+    Embedding {
+        ids: BufferId,
+        w: BufferId,
+        y: BufferId,
+    },
+    /// 1-D convolution over time on `[N, T, C]`, weight `[O, C, K]`.
+    Conv1d {
+        x: BufferId,
+        w: BufferId,
+        b: Option<BufferId>,
+        y: BufferId,
+        window: Window,
+    },
+    /// Max over windows of steps; records the winning step in `argmax`.
+    MaxPool1d {
+        x: BufferId,
+        y: BufferId,
+        argmax: BufferId,
+        window: Window,
+    },
+    /// Mean over windows of steps (padding counted).
+    AvgPool1d {
+        x: BufferId,
+        y: BufferId,
+        window: Window,
+    },
+    /// A GRU or LSTM layer: one or two directions over `x [N, T, F]`; `y` is every step's
+    /// state `[N, T, D·H]` or the final states `[N, D·H]`, directions concatenated.
+    Rnn {
+        x: BufferId,
+        y: BufferId,
+        cell: RnnCell,
+        return_sequences: bool,
+        dirs: Vec<RnnDir>,
+    },
+    /// `[N, T, F]` → `[N, F]`.
+    TimeReduce {
+        x: BufferId,
+        y: BufferId,
+        how: TimeReduce,
+    },
     /// Elementwise activation.
     Act {
         x: BufferId,
@@ -248,6 +331,50 @@ pub enum Kernel {
         dw: Option<BufferId>,
         db: Option<BufferId>,
     },
+    /// `dw[id] += dy` at every position of each id.
+    EmbeddingBackward {
+        ids: BufferId,
+        dy: BufferId,
+        dw: BufferId,
+    },
+    /// Backward of `Conv1d`.
+    Conv1dBackward {
+        x: BufferId,
+        w: BufferId,
+        dy: BufferId,
+        window: Window,
+        dx: Option<BufferId>,
+        dw: Option<BufferId>,
+        db: Option<BufferId>,
+    },
+    /// Routes dy to the recorded winning steps.
+    MaxPool1dBackward {
+        dy: BufferId,
+        argmax: BufferId,
+        dx: BufferId,
+    },
+    /// Spreads dy evenly over each window of steps.
+    AvgPool1dBackward {
+        dy: BufferId,
+        dx: BufferId,
+        window: Window,
+    },
+    /// Backward through time of `Rnn`, from the states and gates its forward saved.
+    RnnBackward {
+        x: BufferId,
+        dy: BufferId,
+        cell: RnnCell,
+        return_sequences: bool,
+        dirs: Vec<RnnDir>,
+        grads: Vec<Option<RnnDirGrads>>,
+        dx: Option<BufferId>,
+    },
+    /// Backward of `TimeReduce`.
+    TimeReduceBackward {
+        dy: BufferId,
+        dx: BufferId,
+        how: TimeReduce,
+    },
     /// Routes dy to the recorded maxima.
     MaxPoolBackward {
         dy: BufferId,
@@ -310,6 +437,18 @@ impl Kernel {
             Kernel::MaxPool { .. } => "MaxPool",
             Kernel::AvgPool { .. } => "AvgPool",
             Kernel::GlobalAvgPool { .. } => "GlobalAvgPool",
+            Kernel::Embedding { .. } => "Embedding",
+            Kernel::Conv1d { .. } => "Conv1d",
+            Kernel::MaxPool1d { .. } => "MaxPool1d",
+            Kernel::AvgPool1d { .. } => "AvgPool1d",
+            Kernel::Rnn { .. } => "Rnn",
+            Kernel::TimeReduce { .. } => "TimeReduce",
+            Kernel::EmbeddingBackward { .. } => "EmbeddingBackward",
+            Kernel::Conv1dBackward { .. } => "Conv1dBackward",
+            Kernel::MaxPool1dBackward { .. } => "MaxPool1dBackward",
+            Kernel::AvgPool1dBackward { .. } => "AvgPool1dBackward",
+            Kernel::RnnBackward { .. } => "RnnBackward",
+            Kernel::TimeReduceBackward { .. } => "TimeReduceBackward",
             Kernel::Act { .. } => "Act",
             Kernel::Dropout { .. } => "Dropout",
             Kernel::BatchNorm { .. } => "BatchNorm",

@@ -202,6 +202,22 @@ const POOL: &[ArgSpec<'static>] = &[
     ),
     a("pad", Kind::Int, I(0), "zero padding on each side"),
 ];
+/// Arguments of the recurrent layers.
+const RNN: &[ArgSpec<'static>] = &[
+    a("units", Kind::Int, Req, "hidden size per direction"),
+    a(
+        "return_sequences",
+        Kind::Bool,
+        B(false),
+        "output every step [N, T, units] instead of the final state [N, units]",
+    ),
+    a(
+        "bidirectional",
+        Kind::Bool,
+        B(false),
+        "also run backwards in time; outputs are concatenated (2 x units)",
+    ),
+];
 /// Every environment's time-limit override (Gymnasium's `max_episode_steps`).
 const ENV_MAX_STEPS: ArgSpec<'static> = a(
     "max_steps",
@@ -297,6 +313,70 @@ pub static BUILTINS: &[CallSpec] = &[
     c(Layer, "tanh", &[], "hyperbolic tangent"),
     c(Layer, "gelu", &[], "x·Φ(x) (exact erf form)"),
     c(Layer, "softmax", &[], "softmax over the last axis"),
+    // ---- sequence layers: [N, T, F], time first, features last (see "Sequences")
+    c(
+        Layer,
+        "embedding",
+        &[
+            a(
+                "vocab",
+                Kind::Int,
+                Req,
+                "number of token ids (ids are 0..vocab-1)",
+            ),
+            a("dim", Kind::Int, Req, "vector size per token"),
+        ],
+        "token ids [N, T] -> vectors [N, T, dim] (weight [vocab, dim])",
+    ),
+    c(
+        Layer,
+        "conv1d",
+        &[
+            a("channels", Kind::Int, Req, "output features per step"),
+            a("kernel", Kind::Int, I(3), "window length in steps"),
+            a("stride", Kind::Int, I(1), "steps between windows"),
+            a("pad", Kind::Int, I(0), "zero steps added at each end"),
+            a("dilation", Kind::Int, I(1), "spacing between kernel taps"),
+            a("bias", Kind::Bool, B(true), "learn a bias per channel"),
+        ],
+        "1-D convolution over time: [N, T, C] -> [N, T', channels] (weight [out, in, kernel], PyTorch's Conv1d)",
+    ),
+    c(
+        Layer,
+        "maxpool1d",
+        POOL,
+        "max over windows of steps: [N, T, F] -> [N, T', F]",
+    ),
+    c(
+        Layer,
+        "avgpool1d",
+        POOL,
+        "mean over windows of steps (padding counted): [N, T, F] -> [N, T', F]",
+    ),
+    c(
+        Layer,
+        "gru",
+        RNN,
+        "gated recurrent unit over [N, T, F] (PyTorch's nn.GRU, batch_first)",
+    ),
+    c(
+        Layer,
+        "lstm",
+        RNN,
+        "long short-term memory over [N, T, F] (PyTorch's nn.LSTM, batch_first)",
+    ),
+    c(
+        Layer,
+        "last",
+        &[],
+        "the last time step: [N, T, F] -> [N, F]",
+    ),
+    c(
+        Layer,
+        "mean",
+        &[],
+        "the mean over time: [N, T, F] -> [N, F]",
+    ),
     // ---- losses
     c(
         Loss,
@@ -431,8 +511,27 @@ pub static BUILTINS: &[CallSpec] = &[
                 Opt,
                 "keep only these classes, relabelled 0..k",
             ),
+            a(
+                "as",
+                Kind::Str,
+                S("images"),
+                "\"images\" [1, 8, 8], or \"rows\": a sequence of 8 steps of 8 pixels [8, 8]",
+            ),
         ],
         "UCI optical digits: 1,797 images [1, 8, 8], 10 classes (shipped)",
+    ),
+    c(
+        Dataset,
+        "builtin.adding",
+        &[
+            a("n", Kind::Int, I(2000), "number of sequences"),
+            a("steps", Kind::Int, I(50), "sequence length T (at least 2)"),
+            DATA_COMMON[0],
+            DATA_COMMON[1],
+            DATA_COMMON[2],
+            DATA_COMMON[3],
+        ],
+        "the adding problem: T steps of (value, marker) [T, 2]; target: the sum of the 2 marked values",
     ),
     c(
         Dataset,
@@ -454,6 +553,12 @@ pub static BUILTINS: &[CallSpec] = &[
         &[
             a("path", Kind::Str, Req, "CSV file with a header row"),
             a("label", Kind::Str, Req, "name of the label column"),
+            a(
+                "steps",
+                Kind::Int,
+                Opt,
+                "read each row as a sequence of this many steps [steps, columns / steps] (default: a vector)",
+            ),
             DATA_COMMON[0],
             DATA_COMMON[1],
             DATA_COMMON[2],
@@ -480,6 +585,12 @@ pub static BUILTINS: &[CallSpec] = &[
         &[
             a("features", Kind::Str, Req, ".npy features [n, ...]"),
             a("labels", Kind::Str, Req, ".npy labels [n]"),
+            a(
+                "as",
+                Kind::Str,
+                S("images"),
+                "\"images\": [n, h, w] features are images [1, h, w]; \"sequences\": [n, T, F] are sequences [T, F]",
+            ),
             DATA_COMMON[0],
             DATA_COMMON[1],
             DATA_COMMON[2],

@@ -87,6 +87,8 @@ pub enum InferError {
     Data(crate::data::DataError),
     /// A kernel failed (a bug: the checker accepted the model).
     Op(String),
+    /// The export format has no form for a layer of the model.
+    Unsupported(String),
 }
 
 impl From<TrainError> for InferError {
@@ -186,6 +188,9 @@ impl InferError {
                     None => d.help("check the file's format (NPY, CSV with a header row, or IDX)"),
                 }
             }
+            InferError::Unsupported(m) => Diag::new("amm::export::unsupported", m.clone())
+                .primary(span, "for this train block")
+                .help("ONNX export covers dense, convolutional and pooling models; for sequence layers use `model.safetensors`, which loads into PyTorch's nn.GRU/nn.LSTM/nn.Conv1d/nn.Embedding (see docs/language.md, Sequences)"),
             InferError::Op(m) => Diag::new("amm::internal::kernel", m.clone())
                 .primary(span, "in this train block")
                 .help("this is a bug in ammc; please report it with this file"),

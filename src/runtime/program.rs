@@ -98,6 +98,8 @@ pub fn run_train(job: &TrainJob, ctx: &mut RunContext) -> Result<TrainOutcome, R
         ])
     })?;
     timings.load = t.elapsed().as_secs_f64();
+    token_ids(model, &splits)
+        .map_err(|d| RunFailure::Diags(vec![d.primary(job.span, "in this train block")]))?;
 
     let t = Instant::now();
     let plan = lower(model, spec.batch);
@@ -552,6 +554,45 @@ fn train_failure(e: TrainError, span: Span) -> RunFailure {
             .primary(span, "in this train block")
             .help("this is a bug in ammc; please report it with this file"),
     }])
+}
+
+/// A model starting with `embedding(vocab, …)` reads its inputs as token ids: every value of
+/// every split must be a whole number in `0..vocab` (checked before training, so bad data
+/// is a data error naming the sample, not a failure in the middle of an epoch).
+fn token_ids(model: &crate::check::ModelSummary, splits: &crate::data::Splits) -> Result<(), Diag> {
+    let Some(crate::check::LayerOp::Embedding { vocab, .. }) = model.layers.first().map(|l| &l.op)
+    else {
+        return Ok(());
+    };
+    let parts = [
+        ("train", Some(&splits.train)),
+        ("validation", splits.val.as_ref()),
+        ("test", splits.test.as_ref()),
+    ];
+    for (name, d) in parts {
+        let Some(d) = d else { continue };
+        let per = d.sample_len().max(1);
+        if let Some((i, v)) = d
+            .features
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(v.fract() == 0.0 && **v >= 0.0 && (**v as usize) < *vocab))
+        {
+            return Err(Diag::new(
+                "amm::data::token_id",
+                format!(
+                    "sample {} of the {name} split holds {v} at step {}, which is not a token id in 0..{vocab}",
+                    i / per,
+                    i % per
+                ),
+            )
+            .help(format!(
+                "`embedding({vocab}, …)` reads whole numbers from 0 to {}: raise `vocab`, fix the data, or keep `normalize = \"none\"` (normalising changes ids)",
+                vocab - 1
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

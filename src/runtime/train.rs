@@ -285,6 +285,12 @@ fn kernel_outputs(k: &crate::lower::Kernel) -> Vec<BufferId> {
         | Act { y, .. }
         | Dropout { y, .. }
         | BatchNorm { y, .. }
+        | Embedding { y, .. }
+        | Conv1d { y, .. }
+        | MaxPool1d { y, .. }
+        | AvgPool1d { y, .. }
+        | Rnn { y, .. }
+        | TimeReduce { y, .. }
         | Add { y, .. } => vec![*y],
         _ => Vec::new(),
     }

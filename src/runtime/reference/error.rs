@@ -87,6 +87,24 @@ pub enum OpError {
         /// Number of classes (logit columns).
         classes: usize,
     },
+    /// A token id is not a whole number below the embedding's vocabulary size.
+    #[error("{op}: token id {value} at row {row} is not a whole number in 0..{vocab}")]
+    #[diagnostic(
+        code(amm::ops::token_id),
+        help(
+            "token ids must be integers from 0 to vocab - 1: raise `vocab` of `embedding`, or check the data (normalisation changes ids: use normalize = \"none\")"
+        )
+    )]
+    TokenId {
+        /// The op that rejected the id.
+        op: &'static str,
+        /// Batch row of the bad id.
+        row: usize,
+        /// The id as read.
+        value: f64,
+        /// Vocabulary size.
+        vocab: usize,
+    },
     /// A value that must be finite (e.g. the global gradient norm) is NaN or infinite.
     #[error("{op}: {what} is not finite ({value})")]
     #[diagnostic(

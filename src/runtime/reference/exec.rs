@@ -5,7 +5,7 @@
 //! shorter than the plan's uses the first rows of every batched buffer, so one plan serves
 //! the final short batch too.
 
-use ndarray::{Array1, Array2, Array4, ArrayD, IxDyn};
+use ndarray::{Array1, Array2, Array3, Array4, ArrayD, IxDyn, s};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -13,7 +13,7 @@ use super::{
     Conv2dSpec, Hw, OpError, conv2d_backward, conv2d_forward, dense_backward, dense_forward,
 };
 use crate::check::Activation;
-use crate::lower::{BufferId, Init, Kernel, Plan, Update, Window};
+use crate::lower::{BufferId, Init, Kernel, Plan, RnnDir, TimeReduce, Update, Window};
 
 /// A mean loss of predictions and targets.
 type LossForward = fn(ndarray::ArrayViewD<f32>, ndarray::ArrayViewD<f32>) -> Result<f32, OpError>;
@@ -142,6 +142,13 @@ impl<'p> Executor<'p> {
         let cols: usize = s[1..].iter().product();
         Array2::from_shape_vec((s[0], cols), self.data(id).to_vec())
             .unwrap_or_else(|_| Array2::zeros((0, 0)))
+    }
+
+    fn get3(&self, id: BufferId) -> Array3<f32> {
+        let s = self.shape(id);
+        let last: usize = s[2..].iter().product();
+        Array3::from_shape_vec((s[0], s[1], last), self.data(id).to_vec())
+            .unwrap_or_else(|_| Array3::zeros((0, 0, 0)))
     }
 
     fn get4(&self, id: BufferId) -> Array4<f32> {
@@ -315,6 +322,206 @@ impl<'p> Executor<'p> {
             Kernel::GlobalAvgPool { x, y } => {
                 let r = super::global_avgpool_forward(self.get4(*x).view())?;
                 self.put(*y, r.iter().copied())?;
+            }
+            Kernel::Embedding { ids, w, y } => {
+                let out =
+                    super::seq::embedding_forward(self.get2(*ids).view(), self.get2(*w).view())?;
+                self.put(*y, out.iter().copied())?;
+            }
+            Kernel::Conv1d { x, w, b, y, window } => {
+                let bias = b.map(|b| Array1::from(self.data(b).to_vec()));
+                let out = super::seq::conv1d_forward(
+                    self.get3(*x).view(),
+                    self.get3(*w).view(),
+                    bias.as_ref().map(|b| b.view()),
+                    &window1d(window),
+                )?;
+                self.put(*y, out.iter().copied())?;
+            }
+            Kernel::MaxPool1d {
+                x,
+                y,
+                argmax,
+                window,
+            } => {
+                let (out, arg) =
+                    super::seq::maxpool1d_forward(self.get3(*x).view(), &window1d(window))?;
+                self.put(*y, out.iter().copied())?;
+                self.put(*argmax, arg.iter().map(|i| *i as f32))?;
+            }
+            Kernel::AvgPool1d { x, y, window } => {
+                let out = super::seq::avgpool1d_forward(self.get3(*x).view(), &window1d(window))?;
+                self.put(*y, out.iter().copied())?;
+            }
+            Kernel::TimeReduce { x, y, how } => {
+                let xs = self.get3(*x);
+                let out = match how {
+                    TimeReduce::Last => super::seq::last_forward(xs.view())?,
+                    TimeReduce::Mean => super::seq::time_mean_forward(xs.view())?,
+                };
+                self.put(*y, out.iter().copied())?;
+            }
+            Kernel::Rnn {
+                x,
+                y,
+                cell,
+                return_sequences,
+                dirs,
+            } => {
+                let xs = self.get3(*x);
+                let (n, steps) = (xs.shape()[0], xs.shape()[1]);
+                let d = dirs.len();
+                let mut states = Vec::with_capacity(d);
+                for dir in dirs {
+                    let w = self.rnn_weights(dir);
+                    let tr = super::rnn::rnn_forward(*cell, xs.view(), w.view(), dir.reverse)?;
+                    self.put(dir.h, tr.h.iter().copied())?;
+                    self.put(dir.gates, tr.gates.iter().copied())?;
+                    states.push(tr.h);
+                }
+                let hid = states.first().map_or(0, |h| h.shape()[2]);
+                let out: Vec<f32> = if *return_sequences {
+                    let mut o = Array3::<f32>::zeros((n, steps, d * hid));
+                    for (k, h) in states.iter().enumerate() {
+                        o.slice_mut(s![.., .., k * hid..(k + 1) * hid]).assign(h);
+                    }
+                    o.into_iter().collect()
+                } else {
+                    let mut o = Array2::<f32>::zeros((n, d * hid));
+                    for (k, (h, dir)) in states.iter().zip(dirs).enumerate() {
+                        let t = if dir.reverse {
+                            0
+                        } else {
+                            steps.saturating_sub(1)
+                        };
+                        o.slice_mut(s![.., k * hid..(k + 1) * hid])
+                            .assign(&h.slice(s![.., t, ..]));
+                    }
+                    o.into_iter().collect()
+                };
+                self.put(*y, out)?;
+            }
+            Kernel::EmbeddingBackward { ids, dy, dw } => {
+                let vocab = self.plan.buffer(*dw).shape[0];
+                let g = super::seq::embedding_backward(
+                    self.get2(*ids).view(),
+                    self.get3(*dy).view(),
+                    vocab,
+                )?;
+                self.put(*dw, g.iter().copied())?;
+            }
+            Kernel::Conv1dBackward {
+                x,
+                w,
+                dy,
+                window,
+                dx,
+                dw,
+                db,
+            } => {
+                let g = super::seq::conv1d_backward(
+                    self.get3(*dy).view(),
+                    self.get3(*x).view(),
+                    self.get3(*w).view(),
+                    &window1d(window),
+                )?;
+                self.put_optional(*dx, g.dx.iter().copied())?;
+                self.put_optional(*dw, g.dw.iter().copied())?;
+                self.put_optional(*db, g.db.iter().copied())?;
+            }
+            Kernel::MaxPool1dBackward { dy, argmax, dx } => {
+                let steps = self.shape(*dx)[1];
+                let arg = self.get3(*argmax).mapv(|v| v as usize);
+                let g = super::seq::maxpool1d_backward(self.get3(*dy).view(), arg.view(), steps)?;
+                self.put(*dx, g.iter().copied())?;
+            }
+            Kernel::AvgPool1dBackward { dy, dx, window } => {
+                let steps = self.shape(*dx)[1];
+                let g = super::seq::avgpool1d_backward(
+                    self.get3(*dy).view(),
+                    steps,
+                    &window1d(window),
+                )?;
+                self.put(*dx, g.iter().copied())?;
+            }
+            Kernel::TimeReduceBackward { dy, dx, how } => {
+                let steps = self.shape(*dx)[1];
+                let dys = self.get2(*dy);
+                let g = match how {
+                    TimeReduce::Last => super::seq::last_backward(dys.view(), steps)?,
+                    TimeReduce::Mean => super::seq::time_mean_backward(dys.view(), steps)?,
+                };
+                self.put(*dx, g.iter().copied())?;
+            }
+            Kernel::RnnBackward {
+                x,
+                dy,
+                cell,
+                return_sequences,
+                dirs,
+                grads,
+                dx,
+            } => {
+                let xs = self.get3(*x);
+                let (n, steps, f) = xs.dim();
+                let dys = self.get(*dy);
+                let mut dx_sum = Array3::<f32>::zeros((n, steps, f));
+                for (k, (dir, g)) in dirs.iter().zip(grads).enumerate() {
+                    let w = self.rnn_weights(dir);
+                    let hid = w.w_hh.ncols();
+                    let trace = super::rnn::RnnTrace {
+                        h: self.get3(dir.h),
+                        gates: self.get3(dir.gates),
+                    };
+                    // The gradient of each step's state: every step's slice of dy, or only
+                    // the final state's (the last step read) when the layer returns it alone.
+                    let mut dh = Array3::<f32>::zeros((n, steps, hid));
+                    let cols = k * hid..(k + 1) * hid;
+                    if *return_sequences {
+                        let dys = dys
+                            .view()
+                            .into_shape_with_order((n, steps, dirs.len() * hid))
+                            .map_err(|_| OpError::Shape {
+                                op: "rnn",
+                                what: "upstream gradient",
+                                got: dys.shape().to_vec(),
+                                expected: format!("[{n}, {steps}, {}]", dirs.len() * hid),
+                            })?;
+                        dh.assign(&dys.slice(s![.., .., cols]));
+                    } else {
+                        let t = if dir.reverse {
+                            0
+                        } else {
+                            steps.saturating_sub(1)
+                        };
+                        let dys = dys
+                            .view()
+                            .into_shape_with_order((n, dirs.len() * hid))
+                            .map_err(|_| OpError::Shape {
+                                op: "rnn",
+                                what: "upstream gradient",
+                                got: dys.shape().to_vec(),
+                                expected: format!("[{n}, {}]", dirs.len() * hid),
+                            })?;
+                        dh.slice_mut(s![.., t, ..]).assign(&dys.slice(s![.., cols]));
+                    }
+                    let r = super::rnn::rnn_backward(
+                        *cell,
+                        xs.view(),
+                        w.view(),
+                        &trace,
+                        dh.view(),
+                        dir.reverse,
+                    )?;
+                    dx_sum += &r.dx;
+                    if let Some(g) = g {
+                        self.put(g.w_ih, r.dw.w_ih.iter().copied())?;
+                        self.put(g.w_hh, r.dw.w_hh.iter().copied())?;
+                        self.put(g.b_ih, r.dw.b_ih.iter().copied())?;
+                        self.put(g.b_hh, r.dw.b_hh.iter().copied())?;
+                    }
+                }
+                self.put_optional(*dx, dx_sum.iter().copied())?;
             }
             Kernel::Act { x, y, act } => {
                 let out = act_forward(*act, self.get(*x).view())?;
@@ -591,6 +798,16 @@ impl<'p> Executor<'p> {
         Ok(())
     }
 
+    /// The current weights of one direction of a recurrent layer.
+    fn rnn_weights(&self, dir: &RnnDir) -> super::rnn::RnnWeights<f32> {
+        super::rnn::RnnWeights {
+            w_ih: self.get2(dir.w_ih),
+            w_hh: self.get2(dir.w_hh),
+            b_ih: Array1::from(self.data(dir.b_ih).to_vec()),
+            b_hh: Array1::from(self.data(dir.b_hh).to_vec()),
+        }
+    }
+
     /// Writes a gradient the plan asked for (`None`: not needed, e.g. a frozen layer).
     fn put_optional(
         &mut self,
@@ -724,6 +941,15 @@ fn conv_spec(w: &Window) -> Conv2dSpec {
         stride: Hw::square(w.stride),
         padding: Hw::square(w.pad),
         dilation: Hw::square(w.dilation),
+    }
+}
+
+fn window1d(w: &Window) -> super::seq::Window1d {
+    super::seq::Window1d {
+        kernel: w.kernel,
+        stride: w.stride,
+        pad: w.pad,
+        dilation: w.dilation,
     }
 }
 

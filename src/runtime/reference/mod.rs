@@ -31,7 +31,9 @@ pub mod maxpool2d;
 pub mod pool2d;
 pub mod real;
 pub mod regression_loss;
+pub mod rnn;
 pub mod schedule;
+pub mod seq;
 pub mod sgd;
 pub mod softmax;
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod dense;
 mod elementwise;
 mod loss;
 mod pool;
+mod rnn;
 mod update;
 
 use crate::jit::{JitError, JitModule};
@@ -24,6 +25,7 @@ pub(super) use dense::{DenseBackwardStep, DenseStep};
 pub(super) use elementwise::MapStep;
 pub(super) use loss::LossStep;
 pub(super) use pool::{MaxPoolBackwardStep, MaxPoolStep, UnaryStep};
+pub(super) use rnn::RnnStep;
 pub(super) use update::{AdamStep, ClipStep, SgdStep};
 
 /// Weight of one element of a memory-bound kernel (pooling, optimizer) against one
@@ -115,6 +117,8 @@ pub enum Step {
         /// Destination.
         dst: BufferId,
     },
+    /// A recurrent layer's forward pass (generated cell steps).
+    Rnn(Box<RnnStep>),
     /// A kernel without a generator yet: runs the reference op.
     Reference(Kernel),
 }
@@ -149,6 +153,7 @@ impl Step {
             Kernel::BatchNorm { .. } | Kernel::BatchNormBackward { .. } => {
                 batchnorm::compile(c, k, rows)
             }
+            Kernel::Rnn { .. } => rnn::compile(c, k, rows),
             other => Ok(Step::Reference(other.clone())),
         }
     }
@@ -171,6 +176,7 @@ impl Step {
             Step::Copy { src, dst } => elementwise::run_copy(*src, *dst, ctx),
             Step::MaxPool(s) => s.run(ctx),
             Step::MaxPoolBackward(s) => s.run(ctx),
+            Step::Rnn(s) => s.run(ctx),
             Step::Reference(_) => Ok(()),
         }
     }
