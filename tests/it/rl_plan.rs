@@ -345,7 +345,10 @@ fn mcts_rolls_out_on_another_agents_table_and_init_sets_the_start() {
         serde_json::from_str(&std::fs::read_to_string(out.join("planner/summary.json")).unwrap())
             .unwrap();
     assert!(
-        summary["rollout"].as_str().unwrap().ends_with("learned/qtable.npy"),
+        summary["rollout"]
+            .as_str()
+            .unwrap()
+            .ends_with("learned/qtable.npy"),
         "{summary}"
     );
     assert_eq!(summary["eval"]["episodes"], 20);
