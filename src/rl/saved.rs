@@ -238,6 +238,24 @@ pub fn evaluate_agent(
     let def = program.def(id);
     let at = def.item.name().map_or(def.item.span, |n| n.span);
     let fail = |e: &RlError| vec![crate::rl::program::to_diag(e, at, "evaluating this agent")];
+    if let Some(plan) = &setup.plan
+        && matches!(plan.method, crate::rl::plan::PlanMethod::Mcts(_))
+    {
+        return Err(vec![
+            crate::diag::Diag::new(
+                "amm::agent::no_table",
+                format!(
+                    "agent `{}` is an mcts agent: it searches anew at every step and keeps no table to evaluate",
+                    setup.name
+                ),
+            )
+            .primary(at, "nothing saved to act on")
+            .help(format!(
+                "`ammc run FILE {}` plans and evaluates it again; its run's summary.json holds every episode",
+                setup.name
+            )),
+        ]);
+    }
     let runs = match &setup.dqn {
         Some(dqn) => {
             let nets = crate::check::q_networks(program, sources)?;
@@ -266,10 +284,15 @@ pub fn evaluate_agent(
     .map_err(|e| fail(&e))?;
     Ok(AgentEval {
         agent: setup.name.clone(),
-        algorithm: if setup.dqn.is_some() {
-            "dqn".to_string()
-        } else {
-            cfg.algorithm.name().to_string()
+        algorithm: match (&setup.dqn, &setup.plan) {
+            (Some(_), _) => "dqn".to_string(),
+            (None, Some(plan)) => match plan.method {
+                crate::rl::plan::PlanMethod::ValueIteration => "value_iteration",
+                crate::rl::plan::PlanMethod::PolicyIteration => "policy_iteration",
+                crate::rl::plan::PlanMethod::Mcts(_) => "mcts",
+            }
+            .to_string(),
+            (None, None) => cfg.algorithm.name().to_string(),
         },
         env: setup.env_name.clone(),
         env_kind: setup.env.kind().to_string(),

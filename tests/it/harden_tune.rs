@@ -4,9 +4,9 @@
 //! resume, failed trials in Bayesian search, derived params in formula objectives.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
+use crate::support::ammc;
 use ammc::front::front_end;
 use ammc::resolve::Value;
 use ammc::tune::journal::{Journal, JournalError};
@@ -40,19 +40,6 @@ fn param(src: &str, name: &str) -> Result<Value, Vec<String>> {
         .map_err(|d| d.iter().map(|d| d.code.to_string()).collect::<Vec<_>>())?;
     let id = p.lookup(ammc::resolve::ModuleId(0), name).unwrap();
     Ok(p.param(id).unwrap().clone())
-}
-
-fn ammc(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_ammc"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
 }
 
 fn dim(dist: Distribution) -> Dimension {

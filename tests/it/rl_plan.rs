@@ -352,6 +352,10 @@ fn mcts_rolls_out_on_another_agents_table_and_init_sets_the_start() {
         "{summary}"
     );
     assert_eq!(summary["eval"]["episodes"], 20);
+    // A search keeps nothing to evaluate: `ammc eval` says so and how to rerun it.
+    let (code, _, stderr) = ammc(&["eval", f, "planner", "--out", o]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("amm::agent::no_table"), "{stderr}");
     // Entries the learner never updated (the holes' and the goal's rows) kept `init`.
     let bytes = std::fs::read(out.join("learned/qtable.npy")).unwrap();
     let data = &bytes[bytes.len() - 16 * 4 * 8..];

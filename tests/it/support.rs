@@ -2,10 +2,12 @@
 
 use std::process::Command;
 
-/// Runs `ammc` with `args` (colours off): exit code, stdout, stderr.
+/// Runs `ammc` with `args` from the repository's root (colours off): exit code, stdout,
+/// stderr.
 pub fn ammc(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_ammc"))
         .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("NO_COLOR", "1")
         .output()
         .expect("run ammc");

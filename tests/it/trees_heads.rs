@@ -3,24 +3,11 @@
 //! stopping keeps the best round, and `ammc check` rejects what a tree head cannot take.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use crate::support::ammc;
 use ammc::check::spec::{TreeHead, TreeKind};
 use ammc::trees::Task;
 use ammc::trees::boost::{Samples, fit};
-
-fn ammc(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ammc"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run ammc");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("ammc-trees-{name}-{}", std::process::id()));

@@ -2,8 +2,8 @@
 //! report files, and agent targets.
 
 use std::path::PathBuf;
-use std::process::Command;
 
+use crate::support::ammc;
 use ammc::syntax::ast::ItemKind;
 use ammc::tune::Formula;
 
@@ -11,19 +11,6 @@ fn out_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("ammc-tune-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
-}
-
-fn ammc(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_ammc"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
 }
 
 #[test]

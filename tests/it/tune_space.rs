@@ -3,9 +3,9 @@
 //! params as Optuna's define-by-run writes them), resume, `ammc run` and `ammc check`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
+use crate::support::ammc;
 use ammc::tune::tpe::TpeOptions;
 use ammc::tune::*;
 
@@ -378,19 +378,6 @@ fn quantised_float_grid_and_bounds() {
     assert!(bad(1.0, 0.0, 0.1));
     assert!(bad(0.0, 1.0, 1e-300));
     assert!(!bad(0.5, 0.95, 0.05));
-}
-
-fn ammc(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_ammc"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
 }
 
 #[test]

@@ -7,22 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use crate::support::ammc;
 use ammc::data::{Dataset, Labels};
 use ammc::runtime::backend::BackendKind;
 use ammc::runtime::infer::{Predictions, Predictor, read_model_file};
-
-fn ammc(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ammc"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run ammc");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("ammc-use-{name}-{}", std::process::id()));
