@@ -98,6 +98,8 @@ const RULES: &[(&str, &str, Range)] = &[
     ("agent", "exploration", Range::NonNegative),
     ("agent", "depth", Range::AtLeastOne),
     ("agent", "trees", Range::AtLeastOne),
+    ("agent", "rollout_depth", Range::NonNegative),
+    ("agent", "prior_visits", Range::NonNegative),
     ("tune", "jobs", Range::Jobs),
     ("tune", "seed", Range::NonNegative),
     ("sgd", "lr", Range::Positive),

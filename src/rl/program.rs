@@ -437,16 +437,14 @@ pub fn agent(program: &Program, id: DefId) -> Result<AgentSetup, Diag> {
         Some((v, span)) => return Err(kind(*span, "a path string", v)),
     };
     if let Some(v) = args.f64("init")? {
+        // Reported as a range error (not `amm::rl::argument`), so `ammc check` shows it.
         if !v.is_finite() || v.abs() > 1e15 {
-            return Err(to_diag(
-                &RlError::Argument {
-                    name: "init".into(),
-                    value: v.to_string(),
-                    expected: "a finite value (at most 1e15 in size)".into(),
-                },
-                args.span("init", block),
-                "here",
-            ));
+            return Err(Diag::new(
+                "amm::value::range",
+                format!("`init` must be at most 1e15 in size, got {v:e}"),
+            )
+            .primary(args.span("init", block), "every Q-table entry starts here")
+            .help("an optimistic start only needs to exceed the best return, e.g. `init = 1.0` on FrozenLake"));
         }
         if let Some(span) = init_span {
             return Err(Diag::new(
@@ -786,13 +784,13 @@ fn plan_setup(
                 None => Backup::Mean,
                 Some((Value::Str(b), _)) if b == "mean" => Backup::Mean,
                 Some((Value::Str(b), _)) if b == "bellman" => Backup::Bellman,
-                Some((v, _)) => {
-                    return Err(bad(
-                        "backup",
-                        v.to_string(),
-                        "\"mean\" (classic UCT) or \"bellman\" (values from the outcomes seen)",
-                        "here",
-                    ));
+                Some((v, span)) => {
+                    return Err(Diag::new(
+                        "amm::agent::backup",
+                        format!("`backup` is \"mean\" or \"bellman\", not {v}"),
+                    )
+                    .primary(*span, "not a backup")
+                    .help("\"mean\" averages the returns through an action (classic UCT); \"bellman\" values it from the outcomes seen"));
                 }
             };
             PlanMethod::Mcts(MctsConfig {
